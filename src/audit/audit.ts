@@ -1,0 +1,34 @@
+import type { Queryable } from '../db/db.js';
+
+/** Security-relevant event names; details never carry secrets or NIKs. */
+export type AuditType =
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'consent.granted'
+  | 'consent.denied'
+  | 'logout'
+  | 'client.created'
+  | 'client.status_changed'
+  | 'citizen.created'
+  | 'csrf.rejected';
+
+export interface AuditEvent {
+  type: AuditType;
+  actor?: string;
+  citizenId?: string;
+  clientId?: string;
+  ip?: string;
+  details?: Record<string, unknown>;
+}
+
+export type Audit = (event: AuditEvent, db?: Queryable) => Promise<void>;
+
+/** Returns record(event[, tx]): pass the transaction to make the entry part of the change it audits. */
+export function createAudit(db: Queryable): Audit {
+  return async (event, on = db) => {
+    await on.query(
+      'insert into audit_events (type, actor, citizen_id, client_id, ip, details) values ($1, $2, $3, $4, $5, $6)',
+      [event.type, event.actor ?? null, event.citizenId ?? null, event.clientId ?? null, event.ip ?? null, event.details ?? {}],
+    );
+  };
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
+export class ConfigError extends Error {}
+
+const boolean = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const secretKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes in base64url (43 characters); make one with: openssl rand -base64 32 | tr "+/" "-_" | tr -d "="');
+
+const schema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  /** Comma-separated; the first signs cookies, the others are still accepted (rotation). */
+  COOKIE_KEYS: z.string().min(1).optional(),
+  /** The key that encrypts signing keys, client secrets and NIKs at rest. */
+  ENCRYPTION_KEY: secretKey.optional(),
+  TRUST_PROXY: boolean.default(false),
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  /** Seconds during which a rotated refresh token may be used again (concurrent refreshes). */
+  REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  issuer: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  production: boolean;
+  cookieKeys: string[] | undefined;
+  encryptionKey: string | undefined;
+  trustProxy: boolean;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  refreshTokenReuseGraceSeconds: number;
+  logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+}
+
+/** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`Configuration error: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const cookieKeys = e.COOKIE_KEYS?.split(',').map((k) => k.trim());
+  if (cookieKeys?.some((k) => k.length < 32)) {
+    throw new ConfigError('Configuration error: COOKIE_KEYS each key must be at least 32 characters');
+  }
+  if (production && e.DATABASE_URL && !e.ENCRYPTION_KEY) {
+    throw new ConfigError('Configuration error: ENCRYPTION_KEY is required in production with DATABASE_URL');
+  }
+  if (production && e.DATABASE_URL && !e.ISSUER) {
+    throw new ConfigError('Configuration error: ISSUER is required in production with DATABASE_URL');
+  }
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  if (production && !issuer.startsWith('https://')) {
+    throw new ConfigError('Configuration error: ISSUER must be an https:// URL in production');
+  }
+  return {
+    port: e.PORT,
+    issuer,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    production,
+    cookieKeys,
+    encryptionKey: e.ENCRYPTION_KEY,
+    trustProxy: e.TRUST_PROXY,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    refreshTokenReuseGraceSeconds: e.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,20 @@
+/** The one database interface: both drivers (pg Pool, embedded PGlite) implement it. */
+
+export interface Rows<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  /** One statement with $1..$n parameters. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Rows<T>>;
+  /** A script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  readonly driver: 'pg' | 'pglite';
+  /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

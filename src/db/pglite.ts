@@ -1,0 +1,28 @@
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { Db, Queryable, Rows } from './db.js';
+
+/** A Db over the embedded PGlite in dataDir ('memory://' for a throw-away database). */
+export async function openPgliteDb(dataDir: string): Promise<Db & { pglite: PGlite }> {
+  const pglite = await PGlite.create(dataDir);
+
+  const over = (client: PGlite | Transaction): Queryable => ({
+    async query<T>(sql: string, params?: unknown[]): Promise<Rows<T>> {
+      const result = await client.query<T>(sql, params);
+      // PGlite reports affectedRows 0 for a SELECT: count the rows returned then, as pg does.
+      return { rows: result.rows, rowCount: Math.max(result.rows.length, result.affectedRows ?? 0) };
+    },
+    async exec(sql: string) {
+      await client.exec(sql);
+    },
+  });
+
+  return {
+    driver: 'pglite',
+    pglite,
+    ...over(pglite),
+    transaction: (fn) => pglite.transaction((tx) => fn(over(tx))),
+    async close() {
+      await pglite.close();
+    },
+  };
+}

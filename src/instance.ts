@@ -1,0 +1,30 @@
+import type Koa from 'koa';
+import type Provider from 'oidc-provider';
+import type { Logger } from './log.js';
+import type { Services } from './services.js';
+import { createAdapterFactory } from './oidc/adapter.js';
+import { loadSigningKeys } from './oidc/keys.js';
+import { createProvider } from './oidc/provider.js';
+import { resolveCookieKeys } from './secrets.js';
+import { createApp } from './web/app.js';
+
+export interface Instance extends Services {
+  provider: Provider;
+  app: Koa;
+}
+
+/** One process: the services plus the provider and the web app in front of them. */
+export async function createInstance(services: Services, log: Logger): Promise<Instance> {
+  const { config, db, sealer, clients, citizens } = services;
+  const cookieKeys = await resolveCookieKeys(config, db, sealer);
+  const signingKeys = await loadSigningKeys(db, sealer);
+  const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
+  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, citizens });
+  provider.on('end_session.success', (ctx) => {
+    void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
+  });
+  provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc-provider server error'));
+  const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
+  const app = createApp({ ...services, log, provider, cookieKeys, csrfKey });
+  return { ...services, provider, app };
+}

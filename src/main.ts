@@ -1,0 +1,92 @@
+import http from 'node:http';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { DataDirBusy, openDatabase } from './db/open.js';
+import { createServices } from './services.js';
+import { createLogger } from './log.js';
+import { sweepExpired } from './oidc/adapter.js';
+import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
+import { runOperatorCommand, USAGE, type CommandResult } from './operator.js';
+
+const SWEEP_EVERY_MS = 10 * 60 * 1000;
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const db = await openDatabase(config);
+  const services = await createServices(config, db);
+  // Loaded here only: the operator commands do not need the provider.
+  const { createInstance } = await import('./instance.js');
+  const instance = await createInstance(services, log);
+  const server = http.createServer(instance.app.callback());
+  await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  const operatorSocket = config.databaseUrl
+    ? undefined
+    : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
+  const sweeper = setInterval(() => sweepExpired(db).catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
+  sweeper.unref();
+
+  log.info({ issuer: config.issuer, port: config.port, database: db.driver }, 'Kediri ID is listening');
+  const admins = await db.query('select 1 from clients limit 1');
+  if (admins.rowCount === 0) {
+    log.info('No clients yet. Register one with: npx kediri-id client create --unit diskominfo --name "My service" --redirect-uri http://localhost:8080/callback');
+  }
+
+  return new Promise((resolve) => {
+    const stop = async () => {
+      clearInterval(sweeper);
+      operatorSocket?.close();
+      server.close();
+      server.closeAllConnections();
+      await db.close();
+      resolve(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+/** Runs an operator command here, or in the running server when it holds the embedded database. */
+async function operate(config: Config, argv: string[]): Promise<CommandResult> {
+  const stdin = argv[0] === 'citizen' ? await readStdin() : '';
+  let db;
+  try {
+    db = await openDatabase(config);
+  } catch (error) {
+    if (error instanceof DataDirBusy) return forwardToServer(config.dataDir, argv, stdin);
+    throw error;
+  }
+  try {
+    return await runOperatorCommand(await createServices(config, db), argv, stdin);
+  } finally {
+    await db.close();
+  }
+}
+
+/** The CLI: returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help') {
+    process.stdout.write(USAGE);
+    return argv.length === 0 ? 2 : 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`kediri-id: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (argv[0] === 'serve') return serve(config);
+  const result = await operate(config, argv);
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  return result.code;
+}

@@ -1,0 +1,85 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Db } from '../db/db.js';
+import type { ClientStore } from '../clients/clients.js';
+
+interface Row {
+  payload: AdapterPayload;
+  consumed_recently: boolean;
+}
+
+/**
+ * oidc-provider's storage: every model in oidc_payloads, except Client, which reads the clients
+ * table (only active clients exist for the provider, so a suspension applies to the next request).
+ *
+ * Refresh-token rotation: a rotated refresh token used again is reuse, and the provider then
+ * revokes the whole grant. A token rotated less than `graceSeconds` ago is served as unused so
+ * that two concurrent refreshes (two tabs, a retry after a lost response) do not end the grant.
+ */
+export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
+  return class PostgresAdapter implements Adapter {
+    constructor(private readonly model: string) {}
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      if (this.model === 'Client') throw new Error('clients are managed through the clients table');
+      await db.query(
+        `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+         values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
+         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+           uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
+        [this.model, id, payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? 0],
+      );
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.model === 'Client') return clients.findActiveMetadata(id);
+      return this.findWhere('id = $2', id);
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return this.findWhere('uid = $2', uid);
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return this.findWhere('user_code = $2', userCode);
+    }
+
+    async consume(id: string): Promise<void> {
+      await db.query(
+        `update oidc_payloads set consumed_at = now(),
+           payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)
+         where model = $1 and id = $2`,
+        [this.model, id],
+      );
+    }
+
+    async destroy(id: string): Promise<void> {
+      await db.query('delete from oidc_payloads where model = $1 and id = $2', [this.model, id]);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await db.query('delete from oidc_payloads where grant_id = $1', [grantId]);
+    }
+
+    private async findWhere(condition: string, value: string): Promise<AdapterPayload | undefined> {
+      const { rows } = await db.query<Row>(
+        `select payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
+         from oidc_payloads
+         where model = $1 and ${condition} and (expires_at is null or expires_at > now())`,
+        [this.model, value, graceSeconds],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      if (this.model === 'RefreshToken' && row.consumed_recently) {
+        const { consumed: _, ...unused } = row.payload;
+        return unused;
+      }
+      return row.payload;
+    }
+  };
+}
+
+/** Deletes expired rows; every process runs it now and then (idempotent, cheap with the index). */
+export async function sweepExpired(db: Db): Promise<number> {
+  const result = await db.query('delete from oidc_payloads where expires_at < now()');
+  return result.rowCount;
+}

@@ -1,0 +1,150 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../config.js';
+import type { CitizenStore } from '../identity/citizens.js';
+import type { createAdapterFactory } from './adapter.js';
+import { render } from '../web/render.js';
+import { setFormActions } from '../web/security-headers.js';
+
+export const ACR_BASIC = 'urn:kediri:acr:basic';
+
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Short-lived artifacts, every one named (nothing falls back to a library default). */
+export const TTL = {
+  AuthorizationCode: MINUTE,
+  AccessToken: 10 * MINUTE,
+  IdToken: 10 * MINUTE,
+  ClientCredentials: 10 * MINUTE,
+  Interaction: 15 * MINUTE,
+  Session: 8 * HOUR,
+  RefreshToken: 14 * DAY,
+  Grant: 30 * DAY,
+  BackchannelAuthenticationRequest: 10 * MINUTE,
+  DeviceCode: 10 * MINUTE,
+} as const;
+
+interface ProviderDeps {
+  config: Config;
+  adapter: ReturnType<typeof createAdapterFactory>;
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  citizens: CitizenStore;
+}
+
+function originOf(uri: unknown): string[] {
+  if (typeof uri !== 'string') return [];
+  const parsed = URL.parse(uri);
+  return parsed ? [parsed.origin] : [];
+}
+
+export function createProvider({ config, adapter, signingKeys, cookieKeys, citizens }: ProviderDeps): Provider {
+  const configuration: Configuration = {
+    adapter,
+    jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } | undefined ? K : never },
+    cookies: {
+      keys: cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+
+    async findAccount(_ctx, sub) {
+      const citizen = await citizens.findById(sub);
+      if (!citizen || citizen.status !== 'active') return undefined;
+      return {
+        accountId: citizen.id,
+        async claims() {
+          return {
+            sub: citizen.id,
+            name: citizen.name,
+            birthdate: citizen.birthdate,
+            gender: citizen.gender,
+            updated_at: Math.floor(citizen.updated_at.getTime() / 1000),
+            email: citizen.email,
+            email_verified: citizen.email_verified,
+            ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: false }),
+          };
+        },
+      };
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'birthdate', 'gender', 'updated_at'],
+      email: ['email', 'email_verified'],
+      phone: ['phone_number', 'phone_number_verified'],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
+    acrValues: [ACR_BASIC],
+
+    // Authorization code flow only, PKCE (S256) for every client, exact redirect URIs always sent.
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'RS256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    // CORS only for public clients and userinfo, and only from the client's own redirect origins.
+    clientBasedCORS(ctx, origin, client) {
+      if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
+      return client.redirectUris?.some((uri) => originOf(uri)[0] === origin) ?? false;
+    },
+
+    ttl: TTL,
+    rotateRefreshToken: () => true,
+
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      // A client may look into and revoke its own tokens only.
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId !== client.clientId) throw new errors.InvalidRequest('this token does not belong to the client');
+          return true;
+        },
+      },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          setFormActions(ctx, originOf(ctx.oidc.params?.post_logout_redirect_uri));
+          render(ctx, 'logout/confirm', { title: 'logout.title', form, clientName: ctx.oidc.client?.clientName });
+        },
+        async postLogoutSuccessSource(ctx) {
+          render(ctx, 'logout/done', { title: 'logout.done_title', clientName: ctx.oidc.client?.clientName });
+        },
+      },
+    },
+
+    async renderError(ctx, out) {
+      const status = ctx.status >= 400 && ctx.status < 600 ? ctx.status : 400;
+      render(
+        ctx,
+        'error',
+        { title: 'common.error.title', heading: 'common.error.title', message: out.error_description ?? out.error },
+        status,
+      );
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+export type { KoaContextWithOIDC };

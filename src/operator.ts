@@ -1,0 +1,118 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ZodError, z } from 'zod';
+import { AUTH_METHODS, GRANT_TYPES } from './clients/clients.js';
+import { migrate } from './db/migrate.js';
+import { InputError, inputErrorMessage } from './errors.js';
+import type { Services } from './services.js';
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export const USAGE = `Usage: kediri-id <command>
+
+  serve                      run the server (what npm start runs)
+  migrate                    apply database migrations
+  client create --unit SLUG --name NAME --redirect-uri URI [--redirect-uri URI ...]
+      [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--jwks-uri URI]
+      [--scope "openid profile ..."] [--auth-method client_secret_basic|client_secret_post|private_key_jwt|none]
+      [--grant-type authorization_code|refresh_token|client_credentials ...]
+                             create an active client; prints {"client_id", "client_secret"}
+  citizen create --nik NIK --name NAME --birthdate YYYY-MM-DD --email EMAIL [--phone PHONE]
+                             create a citizen; the password is read from standard input; prints {"id"}
+`;
+
+const ok = (value: unknown): CommandResult => ({ code: 0, stdout: JSON.stringify(value) + '\n', stderr: '' });
+const bad = (message: string): CommandResult => ({ code: 2, stdout: '', stderr: `kediri-id: ${message}\n` });
+
+const clientArgs = z.object({
+  unit: z.string({ error: '--unit is required' }),
+  name: z.string({ error: '--name is required' }),
+  'redirect-uri': z.array(z.string()).default([]),
+  'post-logout-redirect-uri': z.array(z.string()).default([]),
+  'backchannel-logout-uri': z.string().optional(),
+  'jwks-uri': z.string().optional(),
+  scope: z.string().default('openid'),
+  'auth-method': z.enum(AUTH_METHODS, { error: `--auth-method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
+  'grant-type': z.array(z.enum(GRANT_TYPES, { error: `--grant-type must be one of ${GRANT_TYPES.join(', ')}` })).default(['authorization_code']),
+});
+
+const citizenArgs = z.object({
+  nik: z.string({ error: '--nik is required' }),
+  name: z.string({ error: '--name is required' }),
+  birthdate: z.string({ error: '--birthdate is required' }),
+  email: z.string({ error: '--email is required' }),
+  phone: z.string().optional(),
+});
+
+function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z.ZodType<T>): T {
+  const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+  if (positionals.length > 0) throw new InputError('unexpected_argument', undefined, `unexpected argument: ${positionals[0]}`);
+  return schema.parse(values);
+}
+
+/**
+ * One operator command over the given services. Bad arguments give exit status 2 with a one-line
+ * message and write nothing. Runs in the CLI process, or in the server that holds the embedded
+ * database when the CLI forwards to it.
+ */
+export async function runOperatorCommand(services: Services, argv: string[], stdin: string): Promise<CommandResult> {
+  const [command, sub, ...rest] = argv;
+  const actor = 'operator-cli';
+  try {
+    if (command === 'migrate') return ok({ applied: await migrate(services.db) });
+
+    if (command === 'client' && sub === 'create') {
+      const a = parse(rest, {
+        unit: { type: 'string' },
+        name: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true },
+        'post-logout-redirect-uri': { type: 'string', multiple: true },
+        'backchannel-logout-uri': { type: 'string' },
+        'jwks-uri': { type: 'string' },
+        scope: { type: 'string' },
+        'auth-method': { type: 'string' },
+        'grant-type': { type: 'string', multiple: true },
+      }, clientArgs);
+      return ok(
+        await services.clients.createActive(
+          {
+            unit: a.unit,
+            name: a.name,
+            redirectUris: a['redirect-uri'],
+            postLogoutRedirectUris: a['post-logout-redirect-uri'],
+            backchannelLogoutUri: a['backchannel-logout-uri'],
+            jwksUri: a['jwks-uri'],
+            scope: a.scope,
+            authMethod: a['auth-method'],
+            grantTypes: a['grant-type'],
+          },
+          actor,
+        ),
+      );
+    }
+
+    if (command === 'citizen' && sub === 'create') {
+      const a = parse(rest, {
+        nik: { type: 'string' },
+        name: { type: 'string' },
+        birthdate: { type: 'string' },
+        email: { type: 'string' },
+        phone: { type: 'string' },
+      }, citizenArgs);
+      const password = stdin.replace(/\r?\n$/, '');
+      if (!password) return bad('the password is read from standard input, and it was empty');
+      const citizen = await services.citizens.create({ ...a, password }, actor);
+      return ok({ id: citizen.id });
+    }
+
+    return bad(`unknown command: ${argv.join(' ') || '(none)'}\n${USAGE}`);
+  } catch (error) {
+    if (error instanceof InputError) return bad(`${error.field ? `--${error.field}: ` : ''}${inputErrorMessage(error, 'en')}`);
+    if (error instanceof ZodError) return bad(error.issues[0]!.message);
+    if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return bad((error as Error).message);
+    throw error;
+  }
+}

@@ -1,0 +1,94 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import type { Db } from './db/db.js';
+
+/** Encrypts and hashes with subkeys of the instance encryption key, one subkey per purpose. */
+export interface Sealer {
+  seal(purpose: string, plaintext: string): string;
+  open(purpose: string, sealed: string): string;
+  /** A keyed hash for looking a value up without storing it in clear (e.g. the NIK). */
+  keyedHash(purpose: string, value: string): string;
+}
+
+export function createSealer(encryptionKey: string): Sealer {
+  const master = Buffer.from(encryptionKey, 'base64url');
+  const subkeys = new Map<string, Buffer>();
+  const subkey = (purpose: string) => {
+    let key = subkeys.get(purpose);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `kediri-id:${purpose}`, 32));
+      subkeys.set(purpose, key);
+    }
+    return key;
+  };
+  return {
+    seal(purpose, plaintext) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', subkey(`seal:${purpose}`), iv);
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      return `v1.${iv.toString('base64url')}.${body.toString('base64url')}`;
+    },
+    open(purpose, sealed) {
+      const [version, iv, body] = sealed.split('.');
+      if (version !== 'v1' || !iv || !body) throw new Error('unknown sealed value format');
+      const bytes = Buffer.from(body, 'base64url');
+      const decipher = createDecipheriv('aes-256-gcm', subkey(`seal:${purpose}`), Buffer.from(iv, 'base64url'));
+      decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+      return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8');
+    },
+    keyedHash(purpose, value) {
+      return createHmac('sha256', subkey(`hash:${purpose}`)).update(value).digest('base64url');
+    },
+  };
+}
+
+export const newSecret = () => randomBytes(32).toString('base64url');
+
+/**
+ * The encryption key from config, or (when config has none, which production with DATABASE_URL
+ * forbids) the one generated on first start and kept in DATA_DIR/secrets.json, readable by the
+ * owner only, so that a restart can still read what it encrypted.
+ */
+export async function resolveEncryptionKey(config: Config): Promise<string> {
+  if (config.encryptionKey) return config.encryptionKey;
+  const file = join(config.dataDir, 'secrets.json');
+  try {
+    const stored = JSON.parse(await readFile(file, 'utf8')) as { encryptionKey?: unknown };
+    if (typeof stored.encryptionKey === 'string') return stored.encryptionKey;
+    throw new Error(`${file} has no encryptionKey`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(config.dataDir, { recursive: true });
+  const encryptionKey = newSecret();
+  try {
+    await writeFile(file, JSON.stringify({ encryptionKey }) + '\n', { mode: 0o600, flag: 'wx' });
+    return encryptionKey;
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return resolveEncryptionKey(config);
+    throw error;
+  }
+}
+
+/**
+ * The cookie keys from config, or else those in the database, generated once by whichever process
+ * gets there first: every process of the instance signs and reads cookies alike.
+ */
+export async function resolveCookieKeys(config: Config, db: Db, sealer: Sealer): Promise<string[]> {
+  if (config.cookieKeys) return config.cookieKeys;
+  return db.transaction(async (tx) => {
+    await tx.query("select pg_advisory_xact_lock(hashtext('instance_secrets'))");
+    const found = await tx.query<{ value_enc: string }>(
+      "select value_enc from instance_secrets where name = 'cookie_keys'",
+    );
+    if (found.rows[0]) return JSON.parse(sealer.open('instance-secret', found.rows[0].value_enc)) as string[];
+    const keys = [newSecret()];
+    await tx.query("insert into instance_secrets (name, value_enc) values ('cookie_keys', $1)", [
+      sealer.seal('instance-secret', JSON.stringify(keys)),
+    ]);
+    return keys;
+  });
+}

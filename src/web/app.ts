@@ -1,0 +1,72 @@
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { readFileSync } from 'node:fs';
+import type Provider from 'oidc-provider';
+import type { Config } from '../config.js';
+import type { Db } from '../db/db.js';
+import type { Logger } from '../log.js';
+import { csrfProtection } from './csrf.js';
+import { errorPages } from './errors.js';
+import { language } from './language.js';
+import { render } from './render.js';
+import { securityHeaders } from './security-headers.js';
+import { interactionRoutes } from './interaction/routes.js';
+import type { Audit } from '../audit/audit.js';
+import type { ClientStore } from '../clients/clients.js';
+import type { CitizenStore } from '../identity/citizens.js';
+
+interface AppDeps {
+  config: Config;
+  db: Db;
+  log: Logger;
+  provider: Provider;
+  cookieKeys: string[];
+  csrfKey: string;
+  audit: Audit;
+  clients: ClientStore;
+  citizens: CitizenStore;
+}
+
+const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
+
+/** The whole HTTP surface: our pages and operations endpoints in front, oidc-provider behind. */
+export function createApp(deps: AppDeps): Koa {
+  const { config, db, log, provider } = deps;
+  const https = config.issuer.startsWith('https:');
+  const app = new Koa();
+  // The provider is mounted inside this app: its cookies are signed with this app's keys.
+  app.keys = deps.cookieKeys;
+  app.proxy = config.trustProxy;
+
+  app.use(securityHeaders(https));
+  app.use(language);
+  app.use(errorPages(log));
+  app.use(csrfProtection(deps.csrfKey, https));
+
+  const pages = new Router();
+  pages.get('/', (ctx) => render(ctx, 'home'));
+  pages.get('/static/app.css', (ctx) => {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = STYLESHEET;
+  });
+  pages.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  pages.get('/readyz', async (ctx) => {
+    const ready = await db.query('select 1').then(() => true, () => false);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
+  });
+  app.use(pages.routes());
+
+  const interaction = interactionRoutes(deps);
+  app.use(mount('/interaction', bodyParser({ enableTypes: ['form'], formLimit: '16kb' })));
+  app.use(interaction.routes());
+  app.use(interaction.allowedMethods());
+
+  app.use(mount(provider));
+  return app;
+}

@@ -1,0 +1,49 @@
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { CsrfError } from './csrf.js';
+import { InputError } from '../errors.js';
+import { render } from './render.js';
+import { translator } from './i18n.js';
+
+/** PostgreSQL unreachable or shutting down: the service answers 503 and recovers by itself. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(String(code)) ||
+    /^(57P0[1-3]|08\d{3})$/.test(String(code)) ||
+    /Connection terminated|connection timeout/i.test(String((error as Error)?.message))
+  );
+}
+
+/**
+ * The last line of defence for our pages: every failure becomes an Indonesian (or English) error
+ * page with a 4xx or 503/500 status. Never a stack trace; the log gets the error, not the input.
+ */
+export function errorPages(log: Logger) {
+  return async function errorPagesMiddleware(ctx: Context, next: Next) {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        const t = translator(ctx.state.lang);
+        render(ctx, 'error', { heading: t('common.error.title'), message: t('common.error.not_found') }, 404);
+      }
+    } catch (error) {
+      const t = translator(ctx.state.lang ?? 'id');
+      const { status, key } = classify(error);
+      if (status >= 500) log.error({ err: error, path: ctx.path }, 'request failed');
+      render(ctx, 'error', { heading: t('common.error.title'), message: t(`common.error.${key}`) }, status);
+    }
+  };
+}
+
+function classify(error: unknown): { status: number; key: string } {
+  if (error instanceof CsrfError) return { status: 403, key: 'csrf' };
+  if (error instanceof InputError) return { status: 400, key: 'bad_request' };
+  if (isDatabaseUnavailable(error)) return { status: 503, key: 'unavailable' };
+  const e = error as { status?: number; statusCode?: number; name?: string; expose?: boolean };
+  const status = e.statusCode ?? e.status ?? 500;
+  // oidc-provider: the interaction cookie is missing or the interaction expired.
+  if (e.name === 'SessionNotFound') return { status: 400, key: 'expired' };
+  if (status >= 400 && status < 500) return { status, key: status === 404 ? 'not_found' : 'bad_request' };
+  return { status: 500, key: 'server' };
+}

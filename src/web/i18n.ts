@@ -1,0 +1,51 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Pages speak Bahasa Indonesia first and English second. */
+export const LANGS = ['id', 'en'] as const;
+export type Lang = (typeof LANGS)[number];
+export const DEFAULT_LANG: Lang = 'id';
+
+export type Translate = (key: string, vars?: Record<string, string | number>) => string;
+
+const LOCALES_DIR = fileURLToPath(new URL('../../views/locales/', import.meta.url));
+
+/**
+ * views/locales/<lang>/<area>.json holds one area's strings; a key is "<area>.<path.in.file>".
+ * Loaded once at start.
+ */
+function loadStrings(lang: Lang): Map<string, string> {
+  const strings = new Map<string, string>();
+  const walk = (prefix: string, value: unknown) => {
+    if (typeof value === 'string') strings.set(prefix, value);
+    else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(`${prefix}.${k}`, v);
+    }
+  };
+  const dir = `${LOCALES_DIR}${lang}/`;
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    walk(file.slice(0, -'.json'.length), JSON.parse(readFileSync(dir + file, 'utf8')));
+  }
+  return strings;
+}
+
+const catalogs = new Map(LANGS.map((lang) => [lang, loadStrings(lang)]));
+
+export function isLang(value: unknown): value is Lang {
+  return typeof value === 'string' && (LANGS as readonly string[]).includes(value);
+}
+
+/** A missing key shows as the key itself, so that a gap is visible and never crashes a page. */
+export function translator(lang: Lang): Translate {
+  const strings = catalogs.get(lang)!;
+  const fallback = catalogs.get(DEFAULT_LANG)!;
+  return (key, vars) => {
+    const text = strings.get(key) ?? fallback.get(key) ?? key;
+    return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : text;
+  };
+}
+
+/** Every key of every language, for the test that the catalogs agree. */
+export function catalogKeys(lang: Lang): string[] {
+  return [...catalogs.get(lang)!.keys()].sort();
+}

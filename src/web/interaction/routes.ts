@@ -1,0 +1,141 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import type { Audit } from '../../audit/audit.js';
+import type { ClientStore } from '../../clients/clients.js';
+import type { CitizenStore } from '../../identity/citizens.js';
+import { PASSWORD_MAX } from '../../identity/passwords.js';
+import { ACR_BASIC } from '../../oidc/provider.js';
+import { requireCsrf } from '../csrf.js';
+import { InputError } from '../../errors.js';
+import { isLang, translator } from '../i18n.js';
+import { render } from '../render.js';
+import { setFormActions } from '../security-headers.js';
+
+interface Deps {
+  provider: Provider;
+  citizens: CitizenStore;
+  clients: ClientStore;
+  audit: Audit;
+}
+
+const loginForm = z.object({
+  identifier: z.string().trim().max(254),
+  password: z.string().max(PASSWORD_MAX * 4),
+});
+
+/** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
+export function interactionRoutes({ provider, citizens, clients, audit }: Deps): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  /** The interaction this browser is in; it must be the one the URL names. */
+  async function interaction(ctx: Context, prompt?: 'login' | 'consent') {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new InputError('interaction_mismatch');
+    if (prompt && details.prompt.name !== prompt) throw new InputError('interaction_prompt_mismatch');
+    // The page's forms end in a redirect to the relying party: allow its origin in form-action.
+    const redirect = URL.parse(String(details.params.redirect_uri));
+    setFormActions(ctx, redirect ? [redirect.origin] : []);
+    if (!ctx.state.langChosen) {
+      const asked = String(details.params.ui_locales ?? '').split(' ').map((l) => l.slice(0, 2)).find(isLang);
+      if (asked) ctx.state.lang = asked;
+    }
+    const clientId = String(details.params.client_id);
+    const client = (await clients.describe(clientId)) ?? { name: clientId, unitName: '' };
+    return { details, client, clientId };
+  }
+
+  const actions = (uid: string) => ({
+    action: `/interaction/${uid}/${'login'}`,
+    abortAction: `/interaction/${uid}/abort`,
+  });
+
+  function renderLogin(ctx: Context, uid: string, client: object, identifier = '', errors: object[] = [], status = 200) {
+    render(ctx, 'interaction/login', { ...actions(uid), client, identifier, errors }, status);
+  }
+
+  router.get('/', async (ctx) => {
+    const { details, client } = await interaction(ctx);
+    const uid = details.uid;
+    if (details.prompt.name === 'login') return renderLogin(ctx, uid, client);
+    if (details.prompt.name === 'consent') {
+      const citizen = await citizens.findById(String(details.session?.accountId));
+      const scopes = [...new Set([...(details.prompt.details.missingOIDCScope as string[] ?? [])])];
+      return render(ctx, 'interaction/consent', {
+        action: `/interaction/${uid}/consent`,
+        abortAction: `/interaction/${uid}/abort`,
+        client,
+        citizenName: citizen?.name ?? '',
+        scopes: scopes.map((scope) => ({ scope })),
+      });
+    }
+    throw new InputError('interaction_prompt_unknown');
+  });
+
+  router.post('/login', async (ctx) => {
+    requireCsrf(ctx);
+    const { details, client, clientId } = await interaction(ctx, 'login');
+    const t = translator(ctx.state.lang);
+    const form = loginForm.safeParse(ctx.request.body);
+    if (!form.success) throw new InputError('login_form_invalid');
+    const { identifier, password } = form.data;
+    const missing = [
+      ...(identifier ? [] : [{ field: 'identifier', message: t('login.required_identifier') }]),
+      ...(password ? [] : [{ field: 'password', message: t('login.required_password') }]),
+    ];
+    if (missing.length > 0) return renderLogin(ctx, details.uid, client, identifier, missing, 400);
+
+    const citizen = await citizens.authenticate(identifier, password);
+    if (!citizen) {
+      await audit({ type: 'login.failed', clientId, ip: ctx.ip });
+      const errors = [{ field: 'identifier', message: t('login.invalid_credentials') }];
+      return renderLogin(ctx, details.uid, client, identifier, errors, 401);
+    }
+    await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { amr: ['pwd'] } });
+    const to = await provider.interactionResult(ctx.req, ctx.res, {
+      login: { accountId: citizen.id, acr: ACR_BASIC, amr: ['pwd'], remember: true },
+    });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  router.post('/consent', async (ctx) => {
+    requireCsrf(ctx);
+    const { details, clientId } = await interaction(ctx, 'consent');
+    const accountId = String(details.session?.accountId);
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId, clientId });
+    if (!grant) throw new InputError('grant_unknown');
+    const missing = details.prompt.details;
+    const scopes = (missing.missingOIDCScope as string[] | undefined) ?? [];
+    if (scopes.length) grant.addOIDCScope(scopes.join(' '));
+    const claims = (missing.missingOIDCClaims as string[] | undefined) ?? [];
+    if (claims.length) grant.addOIDCClaims(claims);
+    for (const [indicator, resourceScopes] of Object.entries((missing.missingResourceScopes ?? {}) as Record<string, string[]>)) {
+      grant.addResourceScope(indicator, resourceScopes.join(' '));
+    }
+    const grantId = await grant.save();
+    await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes } });
+    const to = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  router.post('/abort', async (ctx) => {
+    requireCsrf(ctx);
+    const { details, clientId } = await interaction(ctx);
+    if (details.prompt.name === 'consent') {
+      await audit({ type: 'consent.denied', citizenId: String(details.session?.accountId), clientId, ip: ctx.ip });
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, {
+      error: 'access_denied',
+      error_description: 'End-User aborted interaction',
+    });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  return router;
+}
