@@ -71,7 +71,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       };
     },
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       profile: ['name', 'birthdate', 'gender', 'updated_at'],
       email: ['email', 'email_verified'],
       phone: ['phone_number', 'phone_number_verified'],

@@ -1,0 +1,75 @@
+/**
+ * A small browser for the server-rendered pages: a cookie jar, manual redirects, and form posts.
+ * (tests/e2e drives a real Chromium; this one keeps protocol tests fast.)
+ */
+export class Agent {
+  private readonly cookies = new Map<string, string>();
+
+  constructor(private readonly origin: string) {}
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    const res = await fetch(new URL(url, this.origin), { ...init, headers, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const expired = attributes.some((a) => /^\s*(max-age=0|expires=Thu, 01 Jan 1970)/i.test(a));
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(eq + 1));
+    }
+    return res;
+  }
+
+  /**
+   * GETs url and follows redirects while they stay on the server. Returns the last response and
+   * the last URL: where the server sent the browser when that is off the server (res is then the
+   * redirect that pointed there, or undefined when url itself was off the server).
+   */
+  async follow(url: string): Promise<{ res: Response | undefined; url: string }> {
+    let current = new URL(url, this.origin).toString();
+    let res: Response | undefined;
+    for (let hops = 0; hops < 10; hops++) {
+      if (!current.startsWith(this.origin)) return { res, url: current };
+      res = await this.request(current);
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location) return { res, url: current };
+      current = new URL(location, current).toString();
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** POSTs a form; the response is returned without following its redirect. */
+  post(url: string, fields: Record<string, string>): Promise<Response> {
+    return this.request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+}
+
+export function csrfTokenOf(html: string): string {
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!token) throw new Error('page has no CSRF token');
+  return token;
+}
+
+/**
+ * Runs the citizen's side of an authorization request: login, then consent when asked.
+ * Returns the URL the server finally sends the browser to (the client's redirect URI).
+ */
+export async function signIn(agent: Agent, authorizationUrl: string, identifier: string, password: string): Promise<string> {
+  let { res, url } = await agent.follow(authorizationUrl);
+  for (let step = 0; step < 3 && url.includes('/interaction/'); step++) {
+    const html = await res!.text();
+    const _csrf = csrfTokenOf(html);
+    const action = html.includes('name="password"') ? 'login' : 'consent';
+    const fields: Record<string, string> = action === 'login' ? { _csrf, identifier, password } : { _csrf };
+    const posted = await agent.post(`${url.replace(/\/$/, '')}/${action}`, fields);
+    if (posted.status !== 303) throw new Error(`${action} answered ${posted.status}`);
+    ({ res, url } = await agent.follow(posted.headers.get('location')!));
+  }
+  return url;
+}
