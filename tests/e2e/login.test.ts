@@ -1,0 +1,332 @@
+/**
+ * The citizen's journey in a real browser (Debian's Chromium): a relying party sends the browser
+ * to Kediri ID, the citizen signs in and allows (or denies) access, and the browser lands back at
+ * the relying party, which exchanges the code. Elements are found the way a person finds them: by
+ * label, role and accessible name.
+ */
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const WRONG_PASSWORD = 'bukan-kata-sandi-siti';
+const SCREENSHOT = '/tmp/kediri-id-login-360x740.png';
+
+/** A relying party's browser-facing side: /callback and /signed-out answer a small HTML page. */
+async function startRelyingPartyPages(): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://rp').pathname;
+    if (path === '/callback' || path === '/signed-out') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
+      return;
+    }
+    res.writeHead(path === '/favicon.ico' ? 204 : 404);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describeWithBrowser('a citizen signs in to a city service with Chromium', () => {
+  let server: TestServer;
+  let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
+  let browser: Browser;
+  let citizenId: string;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
+    citizenId = (await createCitizen(server.instance)).id;
+  });
+
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
+    await browser?.close();
+    await Promise.all([server?.close(), rpPages?.close()]);
+  });
+
+  /** Its own client per test, so that no test sees another's grant. */
+  async function relyingParty(name: string) {
+    const { clientId, clientSecret } = await createWebClient(server.instance, {
+      name,
+      redirectUris: [`${rpPages.origin}/callback`],
+      postLogoutRedirectUris: [`${rpPages.origin}/signed-out`],
+    });
+    const rp = await oidc.discovery(new URL(server.url), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    oidc.enableNonRepudiationChecks(rp);
+    return rp;
+  }
+
+  async function authorizationRequest(rp: oidc.Configuration, extra: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: `${rpPages.origin}/callback`,
+      scope: 'openid profile email',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+      ...extra,
+    });
+    return { url: url.toString(), verifier, state, nonce };
+  }
+
+  /** A fresh browser (no cookies) whose console, errors and CSP violations are recorded. */
+  async function newBrowserPage(viewport?: { width: number; height: number }): Promise<{ page: Page; watcher: Watcher }> {
+    const { context, watcher } = await newWatchedContext(browser, viewport ? { viewport } : {});
+    contexts.push(context);
+    return { page: await context.newPage(), watcher };
+  }
+
+  const htmlLang = (page: Page) => page.evaluate(() => document.documentElement.lang);
+
+  /** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
+  async function landAtCallback(page: Page, watcher: Watcher): Promise<URL> {
+    try {
+      await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/callback', { timeout: 10_000 });
+    } catch (error) {
+      throw new Error(
+        `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
+          `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
+      );
+    }
+    return new URL(page.url());
+  }
+
+  /** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
+  function describedBy(page: Page, label: string): Promise<string> {
+    return page.getByLabel(label, { exact: true }).evaluate((input) =>
+      (input.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
+        .join(' | '),
+    );
+  }
+
+  test('Bahasa Indonesia: a wrong password is explained, the right one signs in, consent is given, and the relying party gets an ID token for the citizen', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+
+    await page.goto(request.url);
+    expect(new URL(page.url()).origin).toBe(server.url);
+    expect(await htmlLang(page)).toBe('id');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain('Layanan Akta Kelahiran');
+
+    const identifier = page.getByLabel('NIK atau email', { exact: true });
+    const password = page.getByLabel('Kata sandi', { exact: true });
+    await identifier.fill(SITI.nik);
+    await password.fill(WRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.waitForLoadState();
+
+    // The error summary, worded as in views/locales/id/login.json, links to the field at fault.
+    const summary = page.getByRole('alert');
+    await expect(summary.getByRole('heading').textContent()).resolves.toBe('Ada masalah');
+    const summaryLink = summary.getByRole('link', { name: 'NIK/email atau kata sandi salah.', exact: true });
+    expect(await summaryLink.getAttribute('href')).toBe('#identifier');
+    // The field error is next to the field and read with it; the field is marked invalid.
+    expect(await describedBy(page, 'NIK atau email')).toBe(
+      '16 angka NIK pada KTP-el, atau alamat email Anda | Kesalahan: NIK/email atau kata sandi salah.',
+    );
+    expect(await identifier.getAttribute('aria-invalid')).toBe('true');
+    expect(await identifier.isVisible()).toBe(true);
+    // The citizen does not retype the NIK; the password is never sent back.
+    expect(await identifier.inputValue()).toBe(SITI.nik);
+    expect(await password.inputValue()).toBe('');
+    expect(await page.content()).not.toContain(WRONG_PASSWORD);
+
+    await password.fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+
+    // Consent: who asks, who is signed in, and what the service gets.
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
+    expect(await htmlLang(page)).toBe('id');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      'Layanan Akta Kelahiran meminta akses ke akun Kediri ID Anda',
+    );
+    expect(await page.getByText('Anda masuk sebagai Siti Aminah.', { exact: true }).isVisible()).toBe(true);
+    const granted = page.getByRole('list').filter({ hasText: 'Melihat' }).getByRole('listitem');
+    expect(await granted.allTextContents()).toEqual([
+      'Mengenali Anda sebagai pengguna yang sama setiap kali masuk',
+      'Melihat nama, tanggal lahir, dan jenis kelamin Anda',
+      'Melihat alamat email Anda',
+    ]);
+
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    const callback = await landAtCallback(page, watcher);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    expect(callback.searchParams.get('state')).toBe(request.state);
+
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    expect(tokens.claims()?.sub).toBe(citizenId);
+    expect(tokens.claims()?.amr).toEqual(['pwd']);
+    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, citizenId);
+    expect(userinfo).toMatchObject({ name: SITI.name, email: SITI.email });
+
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('English: the language link switches the login page to English and the whole flow completes in English', async () => {
+    const rp = await relyingParty('Birth Certificates');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+
+    await page.goto(request.url);
+    expect(await htmlLang(page)).toBe('id');
+    const languageLink = page.getByRole('link', { name: 'English', exact: true });
+    expect(await languageLink.getAttribute('lang')).toBe('en');
+    await languageLink.click();
+    await page.waitForLoadState();
+
+    expect(await htmlLang(page)).toBe('en');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to Birth Certificates');
+    // The way back to Bahasa Indonesia is offered, in Bahasa Indonesia.
+    expect(await page.getByRole('link', { name: 'Bahasa Indonesia', exact: true }).getAttribute('lang')).toBe('id');
+
+    await page.getByLabel('NIK or email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('Password', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+
+    // The choice is remembered on the consent page.
+    await page.getByRole('button', { name: 'Allow access', exact: true }).waitFor();
+    expect(await htmlLang(page)).toBe('en');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
+      'Birth Certificates is asking for access to your Kediri ID account',
+    );
+    expect(await page.getByRole('button', { name: 'Deny', exact: true }).isVisible()).toBe(true);
+    const granted = page.getByRole('list').filter({ hasText: 'See your' }).getByRole('listitem');
+    expect(await granted.allTextContents()).toEqual([
+      'Recognise you as the same person each time you sign in',
+      'See your name, date of birth and sex',
+      'See your email address',
+    ]);
+
+    await page.getByRole('button', { name: 'Allow access', exact: true }).click();
+    const callback = await landAtCallback(page, watcher);
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    expect(tokens.claims()?.sub).toBe(citizenId);
+
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('English after a failed attempt: the language link on the error page keeps the citizen in the sign-in', async () => {
+    const rp = await relyingParty('Birth Certificates');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+
+    await page.goto(request.url);
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(WRONG_PASSWORD);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('alert').waitFor();
+
+    const [switched] = await Promise.all([
+      page.waitForResponse((r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame()),
+      page.getByRole('link', { name: 'English', exact: true }).click(),
+    ]);
+    await page.waitForLoadState();
+    expect({ status: switched.status(), lang: await htmlLang(page) }).toEqual({ status: 200, lang: 'en' });
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to Birth Certificates');
+
+    await page.getByLabel('NIK or email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Password', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Allow access', exact: true }).click();
+    await landAtCallback(page, watcher);
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('Deny: "Tolak" on the consent page sends the browser back to the relying party with access_denied', async () => {
+    const rp = await relyingParty('Layanan Akta Kematian');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+
+    await page.goto(request.url);
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('button', { name: 'Tolak', exact: true }).click();
+
+    const callback = await landAtCallback(page, watcher);
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('state')).toBe(request.state);
+    expect(callback.searchParams.has('code')).toBe(false);
+    // The relying party's library reads it as the citizen's refusal.
+    await expect(
+      oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state }),
+    ).rejects.toMatchObject({ error: 'access_denied' });
+
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('keyboard and phone: labelled fields, the skip link first, no sideways scrolling at 360 px', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage({ width: 360, height: 740 });
+    await page.goto(request.url);
+    await page.screenshot({ path: SCREENSHOT }); // looked at by a person, not compared
+
+    // Every field a citizen can fill has exactly one visible label (hidden fields aside).
+    const fields = await page.evaluate(() =>
+      [...document.forms]
+        .flatMap((form) => [...form.elements])
+        .filter((el): el is HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement =>
+          ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName) && (el as HTMLInputElement).type !== 'hidden',
+        )
+        .map((el) => ({
+          name: el.name,
+          labels: [...(el.labels ?? [])].map((l) => ({ text: l.textContent?.trim(), visible: l.checkVisibility() })),
+        })),
+    );
+    expect(fields).toEqual([
+      { name: 'identifier', labels: [{ text: 'NIK atau email', visible: true }] },
+      { name: 'password', labels: [{ text: 'Kata sandi', visible: true }] },
+    ]);
+    expect(await page.getByLabel('NIK atau email', { exact: true }).getAttribute('autocomplete')).toBe('username');
+    expect(await page.getByLabel('Kata sandi', { exact: true }).getAttribute('type')).toBe('password');
+    expect(await describedBy(page, 'NIK atau email')).toBe('16 angka NIK pada KTP-el, atau alamat email Anda');
+
+    // The first Tab reaches the skip link, which is then visible; it leads straight to the form.
+    await page.keyboard.press('Tab');
+    const skipLink = page.getByRole('link', { name: 'Langsung ke konten utama', exact: true });
+    expect(await skipLink.evaluate((el) => el === document.activeElement)).toBe(true);
+    const box = await skipLink.boundingBox();
+    expect(box && box.x >= 0 && box.y >= 0 && box.width > 0).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    expect(await page.getByLabel('NIK atau email', { exact: true }).evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // A phone: the page fits the width, and the sign-in button is on the first screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    const signIn = await page.getByRole('button', { name: 'Masuk', exact: true }).boundingBox();
+    expect(signIn).not.toBeNull();
+    expect(signIn!.y + signIn!.height).toBeLessThanOrEqual(740);
+
+    expect(watcher.problems()).toEqual([]);
+  });
+});

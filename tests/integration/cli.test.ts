@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as oidc from 'openid-client';
+import { openPgliteDb } from '../../src/db/pglite.js';
+import { newSecret } from '../../src/secrets.js';
+import { Agent, signIn } from '../support/agent.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+import { SITI } from '../support/fixtures.js';
+import { freePort, kediriId, startServe } from '../support/process.js';
+
+/**
+ * The operator's workflow with the real binary: register a client and a citizen with the CLI,
+ * serve, log in through the client, restart, and find clients, citizens and keys still there.
+ * Embedded by default; on PostgreSQL when DATABASE_URL is set.
+ */
+let dataDir: string;
+let testDb: TestDb | undefined;
+let env: Record<string, string>;
+const CALLBACK = 'http://127.0.0.1:9/callback';
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'kediri-cli-'));
+  const port = String(await freePort());
+  env = { DATA_DIR: dataDir, PORT: port, ISSUER: `http://127.0.0.1:${port}`, NODE_ENV: 'test' };
+  if (process.env.DATABASE_URL) {
+    testDb = await createTestDb();
+    env.DATABASE_URL = testDb.url!;
+    env.ENCRYPTION_KEY = newSecret();
+  }
+});
+
+afterAll(async () => {
+  await testDb?.drop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function rowCounts(): Promise<{ clients: number; citizens: number }> {
+  const db = testDb?.db ?? (await openPgliteDb(join(dataDir, 'pglite')));
+  try {
+    const { rows } = await db.query<{ clients: number; citizens: number }>(
+      'select (select count(*)::int from clients) as clients, (select count(*)::int from citizens) as citizens',
+    );
+    return rows[0]!;
+  } finally {
+    if (!testDb) await db.close();
+  }
+}
+
+async function logIn(issuer: string, clientId: string, clientSecret: string): Promise<string> {
+  const rp = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
+    execute: [oidc.allowInsecureRequests],
+  });
+  oidc.enableNonRepudiationChecks(rp);
+  const verifier = oidc.randomPKCECodeVerifier();
+  const url = oidc.buildAuthorizationUrl(rp, {
+    redirect_uri: CALLBACK,
+    scope: 'openid profile',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 's1',
+  });
+  const callback = await signIn(new Agent(issuer), url.toString(), SITI.email, SITI.password);
+  const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier, expectedState: 's1' });
+  return tokens.claims()!.sub;
+}
+
+const kids = async (issuer: string) =>
+  ((await (await fetch(`${issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid).sort();
+
+const BAD_ARGUMENTS: Array<[string[], RegExp]> = [
+  [['client', 'create', '--unit', 'bppkad', '--name', 'Layanan', '--redirect-uri', 'not a uri'], /--redirect-uri: not an absolute URL/],
+  [['client', 'create', '--unit', 'bppkad', '--name', 'Layanan', '--redirect-uri', 'http://example.com/cb'], /--redirect-uri: must be https/],
+  [['client', 'create', '--unit', 'bppkad', '--name', 'Layanan', '--redirect-uri', CALLBACK, '--auth-method', 'magic'], /--auth-method must be one of/],
+  [['client', 'create', '--name', 'Layanan'], /--unit is required/],
+  [['citizen', 'create', '--nik', '3571010101900000', '--name', 'A B', '--birthdate', '1990-01-01', '--email', 'a@example.id'], /--nik: .*0000/],
+  [['citizen', 'create', '--nik', '9971010101900001', '--name', 'A B', '--birthdate', '1990-01-01', '--email', 'a@example.id'], /--nik: .*province/i],
+  [['citizen', 'create', '--nik', SITI.nik, '--name', 'A B', '--birthdate', '1991-01-01', '--email', 'a@example.id'], /--nik: .*does not match/],
+  [['nonsense'], /unknown command/],
+];
+
+async function expectRefused(args: string[], message: RegExp) {
+  const run = await kediriId(args, env, 'a-long-enough-password');
+  expect({ args, code: run.code }).toEqual({ args, code: 2 });
+  expect(run.stderr.trim().split('\n')[0]).toMatch(message);
+  expect(run.stdout).toBe('');
+}
+
+describe('operator CLI', () => {
+  let client: { client_id: string; client_secret: string };
+
+  test('without a running server the CLI opens the database itself: client create', async () => {
+    await expectRefused(['client', 'create', '--unit', 'no-such-unit', '--name', 'Layanan', '--redirect-uri', CALLBACK], /--unit: .*no-such-unit/);
+    const created = await kediriId(
+      ['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, '--scope', 'openid profile email'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
+    expect(client.client_id).toMatch(/^samsat-/);
+    expect(client.client_secret.length).toBeGreaterThanOrEqual(43);
+  });
+
+  test('with the server running: bad arguments exit 2 and write nothing, citizen create, login; a restart keeps it all', async () => {
+    const server = await startServe(env);
+    let sub: string;
+    let keysBefore: string[];
+    try {
+      // With the embedded database the running server holds DATA_DIR: the CLI hands the command over.
+      for (const [args, message] of BAD_ARGUMENTS) await expectRefused(args, message);
+      const citizen = await kediriId(
+        ['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email],
+        env,
+        `${SITI.password}\n`,
+      );
+      expect(citizen.stderr).toBe('');
+      expect(citizen.code).toBe(0);
+      const { id } = JSON.parse(citizen.stdout) as { id: string };
+      await expectRefused(
+        ['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', 'other@example.id'],
+        /--nik: This NIK is already registered/,
+      );
+
+      sub = await logIn(env.ISSUER!, client.client_id, client.client_secret);
+      expect(sub).toBe(id);
+      keysBefore = await kids(env.ISSUER!);
+    } finally {
+      await server.stop();
+    }
+
+    const again = await startServe(env);
+    try {
+      expect(await kids(env.ISSUER!)).toEqual(keysBefore);
+      expect(await logIn(env.ISSUER!, client.client_id, client.client_secret)).toBe(sub);
+    } finally {
+      await again.stop();
+    }
+    expect(await rowCounts()).toEqual({ clients: 1, citizens: 1 });
+  });
+});
