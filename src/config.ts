@@ -64,6 +64,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !issuer.startsWith('https://')) {
     throw new ConfigError('Configuration error: ISSUER must be an https:// URL in production');
   }
+  if (production && !e.TRUST_PROXY) {
+    // The server speaks plain HTTP; in production TLS ends at a proxy, whose headers tell Koa
+    // that the request was https (without them secure cookies cannot be set).
+    throw new ConfigError('Configuration error: TRUST_PROXY must be true in production (TLS ends at a reverse proxy in front)');
+  }
   return {
     port: e.PORT,
     issuer,

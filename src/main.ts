@@ -32,8 +32,8 @@ async function serve(config: Config): Promise<number> {
   sweeper.unref();
 
   log.info({ issuer: config.issuer, port: config.port, database: db.driver }, 'Kediri ID is listening');
-  const admins = await db.query('select 1 from clients limit 1');
-  if (admins.rowCount === 0) {
+  const anyClient = await db.query('select 1 from clients limit 1');
+  if (anyClient.rowCount === 0) {
     log.info('No clients yet. Register one with: npx kediri-id client create --unit diskominfo --name "My service" --redirect-uri http://localhost:8080/callback');
   }
 

@@ -119,6 +119,16 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     );
   }
 
+  /** Signs in on the login page and allows access, in Bahasa Indonesia; returns the callback URL. */
+  async function signInAndAllow(page: Page, watcher: Watcher, authorizationUrl: string): Promise<URL> {
+    await page.goto(authorizationUrl);
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    return landAtCallback(page, watcher);
+  }
+
   test('Bahasa Indonesia: a wrong password is explained, the right one signs in, consent is given, and the relying party gets an ID token for the citizen', async () => {
     const rp = await relyingParty('Layanan Akta Kelahiran');
     const request = await authorizationRequest(rp);
@@ -281,6 +291,49 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state }),
     ).rejects.toMatchObject({ error: 'access_denied' });
 
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('Cancel on the login page sends the browser back to the relying party with access_denied', async () => {
+    const rp = await relyingParty('Layanan Akta Kematian');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+
+    await page.goto(request.url);
+    await page.getByRole('button', { name: 'Batal dan kembali ke Layanan Akta Kematian', exact: true }).click();
+
+    const callback = await landAtCallback(page, watcher);
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('state')).toBe(request.state);
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('Sign-out started by the relying party: the citizen confirms and lands on its signed-out page', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const request = await authorizationRequest(rp);
+    const { page, watcher } = await newBrowserPage();
+    const callback = await signInAndAllow(page, watcher, request.url);
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+
+    await page.goto(
+      oidc
+        .buildEndSessionUrl(rp, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${rpPages.origin}/signed-out`, state: 'sampai-jumpa' })
+        .toString(),
+    );
+    expect(await htmlLang(page)).toBe('id');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Keluar dari Kediri ID?');
+    expect(await page.title()).toBe('Keluar – Kediri ID');
+    await page.getByRole('button', { name: 'Keluar', exact: true }).click();
+    await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/signed-out', { timeout: 10_000 });
+    expect(new URL(page.url()).searchParams.get('state')).toBe('sampai-jumpa');
+
+    // Signed out of Kediri ID too: the next sign-in asks for the password again.
+    await page.goto((await authorizationRequest(rp)).url);
+    expect(await page.getByLabel('Kata sandi', { exact: true }).isVisible()).toBe(true);
     expect(watcher.problems()).toEqual([]);
   });
 

@@ -79,7 +79,7 @@ describe('authorization endpoint', () => {
   });
 
   test('PKCE is required, and only S256', async () => {
-    for (const extra of [{}, { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }]) {
+    for (const extra of [{}, { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }] as Record<string, string>[]) {
       const res = await fetch(`${server.url}/auth?${authParams(extra)}`, { redirect: 'manual' });
       expect(res.status).toBe(303);
       const location = new URL(res.headers.get('location')!);

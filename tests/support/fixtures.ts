@@ -1,4 +1,4 @@
-import type { Instance } from '../../src/instance.js';
+import type { Services } from '../../src/services.js';
 import type { NewClient } from '../../src/clients/clients.js';
 
 export const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -13,11 +13,11 @@ export const SITI = {
   password: 'kembang-api-di-alun-alun',
 };
 
-export async function createCitizen(instance: Instance, citizen = SITI) {
+export async function createCitizen(instance: Pick<Services, 'citizens'>, citizen = SITI) {
   return instance.citizens.create(citizen, 'test');
 }
 
-export async function createWebClient(instance: Instance, overrides: Partial<NewClient> = {}) {
+export async function createWebClient(instance: Pick<Services, 'clients'>, overrides: Partial<NewClient> = {}) {
   const created = await instance.clients.createActive(
     {
       unit: 'dispendukcapil',
