@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate } from '../../src/db/migrate.js';
+import { openPgDb } from '../../src/db/pg.js';
+import { createAudit } from '../../src/audit/audit.js';
+import { createClientStore } from '../../src/clients/clients.js';
+import { createAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
+import { createSealer, newSecret } from '../../src/secrets.js';
+import { createTestDb, type TestDb } from '../support/db.js';
+
+let testDb: TestDb;
+beforeAll(async () => {
+  testDb = await createTestDb();
+});
+afterAll(() => testDb.drop());
+
+const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})`, () => {
+  test('migrations apply once, also when two processes start at once', async () => {
+    const files = (await readdir(MIGRATIONS)).filter((f) => f.endsWith('.sql')).sort();
+    // A second connection pool stands for a second process (PGlite: the same single connection).
+    const second = testDb.url ? openPgDb(testDb.url) : testDb.db;
+    try {
+      const [a, b] = await Promise.all([migrate(testDb.db), migrate(second)]);
+      expect([...a, ...b].sort()).toEqual(files);
+    } finally {
+      if (second !== testDb.db) await second.close();
+    }
+    expect(await migrate(testDb.db)).toEqual([]);
+    const { rows } = await testDb.db.query<{ name: string }>('select name from schema_migrations order by name');
+    expect(rows.map((r) => r.name)).toEqual(files);
+    expect((await testDb.db.query('select slug from units')).rowCount).toBe(10);
+  });
+
+  test('a failing migration is rolled back whole and not recorded', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kediri-migrations-'));
+    try {
+      await writeFile(join(dir, '900_good.sql'), 'create table probe_good (id int);');
+      await writeFile(join(dir, '901_bad.sql'), 'create table probe_half (id int); select * from no_such_table;');
+      await expect(migrate(testDb.db, `${dir}/`)).rejects.toThrow(/no_such_table/);
+      const tables = await testDb.db.query<{ name: string }>(
+        "select table_name as name from information_schema.tables where table_name like 'probe_%' order by 1",
+      );
+      expect(tables.rows.map((t) => t.name)).toEqual(['probe_good']);
+      const recorded = await testDb.db.query("select 1 from schema_migrations where name like '90%'");
+      expect(recorded.rowCount).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a transaction that throws leaves nothing behind', async () => {
+    await expect(
+      testDb.db.transaction(async (tx) => {
+        await tx.query("insert into units (slug, name) values ('probe-unit', 'Probe')");
+        throw new Error('stop');
+      }),
+    ).rejects.toThrow('stop');
+    expect((await testDb.db.query("select 1 from units where slug = 'probe-unit'")).rowCount).toBe(0);
+  });
+
+  test('the provider adapter: expiry, sweeping, grant revocation, and the refresh-token grace window', async () => {
+    const sealer = createSealer(newSecret());
+    const clients = createClientStore(testDb.db, sealer, createAudit(testDb.db));
+    const Adapter = createAdapterFactory(testDb.db, clients, 1);
+    const sessions = new Adapter('Session');
+    const tokens = new Adapter('RefreshToken');
+
+    await sessions.upsert('s-short', { uid: 'u1' }, 1);
+    await sessions.upsert('s-long', { uid: 'u2' }, 3600);
+    expect(await sessions.findByUid('u1')).toEqual({ uid: 'u1' });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await sessions.find('s-short')).toBeUndefined();
+    expect(await sweepExpired(testDb.db)).toBeGreaterThanOrEqual(1);
+    expect(await sessions.find('s-long')).toEqual({ uid: 'u2' });
+
+    await tokens.upsert('rt1', { grantId: 'g1', kind: 'RefreshToken' }, 3600);
+    await tokens.consume('rt1');
+    // Just rotated: served as unused, so a concurrent refresh succeeds.
+    expect((await tokens.find('rt1'))?.consumed).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await tokens.find('rt1'))?.consumed).toEqual(expect.any(Number));
+
+    await tokens.revokeByGrantId('g1');
+    expect(await tokens.find('rt1')).toBeUndefined();
+    // Clients come from the clients table, never from oidc_payloads.
+    await expect(new Adapter('Client').upsert('x', {}, 0)).rejects.toThrow(/clients table/);
+    expect(await new Adapter('Client').find('no-such-client')).toBeUndefined();
+  });
+});

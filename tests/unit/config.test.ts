@@ -1,0 +1,52 @@
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { newSecret } from '../../src/secrets.js';
+
+describe('configuration from the environment', () => {
+  test('defaults: port 3000, issuer on localhost, embedded database in ./data, OWASP argon2id minimum', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      issuer: 'http://localhost:3000',
+      databaseUrl: undefined,
+      dataDir: './data',
+      production: false,
+      argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+    });
+  });
+
+  test('ISSUER follows PORT and loses a trailing slash', () => {
+    expect(loadConfig({ PORT: '8080' }).issuer).toBe('http://localhost:8080');
+    expect(loadConfig({ ISSUER: 'https://id.kedirikota.go.id/' }).issuer).toBe('https://id.kedirikota.go.id');
+  });
+
+  test.each([
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ ISSUER: 'ftp://id.example' }, /ISSUER/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must start with postgres/],
+    [{ ENCRYPTION_KEY: 'short' }, /ENCRYPTION_KEY must be 32 random bytes/],
+    [{ COOKIE_KEYS: 'too-short' }, /COOKIE_KEYS/],
+    [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB/],
+    [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ISSUER: 'https://id.example' }, /ENCRYPTION_KEY is required/],
+    [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret() }, /ISSUER is required/],
+    [{ NODE_ENV: 'production', ISSUER: 'http://id.example', TRUST_PROXY: 'true' }, /https/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example' }, /TRUST_PROXY/],
+  ])('%j is refused with a message naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  test('production with PostgreSQL and every secret given is accepted', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://db/kediri',
+      ENCRYPTION_KEY: newSecret(),
+      COOKIE_KEYS: `${newSecret()},${newSecret()}`,
+      ISSUER: 'https://id.kedirikota.go.id',
+      TRUST_PROXY: 'true',
+    });
+    expect(config.production).toBe(true);
+    expect(config.cookieKeys).toHaveLength(2);
+  });
+});
