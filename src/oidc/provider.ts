@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
+import { translator } from '../web/i18n.js';
 import { setFormActions } from '../web/security-headers.js';
 
 export const ACR_BASIC = 'urn:kediri:acr:basic';
@@ -123,22 +124,21 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
         enabled: true,
         async logoutSource(ctx, form) {
           setFormActions(ctx, originOf(ctx.oidc.params?.post_logout_redirect_uri));
-          render(ctx, 'logout/confirm', { title: 'logout.title', form, clientName: ctx.oidc.client?.clientName });
+          render(ctx, 'logout/confirm', { form, clientName: ctx.oidc.client?.clientName });
         },
         async postLogoutSuccessSource(ctx) {
-          render(ctx, 'logout/done', { title: 'logout.done_title', clientName: ctx.oidc.client?.clientName });
+          render(ctx, 'logout/done', { clientName: ctx.oidc.client?.clientName });
         },
       },
     },
 
+    // Protocol errors shown to a person: a plain message in their language, and the OAuth error
+    // (code and description, never a stack) for whoever has to report it.
     async renderError(ctx, out) {
-      const status = ctx.status >= 400 && ctx.status < 600 ? ctx.status : 400;
-      render(
-        ctx,
-        'error',
-        { title: 'common.error.title', heading: 'common.error.title', message: out.error_description ?? out.error },
-        status,
-      );
+      const t = translator(ctx.state.lang);
+      const status = ctx.status >= 400 ? ctx.status : 400;
+      const detail = [out.error, out.error_description].filter(Boolean).join(': ');
+      render(ctx, 'error', { message: t(status >= 500 ? 'common.error.server' : 'common.error.bad_request'), detail }, status);
     },
   };
 

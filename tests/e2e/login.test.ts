@@ -137,7 +137,8 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.goto(request.url);
     expect(new URL(page.url()).origin).toBe(server.url);
     expect(await htmlLang(page)).toBe('id');
-    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toContain('Layanan Akta Kelahiran');
+    expect(await page.title()).toBe('Masuk – Kediri ID');
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Layanan Akta Kelahiran');
 
     const identifier = page.getByLabel('NIK atau email', { exact: true });
     const password = page.getByLabel('Kata sandi', { exact: true });
@@ -168,6 +169,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     // Consent: who asks, who is signed in, and what the service gets.
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
     expect(await htmlLang(page)).toBe('id');
+    expect(await page.title()).toBe('Berikan akses – Kediri ID');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(
       'Layanan Akta Kelahiran meminta akses ke akun Kediri ID Anda',
     );
