@@ -65,7 +65,6 @@ export function createApp(deps: AppDeps): Koa {
   const interaction = interactionRoutes(deps);
   app.use(mount('/interaction', bodyParser({ enableTypes: ['form'], formLimit: '16kb' })));
   app.use(interaction.routes());
-  app.use(interaction.allowedMethods());
 
   app.use(mount(provider));
   return app;

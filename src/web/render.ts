@@ -27,7 +27,8 @@ export function pageBase(ctx: Context): PageBase {
   return {
     t: translator(lang),
     lang,
-    switchLang: { lang: other, href: `${ctx.path}?${query}` },
+    // A page re-rendered after a POST links to its GET address (ctx.state.pagePath).
+    switchLang: { lang: other, href: `${ctx.state.pagePath ?? ctx.path}?${query}` },
     csrf: ctx.state.csrf?.token() ?? '',
   };
 }

@@ -70,7 +70,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     return rp;
   }
 
-  async function authorizationRequest(rp: oidc.Configuration, extra: Record<string, string> = {}) {
+  async function authorizationRequest(rp: oidc.Configuration) {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
@@ -81,7 +81,6 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       code_challenge_method: 'S256',
       state,
       nonce,
-      ...extra,
     });
     return { url: url.toString(), verifier, state, nonce };
   }
@@ -145,7 +144,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await identifier.fill(SITI.nik);
     await password.fill(WRONG_PASSWORD);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
-    await page.waitForLoadState();
+    await page.getByRole('alert').waitFor();
 
     // The error summary, worded as in views/locales/id/login.json, links to the field at fault.
     const summary = page.getByRole('alert');
@@ -209,7 +208,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     const languageLink = page.getByRole('link', { name: 'English', exact: true });
     expect(await languageLink.getAttribute('lang')).toBe('en');
     await languageLink.click();
-    await page.waitForLoadState();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
 
     expect(await htmlLang(page)).toBe('en');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to Birth Certificates');
@@ -261,7 +260,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       page.waitForResponse((r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame()),
       page.getByRole('link', { name: 'English', exact: true }).click(),
     ]);
-    await page.waitForLoadState();
+    await page.waitForURL(switched.url());
     expect({ status: switched.status(), lang: await htmlLang(page) }).toEqual({ status: 200, lang: 'en' });
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to Birth Certificates');
 
@@ -346,6 +345,12 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.goto(request.url);
     await page.screenshot({ path: SCREENSHOT }); // looked at by a person, not compared
 
+    // A phone: the page fits the width, and the sign-in button is on the first screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    const signIn = await page.getByRole('button', { name: 'Masuk', exact: true }).boundingBox();
+    expect(signIn).not.toBeNull();
+    expect(signIn!.y + signIn!.height).toBeLessThanOrEqual(740);
+
     // Every field a citizen can fill has exactly one visible label (hidden fields aside).
     const fields = await page.evaluate(() =>
       [...document.forms]
@@ -375,12 +380,6 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.keyboard.press('Enter');
     await page.keyboard.press('Tab');
     expect(await page.getByLabel('NIK atau email', { exact: true }).evaluate((el) => el === document.activeElement)).toBe(true);
-
-    // A phone: the page fits the width, and the sign-in button is on the first screen.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
-    const signIn = await page.getByRole('button', { name: 'Masuk', exact: true }).boundingBox();
-    expect(signIn).not.toBeNull();
-    expect(signIn!.y + signIn!.height).toBeLessThanOrEqual(740);
 
     expect(watcher.problems()).toEqual([]);
   });

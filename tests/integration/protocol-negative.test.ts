@@ -214,7 +214,7 @@ describe('login form', () => {
     for (const [identifier, password] of [[SITI.nik, 'wrong-password-here'], ['3571010101900009', SITI.password], ['nobody@example.id', 'x'.repeat(12)]] as const) {
       const { url, agent, csrf } = await atLoginPage();
       const res = await agent.post(`${url}/login`, { _csrf: csrf, identifier, password });
-      expect(res.status).toBe(401);
+      expect(res.status).toBe(400);
       const html = await res.text();
       answers.push(/<div class="error-summary"[\s\S]*?<\/div>/.exec(html)![0]);
     }

@@ -34,6 +34,7 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params.uid) throw new InputError('interaction_mismatch');
     if (prompt && details.prompt.name !== prompt) throw new InputError('interaction_prompt_mismatch');
+    ctx.state.pagePath = `/interaction/${details.uid}`;
     // The page's forms end in a redirect to the relying party: allow its origin in form-action.
     const redirect = URL.parse(String(details.params.redirect_uri));
     setFormActions(ctx, redirect ? [redirect.origin] : []);
@@ -46,13 +47,13 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     return { details, client, clientId };
   }
 
-  const actions = (uid: string) => ({
-    action: `/interaction/${uid}/${'login'}`,
+  const formActions = (uid: string, step: 'login' | 'consent') => ({
+    action: `/interaction/${uid}/${step}`,
     abortAction: `/interaction/${uid}/abort`,
   });
 
   function renderLogin(ctx: Context, uid: string, client: object, identifier = '', errors: object[] = [], status = 200) {
-    render(ctx, 'interaction/login', { ...actions(uid), client, identifier, errors }, status);
+    render(ctx, 'interaction/login', { ...formActions(uid, 'login'), client, identifier, errors }, status);
   }
 
   router.get('/', async (ctx) => {
@@ -63,8 +64,7 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
       const citizen = await citizens.findById(String(details.session?.accountId));
       const scopes = [...new Set([...(details.prompt.details.missingOIDCScope as string[] ?? [])])];
       return render(ctx, 'interaction/consent', {
-        action: `/interaction/${uid}/consent`,
-        abortAction: `/interaction/${uid}/abort`,
+        ...formActions(uid, 'consent'),
         client,
         citizenName: citizen?.name ?? '',
         scopes: scopes.map((scope) => ({ scope })),
@@ -90,7 +90,7 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     if (!citizen) {
       await audit({ type: 'login.failed', clientId, ip: ctx.ip });
       const errors = [{ field: 'identifier', message: t('login.invalid_credentials') }];
-      return renderLogin(ctx, details.uid, client, identifier, errors, 401);
+      return renderLogin(ctx, details.uid, client, identifier, errors, 400);
     }
     await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { amr: ['pwd'] } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
