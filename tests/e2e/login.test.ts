@@ -11,6 +11,7 @@ import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const WRONG_PASSWORD = 'bukan-kata-sandi-siti';
@@ -63,27 +64,11 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       redirectUris: [`${rpPages.origin}/callback`],
       postLogoutRedirectUris: [`${rpPages.origin}/signed-out`],
     });
-    const rp = await oidc.discovery(new URL(server.url), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
-      execute: [oidc.allowInsecureRequests],
-    });
-    oidc.enableNonRepudiationChecks(rp);
-    return rp;
+    return discoverRelyingParty(server.url, clientId, clientSecret);
   }
 
-  async function authorizationRequest(rp: oidc.Configuration) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: `${rpPages.origin}/callback`,
-      scope: 'openid profile email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-    });
-    return { url: url.toString(), verifier, state, nonce };
-  }
+  const authorizationRequest = (rp: oidc.Configuration) =>
+    requestAuthorization(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email' });
 
   /** A fresh browser (no cookies) whose console, errors and CSP violations are recorded. */
   async function newBrowserPage(viewport?: { width: number; height: number }): Promise<{ page: Page; watcher: Watcher }> {
@@ -183,13 +168,9 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
     const callback = await landAtCallback(page, watcher);
     expect(callback.searchParams.get('code')).toBeTruthy();
-    expect(callback.searchParams.get('state')).toBe(request.state);
+    expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
 
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     expect(tokens.claims()?.sub).toBe(citizenId);
     expect(tokens.claims()?.amr).toEqual(['pwd']);
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, citizenId);
@@ -235,11 +216,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
 
     await page.getByRole('button', { name: 'Allow access', exact: true }).click();
     const callback = await landAtCallback(page, watcher);
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     expect(tokens.claims()?.sub).toBe(citizenId);
 
     expect(watcher.problems()).toEqual([]);
@@ -285,11 +262,11 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
 
     const callback = await landAtCallback(page, watcher);
     expect(callback.searchParams.get('error')).toBe('access_denied');
-    expect(callback.searchParams.get('state')).toBe(request.state);
+    expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(callback.searchParams.has('code')).toBe(false);
     // The relying party's library reads it as the citizen's refusal.
     await expect(
-      oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: request.verifier, expectedState: request.state }),
+      oidc.authorizationCodeGrant(rp, callback, request.checks),
     ).rejects.toMatchObject({ error: 'access_denied' });
 
     expect(watcher.problems()).toEqual([]);
@@ -305,7 +282,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
 
     const callback = await landAtCallback(page, watcher);
     expect(callback.searchParams.get('error')).toBe('access_denied');
-    expect(callback.searchParams.get('state')).toBe(request.state);
+    expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(watcher.problems()).toEqual([]);
   });
 
@@ -314,11 +291,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     const request = await authorizationRequest(rp);
     const { page, watcher } = await newBrowserPage();
     const callback = await signInAndAllow(page, watcher, request.url);
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
 
     await page.goto(
       oidc

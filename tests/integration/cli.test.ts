@@ -2,13 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as oidc from 'openid-client';
 import { openPgliteDb } from '../../src/db/pglite.js';
 import { newSecret } from '../../src/secrets.js';
-import { Agent, signIn } from '../support/agent.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { SITI } from '../support/fixtures.js';
+import { CALLBACK, SITI } from '../support/fixtures.js';
 import { freePort, kediriId, startServe } from '../support/process.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
  * The operator's workflow with the real binary: register a client and a citizen with the CLI,
@@ -18,7 +17,6 @@ import { freePort, kediriId, startServe } from '../support/process.js';
 let dataDir: string;
 let testDb: TestDb | undefined;
 let env: Record<string, string>;
-const CALLBACK = 'http://127.0.0.1:9/callback';
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'kediri-cli-'));
@@ -49,20 +47,8 @@ async function rowCounts(): Promise<{ clients: number; citizens: number }> {
 }
 
 async function logIn(issuer: string, clientId: string, clientSecret: string): Promise<string> {
-  const rp = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
-    execute: [oidc.allowInsecureRequests],
-  });
-  oidc.enableNonRepudiationChecks(rp);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK,
-    scope: 'openid profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state: 's1',
-  });
-  const callback = await signIn(new Agent(issuer), url.toString(), SITI.email, SITI.password);
-  const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier, expectedState: 's1' });
+  const rp = await relyingParty(issuer, clientId, clientSecret);
+  const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile' });
   return tokens.claims()!.sub;
 }
 

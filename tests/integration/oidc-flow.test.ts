@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Agent, signIn } from '../support/agent.js';
-import { AFTER_LOGOUT, CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { AFTER_LOGOUT, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -13,31 +14,16 @@ beforeAll(async () => {
   server = await startTestServer({ REFRESH_TOKEN_REUSE_GRACE_SECONDS: '1' });
   citizenId = (await createCitizen(server.instance)).id;
   const { clientId, clientSecret } = await createWebClient(server.instance);
-  rp = await oidc.discovery(new URL(server.url), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
-    execute: [oidc.allowInsecureRequests],
-  });
-  // openid-client trusts the TLS channel by default; make it verify ID token signatures too.
-  oidc.enableNonRepudiationChecks(rp);
+  rp = await relyingParty(server.url, clientId, clientSecret);
 });
 
 afterAll(() => server.close());
 
 async function authorize(scope = 'openid profile email offline_access') {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK,
-    scope,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    prompt: 'consent',
-  });
+  const request = await authorizationRequest(rp, { scope, prompt: 'consent' });
   const agent = new Agent(server.url);
-  const callback = await signIn(agent, url.toString(), SITI.nik, SITI.password);
-  return { agent, callback, verifier, state, nonce };
+  const callback = await signIn(agent, request.url, SITI.nik, SITI.password);
+  return { agent, callback, checks: request.checks };
 }
 
 describe('authorization code flow as a relying party', () => {
@@ -53,14 +39,10 @@ describe('authorization code flow as a relying party', () => {
   });
 
   test('login, consent, code exchange, ID token, userinfo, refresh with reuse detection, introspection, revocation, logout', async () => {
-    const { callback, verifier, state, nonce } = await authorize();
+    const { callback, checks } = await authorize();
     expect(callback).toMatch(/^http:\/\/127\.0\.0\.1:9\/callback\?code=/);
 
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), {
-      pkceCodeVerifier: verifier,
-      expectedState: state,
-      expectedNonce: nonce,
-    });
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), checks);
     const claims = tokens.claims()!;
     expect(claims.sub).toBe(citizenId);
     expect(claims.iss).toBe(server.url);
@@ -96,11 +78,7 @@ describe('authorization code flow as a relying party', () => {
 
     // A fresh grant for introspection, revocation and logout.
     const fresh = await authorize('openid profile');
-    const live = await oidc.authorizationCodeGrant(rp, new URL(fresh.callback), {
-      pkceCodeVerifier: fresh.verifier,
-      expectedState: fresh.state,
-      expectedNonce: fresh.nonce,
-    });
+    const live = await oidc.authorizationCodeGrant(rp, new URL(fresh.callback), fresh.checks);
     const introspected = await oidc.tokenIntrospection(rp, live.access_token);
     expect(introspected).toMatchObject({ active: true, sub: citizenId, client_id: rp.clientMetadata().client_id });
     await oidc.tokenRevocation(rp, live.access_token);
@@ -119,14 +97,7 @@ describe('authorization code flow as a relying party', () => {
     const afterLogout = await fresh.agent.follow(done.headers.get('location')!);
     expect(afterLogout.url).toBe(`${AFTER_LOGOUT}?state=bye`);
     // A new authorization request from the same browser needs a login again.
-    const again = await fresh.agent.follow(
-      oidc.buildAuthorizationUrl(rp, {
-        redirect_uri: CALLBACK,
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }).toString(),
-    );
+    const again = await fresh.agent.follow((await authorizationRequest(rp)).url);
     expect(await again.res!.text()).toContain('name="password"');
   });
 

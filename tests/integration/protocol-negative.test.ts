@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -13,10 +14,7 @@ beforeAll(async () => {
   server = await startTestServer();
   await createCitizen(server.instance);
   ({ clientId, clientSecret } = await createWebClient(server.instance));
-  rp = await oidc.discovery(new URL(server.url), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
-    execute: [oidc.allowInsecureRequests],
-  });
-  oidc.enableNonRepudiationChecks(rp);
+  rp = await relyingParty(server.url, clientId, clientSecret);
 });
 
 afterAll(() => server.close());
@@ -35,17 +33,10 @@ function authParams(extra: Record<string, string> = {}) {
   });
 }
 
-/** A completed login that returns a code and the verifier it was bound to. */
-async function codeFor(): Promise<{ callback: URL; verifier: string }> {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: CALLBACK,
-    scope: 'openid',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state: 'st',
-  });
-  return { callback: new URL(await signIn(new Agent(server.url), url.toString(), SITI.nik, SITI.password)), verifier };
+/** A completed login: the callback URL with the code, and the checks of its request. */
+async function codeFor() {
+  const request = await authorizationRequest(rp);
+  return { callback: new URL(await signIn(new Agent(server.url), request.url, SITI.nik, SITI.password)), checks: request.checks };
 }
 
 /** Starts an authorization request in a fresh browser and returns it on the login page. */
@@ -100,8 +91,8 @@ describe('authorization endpoint', () => {
 
 describe('token endpoint', () => {
   test('a wrong PKCE verifier is refused and leaves the code usable; a missing one too', async () => {
-    const { callback, verifier } = await codeFor();
-    await expect(oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: 'st' }))
+    const { callback, checks } = await codeFor();
+    await expect(oidc.authorizationCodeGrant(rp, callback, { ...checks, pkceCodeVerifier: oidc.randomPKCECodeVerifier() }))
       .rejects.toMatchObject({ error: 'invalid_grant' });
     const code = callback.searchParams.get('code')!;
     const res = await fetch(`${server.url}/token`, {
@@ -111,23 +102,20 @@ describe('token endpoint', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'invalid_grant' });
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, checks);
     expect(tokens.access_token).toBeTruthy();
   });
 
   test('a code used twice is refused and revokes what the first use issued', async () => {
-    const { callback, verifier } = await codeFor();
-    const first = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' });
+    const { callback, checks } = await codeFor();
+    const first = await oidc.authorizationCodeGrant(rp, callback, checks);
     expect((await oidc.tokenIntrospection(rp, first.access_token)).active).toBe(true);
-    await expect(oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' }))
-      .rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oidc.authorizationCodeGrant(rp, callback, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await oidc.tokenIntrospection(rp, first.access_token)).active).toBe(false);
   });
 
   test('a wrong client secret is invalid_client', async () => {
-    const wrong = await oidc.discovery(new URL(server.url), clientId, undefined, oidc.ClientSecretBasic('not-the-secret'), {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const wrong = await relyingParty(server.url, clientId, 'not-the-secret');
     await expect(oidc.clientCredentialsGrant(wrong, {})).rejects.toMatchObject({ status: 401 });
     const res = await fetch(`${server.url}/token`, {
       method: 'POST',
@@ -162,9 +150,7 @@ describe('token endpoint', () => {
 describe('clients', () => {
   test('suspending a client takes effect on the next request; reactivating restores it', async () => {
     const other = await createWebClient(server.instance, { name: 'Layanan Pajak', unit: 'bppkad' });
-    const config = await oidc.discovery(new URL(server.url), other.clientId, undefined, oidc.ClientSecretBasic(other.clientSecret), {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const config = await relyingParty(server.url, other.clientId, other.clientSecret);
     const token = await oidc.clientCredentialsGrant(config, {});
     await server.instance.clients.setStatus(other.clientId, 'suspended', 'test');
 
@@ -181,9 +167,7 @@ describe('clients', () => {
 
   test('a client cannot introspect or revoke another client\'s token', async () => {
     const other = await createWebClient(server.instance, { name: 'Layanan Izin', unit: 'dpmptsp' });
-    const config = await oidc.discovery(new URL(server.url), other.clientId, undefined, oidc.ClientSecretBasic(other.clientSecret), {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const config = await relyingParty(server.url, other.clientId, other.clientSecret);
     const theirs = await oidc.clientCredentialsGrant(config, {});
     expect((await oidc.tokenIntrospection(rp, theirs.access_token)).active).toBe(false);
     await expect(oidc.tokenRevocation(rp, theirs.access_token)).rejects.toMatchObject({ error: 'invalid_request' });

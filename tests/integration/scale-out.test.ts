@@ -8,10 +8,10 @@ import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
-import { Agent, signIn } from '../support/agent.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { CALLBACK, SITI, createWebClient } from '../support/fixtures.js';
+import { SITI, createWebClient } from '../support/fixtures.js';
 import { freePort, startServe } from '../support/process.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
  * Two server processes on one PostgreSQL database behind a round-robin proxy (no sticky
@@ -65,21 +65,8 @@ describeOnPostgres('two processes on one PostgreSQL database', () => {
     await services.citizens.create(SITI, 'test');
     const { clientId, clientSecret } = await createWebClient(services);
 
-    const rp = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(clientSecret), {
-      execute: [oidc.allowInsecureRequests],
-    });
-    oidc.enableNonRepudiationChecks(rp);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: CALLBACK,
-      scope: 'openid profile offline_access',
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state: 'lb',
-    });
-    const callback = await signIn(new Agent(issuer), url.toString(), SITI.email, SITI.password);
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), { pkceCodeVerifier: verifier, expectedState: 'lb' });
+    const rp = await relyingParty(issuer, clientId, clientSecret);
+    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile offline_access', prompt: 'consent' });
     expect(tokens.claims()!.name).toBeUndefined();
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo.name).toBe(SITI.name);
