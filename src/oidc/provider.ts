@@ -42,13 +42,14 @@ function originOf(uri: unknown): string[] {
 }
 
 export function createProvider({ config, adapter, signingKeys, cookieKeys, citizens }: ProviderDeps): Provider {
+  const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
-    jwks: { keys: signingKeys as Configuration['jwks'] extends { keys: infer K } | undefined ? K : never },
+    jwks: { keys: signingKeys } as Configuration['jwks'],
     cookies: {
       keys: cookieKeys,
-      long: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
-      short: { signed: true, httpOnly: true, sameSite: 'lax', secure: config.issuer.startsWith('https:') },
+      long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 

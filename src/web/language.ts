@@ -11,7 +11,7 @@ const COOKIE = 'kid.lang';
 export async function language(ctx: Context, next: Next) {
   const asked = ctx.query.lang;
   if (isLang(asked)) {
-    ctx.cookies.set(COOKIE, asked, { httpOnly: true, sameSite: 'lax', signed: false, maxAge: 365 * 24 * 3600 * 1000 });
+    ctx.cookies.set(COOKIE, asked, { httpOnly: true, sameSite: 'lax', secure: ctx.secure, signed: false, maxAge: 365 * 24 * 3600 * 1000 });
     ctx.state.lang = asked;
     ctx.state.langChosen = true;
   } else {

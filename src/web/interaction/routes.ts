@@ -62,7 +62,7 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     if (details.prompt.name === 'login') return renderLogin(ctx, uid, client);
     if (details.prompt.name === 'consent') {
       const citizen = await citizens.findById(String(details.session?.accountId));
-      const scopes = [...new Set([...(details.prompt.details.missingOIDCScope as string[] ?? [])])];
+      const scopes = (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
       return render(ctx, 'interaction/consent', {
         ...formActions(uid, 'consent'),
         client,
