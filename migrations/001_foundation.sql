@@ -61,6 +61,8 @@ create table oidc_payloads (
   user_code text,
   expires_at timestamptz,
   consumed_at timestamptz,
+  -- A rotated refresh token may be used once more within the grace window (concurrent refresh).
+  grace_used boolean not null default false,
   primary key (model, id)
 );
 create index oidc_payloads_grant_idx on oidc_payloads (grant_id) where grant_id is not null;

@@ -84,7 +84,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  if (argv[0] === 'serve') return serve(config);
+  if (argv[0] === 'serve') {
+    return serve(config).catch((error: unknown) => {
+      if (!(error instanceof DataDirBusy)) throw error;
+      process.stderr.write(`kediri-id: ${error.message}: is a server already running? (a crashed one's lock expires after 10 s)\n`);
+      return 1;
+    });
+  }
   const result = await operate(config, argv);
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);

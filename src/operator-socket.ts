@@ -27,7 +27,13 @@ export async function serveOperatorSocket(dataDir: string, run: Run): Promise<ht
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(result));
   });
-  await new Promise<void>((resolve) => server.listen(path, resolve));
+  // Owner-only from the moment it exists (the umask applies to the socket file listen creates).
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+  } finally {
+    process.umask(umask);
+  }
   await chmod(path, 0o600);
   return server;
 }

@@ -32,9 +32,11 @@ export function createSealer(encryptionKey: string): Sealer {
     },
     open(purpose, sealed) {
       const [version, iv, body] = sealed.split('.');
-      if (version !== 'v1' || !iv || !body) throw new Error('unknown sealed value format');
-      const bytes = Buffer.from(body, 'base64url');
-      const decipher = createDecipheriv('aes-256-gcm', subkey(`seal:${purpose}`), Buffer.from(iv, 'base64url'));
+      const bytes = Buffer.from(body ?? '', 'base64url');
+      if (version !== 'v1' || !iv || bytes.length < 16) throw new Error('unknown sealed value format');
+      const decipher = createDecipheriv('aes-256-gcm', subkey(`seal:${purpose}`), Buffer.from(iv, 'base64url'), {
+        authTagLength: 16,
+      });
       decipher.setAuthTag(bytes.subarray(bytes.length - 16));
       return Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8');
     },

@@ -1,5 +1,6 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import type { Config } from '../config.js';
 import type { Db } from './db.js';
 import { openPgDb } from './pg.js';
@@ -7,39 +8,24 @@ import { openPgliteDb } from './pglite.js';
 
 /** The embedded data directory is held by another live process (a running server, usually). */
 export class DataDirBusy extends Error {
-  constructor(readonly pid: number) {
-    super(`the embedded database in this DATA_DIR is in use by process ${pid}`);
-  }
-}
-
-const lockFile = (dataDir: string) => join(dataDir, 'kediri-id.lock');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  constructor() {
+    super('the embedded database in this DATA_DIR is in use by another process');
   }
 }
 
 /**
- * PGlite is one process's database: the lock file in DATA_DIR names the process that has it open.
- * A lock left by a process that died is taken over; a live one raises DataDirBusy.
+ * PGlite is one process's database. The lock (an atomically created directory whose mtime the
+ * holder refreshes) makes that enforceable: a live holder raises DataDirBusy, and the lock of a
+ * process that died goes stale after 10 s and is taken over. If the lock is ever lost while held,
+ * proper-lockfile ends the process rather than let two processes write one directory.
  */
 async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  await mkdir(dataDir, { recursive: true });
-  const file = lockFile(dataDir);
-  for (;;) {
-    try {
-      await writeFile(file, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => rm(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(file, 'utf8').catch(() => ''));
-      if (holder && alive(holder)) throw new DataDirBusy(holder);
-      await rm(file, { force: true });
-    }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    return await lockfile.lock(dataDir, { lockfilePath: join(dataDir, 'kediri-id.lock'), stale: 10_000, update: 2_000, retries: 0 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw new DataDirBusy();
+    throw error;
   }
 }
 

@@ -1,8 +1,9 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
 
 interface Row {
+  id: string;
   payload: AdapterPayload;
   consumed_recently: boolean;
 }
@@ -12,8 +13,11 @@ interface Row {
  * table (only active clients exist for the provider, so a suspension applies to the next request).
  *
  * Refresh-token rotation: a rotated refresh token used again is reuse, and the provider then
- * revokes the whole grant. A token rotated less than `graceSeconds` ago is served as unused so
- * that two concurrent refreshes (two tabs, a retry after a lost response) do not end the grant.
+ * revokes the whole grant. A token rotated less than `graceSeconds` ago is served as unused once
+ * more, so that two concurrent refreshes (two tabs, a retry after a lost response) do not end the
+ * grant; the window counts from the first rotation and is not renewed.
+ *
+ * Consuming is atomic: of two concurrent redemptions of one authorization code only one succeeds.
  */
 export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
   return class PostgresAdapter implements Adapter {
@@ -44,12 +48,15 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
 
     async consume(id: string): Promise<void> {
-      await db.query(
+      const result = await db.query(
         `update oidc_payloads set consumed_at = now(),
            payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)
-         where model = $1 and id = $2`,
+         where model = $1 and id = $2 and consumed_at is null`,
         [this.model, id],
       );
+      if (result.rowCount === 0 && this.model === 'AuthorizationCode') {
+        throw new errors.InvalidGrant('authorization code already used');
+      }
     }
 
     async destroy(id: string): Promise<void> {
@@ -62,18 +69,27 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
 
     private async findWhere(condition: string, value: string): Promise<AdapterPayload | undefined> {
       const { rows } = await db.query<Row>(
-        `select payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
+        `select id, payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
          from oidc_payloads
          where model = $1 and ${condition} and (expires_at is null or expires_at > now())`,
         [this.model, value, graceSeconds],
       );
       const row = rows[0];
       if (!row) return undefined;
-      if (this.model === 'RefreshToken' && row.consumed_recently) {
+      if (this.model === 'RefreshToken' && row.consumed_recently && (await this.takeGrace(row.id))) {
         const { consumed: _, ...unused } = row.payload;
         return unused;
       }
       return row.payload;
+    }
+
+    /** True for the one caller that gets a recently rotated refresh token's grace use. */
+    private async takeGrace(id: string): Promise<boolean> {
+      const taken = await db.query(
+        "update oidc_payloads set grace_used = true where model = 'RefreshToken' and id = $1 and not grace_used",
+        [id],
+      );
+      return taken.rowCount === 1;
     }
   };
 }

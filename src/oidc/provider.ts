@@ -5,7 +5,6 @@ import type { CitizenStore } from '../identity/citizens.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
 import { translator } from '../web/i18n.js';
-import { setFormActions } from '../web/security-headers.js';
 
 export const ACR_BASIC = 'urn:kediri:acr:basic';
 
@@ -33,12 +32,6 @@ interface ProviderDeps {
   signingKeys: JWK[];
   cookieKeys: string[];
   citizens: CitizenStore;
-}
-
-function originOf(uri: unknown): string[] {
-  if (typeof uri !== 'string') return [];
-  const parsed = URL.parse(uri);
-  return parsed ? [parsed.origin] : [];
 }
 
 export function createProvider({ config, adapter, signingKeys, cookieKeys, citizens }: ProviderDeps): Provider {
@@ -101,7 +94,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
     // CORS only for public clients and userinfo, and only from the client's own redirect origins.
     clientBasedCORS(ctx, origin, client) {
       if (ctx.oidc.route !== 'userinfo' && client.clientAuthMethod !== 'none') return false;
-      return client.redirectUris?.some((uri) => originOf(uri)[0] === origin) ?? false;
+      return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
 
     ttl: TTL,
@@ -124,7 +117,6 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
-          setFormActions(ctx, originOf(ctx.oidc.params?.post_logout_redirect_uri));
           render(ctx, 'logout/confirm', { form, clientName: ctx.oidc.client?.clientName });
         },
         async postLogoutSuccessSource(ctx) {

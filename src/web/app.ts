@@ -39,10 +39,13 @@ export function createApp(deps: AppDeps): Koa {
   // The provider is mounted inside this app: its cookies are signed with this app's keys.
   app.keys = deps.cookieKeys;
   app.proxy = config.trustProxy;
+  // One proxy in front: the client's address is the last X-Forwarded-For entry, the one the proxy
+  // added (the entries before it are whatever the client sent).
+  app.maxIpsCount = 1;
 
   app.use(securityHeaders(https));
   app.use(language);
-  app.use(errorPages(log));
+  app.use(errorPages(log, deps.audit));
   app.use(csrfProtection(deps.csrfKey, https));
 
   const pages = new Router();

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import type { Audit } from '../audit/audit.js';
 import { CsrfError } from './csrf.js';
 import { InputError } from '../errors.js';
 import { render } from './render.js';
@@ -19,7 +20,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * The last line of defence for our pages: every failure becomes an Indonesian (or English) error
  * page with a 4xx or 503/500 status. Never a stack trace; the log gets the error, not the input.
  */
-export function errorPages(log: Logger) {
+export function errorPages(log: Logger, audit: Audit) {
   return async function errorPagesMiddleware(ctx: Context, next: Next) {
     try {
       await next();
@@ -31,6 +32,11 @@ export function errorPages(log: Logger) {
       const t = translator(ctx.state.lang ?? 'id');
       const { status, key } = classify(error);
       if (status >= 500) log.error({ err: error, path: ctx.path }, 'request failed');
+      if (error instanceof CsrfError) {
+        await audit({ type: 'csrf.rejected', ip: ctx.ip, details: { path: ctx.path } }).catch(() => {});
+      }
+      // An error page has no form: it needs no CSRF token (nor the cookie that minting one sets).
+      ctx.state.csrf = undefined;
       render(ctx, 'error', { heading: t('common.error.title'), message: t(`common.error.${key}`) }, status);
     }
   };

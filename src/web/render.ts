@@ -27,8 +27,9 @@ export function pageBase(ctx: Context): PageBase {
   return {
     t: translator(lang),
     lang,
-    // A page re-rendered after a POST links to its GET address (ctx.state.pagePath).
-    switchLang: { lang: other, href: `${ctx.state.pagePath ?? ctx.path}?${query}` },
+    // A page re-rendered after a POST links to its GET address (ctx.state.pagePath). Leading
+    // slashes fold into one, so that a path like //evil.example never becomes another site's link.
+    switchLang: { lang: other, href: `/${String(ctx.state.pagePath ?? ctx.path).replace(/^[/\\]+/, '')}?${query}` },
     csrf: ctx.state.csrf?.token() ?? '',
   };
 }

@@ -17,10 +17,19 @@ import { startTestServer, type TestServer } from '../support/server.js';
 const WRONG_PASSWORD = 'bukan-kata-sandi-siti';
 const SCREENSHOT = '/tmp/kediri-id-login-360x740.png';
 
-/** A relying party's browser-facing side: /callback and /signed-out answer a small HTML page. */
-async function startRelyingPartyPages(): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
+/**
+ * A relying party's browser-facing side: /callback and /signed-out answer a small HTML page; the
+ * bodies posted to /callback (response_mode=form_post) are kept in `posted`.
+ */
+async function startRelyingPartyPages(): Promise<{ origin: string; posted: string[]; close(): Promise<void> }> {
+  const posted: string[] = [];
+  const server = http.createServer(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://rp').pathname;
+    if (req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      posted.push(body);
+    }
     if (path === '/callback' || path === '/signed-out') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
@@ -32,6 +41,7 @@ async function startRelyingPartyPages(): Promise<{ origin: string; close(): Prom
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posted,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -269,6 +279,28 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       oidc.authorizationCodeGrant(rp, callback, request.checks),
     ).rejects.toMatchObject({ error: 'access_denied' });
 
+    expect(watcher.problems()).toEqual([]);
+  });
+
+  test('response_mode=form_post: the browser posts the code to the relying party (the CSP allows it)', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const request = await requestAuthorization(rp, {
+      redirect_uri: `${rpPages.origin}/callback`,
+      scope: 'openid',
+      response_mode: 'form_post',
+    });
+    const { page, watcher } = await newBrowserPage();
+    await signInAndAllow(page, watcher, request.url);
+
+    const form = new URLSearchParams(rpPages.posted.at(-1));
+    expect(form.get('state')).toBe(request.checks.expectedState);
+    const callback = new Request(`${rpPages.origin}/callback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form,
+    });
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
+    expect(tokens.claims()?.sub).toBe(citizenId);
     expect(watcher.problems()).toEqual([]);
   });
 

@@ -80,13 +80,28 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
 
     await tokens.upsert('rt1', { grantId: 'g1', kind: 'RefreshToken' }, 3600);
     await tokens.consume('rt1');
-    // Just rotated: served as unused, so a concurrent refresh succeeds.
+    const consumedAt = (await testDb.db.query<{ at: Date }>("select consumed_at as at from oidc_payloads where id = 'rt1'")).rows[0]!.at;
+    // Just rotated: served as unused once more, so a concurrent refresh succeeds; then it is used.
     expect((await tokens.find('rt1'))?.consumed).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await tokens.find('rt1'))?.consumed).toEqual(expect.any(Number));
+    // Consuming again does not restart the window.
+    await tokens.consume('rt1');
+    const again = (await testDb.db.query<{ at: Date }>("select consumed_at as at from oidc_payloads where id = 'rt1'")).rows[0]!.at;
+    expect(again.getTime()).toBe(consumedAt.getTime());
+    await tokens.upsert('rt2', { grantId: 'g1', kind: 'RefreshToken' }, 3600);
+    await tokens.consume('rt2');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await tokens.find('rt2'))?.consumed).toEqual(expect.any(Number));
+
+    // Of two redemptions of one authorization code, only one consumes it.
+    const codes = new Adapter('AuthorizationCode');
+    await codes.upsert('c1', { grantId: 'g2', kind: 'AuthorizationCode' }, 60);
+    const outcomes = await Promise.allSettled([codes.consume('c1'), codes.consume('c1')]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
 
     await tokens.revokeByGrantId('g1');
     expect(await tokens.find('rt1')).toBeUndefined();
+    expect(await tokens.find('rt2')).toBeUndefined();
     // Clients come from the clients table, never from oidc_payloads.
     await expect(new Adapter('Client').upsert('x', {}, 0)).rejects.toThrow(/clients table/);
     expect(await new Adapter('Client').find('no-such-client')).toBeUndefined();

@@ -242,6 +242,11 @@ describe('login form', () => {
     const missing = await fetch(`${server.url}/tidak-ada`);
     expect(missing.status).toBe(404);
     expect(await missing.text()).toContain('Halaman tidak ditemukan');
+    // The language link of a page at //evil.example/... stays on this site.
+    const sneaky = await fetch(`${server.url}//evil.example/login`);
+    expect(sneaky.status).toBe(404);
+    const links = [...(await sneaky.text()).matchAll(/href="([^"]+)"/g)].map((m) => m[1]!);
+    expect(links.filter((href) => href.startsWith('//') || /^https?:/.test(href))).toEqual([]);
   });
 });
 

@@ -11,7 +11,7 @@ import { requireCsrf } from '../csrf.js';
 import { InputError } from '../../errors.js';
 import { isLang, translator } from '../i18n.js';
 import { render } from '../render.js';
-import { setFormActions } from '../security-headers.js';
+import { allowFormActions } from '../security-headers.js';
 
 interface Deps {
   provider: Provider;
@@ -37,7 +37,7 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     ctx.state.pagePath = `/interaction/${details.uid}`;
     // The page's forms end in a redirect to the relying party: allow its origin in form-action.
     const redirect = URL.parse(String(details.params.redirect_uri));
-    setFormActions(ctx, redirect ? [redirect.origin] : []);
+    allowFormActions(ctx, redirect ? [redirect.origin] : []);
     if (!ctx.state.langChosen) {
       const asked = String(details.params.ui_locales ?? '').split(' ').map((l) => l.slice(0, 2)).find(isLang);
       if (asked) ctx.state.lang = asked;
