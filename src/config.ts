@@ -25,6 +25,11 @@ const schema = z.object({
   /** Seconds during which a rotated refresh token may be used again (concurrent refreshes). */
   REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+  /** smtp:// or smtps:// URL of the mail relay; unset: messages go to the log (not in production). */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  MAIL_FROM: z.string().min(3).default('Kediri ID <no-reply@localhost>'),
+  /** The /dev/mail outbox page; on by default only for the embedded database outside production. */
+  DEV_MAIL: boolean.optional(),
 });
 
 export interface Config {
@@ -39,6 +44,9 @@ export interface Config {
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   refreshTokenReuseGraceSeconds: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  devMail: boolean;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -64,6 +72,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !issuer.startsWith('https://')) {
     throw new ConfigError('Configuration error: ISSUER must be an https:// URL in production');
   }
+  if (production && !e.SMTP_URL) {
+    throw new ConfigError('Configuration error: SMTP_URL is required in production (verification and reset emails)');
+  }
+  if (production && e.DEV_MAIL) {
+    throw new ConfigError('Configuration error: DEV_MAIL must not be on in production (it shows every email)');
+  }
   if (production && !e.TRUST_PROXY) {
     // The server speaks plain HTTP; in production TLS ends at a proxy, whose headers tell Koa
     // that the request was https (without them secure cookies cannot be set).
@@ -81,5 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     refreshTokenReuseGraceSeconds: e.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
     logLevel: e.LOG_LEVEL,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    devMail: e.DEV_MAIL ?? (!e.DATABASE_URL && !production),
   };
 }

@@ -3,11 +3,13 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { DataDirBusy, openDatabase } from './db/open.js';
 import { createServices } from './services.js';
 import { createLogger } from './log.js';
-import { sweepExpired } from './oidc/adapter.js';
+import { sweepExpired } from './oidc/payloads.js';
+import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
 import { runOperatorCommand, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
+const SEND_MAIL_EVERY_MS = 2000;
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
@@ -30,6 +32,9 @@ async function serve(config: Config): Promise<number> {
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
   const sweeper = setInterval(() => sweepExpired(db).catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
   sweeper.unref();
+  const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });
+  const mailer = setInterval(() => sender.deliverDue().catch((err) => log.warn({ err }, 'email delivery round failed')), SEND_MAIL_EVERY_MS);
+  mailer.unref();
 
   log.info({ issuer: config.issuer, port: config.port, database: db.driver }, 'Kediri ID is listening');
   const anyClient = await db.query('select 1 from clients limit 1');
@@ -40,6 +45,8 @@ async function serve(config: Config): Promise<number> {
   return new Promise((resolve) => {
     const stop = async () => {
       clearInterval(sweeper);
+      clearInterval(mailer);
+      sender.close();
       operatorSocket?.close();
       server.close();
       server.closeAllConnections();

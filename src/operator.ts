@@ -4,6 +4,7 @@ import { AUTH_METHODS, GRANT_TYPES } from './clients/clients.js';
 import { migrate } from './db/migrate.js';
 import { InputError, inputErrorMessage } from './errors.js';
 import type { Services } from './services.js';
+import { STAFF_ROLES } from './identity/staff.js';
 
 export interface CommandResult {
   code: number;
@@ -18,10 +19,13 @@ export const USAGE = `Usage: kediri-id <command>
   client create --unit SLUG --name NAME --redirect-uri URI [--redirect-uri URI ...]
       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--jwks-uri URI]
       [--scope "openid profile ..."] [--auth-method client_secret_basic|client_secret_post|private_key_jwt|none]
-      [--grant-type authorization_code|refresh_token|client_credentials ...]
+      [--grant-type authorization_code|refresh_token|client_credentials ...] [--allow-nik]
                              create an active client; prints {"client_id", "client_secret"}
-  citizen create --nik NIK --name NAME --birthdate YYYY-MM-DD --email EMAIL [--phone PHONE]
-                             create a citizen; the password is read from standard input; prints {"id"}
+  citizen create --nik NIK --name NAME --birthdate YYYY-MM-DD --email EMAIL [--phone PHONE] [--verified]
+                             create a citizen (email taken as verified; --verified: identity checked
+                             against the KTP-el too); the password is read from standard input; prints {"id"}
+  staff grant --email EMAIL --role officer|admin
+                             give the account with that email a staff role (MPP counter officer, admin)
 `;
 
 const ok = (value: unknown): CommandResult => ({ code: 0, stdout: JSON.stringify(value) + '\n', stderr: '' });
@@ -37,6 +41,12 @@ const clientArgs = z.object({
   scope: z.string().default('openid'),
   'auth-method': z.enum(AUTH_METHODS, { error: `--auth-method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
   'grant-type': z.array(z.enum(GRANT_TYPES, { error: `--grant-type must be one of ${GRANT_TYPES.join(', ')}` })).default(['authorization_code']),
+  'allow-nik': z.boolean().default(false),
+});
+
+const staffArgs = z.object({
+  email: z.string({ error: '--email is required' }),
+  role: z.enum(STAFF_ROLES, { error: `--role must be one of ${STAFF_ROLES.join(', ')}` }),
 });
 
 const citizenArgs = z.object({
@@ -45,6 +55,7 @@ const citizenArgs = z.object({
   birthdate: z.string({ error: '--birthdate is required' }),
   email: z.string({ error: '--email is required' }),
   phone: z.string().optional(),
+  verified: z.boolean().default(false),
 });
 
 function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z.ZodType<T>): T {
@@ -75,6 +86,7 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         scope: { type: 'string' },
         'auth-method': { type: 'string' },
         'grant-type': { type: 'string', multiple: true },
+        'allow-nik': { type: 'boolean' },
       }, clientArgs);
       return ok(
         await services.clients.createActive(
@@ -88,6 +100,7 @@ export async function runOperatorCommand(services: Services, argv: string[], std
             scope: a.scope,
             authMethod: a['auth-method'],
             grantTypes: a['grant-type'],
+            allowNik: a['allow-nik'],
           },
           actor,
         ),
@@ -101,11 +114,22 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         birthdate: { type: 'string' },
         email: { type: 'string' },
         phone: { type: 'string' },
+        verified: { type: 'boolean' },
       }, citizenArgs);
       const password = stdin.replace(/\r?\n$/, '');
       if (!password) return bad('the password is read from standard input, and it was empty');
-      const citizen = await services.citizens.create({ ...a, password }, actor);
+      const { verified, ...fields } = a;
+      // The operator vouches for the email; --verified also for the identity (KTP-el checked).
+      const citizen = await services.citizens.create(
+        { ...fields, password },
+        { actor, emailVerified: true, ...(verified && { identityVerifiedBy: 'operator' as const }) },
+      );
       return ok({ id: citizen.id });
+    }
+
+    if (command === 'staff' && sub === 'grant') {
+      const a = parse(rest, { email: { type: 'string' }, role: { type: 'string' } }, staffArgs);
+      return ok({ id: await services.staff.grant(a.email, a.role, actor), role: a.role });
     }
 
     return bad(`unknown command: ${argv.join(' ') || '(none)'}\n${USAGE}`);

@@ -5,6 +5,11 @@ import { createAudit } from './audit/audit.js';
 import { createClientStore } from './clients/clients.js';
 import { createCitizenStore } from './identity/citizens.js';
 import { createPasswords } from './identity/passwords.js';
+import { createAccountTokens } from './identity/account-tokens.js';
+import { createPasswordReset } from './identity/password-reset.js';
+import { createRegistration } from './identity/registration.js';
+import { createOutbox } from './email/outbox.js';
+import { createStaff } from './identity/staff.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
@@ -14,7 +19,13 @@ export async function createServices(config: Config, db: Db) {
   const audit = createAudit(db);
   const clients = createClientStore(db, sealer, audit);
   const citizens = createCitizenStore(db, sealer, createPasswords(config.argon2), audit);
-  return { config, db, sealer, audit, clients, citizens };
+  const outbox = createOutbox(db);
+  const tokens = createAccountTokens(sealer);
+  const accountDeps = { db, issuer: config.issuer, citizens, tokens, outbox, audit };
+  const registration = createRegistration(accountDeps);
+  const passwordReset = createPasswordReset(accountDeps);
+  const staff = createStaff(db, sealer, audit);
+  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

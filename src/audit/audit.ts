@@ -4,12 +4,21 @@ import type { Queryable } from '../db/db.js';
 export type AuditType =
   | 'login.succeeded'
   | 'login.failed'
+  | 'assurance.unmet'
   | 'consent.granted'
   | 'consent.denied'
   | 'logout'
   | 'client.created'
   | 'client.status_changed'
   | 'citizen.created'
+  | 'registration.duplicate'
+  | 'email.verification_sent'
+  | 'email.verified'
+  | 'password_reset.requested'
+  | 'password_reset.completed'
+  | 'staff.granted'
+  | 'staff.signed_in'
+  | 'identity.verified'
   | 'csrf.rejected';
 
 export interface AuditEvent {

@@ -7,7 +7,7 @@ import type { Sealer } from '../secrets.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone'] as const;
+export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nik'] as const;
 export type ClientStatus = 'pending' | 'active' | 'rejected' | 'suspended';
 
 export interface NewClient {
@@ -20,6 +20,8 @@ export interface NewClient {
   scope: string;
   authMethod: (typeof AUTH_METHODS)[number];
   grantTypes: (typeof GRANT_TYPES)[number][];
+  /** An administrator allows this client the nik scope. */
+  allowNik?: boolean;
 }
 
 const SECRET = 'client-secret';
@@ -44,14 +46,16 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
   return {
     /** The provider's view of a client: active ones only, secret decrypted. */
     async findActiveMetadata(clientId: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await db.query<{ metadata: AdapterPayload; client_secret_enc: string | null }>(
-        "select metadata, client_secret_enc from clients where client_id = $1 and status = 'active'",
+      const { rows } = await db.query<{ metadata: AdapterPayload; client_secret_enc: string | null; allow_nik: boolean }>(
+        "select metadata, client_secret_enc, allow_nik from clients where client_id = $1 and status = 'active'",
         [clientId],
       );
       const row = rows[0];
       if (!row) return undefined;
       const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
-      return { ...row.metadata, client_id: clientId, ...secret };
+      // The administrator's flag decides: without it the nik scope is not the client's to ask for.
+      const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
+      return { ...row.metadata, scope, client_id: clientId, ...secret };
     },
 
     /** The names a citizen sees for a client: its own and its unit's. */
@@ -81,6 +85,9 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       const scopes = input.scope.split(/\s+/).filter(Boolean);
       const unknown = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
       if (unknown) throw new InputError('scope_invalid', 'scope', `unknown scope ${unknown} (known: ${SCOPES.join(' ')})`);
+      if (scopes.includes('nik') !== Boolean(input.allowNik)) {
+        throw new InputError('nik_scope_not_allowed', 'scope', 'the nik scope and --allow-nik go together (the NIK goes only to clients allowed it)');
+      }
 
       const metadata = {
         client_name: name,
@@ -106,9 +113,9 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
         const unit = await tx.query('select 1 from units where slug = $1', [input.unit]);
         if (unit.rowCount === 0) throw new InputError('unit_unknown', 'unit', `no unit with slug ${input.unit}`);
         await tx.query(
-          `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc)
-           values ($1, $2, $3, 'active', $4, $5)`,
-          [clientId, input.unit, name, metadata, secret ? sealer.seal(SECRET, secret) : null],
+          `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc, allow_nik)
+           values ($1, $2, $3, 'active', $4, $5, $6)`,
+          [clientId, input.unit, name, metadata, secret ? sealer.seal(SECRET, secret) : null, Boolean(input.allowNik)],
         );
         await audit({ type: 'client.created', actor, clientId, details: { unit: input.unit, status: 'active' } }, tx);
       });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
 import { checkNik } from './nik.js';
-import { PASSWORD_MAX, PASSWORD_MIN, type Passwords } from './passwords.js';
+import { passwordProblem } from './password-policy.js';
+import type { Passwords } from './passwords.js';
 
 export interface Citizen {
   id: string;
@@ -15,7 +16,19 @@ export interface Citizen {
   email_verified: boolean;
   phone: string | null;
   status: 'active' | 'locked';
+  assurance: 'basic' | 'verified';
+  address: Record<string, string> | null;
   updated_at: Date;
+}
+
+export interface CreateOptions {
+  actor: string;
+  /** True when whoever creates the account vouches for the email (the operator CLI). */
+  emailVerified?: boolean;
+  /** The identity is verified at creation (the operator CLI's --verified). */
+  identityVerifiedBy?: 'operator';
+  /** Runs in the creating transaction, so that what belongs to the new account is atomic with it. */
+  afterInsert?: (tx: Queryable, citizen: Citizen) => Promise<void>;
 }
 
 export interface NewCitizen {
@@ -31,35 +44,91 @@ const NIK = 'nik';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const PHONE = /^\+?[0-9]{8,15}$/;
 const COLUMNS = `id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, email_verified,
-  phone, status, updated_at`;
+  phone, status, assurance, address, updated_at`;
+
+/**
+ * Every problem with a new account's details, each an InputError naming its field (a form shows
+ * them all at once), or the details normalised: trimmed, email lowercased, gender from the NIK.
+ */
+export function checkNewCitizen(input: NewCitizen):
+  | { ok: true; citizen: Omit<NewCitizen, 'password' | 'phone'> & { gender: 'male' | 'female'; phone: string | null } }
+  | { ok: false; problems: InputError[] } {
+  const problems: InputError[] = [];
+  const nik = input.nik.trim();
+  const checkedNik = checkNik(nik, input.birthdate);
+  if (!checkedNik.ok) problems.push(new InputError(checkedNik.code, checkedNik.code === 'birthdate_invalid' ? 'birthdate' : 'nik'));
+  const name = input.name.trim().replace(/\s+/g, ' ');
+  if (name.length < 2 || name.length > 100) problems.push(new InputError('name_invalid', 'name'));
+  const email = input.email.trim().toLowerCase();
+  if (!EMAIL.test(email) || email.length > 254) problems.push(new InputError('email_invalid', 'email'));
+  const phone = input.phone?.replace(/[\s-]/g, '') || null;
+  if (phone !== null && !PHONE.test(phone)) problems.push(new InputError('phone_invalid', 'phone'));
+  const weak = passwordProblem(input.password, { nik, birthdate: input.birthdate, email });
+  if (weak) problems.push(new InputError(weak, 'password'));
+  if (!checkedNik.ok || problems.length > 0) return { ok: false, problems };
+  return { ok: true, citizen: { nik, name, birthdate: checkedNik.birthdate, gender: checkedNik.gender, email, phone } };
+}
 
 export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit) {
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
 
-  async function findById(id: string): Promise<Citizen | undefined> {
+  async function findById(id: string, on: Queryable = db): Promise<Citizen | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-    const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
+    const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
     return rows[0];
+  }
+
+  /** What a new password must not contain: the account's NIK, birth date and email. */
+  async function passwordContext(id: string) {
+    const { rows } = await db.query<{ nik_enc: string; birthdate: string; email: string }>(
+      "select nik_enc, to_char(birthdate, 'YYYY-MM-DD') as birthdate, email from citizens where id = $1",
+      [id],
+    );
+    const row = rows[0];
+    return row ? { nik: sealer.open(NIK, row.nik_enc), birthdate: row.birthdate, email: row.email } : {};
   }
 
   return {
     findById,
 
+    /** The NIK in clear, for a client allowed the nik scope (or the counter); never logged. */
+    async nikOf(id: string): Promise<string | undefined> {
+      const { rows } = await db.query<{ nik_enc: string }>('select nik_enc from citizens where id = $1', [id]);
+      return rows[0] && sealer.open(NIK, rows[0].nik_enc);
+    },
+
+    async findByEmail(email: string): Promise<Citizen | undefined> {
+      const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where lower(email) = lower($1)`, [email.trim()]);
+      return rows[0];
+    },
+
+    /** The accounts that hold this NIK or this email (at most two). */
+    async findHolders(nik: string, email: string): Promise<Citizen[]> {
+      const { rows } = await db.query<Citizen>(
+        `select ${COLUMNS} from citizens where nik_hash = $1 or lower(email) = lower($2)`,
+        [nikHash(nik.trim()), email.trim()],
+      );
+      return rows;
+    },
+
+    /** The first rule a new password breaks for this account (see password-policy.ts). */
+    async passwordProblemFor(id: string, password: string) {
+      return passwordProblem(password, await passwordContext(id));
+    },
+
+    async setPassword(on: Queryable, id: string, password: string): Promise<void> {
+      await on.query('update citizens set password_hash = $2, updated_at = now() where id = $1', [id, await passwords.hash(password)]);
+    },
+
+    async markEmailVerified(on: Queryable, id: string): Promise<void> {
+      await on.query('update citizens set email_verified = true, updated_at = now() where id = $1 and not email_verified', [id]);
+    },
+
     /** Creates an account; an InputError names the field at fault, and nothing is written. */
-    async create(input: NewCitizen, actor: string): Promise<Citizen> {
-      const nik = input.nik.trim();
-      const checked = checkNik(nik, input.birthdate);
-      if (!checked.ok) throw new InputError(checked.code, checked.code === 'birthdate_invalid' ? 'birthdate' : 'nik');
-      const name = input.name.trim().replace(/\s+/g, ' ');
-      if (name.length < 2 || name.length > 100) throw new InputError('name_invalid', 'name');
-      const email = input.email.trim().toLowerCase();
-      if (!EMAIL.test(email) || email.length > 254) throw new InputError('email_invalid', 'email');
-      const phone = input.phone?.replace(/[\s-]/g, '') || null;
-      if (phone !== null && !PHONE.test(phone)) throw new InputError('phone_invalid', 'phone');
-      if (input.password.length < PASSWORD_MIN || input.password.length > PASSWORD_MAX) {
-        throw new InputError('password_length', 'password');
-      }
-      if (input.password.includes(nik)) throw new InputError('password_contains_nik', 'password');
+    async create(input: NewCitizen, { actor, emailVerified = false, identityVerifiedBy, afterInsert }: CreateOptions): Promise<Citizen> {
+      const checked = checkNewCitizen(input);
+      if (!checked.ok) throw checked.problems[0]!;
+      const { nik, name, birthdate, gender, email, phone } = checked.citizen;
 
       const passwordHash = await passwords.hash(input.password);
       const id = randomUUID();
@@ -70,13 +139,16 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
         );
         if (taken.rows[0]) throw new InputError(taken.rows[0].nik_taken ? 'nik_taken' : 'email_taken', taken.rows[0].nik_taken ? 'nik' : 'email');
         await tx.query(
-          `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, phone, password_hash)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [id, nikHash(nik), sealer.seal(NIK, nik), name, checked.birthdate, checked.gender, email, phone, passwordHash],
+          `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, email_verified, phone, password_hash,
+             assurance, verified_at, verification_method)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $11 = 'verified' then now() end, $12)`,
+          [id, nikHash(nik), sealer.seal(NIK, nik), name, birthdate, gender, email, emailVerified, phone, passwordHash,
+            identityVerifiedBy ? 'verified' : 'basic', identityVerifiedBy ?? null],
         );
         await audit({ type: 'citizen.created', actor, citizenId: id }, tx);
-        const { rows } = await tx.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
-        return rows[0]!;
+        const citizen = (await findById(id, tx))!;
+        await afterInsert?.(tx, citizen);
+        return citizen;
       });
     },
 

@@ -6,10 +6,6 @@ export interface Argon2Params {
   parallelism: number;
 }
 
-/** Password rules after NIST SP 800-63B: length only, no composition rules. */
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 128;
-
 export function createPasswords(params: Argon2Params) {
   const options = { type: argon2.argon2id as 2, ...params };
   // A real hash of a random password, verified when the account is unknown so that an unknown

@@ -93,9 +93,3 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
   };
 }
-
-/** Deletes expired rows; every process runs it now and then (idempotent, cheap with the index). */
-export async function sweepExpired(db: Db): Promise<number> {
-  const result = await db.query('delete from oidc_payloads where expires_at < now()');
-  return result.rowCount;
-}

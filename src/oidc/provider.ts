@@ -1,12 +1,19 @@
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
+import { ACR_VALUES } from '../identity/assurance.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
 import { translator } from '../web/i18n.js';
 
-export const ACR_BASIC = 'urn:kediri:acr:basic';
+
+/**
+ * Staff (counter officers, administrators) sign in to /loket and /admin with Kediri ID itself,
+ * through this first-party client; its redirect lands on the staff sign-in route.
+ */
+export const STAFF_CLIENT_ID = 'kediri-id-staff';
+export const staffRedirectUri = (issuer: string) => `${issuer}/staf/masuk`;
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -26,6 +33,23 @@ export const TTL = {
   DeviceCode: 10 * MINUTE,
 } as const;
 
+/**
+ * The default prompts, plus: a session whose acr is not among the client's acr_values asks for a
+ * login again (where the login decides whether the account now reaches one of them).
+ */
+function interactionPolicyWithAcr() {
+  const { Check, base } = interactionPolicy;
+  const policy = base();
+  policy.get('login')!.checks.add(
+    new Check('acr_values', 'the session does not meet the requested acr_values', (ctx) => {
+      const requested = ctx.oidc.params?.acr_values;
+      if (typeof requested !== 'string' || !ctx.oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT;
+      return requested.split(' ').includes(String(ctx.oidc.acr)) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    }),
+  );
+  return policy;
+}
+
 interface ProviderDeps {
   config: Config;
   adapter: ReturnType<typeof createAdapterFactory>;
@@ -38,20 +62,42 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
   const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
+    clients: [
+      {
+        client_id: STAFF_CLIENT_ID,
+        client_name: 'Kediri ID — petugas dan admin',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: [staffRedirectUri(config.issuer)],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        scope: 'openid',
+      },
+    ],
+    // A citizen consents to each unit's service; the staff sign-in is Kediri ID's own and asks none.
+    async loadExistingGrant(ctx) {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
+      if (grantId) return oidc.provider.Grant.find(grantId);
+      if (oidc.client!.clientId !== STAFF_CLIENT_ID) return undefined;
+      const grant = new oidc.provider.Grant({ clientId: STAFF_CLIENT_ID, accountId: oidc.session!.accountId });
+      grant.addOIDCScope('openid');
+      await grant.save();
+      return grant;
+    },
     jwks: { keys: signingKeys } as Configuration['jwks'],
     cookies: {
       keys: cookieKeys,
       long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
       short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
 
     async findAccount(_ctx, sub) {
       const citizen = await citizens.findById(sub);
       if (!citizen || citizen.status !== 'active') return undefined;
       return {
         accountId: citizen.id,
-        async claims() {
+        async claims(_use, scope) {
+          const nik = scope.split(' ').includes('nik') ? await citizens.nikOf(citizen.id) : undefined;
           return {
             sub: citizen.id,
             name: citizen.name,
@@ -61,6 +107,8 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
             email: citizen.email,
             email_verified: citizen.email_verified,
             ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: false }),
+            ...(citizen.address && { address: citizen.address }),
+            ...(nik && { nik, nik_verified: citizen.assurance === 'verified' }),
           };
         },
       };
@@ -70,9 +118,12 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       profile: ['name', 'birthdate', 'gender', 'updated_at'],
       email: ['email', 'email_verified'],
       phone: ['phone_number', 'phone_number_verified'],
+      address: ['address'],
+      nik: ['nik', 'nik_verified'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone'],
-    acrValues: [ACR_BASIC],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nik'],
+    acrValues: ACR_VALUES,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAcr() },
 
     // Authorization code flow only, PKCE (S256) for every client, exact redirect URIs always sent.
     responseTypes: ['code'],

@@ -13,9 +13,18 @@ import { language } from './language.js';
 import { render } from './render.js';
 import { securityHeaders } from './security-headers.js';
 import { interactionRoutes } from './interaction/routes.js';
+import { registerRoutes } from './register/routes.js';
+import { resetRoutes } from './reset/routes.js';
+import { devMailRoutes } from './dev-mail.js';
+import { staffSession } from './staff/session.js';
+import { counterRoutes } from './counter/routes.js';
 import type { Audit } from '../audit/audit.js';
 import type { ClientStore } from '../clients/clients.js';
 import type { CitizenStore } from '../identity/citizens.js';
+import type { Registration } from '../identity/registration.js';
+import type { PasswordReset } from '../identity/password-reset.js';
+import type { Outbox } from '../email/outbox.js';
+import type { Staff } from '../identity/staff.js';
 
 interface AppDeps {
   config: Config;
@@ -27,6 +36,10 @@ interface AppDeps {
   audit: Audit;
   clients: ClientStore;
   citizens: CitizenStore;
+  registration: Registration;
+  passwordReset: PasswordReset;
+  outbox: Outbox;
+  staff: Staff;
 }
 
 const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
@@ -50,6 +63,7 @@ export function createApp(deps: AppDeps): Koa {
 
   const pages = new Router();
   pages.get('/', (ctx) => render(ctx, 'home'));
+  pages.get('/privasi', (ctx) => render(ctx, 'privacy'));
   pages.get('/static/app.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
@@ -65,9 +79,15 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(pages.routes());
 
-  const interaction = interactionRoutes(deps);
-  app.use(mount('/interaction', bodyParser({ enableTypes: ['form'], formLimit: '16kb' })));
-  app.use(interaction.routes());
+  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/staf', '/loket']) app.use(mount(prefix, forms));
+  app.use(interactionRoutes(deps).routes());
+  app.use(registerRoutes(deps.registration).routes());
+  app.use(resetRoutes(deps.passwordReset).routes());
+  if (config.devMail) app.use(devMailRoutes(deps.outbox).routes());
+  const staff = staffSession(provider, deps.staff, deps.audit, config.issuer);
+  app.use(staff.routes.routes());
+  app.use(counterRoutes(deps.staff, staff.requireRole('officer')).routes());
 
   app.use(mount(provider));
   return app;

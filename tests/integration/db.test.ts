@@ -7,7 +7,8 @@ import { migrate } from '../../src/db/migrate.js';
 import { openPgDb } from '../../src/db/pg.js';
 import { createAudit } from '../../src/audit/audit.js';
 import { createClientStore } from '../../src/clients/clients.js';
-import { createAdapterFactory, sweepExpired } from '../../src/oidc/adapter.js';
+import { createAdapterFactory } from '../../src/oidc/adapter.js';
+import { sweepExpired } from '../../src/oidc/payloads.js';
 import { createSealer, newSecret } from '../../src/secrets.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 

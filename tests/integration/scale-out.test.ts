@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
 import { createTestDb, type TestDb } from '../support/db.js';
-import { SITI, createWebClient } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { freePort, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
@@ -62,7 +62,7 @@ describeOnPostgres('two processes on one PostgreSQL database', () => {
   test('a flow started on one process finishes on the other', async () => {
     const config = loadConfig({ DATABASE_URL: testDb.url!, DATA_DIR: dataDir, ENCRYPTION_KEY: encryptionKey });
     const services = await createServices(config, testDb.db);
-    await services.citizens.create(SITI, 'test');
+    await createCitizen(services);
     const { clientId, clientSecret } = await createWebClient(services);
 
     const rp = await relyingParty(issuer, clientId, clientSecret);

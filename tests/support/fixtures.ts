@@ -14,7 +14,7 @@ export const SITI = {
 };
 
 export async function createCitizen(instance: Pick<Services, 'citizens'>, citizen = SITI) {
-  return instance.citizens.create(citizen, 'test');
+  return instance.citizens.create(citizen, { actor: 'test', emailVerified: true });
 }
 
 export async function createWebClient(instance: Pick<Services, 'clients'>, overrides: Partial<NewClient> = {}) {

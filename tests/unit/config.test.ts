@@ -11,6 +11,7 @@ describe('configuration from the environment', () => {
       databaseUrl: undefined,
       dataDir: './data',
       production: false,
+      devMail: true,
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
     });
   });
@@ -31,7 +32,10 @@ describe('configuration from the environment', () => {
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ISSUER: 'https://id.example' }, /ENCRYPTION_KEY is required/],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret() }, /ISSUER is required/],
     [{ NODE_ENV: 'production', ISSUER: 'http://id.example', TRUST_PROXY: 'true' }, /https/],
-    [{ NODE_ENV: 'production', ISSUER: 'https://id.example' }, /TRUST_PROXY/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', SMTP_URL: 'smtp://mail.example' }, /TRUST_PROXY/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true' }, /SMTP_URL is required/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m', DEV_MAIL: 'true' }, /DEV_MAIL/],
+    [{ SMTP_URL: 'http://mail.example' }, /SMTP_URL must start with smtp/],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -45,8 +49,10 @@ describe('configuration from the environment', () => {
       COOKIE_KEYS: `${newSecret()},${newSecret()}`,
       ISSUER: 'https://id.kedirikota.go.id',
       TRUST_PROXY: 'true',
+      SMTP_URL: 'smtps://relay.kedirikota.go.id',
     });
     expect(config.production).toBe(true);
+    expect(config.devMail).toBe(false);
     expect(config.cookieKeys).toHaveLength(2);
   });
 });

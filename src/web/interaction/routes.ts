@@ -5,8 +5,11 @@ import { z } from 'zod';
 import type { Audit } from '../../audit/audit.js';
 import type { ClientStore } from '../../clients/clients.js';
 import type { CitizenStore } from '../../identity/citizens.js';
-import { PASSWORD_MAX } from '../../identity/passwords.js';
-import { ACR_BASIC } from '../../oidc/provider.js';
+import { PASSWORD_MAX } from '../../identity/password-policy.js';
+import { acrForLogin, missingLevel } from '../../identity/assurance.js';
+import type { Registration } from '../../identity/registration.js';
+import { maskEmail } from '../../email/sender.js';
+import { setPendingVerification } from '../register/verify-cookie.js';
 import { requireCsrf } from '../csrf.js';
 import { InputError } from '../../errors.js';
 import { isLang, translator } from '../i18n.js';
@@ -17,6 +20,7 @@ interface Deps {
   provider: Provider;
   citizens: CitizenStore;
   clients: ClientStore;
+  registration: Registration;
   audit: Audit;
 }
 
@@ -26,7 +30,7 @@ const loginForm = z.object({
 });
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
-export function interactionRoutes({ provider, citizens, clients, audit }: Deps): Router {
+export function interactionRoutes({ provider, citizens, clients, registration, audit }: Deps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** The interaction this browser is in; it must be the one the URL names. */
@@ -43,7 +47,11 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
       if (asked) ctx.state.lang = asked;
     }
     const clientId = String(details.params.client_id);
-    const client = (await clients.describe(clientId)) ?? { name: clientId, unitName: '' };
+    // Registered clients have a unit; the first-party staff client is Kediri ID's own.
+    const client = (await clients.describe(clientId)) ?? {
+      name: (await provider.Client.find(clientId))?.clientName ?? clientId,
+      unitName: 'Diskominfo',
+    };
     return { details, client, clientId };
   }
 
@@ -53,7 +61,8 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
   });
 
   function renderLogin(ctx: Context, uid: string, client: object, identifier = '', errors: object[] = [], status = 200) {
-    render(ctx, 'interaction/login', { ...formActions(uid, 'login'), client, identifier, errors }, status);
+    const registerHref = `/daftar?lanjut=${encodeURIComponent(`/interaction/${uid}`)}`;
+    render(ctx, 'interaction/login', { ...formActions(uid, 'login'), client, identifier, errors, registerHref }, status);
   }
 
   router.get('/', async (ctx) => {
@@ -92,9 +101,22 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
       const errors = [{ field: 'identifier', message: t('login.invalid_credentials') }];
       return renderLogin(ctx, details.uid, client, identifier, errors, 400);
     }
-    await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { amr: ['pwd'] } });
+    if (!citizen.email_verified) {
+      // The password is right but the email unproven: send a fresh code and continue here after.
+      const tokenId = (await registration.resendVerification(citizen.id))!;
+      setPendingVerification(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
+      ctx.status = 303;
+      return ctx.redirect('/verifikasi?dikirim=1');
+    }
+    const acr = acrForLogin(details.params.acr_values, citizen);
+    if (!acr) {
+      await audit({ type: 'assurance.unmet', citizenId: citizen.id, clientId, ip: ctx.ip, details: { requested: details.params.acr_values } });
+      const required = missingLevel(details.params.acr_values);
+      return render(ctx, 'interaction/assurance', { client, required, abortAction: `/interaction/${details.uid}/unmet` }, 403);
+    }
+    await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr: ['pwd'] } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
-      login: { accountId: citizen.id, acr: ACR_BASIC, amr: ['pwd'], remember: true },
+      login: { accountId: citizen.id, acr, amr: ['pwd'], remember: true },
     });
     ctx.status = 303;
     ctx.redirect(to);
@@ -119,6 +141,18 @@ export function interactionRoutes({ provider, citizens, clients, audit }: Deps):
     const grantId = await grant.save();
     await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes } });
     const to = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  // "Back to the service" from the page that explains how to reach the requested assurance.
+  router.post('/unmet', async (ctx) => {
+    requireCsrf(ctx);
+    await interaction(ctx, 'login');
+    const to = await provider.interactionResult(ctx.req, ctx.res, {
+      error: 'unmet_authentication_requirements',
+      error_description: 'the account does not reach the requested acr_values',
+    });
     ctx.status = 303;
     ctx.redirect(to);
   });

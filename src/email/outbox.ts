@@ -1,0 +1,35 @@
+import type { Db, Queryable } from '../db/db.js';
+
+export interface Email {
+  to: string;
+  subject: string;
+  body: string;
+}
+
+export interface OutboxEntry extends Email {
+  id: number;
+  created_at: Date;
+  sent_at: Date | null;
+  attempts: number;
+}
+
+/** The outbox is the source of truth: a message is enqueued in the transaction of the change it announces. */
+export function createOutbox(db: Db) {
+  return {
+    async enqueue(email: Email, on: Queryable = db): Promise<void> {
+      await on.query('insert into outbox (to_address, subject, body) values ($1, $2, $3)', [email.to, email.subject, email.body]);
+    },
+
+    /** The newest messages, for the /dev/mail page of a local trial. */
+    async newest(limit = 50): Promise<OutboxEntry[]> {
+      const { rows } = await db.query<OutboxEntry>(
+        `select id, to_address as "to", subject, body, created_at, sent_at, attempts
+         from outbox order by id desc limit $1`,
+        [limit],
+      );
+      return rows;
+    },
+  };
+}
+
+export type Outbox = ReturnType<typeof createOutbox>;

@@ -1,0 +1,64 @@
+import type { Db } from '../db/db.js';
+import type { Audit } from '../audit/audit.js';
+import { InputError } from '../errors.js';
+import type { Outbox } from '../email/outbox.js';
+import { passwordChangedEmail, passwordResetEmail } from '../email/messages.js';
+import { endAccountSessions } from '../oidc/payloads.js';
+import type { AccountTokens } from './account-tokens.js';
+import type { CitizenStore } from './citizens.js';
+
+interface Deps {
+  db: Db;
+  issuer: string;
+  citizens: CitizenStore;
+  tokens: AccountTokens;
+  outbox: Outbox;
+  audit: Audit;
+}
+
+/**
+ * Password reset by email: a single-use link valid for 30 minutes, hashed at rest. A reset ends
+ * every session and revokes every token of the account, and proves control of the email.
+ */
+export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: Deps) {
+  return {
+    /** Sends a reset link when the email has an account; the caller answers the same either way. */
+    async request(email: string, ip: string): Promise<void> {
+      const citizen = await citizens.findByEmail(email);
+      if (!citizen || citizen.status !== 'active') return;
+      await db.transaction(async (tx) => {
+        const { token } = await tokens.issue(tx, citizen.id, 'reset_password');
+        const link = `${issuer}/lupa-sandi/atur?token=${encodeURIComponent(token)}`;
+        await outbox.enqueue(passwordResetEmail(citizen.email, citizen.name, link), tx);
+        await audit({ type: 'password_reset.requested', citizenId: citizen.id, ip }, tx);
+      });
+    },
+
+    /** Whether a reset link is still good (to show its form). */
+    async isValid(token: string): Promise<boolean> {
+      return (await tokens.peek(db, 'reset_password', token)) !== undefined;
+    },
+
+    /**
+     * Sets the new password. Throws InputError('reset_token_invalid') for a used, expired or
+     * unknown link, or the password rule the new password breaks; nothing changes then.
+     */
+    async complete(token: string, password: string, ip: string): Promise<void> {
+      const citizenId = await tokens.peek(db, 'reset_password', token);
+      if (!citizenId) throw new InputError('reset_token_invalid');
+      const weak = await citizens.passwordProblemFor(citizenId, password);
+      if (weak) throw new InputError(weak, 'password');
+      await db.transaction(async (tx) => {
+        if ((await tokens.redeem(tx, 'reset_password', token)) !== citizenId) throw new InputError('reset_token_invalid');
+        await citizens.setPassword(tx, citizenId, password);
+        await citizens.markEmailVerified(tx, citizenId);
+        await endAccountSessions(tx, citizenId);
+        const citizen = (await citizens.findById(citizenId, tx))!;
+        await outbox.enqueue(passwordChangedEmail(citizen.email, citizen.name), tx);
+        await audit({ type: 'password_reset.completed', citizenId, ip }, tx);
+      });
+    },
+  };
+}
+
+export type PasswordReset = ReturnType<typeof createPasswordReset>;

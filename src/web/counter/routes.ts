@@ -1,0 +1,54 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import { InputError } from '../../errors.js';
+import { parseNik } from '../../identity/nik.js';
+import type { Staff } from '../../identity/staff.js';
+import { requireCsrf } from '../csrf.js';
+import { field, fieldErrors, parseForm } from '../forms.js';
+import { render } from '../render.js';
+
+const searchForm = z.object({ nik: field(64) });
+const verifyForm = z.object({ nik: field(64), ktp_checked: field(8) });
+
+/**
+ * The MPP counter (/loket): an officer finds a citizen by NIK (sent in a POST body, never in the
+ * URL) and, after checking the KTP-el in person, marks the identity verified.
+ */
+export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
+  const router = new Router({ prefix: '/loket' });
+  router.use(officerOnly);
+
+  router.get('/', (ctx) => render(ctx, 'counter/search', { nik: '', errors: [] }));
+
+  async function showCitizen(ctx: Parameters<Middleware>[0], nik: string, extra: object = {}, status = 200) {
+    const parsed = parseNik(nik.trim());
+    if (!parsed.ok) return render(ctx, 'counter/search', { nik, errors: fieldErrors(ctx, [new InputError(parsed.code, 'nik')]) }, 400);
+    const citizen = await staff.findByNik(nik);
+    if (!citizen) return render(ctx, 'counter/search', { nik, notFound: true, errors: [] }, 404);
+    render(ctx, 'counter/citizen', { nik: nik.trim(), citizen, errors: [], ...extra }, status);
+  }
+
+  router.post('/cari', async (ctx) => {
+    requireCsrf(ctx);
+    await showCitizen(ctx, parseForm(ctx, searchForm).nik);
+  });
+
+  router.post('/verifikasi', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, verifyForm);
+    if (form.ktp_checked !== 'ya') {
+      return showCitizen(ctx, form.nik, { errors: fieldErrors(ctx, [new InputError('ktp_check_required', 'ktp_checked')]) }, 400);
+    }
+    const citizen = await staff.findByNik(form.nik);
+    if (!citizen) return showCitizen(ctx, form.nik);
+    try {
+      await staff.verifyAtCounter(ctx.state.staffId, citizen.id, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code !== 'already_verified') throw error;
+    }
+    await showCitizen(ctx, form.nik, { done: true });
+  });
+
+  return router;
+}

@@ -1,0 +1,121 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { maskEmail } from '../../email/sender.js';
+import { InputError } from '../../errors.js';
+import { checkNewCitizen } from '../../identity/citizens.js';
+import type { Registration } from '../../identity/registration.js';
+import { PASSWORD_MAX } from '../../identity/password-policy.js';
+import { requireCsrf } from '../csrf.js';
+import { field, fieldErrors, parseForm } from '../forms.js';
+import { render } from '../render.js';
+import { clearPendingVerification, continuePath, pendingVerification, setPendingVerification } from './verify-cookie.js';
+
+const registrationForm = z.object({
+  nik: field(64),
+  name: field(200),
+  birth_day: field(4),
+  birth_month: field(4),
+  birth_year: field(6),
+  email: field(320),
+  phone: field(40),
+  password: field(PASSWORD_MAX * 4),
+  password_confirm: field(PASSWORD_MAX * 4),
+  privacy: field(8),
+  lanjut: field(100),
+});
+
+const verifyForm = z.object({ token: field(200), code: field(20) });
+
+/** YYYY-MM-DD from the three date inputs, or '' when they do not make one. */
+function birthdateOf(day: string, month: string, year: string): string {
+  const [d, m, y] = [day, month, year].map((part) => part.trim());
+  if (!/^\d{1,2}$/.test(d!) || !/^\d{1,2}$/.test(m!) || !/^\d{4}$/.test(y!)) return '';
+  return `${y}-${m!.padStart(2, '0')}-${d!.padStart(2, '0')}`;
+}
+
+/** Registration (/daftar) and email verification (/verifikasi). */
+export function registerRoutes(registration: Registration): Router {
+  const router = new Router();
+
+  router.get('/daftar', (ctx) => {
+    const lanjut = continuePath(ctx.query.lanjut);
+    render(ctx, 'register/form', { values: { lanjut }, errors: [] });
+  });
+
+  router.post('/daftar', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, registrationForm);
+    const values = { ...form, password: '', password_confirm: '', lanjut: continuePath(form.lanjut) };
+    const input = {
+      nik: form.nik,
+      name: form.name,
+      birthdate: birthdateOf(form.birth_day, form.birth_month, form.birth_year),
+      email: form.email,
+      phone: form.phone,
+      password: form.password,
+    };
+    const checked = checkNewCitizen(input);
+    const problems = checked.ok ? [] : [...checked.problems];
+    if (form.password !== form.password_confirm && !problems.some((p) => p.field === 'password')) {
+      problems.push(new InputError('password_mismatch', 'password_confirm'));
+    }
+    if (form.privacy !== 'ya') problems.push(new InputError('privacy_required', 'privacy'));
+    if (problems.length > 0) return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, problems) }, 400);
+
+    try {
+      const { citizen, tokenId } = await registration.register(input, ctx.ip);
+      setPendingVerification(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: values.lanjut });
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
+      return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, [error]) }, 409);
+    }
+    ctx.status = 303;
+    ctx.redirect('/verifikasi?dikirim=1');
+  });
+
+  function renderCode(ctx: Context, errors: object[] = [], status = 200) {
+    const pending = pendingVerification(ctx);
+    if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
+    const notice = ctx.query.dikirim === '1' ? 'sent' : undefined;
+    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.e, notice, errors }, status);
+  }
+
+  router.get('/verifikasi', (ctx) => {
+    const token = ctx.query.token;
+    if (typeof token === 'string' && token.length > 0 && token.length <= 200) {
+      // A button, not an automatic use: mail scanners that open links must not spend the token.
+      return render(ctx, 'register/verify', { mode: 'link', token, errors: [] });
+    }
+    renderCode(ctx);
+  });
+
+  router.post('/verifikasi', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, verifyForm);
+    const pending = pendingVerification(ctx);
+    let verified: string | undefined;
+    if (form.token) {
+      verified = await registration.verifyByToken(form.token);
+      if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_link_invalid', 'code')]), 400);
+    } else {
+      verified = pending ? await registration.verifyByCode(pending.t, form.code.trim()) : undefined;
+      if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
+    }
+    const continueHref = pending && pending.c === verified ? pending.r || undefined : undefined;
+    clearPendingVerification(ctx);
+    render(ctx, 'register/verified', { continueHref });
+  });
+
+  router.post('/verifikasi/kirim-ulang', async (ctx) => {
+    requireCsrf(ctx);
+    const pending = pendingVerification(ctx);
+    const tokenId = pending ? await registration.resendVerification(pending.c) : undefined;
+    if (pending && tokenId) setPendingVerification(ctx, { ...pending, t: tokenId });
+    else clearPendingVerification(ctx);
+    ctx.status = 303;
+    ctx.redirect(tokenId ? '/verifikasi?dikirim=1' : '/verifikasi');
+  });
+
+  return router;
+}

@@ -1,0 +1,55 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { InputError } from '../../errors.js';
+import type { PasswordReset } from '../../identity/password-reset.js';
+import { PASSWORD_MAX } from '../../identity/password-policy.js';
+import { requireCsrf } from '../csrf.js';
+import { field, fieldErrors, parseForm } from '../forms.js';
+import { render } from '../render.js';
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const requestForm = z.object({ email: field(320) });
+const newPasswordForm = z.object({ token: field(200), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
+
+/** Password reset by email (/lupa-sandi). */
+export function resetRoutes(reset: PasswordReset): Router {
+  const router = new Router({ prefix: '/lupa-sandi' });
+
+  router.get('/', (ctx) => render(ctx, 'reset/request', { email: '', errors: [] }));
+
+  router.post('/', async (ctx) => {
+    requireCsrf(ctx);
+    const { email } = parseForm(ctx, requestForm);
+    if (!EMAIL.test(email.trim())) {
+      return render(ctx, 'reset/request', { email, errors: fieldErrors(ctx, [new InputError('email_invalid', 'email')]) }, 400);
+    }
+    // The same page whether or not the address has an account.
+    await reset.request(email, ctx.ip);
+    render(ctx, 'reset/sent');
+  });
+
+  router.get('/atur', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 200) : '';
+    if (!token || !(await reset.isValid(token))) return render(ctx, 'reset/invalid', {}, 400);
+    render(ctx, 'reset/form', { token, errors: [] });
+  });
+
+  router.post('/atur', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, newPasswordForm);
+    if (form.password !== form.password_confirm) {
+      const errors = fieldErrors(ctx, [new InputError('password_mismatch', 'password_confirm')]);
+      return render(ctx, 'reset/form', { token: form.token, errors }, 400);
+    }
+    try {
+      await reset.complete(form.token, form.password, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      if (error.code === 'reset_token_invalid') return render(ctx, 'reset/invalid', {}, 400);
+      return render(ctx, 'reset/form', { token: form.token, errors: fieldErrors(ctx, [error]) }, 400);
+    }
+    render(ctx, 'reset/done');
+  });
+
+  return router;
+}

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Agent, csrfTokenOf } from '../support/agent.js';
+import { emailsTo, lastEmailTo } from '../support/mail.js';
+import { SITI, createCitizen } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.close());
+
+const BUDI = {
+  nik: '3571020512880003',
+  name: 'Budi Santoso',
+  birth_day: '5',
+  birth_month: '12',
+  birth_year: '1988',
+  email: 'budi@example.id',
+  phone: '0812 3456 7890',
+  password: 'sepeda-biru-di-jalan-dhoho',
+};
+
+const citizenCount = async () =>
+  Number((await server.instance.db.query<{ n: number }>('select count(*)::int as n from citizens')).rows[0]!.n);
+
+async function submit(agent: Agent, fields: Record<string, string>) {
+  const page = await agent.request('/daftar');
+  const _csrf = csrfTokenOf(await page.text());
+  return agent.post('/daftar', { _csrf, password_confirm: fields.password ?? '', privacy: 'ya', ...fields });
+}
+
+/** The message next to a field, as the form shows it. */
+const fieldError = (html: string, field: string) => new RegExp(`id="${field}-error"[^>]*>([\\s\\S]*?)</p>`).exec(html)?.[1]?.replace(/<[^>]+>/g, '').trim();
+
+describe('registration (/daftar)', () => {
+  test.each([
+    ['nik_format', { nik: '35710205128800' }, 'nik', 'tepat 16 angka'],
+    ['nik_province', { nik: '9971020512880003' }, 'nik', 'kode provinsi'],
+    ['nik_regency', { nik: '3599020512880003' }, 'nik', 'kabupaten/kota'],
+    ['nik_district', { nik: '3571000512880003' }, 'nik', 'kecamatan'],
+    ['nik_date', { nik: '3571023212880003' }, 'nik', 'tanggal lahir yang benar'],
+    ['nik_serial', { nik: '3571020512880000' }, 'nik', '0000'],
+    ['nik_birthdate_mismatch', { birth_day: '6' }, 'nik', 'Tanggal lahir pada NIK tidak cocok'],
+    ['birthdate_invalid', { birth_month: '13' }, 'birthdate', 'Tanggal lahir tidak valid'],
+    ['name_invalid', { name: 'B' }, 'name', 'Nama lengkap'],
+    ['email_invalid', { email: 'budi@' }, 'email', 'alamat email'],
+    ['phone_invalid', { phone: '12ab' }, 'phone', 'nomor HP'],
+    ['password_common', { password: 'password123' }, 'password', 'terlalu umum'],
+    ['password_contains_birthdate', { password: 'budi-lahir-05121988' }, 'password', ''],
+    ['password_mismatch', { password_confirm: 'something-else-entirely' }, 'password_confirm', 'tidak sama'],
+    ['privacy_required', { privacy: '' }, 'privacy', 'pemberitahuan privasi'],
+  ])('%s: the form says what is wrong next to the field, and nothing is created', async (_code, change, field, text) => {
+    const before = await citizenCount();
+    const res = await submit(new Agent(server.url), { ...BUDI, ...change });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain(`href="#${field}"`);
+    expect(fieldError(html, field)).toContain(text);
+    // Values come back, the password never does.
+    expect(html).toContain(`value="${(change as Record<string, string>).name ?? BUDI.name}"`);
+    expect(html).not.toContain(BUDI.password);
+    expect(await citizenCount()).toBe(before);
+  });
+
+  test('a valid registration creates an unverified account and emails a link and a code; the code verifies it', async () => {
+    const agent = new Agent(server.url);
+    const res = await submit(agent, BUDI);
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/verifikasi?dikirim=1');
+
+    const { rows } = await server.instance.db.query<Record<string, unknown>>('select * from citizens where email = $1', [BUDI.email]);
+    const row = rows[0]!;
+    expect(row).toMatchObject({ name: BUDI.name, gender: 'male', email_verified: false, assurance: 'basic', phone: '081234567890' });
+    expect(JSON.stringify(row)).not.toContain(BUDI.nik);
+
+    const email = await lastEmailTo(server.instance.db, BUDI.email);
+    expect(email.link).toMatch(new RegExp(`^${server.url}/verifikasi\\?token=`));
+    expect(email.code).toMatch(/^\d{6}$/);
+    expect(email.body).not.toContain(BUDI.nik);
+
+    const page = await agent.request('/verifikasi?dikirim=1');
+    const html = await page.text();
+    expect(html).toContain('b***@example.id');
+    const _csrf = csrfTokenOf(html);
+    const wrong = await agent.post('/verifikasi', { _csrf, code: email.code === '000000' ? '111111' : '000000' });
+    expect(wrong.status).toBe(400);
+    const right = await agent.post('/verifikasi', { _csrf, code: email.code! });
+    expect(right.status).toBe(200);
+    expect((await server.instance.citizens.findByEmail(BUDI.email))!.email_verified).toBe(true);
+    // The code is spent.
+    expect((await agent.post('/verifikasi', { _csrf, code: email.code! })).status).toBe(400);
+  });
+
+  test('an already registered NIK or email gets one answer that names no account, and the holder is told', async () => {
+    await createCitizen(server.instance);
+    for (const change of [{ nik: SITI.nik, birth_day: '1', birth_month: '1', birth_year: '1990', email: 'lain@example.id' }, { email: SITI.email }]) {
+      const before = await citizenCount();
+      const mails = await emailsTo(server.instance.db, SITI.email);
+      const res = await submit(new Agent(server.url), { ...BUDI, nik: '3571020512880005', ...change });
+      expect(res.status).toBe(409);
+      const html = await res.text();
+      expect(html).toContain('sudah terdaftar di Kediri ID');
+      expect(html).not.toContain(SITI.name);
+      expect(html).not.toContain('s***@');
+      expect(await citizenCount()).toBe(before);
+      expect(await emailsTo(server.instance.db, SITI.email)).toBe(mails + 1);
+    }
+  });
+
+  test('the emailed link verifies once, through a button; a used link is refused', async () => {
+    const agent = new Agent(server.url);
+    const person = { ...BUDI, nik: '3571034708950001', birth_day: '7', birth_month: '8', birth_year: '1995', email: 'rina@example.id', name: 'Rina Wati' };
+    expect((await submit(agent, person)).status).toBe(303);
+    const { link } = await lastEmailTo(server.instance.db, person.email);
+    // Opening the link (as a mail scanner would) changes nothing.
+    const landing = await new Agent(server.url).request(link!);
+    const html = await landing.text();
+    expect(html).toContain('name="token"');
+    expect((await server.instance.citizens.findByEmail(person.email))!.email_verified).toBe(false);
+    const token = new URL(link!).searchParams.get('token')!;
+    const browser = new Agent(server.url);
+    const _csrf = csrfTokenOf(await (await browser.request(link!)).text());
+    expect((await browser.post('/verifikasi', { _csrf, token })).status).toBe(200);
+    expect((await server.instance.citizens.findByEmail(person.email))!.email_verified).toBe(true);
+    expect((await browser.post('/verifikasi', { _csrf, token })).status).toBe(400);
+  });
+
+  test('wrong codes stop working after five tries, and a resend issues a new code that works', async () => {
+    const agent = new Agent(server.url);
+    const person = { ...BUDI, nik: '3571016003000002', birth_day: '20', birth_month: '3', birth_year: '2000', email: 'ayu@example.id', name: 'Ayu Lestari' };
+    expect((await submit(agent, person)).status).toBe(303);
+    const first = await lastEmailTo(server.instance.db, person.email);
+    const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
+    const wrongCode = first.code === '123456' ? '654321' : '123456';
+    for (let i = 0; i < 5; i++) expect((await agent.post('/verifikasi', { _csrf, code: wrongCode })).status).toBe(400);
+    expect((await agent.post('/verifikasi', { _csrf, code: first.code! })).status).toBe(400);
+
+    const resent = await agent.post('/verifikasi/kirim-ulang', { _csrf });
+    expect(resent.status).toBe(303);
+    const second = await lastEmailTo(server.instance.db, person.email);
+    expect(second.link).not.toBe(first.link);
+    expect((await agent.post('/verifikasi', { _csrf, code: second.code! })).status).toBe(200);
+  });
+
+  test('forms refuse a POST without the CSRF token', async () => {
+    const agent = new Agent(server.url);
+    await agent.request('/daftar');
+    for (const path of ['/daftar', '/verifikasi', '/verifikasi/kirim-ulang', '/lupa-sandi', '/lupa-sandi/atur']) {
+      expect((await agent.post(path, { ...BUDI, password_confirm: BUDI.password, privacy: 'ya' })).status).toBe(403);
+    }
+  });
+});

@@ -1,0 +1,17 @@
+import type { Db } from '../../src/db/db.js';
+
+/** The newest outbox message to an address: what the citizen would find in their inbox. */
+export async function lastEmailTo(db: Db, to: string): Promise<{ subject: string; body: string; link?: string; code?: string }> {
+  const { rows } = await db.query<{ subject: string; body: string }>(
+    'select subject, body from outbox where lower(to_address) = lower($1) order by id desc limit 1',
+    [to],
+  );
+  const message = rows[0];
+  if (!message) throw new Error(`no email to ${to}`);
+  return { ...message, link: /https?:\/\/\S+/.exec(message.body)?.[0], code: /\b(\d{6})\b/.exec(message.body)?.[1] };
+}
+
+export async function emailsTo(db: Db, to: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from outbox where lower(to_address) = lower($1)', [to]);
+  return rows[0]!.n;
+}
