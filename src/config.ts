@@ -30,6 +30,10 @@ const schema = z.object({
   MAIL_FROM: z.string().min(3).default('Kediri ID <no-reply@localhost>'),
   /** The /dev/mail outbox page; on by default only for the embedded database outside production. */
   DEV_MAIL: boolean.optional(),
+  /** The population-data (Dukcapil-style) verifier; all three or none. */
+  POPULATION_VERIFIER_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  POPULATION_VERIFIER_CLIENT_ID: z.string().regex(/^[^:]+$/, 'must not contain ":"').optional(),
+  POPULATION_VERIFIER_CLIENT_SECRET: z.string().optional(),
 });
 
 export interface Config {
@@ -47,6 +51,7 @@ export interface Config {
   smtpUrl: string | undefined;
   mailFrom: string;
   devMail: boolean;
+  populationVerifier: { url: string; clientId: string; clientSecret: string } | undefined;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -71,6 +76,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
   if (production && !issuer.startsWith('https://')) {
     throw new ConfigError('Configuration error: ISSUER must be an https:// URL in production');
+  }
+  const verifier = [e.POPULATION_VERIFIER_URL, e.POPULATION_VERIFIER_CLIENT_ID, e.POPULATION_VERIFIER_CLIENT_SECRET];
+  if (verifier.some(Boolean) && !verifier.every(Boolean)) {
+    throw new ConfigError(
+      'Configuration error: POPULATION_VERIFIER_URL, POPULATION_VERIFIER_CLIENT_ID and POPULATION_VERIFIER_CLIENT_SECRET go together',
+    );
   }
   if (production && !e.SMTP_URL) {
     throw new ConfigError('Configuration error: SMTP_URL is required in production (verification and reset emails)');
@@ -98,5 +109,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     devMail: e.DEV_MAIL ?? (!e.DATABASE_URL && !production),
+    populationVerifier: e.POPULATION_VERIFIER_URL
+      ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
+      : undefined,
   };
 }

@@ -10,6 +10,8 @@ import { createPasswordReset } from './identity/password-reset.js';
 import { createRegistration } from './identity/registration.js';
 import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
+import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
+import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
@@ -25,7 +27,11 @@ export async function createServices(config: Config, db: Db) {
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const staff = createStaff(db, sealer, audit);
-  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff };
+  // Without a configured population service, identities are verified at the MPP counter only.
+  const identityVerification = config.populationVerifier
+    ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
+    : undefined;
+  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

@@ -19,6 +19,7 @@ export type AuditType =
   | 'staff.granted'
   | 'staff.signed_in'
   | 'identity.verified'
+  | 'identity.check_failed'
   | 'csrf.rejected';
 
 export interface AuditEvent {

@@ -207,34 +207,3 @@ export function cachedPopulationVerifier(db: Db, sealer: Sealer, inner: Populati
     },
   };
 }
-
-/**
- * The HTTP connector from POPULATION_VERIFIER_URL, _CLIENT_ID and _CLIENT_SECRET, or undefined when
- * none of them is set (no population check: verification at the MPP counter only). The three go
- * together: one or two alone throw an Error naming the missing variable. Empty counts as unset.
- */
-export function populationVerifierFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  options: Pick<HttpPopulationVerifierOptions, 'timeoutMs' | 'fetch' | 'onTrouble'> = {},
-): PopulationVerifier | undefined {
-  const names = ['POPULATION_VERIFIER_URL', 'POPULATION_VERIFIER_CLIENT_ID', 'POPULATION_VERIFIER_CLIENT_SECRET'] as const;
-  const [url, clientId, clientSecret] = names.map((name) => env[name] || undefined);
-  if (url === undefined && clientId === undefined && clientSecret === undefined) return undefined;
-  const missing = names.filter((name) => !env[name]);
-  if (missing.length > 0) {
-    throw new Error(
-      `Configuration error: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set; the population verifier needs ${names.join(', ')} together`,
-    );
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url!);
-  } catch {
-    throw new Error('Configuration error: POPULATION_VERIFIER_URL must be an http:// or https:// URL');
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new Error('Configuration error: POPULATION_VERIFIER_URL must be an http:// or https:// URL');
-  }
-  if (clientId!.includes(':')) throw new Error('Configuration error: POPULATION_VERIFIER_CLIENT_ID must not contain ":"');
-  return httpPopulationVerifier({ url: url!, clientId: clientId!, clientSecret: clientSecret!, ...options });
-}

@@ -25,6 +25,7 @@ import type { Registration } from '../identity/registration.js';
 import type { PasswordReset } from '../identity/password-reset.js';
 import type { Outbox } from '../email/outbox.js';
 import type { Staff } from '../identity/staff.js';
+import type { IdentityVerification } from '../identity/identity-verification.js';
 
 interface AppDeps {
   config: Config;
@@ -40,6 +41,7 @@ interface AppDeps {
   passwordReset: PasswordReset;
   outbox: Outbox;
   staff: Staff;
+  identityVerification: IdentityVerification | undefined;
 }
 
 const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));

@@ -4,10 +4,10 @@ import { migrate } from '../../src/db/migrate.js';
 import {
   cachedPopulationVerifier,
   httpPopulationVerifier,
-  populationVerifierFromEnv,
   type PopulationQuery,
 } from '../../src/identity/population-verifier.js';
 import { createSealer, newSecret } from '../../src/secrets.js';
+import { loadConfig } from '../../src/config.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { startPopulationService, type PopulationService } from '../support/population-service.js';
 
@@ -241,30 +241,12 @@ describe(`population verifier (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGli
     });
   });
 
-  describe('configuration from the environment', () => {
-    const env = {
-      POPULATION_VERIFIER_URL: 'https://dukcapil.example/verifikasi',
+  test('the configuration read from the environment makes a connector that talks to the service', async () => {
+    const { populationVerifier } = loadConfig({
+      POPULATION_VERIFIER_URL: service.url,
       POPULATION_VERIFIER_CLIENT_ID: CLIENT_ID,
       POPULATION_VERIFIER_CLIENT_SECRET: CLIENT_SECRET,
-    };
-
-    test('no verifier when nothing is set', () => {
-      expect(populationVerifierFromEnv({})).toBeUndefined();
-      expect(populationVerifierFromEnv({ POPULATION_VERIFIER_URL: '' })).toBeUndefined();
     });
-
-    test.each(Object.keys(env))('%s missing alone is named in the error', (name) => {
-      expect(() => populationVerifierFromEnv({ ...env, [name]: undefined })).toThrow(new RegExp(`^Configuration error: ${name} is not set`));
-    });
-
-    test('a URL that is not http(s) is refused', () => {
-      expect(() => populationVerifierFromEnv({ ...env, POPULATION_VERIFIER_URL: 'not a url' })).toThrow(/POPULATION_VERIFIER_URL/);
-      expect(() => populationVerifierFromEnv({ ...env, POPULATION_VERIFIER_URL: 'ftp://x/' })).toThrow(/POPULATION_VERIFIER_URL/);
-    });
-
-    test('the configured connector talks to the service', async () => {
-      const verifier = populationVerifierFromEnv({ ...env, POPULATION_VERIFIER_URL: service.url });
-      expect(await verifier!.verify(BUDI)).toBe('match');
-    });
+    expect(await httpPopulationVerifier(populationVerifier!).verify(BUDI)).toBe('match');
   });
 });

@@ -32,11 +32,30 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts `kediri-id serve` and waits until discovery answers. */
-export async function startServe(env: Record<string, string>): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+export interface Served {
+  child: ChildProcess;
+  /** What the server wrote to standard output so far ('' unless started with captureOutput). */
+  stdout(): string;
+  /** What the server wrote to standard error so far. */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `kediri-id serve` and waits until discovery answers. With captureOutput, standard output
+ * (the JSON log) is kept too, and stop() waits until both streams are drained.
+ */
+export async function startServe(env: Record<string, string>, options: { captureOutput?: boolean } = {}): Promise<Served> {
+  const capture = options.captureOutput === true;
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', capture ? 'pipe' : 'ignore', 'pipe'],
+  });
+  let stdout = '';
   let stderr = '';
+  child.stdout?.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const issuer = env.ISSUER ?? `http://localhost:${env.PORT}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -48,11 +67,16 @@ export async function startServe(env: Record<string, string>): Promise<{ child: 
   }
   return {
     child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        });
+      }
+      if (capture) await closed;
+    },
   };
 }

@@ -36,6 +36,9 @@ describe('configuration from the environment', () => {
     [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true' }, /SMTP_URL is required/],
     [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m', DEV_MAIL: 'true' }, /DEV_MAIL/],
     [{ SMTP_URL: 'http://mail.example' }, /SMTP_URL must start with smtp/],
+    [{ POPULATION_VERIFIER_URL: 'https://dukcapil.example/cek' }, /go together/],
+    [{ POPULATION_VERIFIER_URL: 'ftp://x', POPULATION_VERIFIER_CLIENT_ID: 'a', POPULATION_VERIFIER_CLIENT_SECRET: 'b' }, /POPULATION_VERIFIER_URL/],
+    [{ POPULATION_VERIFIER_URL: 'https://x', POPULATION_VERIFIER_CLIENT_ID: 'a:b', POPULATION_VERIFIER_CLIENT_SECRET: 'b' }, /must not contain/],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -8,6 +8,8 @@ import type { CitizenStore } from '../../identity/citizens.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { acrForLogin, missingLevel } from '../../identity/assurance.js';
 import type { Registration } from '../../identity/registration.js';
+import type { IdentityVerification } from '../../identity/identity-verification.js';
+import type { Citizen } from '../../identity/citizens.js';
 import { maskEmail } from '../../email/sender.js';
 import { setPendingVerification } from '../register/verify-cookie.js';
 import { requireCsrf } from '../csrf.js';
@@ -21,8 +23,16 @@ interface Deps {
   citizens: CitizenStore;
   clients: ClientStore;
   registration: Registration;
+  identityVerification: IdentityVerification | undefined;
   audit: Audit;
 }
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const ASSURANCE_COOKIE = 'kid.assurance';
+/** Online population checks one interaction may make (each is a request to the population service). */
+const MAX_ONLINE_CHECKS = 3;
+const birthPlaceForm = z.object({ birth_place: z.string().trim().max(100) });
 
 const loginForm = z.object({
   identifier: z.string().trim().max(254),
@@ -30,7 +40,7 @@ const loginForm = z.object({
 });
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
-export function interactionRoutes({ provider, citizens, clients, registration, audit }: Deps): Router {
+export function interactionRoutes({ provider, citizens, clients, registration, identityVerification, audit }: Deps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** The interaction this browser is in; it must be the one the URL names. */
@@ -108,18 +118,56 @@ export function interactionRoutes({ provider, citizens, clients, registration, a
       ctx.status = 303;
       return ctx.redirect('/verifikasi?dikirim=1');
     }
+    await finishLogin(ctx, details, client, clientId, citizen);
+  });
+
+  /** Completes the login at the acr the client asked for, or explains how the account can reach it. */
+  async function finishLogin(ctx: Context, details: Details, client: object, clientId: string, citizen: Citizen, checks = 0, result?: string) {
     const acr = acrForLogin(details.params.acr_values, citizen);
     if (!acr) {
       await audit({ type: 'assurance.unmet', citizenId: citizen.id, clientId, ip: ctx.ip, details: { requested: details.params.acr_values } });
       const required = missingLevel(details.params.acr_values);
-      return render(ctx, 'interaction/assurance', { client, required, abortAction: `/interaction/${details.uid}/unmet` }, 403);
+      // The page may offer the online population check: it needs to know whose account this is.
+      const online = required === 'verified' && identityVerification !== undefined && checks < MAX_ONLINE_CHECKS;
+      if (online) {
+        const pending = Buffer.from(JSON.stringify({ u: details.uid, c: citizen.id, n: checks })).toString('base64url');
+        ctx.cookies.set(ASSURANCE_COOKIE, pending, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000 });
+      }
+      return render(ctx, 'interaction/assurance', {
+        client,
+        required,
+        abortAction: `/interaction/${details.uid}/unmet`,
+        onlineAction: online ? `/interaction/${details.uid}/verifikasi-data` : undefined,
+        result,
+      }, 403);
     }
+    ctx.cookies.set(ASSURANCE_COOKIE, null, { signed: true });
     await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr: ['pwd'] } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: citizen.id, acr, amr: ['pwd'], remember: true },
     });
     ctx.status = 303;
     ctx.redirect(to);
+  }
+
+  // The online population check offered on the assurance page, for the account that just signed in.
+  router.post('/verifikasi-data', async (ctx) => {
+    requireCsrf(ctx);
+    const { details, client, clientId } = await interaction(ctx, 'login');
+    const pending = JSON.parse(Buffer.from(ctx.cookies.get(ASSURANCE_COOKIE, { signed: true }) ?? 'e30', 'base64url').toString('utf8')) as {
+      u?: string;
+      c?: string;
+      n?: number;
+    };
+    if (!identityVerification || pending.u !== details.uid || typeof pending.c !== 'string') throw new InputError('assurance_check_invalid');
+    const form = birthPlaceForm.safeParse(ctx.request.body);
+    if (!form.success) throw new InputError('form_invalid');
+    const checks = pending.n ?? 0;
+    const result = form.data.birth_place
+      ? await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip)
+      : 'birth_place_required';
+    const citizen = (await citizens.findById(pending.c))!;
+    await finishLogin(ctx, details, client, clientId, citizen, form.data.birth_place ? checks + 1 : checks, result);
   });
 
   router.post('/consent', async (ctx) => {

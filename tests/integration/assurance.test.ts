@@ -1,0 +1,206 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { runOperatorCommand } from '../../src/operator.js';
+import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
+import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { startPopulationService, type PopulationService } from '../support/population-service.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const VERIFIED = 'urn:kediri:acr:verified';
+const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
+const OFFICER = { nik: '3571035506850002', name: 'Dewi Petugas', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'loket-mpp-dhoho-plaza' };
+
+let server: TestServer;
+let population: PopulationService;
+let rp: oidc.Configuration;
+
+beforeAll(async () => {
+  population = await startPopulationService({
+    clientId: 'kediri-id',
+    clientSecret: 'rahasia-layanan',
+    records: [{ nik: SITI.nik, name: SITI.name, birthPlace: 'Kediri', birthdate: SITI.birthdate }],
+  });
+  server = await startTestServer({
+    POPULATION_VERIFIER_URL: population.url,
+    POPULATION_VERIFIER_CLIENT_ID: 'kediri-id',
+    POPULATION_VERIFIER_CLIENT_SECRET: 'rahasia-layanan',
+  });
+  for (const citizen of [SITI, BUDI, OFFICER]) await createCitizen(server.instance, citizen);
+  await server.instance.staff.grant(OFFICER.email, 'officer', 'test');
+  const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Samsat Online', unit: 'samsat' });
+  rp = await relyingParty(server.url, clientId, clientSecret);
+});
+
+afterAll(async () => {
+  await server.close();
+  await population.close();
+});
+
+const assuranceOf = async (email: string) =>
+  (await server.instance.db.query<{ assurance: string; verification_method: string | null; verified_by: string | null }>(
+    'select assurance, verification_method, verified_by from citizens where email = $1',
+    [email],
+  )).rows[0]!;
+
+/** Signs in on the login page of a fresh authorization request; returns the page that follows. */
+async function loginAt(agent: Agent, request: { url: string }, who: { email: string; password: string }) {
+  const { res, url } = await agent.follow(request.url);
+  const _csrf = csrfTokenOf(await res!.text());
+  const posted = await agent.post(`${url}/login`, { _csrf, identifier: who.email, password: who.password });
+  return { posted, url };
+}
+
+/** A staff member signs in to /loket through Kediri ID (the first-party staff client). */
+async function staffAgent(who: { email: string; password: string }): Promise<{ agent: Agent; page: Response }> {
+  const agent = new Agent(server.url);
+  const start = await agent.request('/loket');
+  expect(start.status).toBe(303);
+  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password);
+  const { res } = await agent.follow(landed);
+  return { agent, page: res! };
+}
+
+describe('assurance levels', () => {
+  test('discovery advertises the three acr values', () => {
+    expect(rp.serverMetadata().acr_values_supported).toEqual([
+      'urn:kediri:acr:basic',
+      'urn:kediri:acr:verified',
+      'urn:kediri:acr:verified-mfa',
+    ]);
+  });
+
+  test('a basic account asked for a verified identity sees how to get verified; the client gets unmet_authentication_requirements', async () => {
+    const request = await authorizationRequest(rp, { acr_values: VERIFIED });
+    const agent = new Agent(server.url);
+    const { posted, url } = await loginAt(agent, request, BUDI);
+    expect(posted.status).toBe(403);
+    const html = await posted.text();
+    expect(html).toContain('memerlukan identitas yang sudah diverifikasi');
+    expect(html).toContain('KTP-el');
+    const back = await agent.post(`${url}/unmet`, { _csrf: csrfTokenOf(html) });
+    const { url: callback } = await agent.follow(back.headers.get('location')!);
+    expect(new URL(callback).searchParams.get('error')).toBe('unmet_authentication_requirements');
+    await expect(oidc.authorizationCodeGrant(rp, new URL(callback), request.checks)).rejects.toMatchObject({
+      error: 'unmet_authentication_requirements',
+    });
+    expect((await assuranceOf(BUDI.email)).assurance).toBe('basic');
+  });
+
+  test('the online population check: a wrong birth place is refused, the right one verifies and completes the login', async () => {
+    const request = await authorizationRequest(rp, { acr_values: VERIFIED });
+    const agent = new Agent(server.url);
+    const { posted, url } = await loginAt(agent, request, SITI);
+    expect(posted.status).toBe(403);
+    const _csrf = csrfTokenOf(await posted.text());
+    const before = population.requests;
+
+    const wrong = await agent.post(`${url}/verifikasi-data`, { _csrf, birth_place: 'Surabaya' });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).toContain('tidak cocok dengan data kependudukan');
+    expect((await assuranceOf(SITI.email)).assurance).toBe('basic');
+
+    const right = await agent.post(`${url}/verifikasi-data`, { _csrf, birth_place: 'kediri' });
+    expect(right.status).toBe(303);
+    expect(population.requests).toBe(before + 2);
+    expect(await assuranceOf(SITI.email)).toMatchObject({ assurance: 'verified', verification_method: 'population_data' });
+    const callback = await signIn(agent, right.headers.get('location')!, SITI.email, SITI.password);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), request.checks);
+    expect(tokens.claims()!.acr).toBe(VERIFIED);
+  });
+
+  test('the online check cannot be used for someone else\'s interaction', async () => {
+    const agent = new Agent(server.url);
+    const { url } = await agent.follow((await authorizationRequest(rp, { acr_values: VERIFIED })).url);
+    const res = await agent.post(`${url}/verifikasi-data`, { _csrf: csrfTokenOf(await (await agent.request(url)).text()), birth_place: 'Kediri' });
+    expect(res.status).toBe(400);
+  });
+
+  test('a session at basic level is asked to log in again when a client wants a verified identity', async () => {
+    const agent = new Agent(server.url);
+    await signIn(agent, (await authorizationRequest(rp, { prompt: 'consent' })).url, BUDI.email, BUDI.password);
+    const { res } = await agent.follow((await authorizationRequest(rp, { acr_values: VERIFIED })).url);
+    expect(await res!.text()).toContain('name="password"');
+  });
+});
+
+describe('the MPP counter (/loket)', () => {
+  test('an officer signs in with Kediri ID, finds a citizen by NIK, and verifies the identity after the KTP-el check', async () => {
+    const { agent, page } = await staffAgent(OFFICER);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('Cari warga berdasarkan NIK');
+    const _csrf = csrfTokenOf(html);
+
+    const found = await agent.post('/loket/cari', { _csrf, nik: BUDI.nik });
+    expect(found.status).toBe(200);
+    expect(await found.text()).toContain(BUDI.name);
+    const unknown = await agent.post('/loket/cari', { _csrf, nik: '3571010101900009' });
+    expect(unknown.status).toBe(404);
+    const invalid = await agent.post('/loket/cari', { _csrf, nik: '12345' });
+    expect(invalid.status).toBe(400);
+
+    const unchecked = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik });
+    expect(unchecked.status).toBe(400);
+    expect((await assuranceOf(BUDI.email)).assurance).toBe('basic');
+    const verified = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik, ktp_checked: 'ya' });
+    expect(verified.status).toBe(200);
+    expect(await verified.text()).toContain('sudah terverifikasi');
+    const officerId = (await server.instance.citizens.findByEmail(OFFICER.email))!.id;
+    expect(await assuranceOf(BUDI.email)).toEqual({ assurance: 'verified', verification_method: 'counter', verified_by: officerId });
+    const audited = await server.instance.db.query("select actor from audit_events where type = 'identity.verified' and actor = $1", [officerId]);
+    expect(audited.rowCount).toBe(1);
+
+    // Now the client that wants a verified identity gets one.
+    const request = await authorizationRequest(rp, { acr_values: VERIFIED, prompt: 'consent' });
+    const callback = await signIn(new Agent(server.url), request.url, BUDI.email, BUDI.password);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), request.checks);
+    expect(tokens.claims()!.acr).toBe(VERIFIED);
+  });
+
+  test('a citizen without the officer role is refused, and the counter needs a sign-in', async () => {
+    expect((await fetch(`${server.url}/loket`, { redirect: 'manual' })).status).toBe(303);
+    const { page } = await staffAgent(SITI);
+    expect(page.status).toBe(403);
+  });
+});
+
+describe('the nik scope', () => {
+  test('only a client allowed the nik scope receives the NIK, with nik_verified', async () => {
+    const allowed = await createWebClient(server.instance, { name: 'Bank Jatim', unit: 'bank-jatim', scope: 'openid nik', allowNik: true });
+    const bank = await relyingParty(server.url, allowed.clientId, allowed.clientSecret);
+    const request = await authorizationRequest(bank, { scope: 'openid nik', prompt: 'consent' });
+    const callback = await signIn(new Agent(server.url), request.url, SITI.email, SITI.password);
+    const tokens = await oidc.authorizationCodeGrant(bank, new URL(callback), request.checks);
+    const userinfo = await oidc.fetchUserInfo(bank, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo).toMatchObject({ nik: SITI.nik, nik_verified: true });
+
+    // A client whose administrator flag was taken away cannot get the scope any more.
+    await server.instance.db.query('update clients set allow_nik = false where client_id = $1', [allowed.clientId]);
+    const again = await authorizationRequest(bank, { scope: 'openid nik', prompt: 'consent' });
+    const refused = await fetch(again.url, { redirect: 'manual' });
+    const location = new URL(refused.headers.get('location')!);
+    expect(location.origin + location.pathname).toBe(CALLBACK);
+    expect(location.searchParams.get('error')).toBe('invalid_scope');
+  });
+});
+
+describe('operator CLI for identity', () => {
+  const run = (argv: string[], stdin = '') => runOperatorCommand(server.instance, argv, stdin);
+
+  test('citizen create --verified, client create --allow-nik, staff grant', async () => {
+    const created = await run(['citizen', 'create', '--nik', '3571014508920004', '--name', 'Rina Wati', '--birthdate', '1992-08-05', '--email', 'rina@example.id', '--verified'], 'kopi-tubruk-pagi-hari');
+    expect(created.code).toBe(0);
+    expect((await assuranceOf('rina@example.id')).assurance).toBe('verified');
+
+    expect((await run(['client', 'create', '--unit', 'bank-jatim', '--name', 'Bank', '--redirect-uri', CALLBACK, '--scope', 'openid nik'])).code).toBe(2);
+    expect((await run(['client', 'create', '--unit', 'bank-jatim', '--name', 'Bank', '--redirect-uri', CALLBACK, '--scope', 'openid nik', '--allow-nik'])).code).toBe(0);
+
+    const unknown = await run(['staff', 'grant', '--email', 'nobody@example.id', '--role', 'officer']);
+    expect(unknown).toMatchObject({ code: 2 });
+    expect(unknown.stderr).toContain('--email');
+    expect((await run(['staff', 'grant', '--email', 'rina@example.id', '--role', 'superuser'])).code).toBe(2);
+    expect((await run(['staff', 'grant', '--email', 'rina@example.id', '--role', 'admin'])).code).toBe(0);
+    expect(await server.instance.staff.rolesOf((await server.instance.citizens.findByEmail('rina@example.id'))!.id)).toEqual(['admin']);
+  });
+});
