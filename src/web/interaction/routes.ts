@@ -29,7 +29,30 @@ interface Deps {
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
+/**
+ * The account that just signed in but does not reach the requested acr, for the online check that
+ * the assurance page offers: signed, httpOnly, bound to the interaction, with the checks made.
+ */
 const ASSURANCE_COOKIE = 'kid.assurance';
+interface PendingCheck {
+  u: string;
+  c: string;
+  n: number;
+}
+
+function setPendingCheck(ctx: Context, pending: PendingCheck | null) {
+  const value = pending && Buffer.from(JSON.stringify(pending)).toString('base64url');
+  ctx.cookies.set(ASSURANCE_COOKIE, value, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000 });
+}
+
+function pendingCheck(ctx: Context, uid: string): PendingCheck | undefined {
+  try {
+    const value = JSON.parse(Buffer.from(ctx.cookies.get(ASSURANCE_COOKIE, { signed: true }) ?? '', 'base64url').toString('utf8'));
+    return value?.u === uid && typeof value.c === 'string' && Number.isInteger(value.n) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
 /** Online population checks one interaction may make (each is a request to the population service). */
 const MAX_ONLINE_CHECKS = 3;
 const birthPlaceForm = z.object({ birth_place: z.string().trim().max(100) });
@@ -129,10 +152,7 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
       const required = missingLevel(details.params.acr_values);
       // The page may offer the online population check: it needs to know whose account this is.
       const online = required === 'verified' && identityVerification !== undefined && checks < MAX_ONLINE_CHECKS;
-      if (online) {
-        const pending = Buffer.from(JSON.stringify({ u: details.uid, c: citizen.id, n: checks })).toString('base64url');
-        ctx.cookies.set(ASSURANCE_COOKIE, pending, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000 });
-      }
+      if (online) setPendingCheck(ctx, { u: details.uid, c: citizen.id, n: checks });
       return render(ctx, 'interaction/assurance', {
         client,
         required,
@@ -141,7 +161,7 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
         result,
       }, 403);
     }
-    ctx.cookies.set(ASSURANCE_COOKIE, null, { signed: true });
+    setPendingCheck(ctx, null);
     await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr: ['pwd'] } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: citizen.id, acr, amr: ['pwd'], remember: true },
@@ -154,15 +174,11 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
   router.post('/verifikasi-data', async (ctx) => {
     requireCsrf(ctx);
     const { details, client, clientId } = await interaction(ctx, 'login');
-    const pending = JSON.parse(Buffer.from(ctx.cookies.get(ASSURANCE_COOKIE, { signed: true }) ?? 'e30', 'base64url').toString('utf8')) as {
-      u?: string;
-      c?: string;
-      n?: number;
-    };
-    if (!identityVerification || pending.u !== details.uid || typeof pending.c !== 'string') throw new InputError('assurance_check_invalid');
+    const pending = pendingCheck(ctx, details.uid);
+    if (!identityVerification || !pending) throw new InputError('assurance_check_invalid');
     const form = birthPlaceForm.safeParse(ctx.request.body);
     if (!form.success) throw new InputError('form_invalid');
-    const checks = pending.n ?? 0;
+    const checks = pending.n;
     const result = form.data.birth_place
       ? await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip)
       : 'birth_place_required';
