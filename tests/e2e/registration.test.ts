@@ -250,7 +250,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     const message = await openMessage(page, DEWI.email, VERIFY_SUBJECT);
     expect(await message.textContent()).not.toContain(DEWI.nik);
     const links = message.getByRole('link');
-    expect(await links.count()).toBe(1); console.log('MSGS1', JSON.stringify(watcher.messages));
+    expect(await links.count()).toBe(1);
     expect(await links.getAttribute('href')).toMatch(new RegExp(`^${server.url}/verifikasi\\?token=`));
     await links.click();
     await page.waitForURL((url) => url.pathname === '/verifikasi' && url.searchParams.has('token'));
@@ -293,7 +293,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
       email_verified: true,
       // From the NIK: 57 = 17 + 40, a woman.
       birthdate: DEWI.birthdate,
-      gender: 'male',
+      gender: 'female',
       phone_number: '081234567890',
     });
 
@@ -379,7 +379,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
       mail.waitForResponse((r) => r.request().isNavigationRequest() && r.url() === resetLink),
       again.getByRole('link').click(),
     ]);
-    expect(response.status()).toBe(400); console.log('MSGS', JSON.stringify(watcher.messages));
+    expect(response.status()).toBe(400);
     await expect(heading(mail)).resolves.toBe('Tautan tidak berlaku lagi');
     expect(await mail.title()).toBe('Tautan tidak berlaku lagi – Kediri ID');
     expect(await mail.getByRole('link', { name: 'Minta tautan baru', exact: true }).getAttribute('href')).toBe('/lupa-sandi');
