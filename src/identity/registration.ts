@@ -62,7 +62,8 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, audit
             await audit({ type: 'registration.duplicate', citizenId: holder.id, ip }, tx);
           }
         });
-        throw new InputError('already_registered', error.field);
+        // No field: marking the NIK or the email would tell which of the two has an account.
+        throw new InputError('already_registered');
       }
     },
 

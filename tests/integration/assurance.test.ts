@@ -188,6 +188,23 @@ describe('the nik scope', () => {
 describe('operator CLI for identity', () => {
   const run = (argv: string[], stdin = '') => runOperatorCommand(server.instance, argv, stdin);
 
+  test.each([
+    ['nik_format', '35710101019000', '1990-01-01', /exactly 16 digits/],
+    ['nik_province', '9971010101900001', '1990-01-01', /province/],
+    ['nik_regency', '3599010101900001', '1990-01-01', /regency|kabupaten/i],
+    ['nik_district', '3571000101900001', '1990-01-01', /district|kecamatan/i],
+    ['nik_date', '3571013201900001', '1990-01-01', /date of birth/i],
+    ['nik_serial', '3571010101900000', '1990-01-01', /0000/],
+    ['nik_birthdate_mismatch', '3571010101900001', '1990-01-02', /does not match/],
+    ['birthdate_invalid', '3571010101900001', '1990-02-30', /date of birth/i],
+  ])('citizen create refuses %s with exit 2 and the rule\'s message', async (_rule, nik, birthdate, message) => {
+    const result = await run(['citizen', 'create', '--nik', nik, '--name', 'Uji Coba', '--birthdate', birthdate, '--email', 'uji@example.id'], 'kopi-tubruk-pagi-hari');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(await server.instance.citizens.findByEmail('uji@example.id')).toBeUndefined();
+  });
+
   test('citizen create --verified, client create --allow-nik, staff grant', async () => {
     const created = await run(['citizen', 'create', '--nik', '3571014508920004', '--name', 'Rina Wati', '--birthdate', '1992-08-05', '--email', 'rina@example.id', '--verified'], 'kopi-tubruk-pagi-hari');
     expect(created.code).toBe(0);

@@ -101,6 +101,8 @@ describe('registration (/daftar)', () => {
       expect(res.status).toBe(409);
       const html = await res.text();
       expect(html).toContain('sudah terdaftar di Kediri ID');
+      // Not marked on the NIK or the email field: that would tell which one has an account.
+      expect(html).not.toMatch(/id="(nik|email)-error"/);
       expect(html).not.toContain(SITI.name);
       expect(html).not.toContain('s***@');
       expect(await citizenCount()).toBe(before);
