@@ -1,26 +1,14 @@
-import type { Db } from '../db/db.js';
-import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
-import type { Outbox } from '../email/outbox.js';
 import { passwordChangedEmail, passwordResetEmail } from '../email/messages.js';
 import { endAccountSessions } from '../oidc/payloads.js';
-import type { AccountTokens } from './account-tokens.js';
-import type { CitizenStore } from './citizens.js';
+import type { AccountFlowDeps } from './registration.js';
 
-interface Deps {
-  db: Db;
-  issuer: string;
-  citizens: CitizenStore;
-  tokens: AccountTokens;
-  outbox: Outbox;
-  audit: Audit;
-}
 
 /**
  * Password reset by email: a single-use link valid for 30 minutes, hashed at rest. A reset ends
  * every session and revokes every token of the account, and proves control of the email.
  */
-export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: Deps) {
+export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
   return {
     /** Sends a reset link when the email has an account; the caller answers the same either way. */
     async request(email: string, ip: string): Promise<void> {

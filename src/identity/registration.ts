@@ -6,7 +6,8 @@ import { registrationAttemptEmail, verificationEmail } from '../email/messages.j
 import type { AccountTokens } from './account-tokens.js';
 import type { Citizen, CitizenStore, NewCitizen } from './citizens.js';
 
-interface Deps {
+/** What the emailed-token flows (registration, password reset) work with. */
+export interface AccountFlowDeps {
   db: Db;
   issuer: string;
   citizens: CitizenStore;
@@ -19,7 +20,7 @@ interface Deps {
  * Self-registration and email verification. An account is created with its verification token
  * and email in one transaction; it can sign in once the email is verified by link or code.
  */
-export function createRegistration({ db, issuer, citizens, tokens, outbox, audit }: Deps) {
+export function createRegistration({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
   /** Issues a fresh verification token and queues its email; returns the token id (for the code form). */
   async function sendVerification(on: Queryable, citizen: Citizen): Promise<string> {
     const issued = await tokens.issue(on, citizen.id, 'verify_email');
