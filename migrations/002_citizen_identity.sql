@@ -8,7 +8,9 @@ alter table citizens
   add column verification_method text check (verification_method in ('population_data', 'counter', 'operator')),
   -- OIDC address claim members: street_address (with RT/RW and kelurahan), locality (kecamatan),
   -- region (kota and province), postal_code, country.
-  add column address jsonb;
+  add column address jsonb,
+  -- Sessions that began before this (e.g. a staff session) end when the password changes.
+  add column password_changed_at timestamptz not null default now();
 
 -- Whether an administrator allowed the client the nik scope (the NIK is sensitive personal data).
 alter table clients add column allow_nik boolean not null default false;

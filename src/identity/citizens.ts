@@ -117,7 +117,10 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     async setPassword(on: Queryable, id: string, password: string): Promise<void> {
-      await on.query('update citizens set password_hash = $2, updated_at = now() where id = $1', [id, await passwords.hash(password)]);
+      await on.query('update citizens set password_hash = $2, password_changed_at = now(), updated_at = now() where id = $1', [
+        id,
+        await passwords.hash(password),
+      ]);
     },
 
     async markEmailVerified(on: Queryable, id: string): Promise<void> {

@@ -22,9 +22,10 @@ export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audi
       });
     },
 
-    /** Whether a reset link is still good (to show its form). */
-    async isValid(token: string): Promise<boolean> {
-      return (await tokens.peek(db, 'reset_password', token)) !== undefined;
+    /** The email of the account a still-good reset link belongs to (for its form), or undefined. */
+    async accountEmail(token: string): Promise<string | undefined> {
+      const citizenId = await tokens.peek(db, 'reset_password', token);
+      return citizenId ? (await citizens.findById(citizenId))?.email : undefined;
     },
 
     /**

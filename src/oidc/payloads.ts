@@ -11,7 +11,17 @@ export async function sweepExpired(db: Db): Promise<number> {
   return result.rowCount;
 }
 
-/** Ends every session of an account and revokes every grant and token issued to it. */
+/**
+ * Ends every session of an account and revokes every grant and token issued to it, and drops the
+ * interactions in which it has signed in but not yet finished (their login is nested in the
+ * payload: a login entered just before a password reset must not complete after it).
+ */
 export async function endAccountSessions(on: Queryable, accountId: string): Promise<void> {
-  await on.query("delete from oidc_payloads where payload->>'accountId' = $1", [accountId]);
+  await on.query(
+    `delete from oidc_payloads
+     where payload->>'accountId' = $1
+        or (model = 'Interaction' and $1 in (payload->'result'->'login'->>'accountId',
+              payload->'lastSubmission'->'login'->>'accountId', payload->'session'->>'accountId'))`,
+    [accountId],
+  );
 }

@@ -36,6 +36,9 @@ const DEWI_NIK_TYPO = '3571025808920004';
 const SITI_NEW_PASSWORD = 'layang-layang-di-atas-gunung-klotok';
 
 const VERIFY_SUBJECT = 'Verifikasi email Kediri ID Anda / Verify your Kediri ID email';
+/** Each journey hashes and checks several passwords (argon2) and loads a dozen pages: room for a busy CI machine. */
+const JOURNEY_TIMEOUT = 120_000;
+
 const RESET_SUBJECT = 'Atur ulang kata sandi Kediri ID / Reset your Kediri ID password';
 
 const MISMATCH =
@@ -298,7 +301,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     });
 
     expect(watcher.problems()).toEqual([]);
-  });
+  }, JOURNEY_TIMEOUT);
 
   test('password reset: from the login page to "Lupa kata sandi?", the emailed link sets a new password (a too common one is refused), the old password stops working and the new one signs in; the link works once', async () => {
     const citizenId = (await createCitizen(server.instance)).id;
@@ -385,5 +388,5 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     expect(await mail.getByRole('link', { name: 'Minta tautan baru', exact: true }).getAttribute('href')).toBe('/lupa-sandi');
 
     expect(watcher.problems()).toEqual([]);
-  });
+  }, JOURNEY_TIMEOUT);
 });

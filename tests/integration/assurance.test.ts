@@ -6,6 +6,7 @@ import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtu
 import { startPopulationService, type PopulationService } from '../support/population-service.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { lastEmailTo } from '../support/mail.js';
 
 const VERIFIED = 'urn:kediri:acr:verified';
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
@@ -156,6 +157,19 @@ describe('the MPP counter (/loket)', () => {
     const callback = await signIn(new Agent(server.url), request.url, BUDI.email, BUDI.password);
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), request.checks);
     expect(tokens.claims()!.acr).toBe(VERIFIED);
+  });
+
+  test('a password reset ends the staff session too', async () => {
+    const { agent, page } = await staffAgent(OFFICER);
+    expect(page.status).toBe(200);
+    await server.instance.passwordReset.request(OFFICER.email, '127.0.0.1');
+    const { link } = await lastEmailTo(server.instance.db, OFFICER.email);
+    const newPassword = 'loket-baru-setelah-reset';
+    await server.instance.passwordReset.complete(new URL(link!).searchParams.get('token')!, newPassword, '127.0.0.1');
+    const after = await agent.request('/loket');
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toMatch(/^\/staf\/masuk/);
+    OFFICER.password = newPassword;
   });
 
   test('a citizen without the officer role is refused, and the counter needs a sign-in', async () => {

@@ -21,6 +21,7 @@ const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-1
 const RINA = { nik: '3571034708950001', name: 'Rina Wati', birthdate: '1995-08-07', email: 'rina@example.id', password: 'layang-layang-di-sawah-kediri' };
 const AYU = { nik: '3571016003000002', name: 'Ayu Lestari', birthdate: '2000-03-20', email: 'ayu@example.id', password: 'kopi-tubruk-di-pasar-setono' };
 
+const WATI = { nik: '3571015211800003', name: 'Wati Rahayu', birthdate: '1980-11-12', email: 'wati@example.id', password: 'bunga-melati-di-taman-sekartaji' };
 const NEW_PASSWORD = 'gunung-kelud-pagi-berkabut';
 
 /** The message next to a field, as the form shows it. */
@@ -68,7 +69,7 @@ const INVALID_HEADING = 'Tautan tidak berlaku lagi';
 
 describe('password reset (/lupa-sandi)', () => {
   beforeAll(async () => {
-    for (const citizen of [SITI, BUDI, RINA, AYU]) await createCitizen(server.instance, citizen);
+    for (const citizen of [SITI, BUDI, RINA, AYU, WATI]) await createCitizen(server.instance, citizen);
   });
 
   test('a registered and an unknown email get the same page; only the registered one gets an email; a malformed one is refused', async () => {
@@ -218,6 +219,20 @@ describe('password reset (/lupa-sandi)', () => {
 
     expect((await submitNewPassword(second, NEW_PASSWORD)).status).toBe(200);
     expect(await passwordWorks(BUDI.email, NEW_PASSWORD)).toBe(true);
+  });
+
+  test('a login entered with the old password just before a reset cannot be finished after it', async () => {
+    const client = await createWebClient(server.instance, { name: 'Layanan Izin', unit: 'dpmptsp' });
+    const rp = await relyingParty(server.url, client.clientId, client.clientSecret);
+    const intruder = new Agent(server.url);
+    const { res, url } = await intruder.follow((await authorizationRequest(rp, { prompt: 'consent' })).url);
+    const posted = await intruder.post(`${url}/login`, { _csrf: csrfTokenOf(await res!.text()), identifier: WATI.email, password: WATI.password });
+    expect(posted.status).toBe(303);
+
+    expect((await submitNewPassword(await resetLink(WATI.email), NEW_PASSWORD)).status).toBe(200);
+    const after = await intruder.follow(posted.headers.get('location')!);
+    expect(after.url).not.toMatch(/code=/);
+    expect(await after.res!.text()).not.toContain('Berikan akses');
   });
 
   test('reset tokens are stored only as hashes: no token from a link is in any column', async () => {

@@ -30,23 +30,27 @@ export function resetRoutes(reset: PasswordReset): Router {
 
   router.get('/atur', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 200) : '';
-    if (!token || !(await reset.isValid(token))) return render(ctx, 'reset/invalid', {}, 400);
-    render(ctx, 'reset/form', { token, errors: [] });
+    const email = token ? await reset.accountEmail(token) : undefined;
+    if (!email) return render(ctx, 'reset/invalid', {}, 400);
+    render(ctx, 'reset/form', { token, email, errors: [] });
   });
 
   router.post('/atur', async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, newPasswordForm);
+    // A dead link is said first: fixing the passwords would not help.
+    const email = form.token ? await reset.accountEmail(form.token) : undefined;
+    if (!email) return render(ctx, 'reset/invalid', {}, 400);
     if (form.password !== form.password_confirm) {
       const errors = fieldErrors(ctx, [new InputError('password_mismatch', 'password_confirm')]);
-      return render(ctx, 'reset/form', { token: form.token, errors }, 400);
+      return render(ctx, 'reset/form', { token: form.token, email, errors }, 400);
     }
     try {
       await reset.complete(form.token, form.password, ctx.ip);
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       if (error.code === 'reset_token_invalid') return render(ctx, 'reset/invalid', {}, 400);
-      return render(ctx, 'reset/form', { token: form.token, errors: fieldErrors(ctx, [error]) }, 400);
+      return render(ctx, 'reset/form', { token: form.token, email, errors: fieldErrors(ctx, [error]) }, 400);
     }
     render(ctx, 'reset/done');
   });

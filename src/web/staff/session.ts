@@ -67,7 +67,7 @@ export function staffSession(provider: Provider, staff: Staff, audit: Audit, iss
     await grant.consume();
     const accountId = grant.accountId!;
     await audit({ type: 'staff.signed_in', citizenId: accountId, ip: ctx.ip, details: { roles: await staff.rolesOf(accountId) } });
-    ctx.cookies.set(SESSION, b64({ a: accountId, x: Date.now() + SESSION_HOURS * 3600 * 1000 }), {
+    ctx.cookies.set(SESSION, b64({ a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000 }), {
       ...cookie,
       secure: ctx.secure,
       maxAge: SESSION_HOURS * 3600 * 1000,
@@ -86,8 +86,14 @@ export function staffSession(provider: Provider, staff: Staff, audit: Audit, iss
   /** Lets the request through only for a signed-in staff member with this role (ctx.state.staffId). */
   function requireRole(role: StaffRole) {
     return async (ctx: Context, next: Next) => {
-      const session = unb64<{ a: string; x: number }>(ctx.cookies.get(SESSION, { signed: true }));
-      if (!session || typeof session.a !== 'string' || !(session.x > Date.now())) {
+      const session = unb64<{ a: string; s: number; x: number }>(ctx.cookies.get(SESSION, { signed: true }));
+      if (!session || typeof session.a !== 'string' || typeof session.s !== 'number' || !(session.x > Date.now())) {
+        ctx.status = 303;
+        return ctx.redirect(`/staf/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+      }
+      if (!(await staff.sessionStands(session.a, session.s))) {
+        // Locked, or the password changed since this session began: sign in again.
+        ctx.cookies.set(SESSION, null, { signed: true });
         ctx.status = 303;
         return ctx.redirect(`/staf/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
       }
