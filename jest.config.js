@@ -7,6 +7,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true }],
   },
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
-  testTimeout: 60_000,
+  // Generous: these machines are shared, and some tests start server processes.
+  testTimeout: 120_000,
   maxWorkers: 2,
 };

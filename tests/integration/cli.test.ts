@@ -123,5 +123,5 @@ describe('operator CLI', () => {
       await again.stop();
     }
     expect(await rowCounts()).toEqual({ clients: 1, citizens: 1 });
-  });
+  }, 300_000);
 });
