@@ -11,7 +11,8 @@ import type { Registration } from '../../identity/registration.js';
 import type { IdentityVerification } from '../../identity/identity-verification.js';
 import type { Citizen } from '../../identity/citizens.js';
 import { maskEmail } from '../../email/sender.js';
-import { setPendingVerification } from '../register/verify-cookie.js';
+import { pendingVerification } from '../register/verify-cookie.js';
+import { hasFields, jsonCookie } from '../json-cookie.js';
 import { requireCsrf } from '../csrf.js';
 import { InputError } from '../../errors.js';
 import { isLang, translator } from '../i18n.js';
@@ -31,28 +32,17 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /**
  * The account that just signed in but does not reach the requested acr, for the online check that
- * the assurance page offers: signed, httpOnly, bound to the interaction, with the checks made.
+ * the assurance page offers: bound to the interaction (u), with the checks made so far (n).
  */
-const ASSURANCE_COOKIE = 'kid.assurance';
 interface PendingCheck {
   u: string;
   c: string;
   n: number;
 }
+const pendingCheck = jsonCookie('kid.assurance', 15 * 60 * 1000, (v): v is PendingCheck =>
+  hasFields(v, { u: 'string', c: 'string', n: 'number' }),
+);
 
-function setPendingCheck(ctx: Context, pending: PendingCheck | null) {
-  const value = pending && Buffer.from(JSON.stringify(pending)).toString('base64url');
-  ctx.cookies.set(ASSURANCE_COOKIE, value, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: 15 * 60 * 1000 });
-}
-
-function pendingCheck(ctx: Context, uid: string): PendingCheck | undefined {
-  try {
-    const value = JSON.parse(Buffer.from(ctx.cookies.get(ASSURANCE_COOKIE, { signed: true }) ?? '', 'base64url').toString('utf8'));
-    return value?.u === uid && typeof value.c === 'string' && Number.isInteger(value.n) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
 /** Online population checks one interaction may make (each is a request to the population service). */
 const MAX_ONLINE_CHECKS = 3;
 const birthPlaceForm = z.object({ birth_place: z.string().trim().max(100) });
@@ -137,7 +127,7 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
     if (!citizen.email_verified) {
       // The password is right but the email unproven: send a fresh code and continue here after.
       const tokenId = (await registration.resendVerification(citizen.id))!;
-      setPendingVerification(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
+      pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
       ctx.status = 303;
       return ctx.redirect('/verifikasi?dikirim=1');
     }
@@ -152,7 +142,7 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
       const required = missingLevel(details.params.acr_values);
       // The page may offer the online population check: it needs to know whose account this is.
       const online = required === 'verified' && identityVerification !== undefined && checks < MAX_ONLINE_CHECKS;
-      if (online) setPendingCheck(ctx, { u: details.uid, c: citizen.id, n: checks });
+      if (online) pendingCheck.set(ctx, { u: details.uid, c: citizen.id, n: checks });
       return render(ctx, 'interaction/assurance', {
         client,
         required,
@@ -161,7 +151,7 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
         result,
       }, 403);
     }
-    setPendingCheck(ctx, null);
+    pendingCheck.clear(ctx);
     await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr: ['pwd'] } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: citizen.id, acr, amr: ['pwd'], remember: true },
@@ -174,8 +164,8 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
   router.post('/verifikasi-data', async (ctx) => {
     requireCsrf(ctx);
     const { details, client, clientId } = await interaction(ctx, 'login');
-    const pending = pendingCheck(ctx, details.uid);
-    if (!identityVerification || !pending) throw new InputError('assurance_check_invalid');
+    const pending = pendingCheck.get(ctx);
+    if (!identityVerification || pending?.u !== details.uid) throw new InputError('assurance_check_invalid');
     const form = birthPlaceForm.safeParse(ctx.request.body);
     if (!form.success) throw new InputError('form_invalid');
     const checks = pending.n;

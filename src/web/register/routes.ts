@@ -9,7 +9,7 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
-import { clearPendingVerification, continuePath, pendingVerification, setPendingVerification } from './verify-cookie.js';
+import { continuePath, pendingVerification } from './verify-cookie.js';
 
 const registrationForm = z.object({
   nik: field(64),
@@ -65,7 +65,7 @@ export function registerRoutes(registration: Registration): Router {
 
     try {
       const { citizen, tokenId } = await registration.register(input, ctx.ip);
-      setPendingVerification(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: values.lanjut });
+      pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: values.lanjut });
     } catch (error) {
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
       return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, [error]) }, 409);
@@ -75,7 +75,7 @@ export function registerRoutes(registration: Registration): Router {
   });
 
   function renderCode(ctx: Context, errors: object[] = [], status = 200) {
-    const pending = pendingVerification(ctx);
+    const pending = pendingVerification.get(ctx);
     if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
     const notice = ctx.query.dikirim === '1' ? 'sent' : undefined;
     render(ctx, 'register/verify', { mode: 'code', emailHint: pending.e, notice, errors }, status);
@@ -93,7 +93,7 @@ export function registerRoutes(registration: Registration): Router {
   router.post('/verifikasi', async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, verifyForm);
-    const pending = pendingVerification(ctx);
+    const pending = pendingVerification.get(ctx);
     let verified: string | undefined;
     if (form.token) {
       verified = await registration.verifyByToken(form.token);
@@ -103,16 +103,16 @@ export function registerRoutes(registration: Registration): Router {
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
     }
     const continueHref = pending && pending.c === verified ? pending.r || undefined : undefined;
-    clearPendingVerification(ctx);
+    pendingVerification.clear(ctx);
     render(ctx, 'register/verified', { continueHref });
   });
 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {
     requireCsrf(ctx);
-    const pending = pendingVerification(ctx);
+    const pending = pendingVerification.get(ctx);
     const tokenId = pending ? await registration.resendVerification(pending.c) : undefined;
-    if (pending && tokenId) setPendingVerification(ctx, { ...pending, t: tokenId });
-    else clearPendingVerification(ctx);
+    if (pending && tokenId) pendingVerification.set(ctx, { ...pending, t: tokenId });
+    else pendingVerification.clear(ctx);
     ctx.status = 303;
     ctx.redirect(tokenId ? '/verifikasi?dikirim=1' : '/verifikasi');
   });

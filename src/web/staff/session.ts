@@ -9,21 +9,26 @@ import { STAFF_CLIENT_ID, staffRedirectUri } from '../../oidc/provider.js';
 import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
 import { translator } from '../i18n.js';
+import { hasFields, jsonCookie } from '../json-cookie.js';
 
-const SESSION = 'kid.staff';
-const LOGIN = 'kid.staff_login';
 const SESSION_HOURS = 8;
 const STAFF_AREAS = /^\/(loket|admin)(\/[\w/-]*)?$/;
 
-const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-function unb64<T>(value: string | undefined): T | undefined {
-  if (!value) return undefined;
-  try {
-    return JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as T;
-  } catch {
-    return undefined;
-  }
+interface StaffSession {
+  /** The account. */
+  a: string;
+  /** Signed in at, and expires at (epoch ms). */
+  s: number;
+  x: number;
 }
+interface StaffLogin {
+  /** state, PKCE verifier, where to go next. */
+  s: string;
+  v: string;
+  n: string;
+}
+const session = jsonCookie('kid.staff', SESSION_HOURS * 3600 * 1000, (v): v is StaffSession => hasFields(v, { a: 'string', s: 'number', x: 'number' }));
+const pendingLogin = jsonCookie('kid.staff_login', 15 * 60 * 1000, (v): v is StaffLogin => hasFields(v, { s: 'string', v: 'string', n: 'string' }));
 
 /**
  * The staff session: staff sign in with their own Kediri ID account through the first-party
@@ -34,14 +39,14 @@ function unb64<T>(value: string | undefined): T | undefined {
 export function staffSession(provider: Provider, staff: Staff, audit: Audit, issuer: string) {
   const router = new Router();
   const redirectUri = staffRedirectUri(issuer);
-  const cookie = { signed: true, httpOnly: true, sameSite: 'lax' as const };
 
   router.get('/staf/masuk', async (ctx) => {
     const { code, state, error } = ctx.query;
     if (typeof code !== 'string' && typeof error !== 'string') {
       const verifier = randomBytes(32).toString('base64url');
-      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: STAFF_AREAS.test(String(ctx.query.lanjut)) ? ctx.query.lanjut : '/loket' };
-      ctx.cookies.set(LOGIN, b64(login), { ...cookie, secure: ctx.secure, maxAge: 15 * 60 * 1000 });
+      const next = String(ctx.query.lanjut);
+      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: STAFF_AREAS.test(next) ? next : '/loket' };
+      pendingLogin.set(ctx, login);
       const params = new URLSearchParams({
         client_id: STAFF_CLIENT_ID,
         response_type: 'code',
@@ -55,8 +60,8 @@ export function staffSession(provider: Provider, staff: Staff, audit: Audit, iss
       ctx.status = 303;
       return ctx.redirect(`/auth?${params}`);
     }
-    const login = unb64<{ s: string; v: string; n: string }>(ctx.cookies.get(LOGIN, { signed: true }));
-    ctx.cookies.set(LOGIN, null, { signed: true });
+    const login = pendingLogin.get(ctx);
+    pendingLogin.clear(ctx);
     if (!login || state !== login.s || typeof code !== 'string') throw new InputError('staff_login_invalid');
     // Redeem the code here, as the token endpoint would: this client, this redirect, PKCE, once.
     const grant = await provider.AuthorizationCode.find(code);
@@ -67,18 +72,14 @@ export function staffSession(provider: Provider, staff: Staff, audit: Audit, iss
     await grant.consume();
     const accountId = grant.accountId!;
     await audit({ type: 'staff.signed_in', citizenId: accountId, ip: ctx.ip, details: { roles: await staff.rolesOf(accountId) } });
-    ctx.cookies.set(SESSION, b64({ a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000 }), {
-      ...cookie,
-      secure: ctx.secure,
-      maxAge: SESSION_HOURS * 3600 * 1000,
-    });
+    session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000 });
     ctx.status = 303;
     ctx.redirect(login.n);
   });
 
   router.post('/staf/keluar', (ctx) => {
     requireCsrf(ctx);
-    ctx.cookies.set(SESSION, null, { signed: true });
+    session.clear(ctx);
     ctx.status = 303;
     ctx.redirect('/');
   });
@@ -86,21 +87,21 @@ export function staffSession(provider: Provider, staff: Staff, audit: Audit, iss
   /** Lets the request through only for a signed-in staff member with this role (ctx.state.staffId). */
   function requireRole(role: StaffRole) {
     return async (ctx: Context, next: Next) => {
-      const session = unb64<{ a: string; s: number; x: number }>(ctx.cookies.get(SESSION, { signed: true }));
-      if (!session || typeof session.a !== 'string' || typeof session.s !== 'number' || !(session.x > Date.now())) {
+      const current = session.get(ctx);
+      if (!current || current.x <= Date.now()) {
         ctx.status = 303;
         return ctx.redirect(`/staf/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
       }
-      if (!(await staff.sessionStands(session.a, session.s))) {
+      if (!(await staff.sessionStands(current.a, current.s))) {
         // Locked, or the password changed since this session began: sign in again.
-        ctx.cookies.set(SESSION, null, { signed: true });
+        session.clear(ctx);
         ctx.status = 303;
         return ctx.redirect(`/staf/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
       }
-      if (!(await staff.rolesOf(session.a)).includes(role)) {
+      if (!(await staff.rolesOf(current.a)).includes(role)) {
         return render(ctx, 'error', { message: translator(ctx.state.lang)('counter.role_required', { role }) }, 403);
       }
-      ctx.state.staffId = session.a;
+      ctx.state.staffId = current.a;
       await next();
     };
   }
