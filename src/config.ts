@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_THROTTLE, type ThrottlePolicy } from './identity/throttle.js';
 
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
@@ -34,6 +35,14 @@ const schema = z.object({
   POPULATION_VERIFIER_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   POPULATION_VERIFIER_CLIENT_ID: z.string().regex(/^[^:]+$/, 'must not contain ":"').optional(),
   POPULATION_VERIFIER_CLIENT_SECRET: z.string().optional(),
+  /** Brute-force defence (src/identity/throttle.ts explains the defaults). */
+  LOCKOUT_FAILURES: z.coerce.number().int().min(3).max(100).default(DEFAULT_THROTTLE.lockoutFailures),
+  LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(DEFAULT_THROTTLE.lockoutMinutes),
+  LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(0).max(300).default(DEFAULT_THROTTLE.maxDelaySeconds),
+  IP_LIMIT_LOGIN: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.login),
+  IP_LIMIT_REGISTER: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.register),
+  IP_LIMIT_RESET: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.reset),
+  IP_LIMIT_CODE: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.code),
 });
 
 export interface Config {
@@ -52,6 +61,7 @@ export interface Config {
   mailFrom: string;
   devMail: boolean;
   populationVerifier: { url: string; clientId: string; clientSecret: string } | undefined;
+  throttle: ThrottlePolicy;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -109,6 +119,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     devMail: e.DEV_MAIL ?? (!e.DATABASE_URL && !production),
+    throttle: {
+      lockoutFailures: e.LOCKOUT_FAILURES,
+      lockoutMinutes: e.LOCKOUT_MINUTES,
+      delayAfterFailures: DEFAULT_THROTTLE.delayAfterFailures,
+      maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,
+      ipLimits: { login: e.IP_LIMIT_LOGIN, register: e.IP_LIMIT_REGISTER, reset: e.IP_LIMIT_RESET, code: e.IP_LIMIT_CODE },
+    },
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

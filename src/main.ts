@@ -30,7 +30,8 @@ async function serve(config: Config): Promise<number> {
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
-  const sweeper = setInterval(() => sweepExpired(db).catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
+  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep()]);
+  const sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
   sweeper.unref();
   const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });
   const mailer = setInterval(() => sender.deliverDue().catch((err) => log.warn({ err }, 'email delivery round failed')), SEND_MAIL_EVERY_MS);

@@ -10,6 +10,7 @@ import { createPasswordReset } from './identity/password-reset.js';
 import { createRegistration } from './identity/registration.js';
 import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
+import { createThrottle } from './identity/throttle.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
@@ -31,7 +32,8 @@ export async function createServices(config: Config, db: Db) {
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
-  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification };
+  const throttle = createThrottle(db, config.throttle);
+  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification, throttle };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

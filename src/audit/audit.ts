@@ -4,6 +4,8 @@ import type { Queryable } from '../db/db.js';
 export type AuditType =
   | 'login.succeeded'
   | 'login.failed'
+  | 'login.throttled'
+  | 'account.locked'
   | 'assurance.unmet'
   | 'consent.granted'
   | 'consent.denied'

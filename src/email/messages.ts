@@ -97,3 +97,24 @@ not changed. If it was you, sign in with your existing account, or use "Forgot p
 ${SIGNATURE}`,
   };
 }
+
+export function accountLockedEmail(to: string, name: string, minutes: number): Email {
+  return {
+    to,
+    subject: 'Akun Kediri ID Anda dikunci sementara / Your Kediri ID account is temporarily locked',
+    body: `Halo ${name},
+
+Ada terlalu banyak percobaan masuk yang gagal ke akun Kediri ID Anda, sehingga akun dikunci selama
+${minutes} menit. Jika itu bukan Anda, seseorang mungkin mencoba menebak kata sandi Anda: setelah
+kunci berakhir, ganti kata sandi lewat "Lupa kata sandi?".
+
+---
+
+Hello ${name},
+
+There were too many failed sign-in attempts on your Kediri ID account, so it is locked for
+${minutes} minutes. If this was not you, someone may be guessing your password: when the lock ends,
+change your password with "Forgot password?".
+${SIGNATURE}`,
+  };
+}

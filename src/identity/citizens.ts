@@ -78,6 +78,17 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     return rows[0];
   }
 
+  /** The account a login identifier (16-digit NIK, else email) names, with its password hash. */
+  async function findByLogin(identifier: string): Promise<(Citizen & { password_hash: string }) | undefined> {
+    const login = identifier.trim();
+    const byNik = /^\d{16}$/.test(login);
+    const { rows } = await db.query<Citizen & { password_hash: string }>(
+      `select ${COLUMNS}, password_hash from citizens where ${byNik ? 'nik_hash = $1' : 'lower(email) = lower($1)'}`,
+      [byNik ? nikHash(login) : login],
+    );
+    return rows[0];
+  }
+
   /** What a new password must not contain: the account's NIK, birth date and email. */
   async function passwordContext(id: string) {
     const { rows } = await db.query<{ nik_enc: string; birthdate: string; email: string }>(
@@ -156,17 +167,22 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /**
+     * Whose failures a login with this identifier counts against: the account when it exists, else
+     * the identifier itself (keyed hash), so that an unknown one locks the same way a known one does.
+     */
+    async loginSubject(identifier: string): Promise<{ key: string; citizen?: Citizen }> {
+      const found = await findByLogin(identifier);
+      if (!found) return { key: sealer.keyedHash('login-identifier', identifier.trim().toLowerCase()) };
+      const { password_hash: _, ...citizen } = found;
+      return { key: citizen.id, citizen };
+    },
+
+    /**
      * The citizen whose NIK or email and password these are, or undefined. An unknown account costs
      * a password verification too, so that timing does not tell which accounts exist.
      */
     async authenticate(identifier: string, password: string): Promise<Citizen | undefined> {
-      const login = identifier.trim();
-      const byNik = /^\d{16}$/.test(login);
-      const { rows } = await db.query<Citizen & { password_hash: string }>(
-        `select ${COLUMNS}, password_hash from citizens where ${byNik ? 'nik_hash = $1' : 'lower(email) = lower($1)'}`,
-        [byNik ? nikHash(login) : login],
-      );
-      const found = rows[0];
+      const found = await findByLogin(identifier);
       const { ok, rehash } = await passwords.verify(found?.password_hash, password);
       if (!found || !ok || found.status !== 'active') return undefined;
       if (rehash) {

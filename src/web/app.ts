@@ -26,6 +26,7 @@ import type { PasswordReset } from '../identity/password-reset.js';
 import type { Outbox } from '../email/outbox.js';
 import type { Staff } from '../identity/staff.js';
 import type { IdentityVerification } from '../identity/identity-verification.js';
+import type { Throttle } from '../identity/throttle.js';
 
 interface AppDeps {
   config: Config;
@@ -42,6 +43,7 @@ interface AppDeps {
   outbox: Outbox;
   staff: Staff;
   identityVerification: IdentityVerification | undefined;
+  throttle: Throttle;
 }
 
 const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
@@ -84,8 +86,8 @@ export function createApp(deps: AppDeps): Koa {
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
   for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/staf', '/loket']) app.use(mount(prefix, forms));
   app.use(interactionRoutes(deps).routes());
-  app.use(registerRoutes(deps.registration).routes());
-  app.use(resetRoutes(deps.passwordReset).routes());
+  app.use(registerRoutes(deps.registration, deps.throttle).routes());
+  app.use(resetRoutes(deps.passwordReset, deps.throttle).routes());
   if (config.devMail) app.use(devMailRoutes(deps.outbox).routes());
   const staff = staffSession(provider, deps.staff, deps.audit, config.issuer);
   app.use(staff.routes.routes());

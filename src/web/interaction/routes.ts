@@ -18,6 +18,11 @@ import { InputError } from '../../errors.js';
 import { isLang, translator } from '../i18n.js';
 import { render } from '../render.js';
 import { allowFormActions } from '../security-headers.js';
+import { firstRefusal } from '../throttling.js';
+import type { Throttle } from '../../identity/throttle.js';
+import type { Outbox } from '../../email/outbox.js';
+import { accountLockedEmail } from '../../email/messages.js';
+import type { Config } from '../../config.js';
 
 interface Deps {
   provider: Provider;
@@ -25,6 +30,9 @@ interface Deps {
   clients: ClientStore;
   registration: Registration;
   identityVerification: IdentityVerification | undefined;
+  throttle: Throttle;
+  outbox: Outbox;
+  config: Config;
   audit: Audit;
 }
 
@@ -53,7 +61,9 @@ const loginForm = z.object({
 });
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
-export function interactionRoutes({ provider, citizens, clients, registration, identityVerification, audit }: Deps): Router {
+export function interactionRoutes(deps: Deps): Router {
+  const { provider, citizens, clients, registration, identityVerification, throttle, outbox, audit } = deps;
+  const lockoutMinutes = deps.config.throttle.lockoutMinutes;
   const router = new Router({ prefix: '/interaction/:uid' });
 
   /** The interaction this browser is in; it must be the one the URL names. */
@@ -118,12 +128,30 @@ export function interactionRoutes({ provider, citizens, clients, registration, i
     ];
     if (missing.length > 0) return renderLogin(ctx, details.uid, client, identifier, missing, 400);
 
+    // Brute-force defence: the address, then the account (or the unknown identifier, which locks
+    // alike, so that the answers do not tell which accounts exist). See identity/throttle.ts.
+    const subject = await citizens.loginSubject(identifier);
+    const verdict = await firstRefusal(throttle.ipAttempt('login', ctx.ip), () => throttle.accountAllowed(subject.key));
+    if (!verdict.allowed) {
+      await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip: ctx.ip, details: { locked: verdict.locked } });
+      const message = verdict.locked
+        ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) })
+        : t('login.wait', { seconds: verdict.retryAfterSeconds });
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      return renderLogin(ctx, details.uid, client, identifier, [{ field: 'identifier', message }], 429);
+    }
+
     const citizen = await citizens.authenticate(identifier, password);
     if (!citizen) {
-      await audit({ type: 'login.failed', clientId, ip: ctx.ip });
+      await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip: ctx.ip });
+      if ((await throttle.accountFailed(subject.key)) && subject.citizen) {
+        await audit({ type: 'account.locked', citizenId: subject.citizen.id, ip: ctx.ip });
+        await outbox.enqueue(accountLockedEmail(subject.citizen.email, subject.citizen.name, lockoutMinutes));
+      }
       const errors = [{ field: 'identifier', message: t('login.invalid_credentials') }];
       return renderLogin(ctx, details.uid, client, identifier, errors, 400);
     }
+    await throttle.accountSucceeded(subject.key);
     if (!citizen.email_verified) {
       // The password is right but the email unproven: send a fresh code and continue here after.
       const tokenId = (await registration.resendVerification(citizen.id))!;

@@ -9,6 +9,8 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
+import { withinIpLimit } from '../throttling.js';
+import type { Throttle } from '../../identity/throttle.js';
 import { continuePath, pendingVerification } from './verify-cookie.js';
 
 const registrationForm = z.object({
@@ -35,7 +37,7 @@ function birthdateOf(day: string, month: string, year: string): string {
 }
 
 /** Registration (/daftar) and email verification (/verifikasi). */
-export function registerRoutes(registration: Registration): Router {
+export function registerRoutes(registration: Registration, throttle: Throttle): Router {
   const router = new Router();
 
   router.get('/daftar', (ctx) => {
@@ -45,6 +47,7 @@ export function registerRoutes(registration: Registration): Router {
 
   router.post('/daftar', async (ctx) => {
     requireCsrf(ctx);
+    if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const form = parseForm(ctx, registrationForm);
     const values = { ...form, password: '', password_confirm: '', lanjut: continuePath(form.lanjut) };
     const input = {
@@ -99,6 +102,7 @@ export function registerRoutes(registration: Registration): Router {
       verified = await registration.verifyByToken(form.token);
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_link_invalid', 'code')]), 400);
     } else {
+      if (!(await withinIpLimit(ctx, throttle, 'code'))) return;
       verified = pending ? await registration.verifyByCode(pending.t, form.code.trim()) : undefined;
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
     }

@@ -6,13 +6,15 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
+import { withinIpLimit } from '../throttling.js';
+import type { Throttle } from '../../identity/throttle.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const requestForm = z.object({ email: field(320) });
 const newPasswordForm = z.object({ token: field(200), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
 
 /** Password reset by email (/lupa-sandi). */
-export function resetRoutes(reset: PasswordReset): Router {
+export function resetRoutes(reset: PasswordReset, throttle: Throttle): Router {
   const router = new Router({ prefix: '/lupa-sandi' });
 
   router.get('/', (ctx) => render(ctx, 'reset/request', { email: '', errors: [] }));
@@ -20,6 +22,7 @@ export function resetRoutes(reset: PasswordReset): Router {
   router.post('/', async (ctx) => {
     requireCsrf(ctx);
     const { email } = parseForm(ctx, requestForm);
+    if (!(await withinIpLimit(ctx, throttle, 'reset'))) return;
     if (!EMAIL.test(email.trim())) {
       return render(ctx, 'reset/request', { email, errors: fieldErrors(ctx, [new InputError('email_invalid', 'email')]) }, 400);
     }

@@ -1,0 +1,9 @@
+-- Brute-force defence shared by every process (src/identity/throttle.ts): failure counters per
+-- account (or per unknown identifier) and attempt counters per IP address and action.
+create table throttle (
+  key text primary key,
+  count int not null,
+  window_start timestamptz not null,
+  blocked_until timestamptz
+);
+create index throttle_window_idx on throttle (window_start);
