@@ -11,7 +11,8 @@ import { createServices } from '../../src/services.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { freePort, startServe } from '../support/process.js';
-import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
+import { Agent, csrfTokenOf } from '../support/agent.js';
 
 /**
  * Two server processes on one PostgreSQL database behind a round-robin proxy (no sticky
@@ -47,7 +48,16 @@ describeOnPostgres('two processes on one PostgreSQL database', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     issuer = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-    const shared = { DATABASE_URL: testDb.url!, ENCRYPTION_KEY: encryptionKey, ISSUER: issuer, DATA_DIR: dataDir, NODE_ENV: 'test' };
+    const shared = {
+      DATABASE_URL: testDb.url!,
+      ENCRYPTION_KEY: encryptionKey,
+      ISSUER: issuer,
+      DATA_DIR: dataDir,
+      NODE_ENV: 'test',
+      // A short lockout without waits, so that the test reaches the lock quickly.
+      LOCKOUT_FAILURES: '5',
+      LOGIN_MAX_DELAY_SECONDS: '0',
+    };
     // Both start at once on an empty database: migrations and first keys are made exactly once.
     servers.push(...(await Promise.all(ports.map((port) => startServe({ ...shared, PORT: String(port) })))));
   });
@@ -76,6 +86,32 @@ describeOnPostgres('two processes on one PostgreSQL database', () => {
     // The interaction pages were served by both processes.
     const interactionPorts = new Set(served.filter((line) => line.includes('/interaction/')).map((line) => line.split(' ')[0]));
     expect(interactionPorts.size).toBe(2);
+  });
+
+  test('wrong passwords sent through both processes lock the account on both; the right password is then refused', async () => {
+    const config = loadConfig({ DATABASE_URL: testDb.url!, DATA_DIR: dataDir, ENCRYPTION_KEY: encryptionKey });
+    const services = await createServices(config, testDb.db);
+    const target = { ...SITI, nik: '3571014101900002', email: 'target@example.id' };
+    await createCitizen(services, target);
+    const { clientId, clientSecret } = await createWebClient(services);
+    const rp = await relyingParty(issuer, clientId, clientSecret);
+
+    async function attempt(password: string): Promise<{ status: number; port: string }> {
+      const agent = new Agent(issuer);
+      const { res, url } = await agent.follow((await authorizationRequest(rp)).url);
+      const html = await res!.text();
+      const posted = await agent.post(`${url}/login`, { _csrf: csrfTokenOf(html), identifier: target.email, password });
+      const port = served.filter((line) => line.includes('POST /interaction/')).at(-1)!.split(' ')[0]!;
+      return { status: posted.status, port };
+    }
+
+    const failures = [];
+    for (let i = 0; i < 5; i++) failures.push(await attempt(`tebakan-salah-${i}`));
+    expect(failures.map((f) => f.status)).toEqual([400, 400, 400, 400, 400]);
+    expect(new Set(failures.map((f) => f.port)).size).toBe(2);
+    const refused = [await attempt(target.password), await attempt(target.password)];
+    expect(refused.map((r) => r.status)).toEqual([429, 429]);
+    expect(new Set(refused.map((r) => r.port)).size).toBe(2);
   });
 
   test('both processes publish the same signing keys', async () => {
