@@ -19,7 +19,7 @@ export type AuditType =
   | 'password_reset.requested'
   | 'password_reset.completed'
   | 'staff.granted'
-  | 'staff.signed_in'
+  | 'portal.signed_in'
   | 'identity.verified'
   | 'identity.check_failed'
   | 'csrf.rejected';

@@ -108,6 +108,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return rows[0] && sealer.open(NIK, rows[0].nik_enc);
     },
 
+    /**
+     * Whether a portal session that began at signedInAt (epoch ms) still stands: not when the account
+     * is locked or its password changed since (a reset ends every session, the portal one included).
+     */
+    async sessionStands(citizenId: string, signedInAt: number): Promise<boolean> {
+      const { rowCount } = await db.query(
+        `select 1 from citizens
+         where id = $1 and status = 'active' and password_changed_at <= to_timestamp($2::double precision / 1000)`,
+        [citizenId, signedInAt],
+      );
+      return rowCount === 1;
+    },
+
     async findByEmail(email: string): Promise<Citizen | undefined> {
       const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where lower(email) = lower($1)`, [email.trim()]);
       return rows[0];

@@ -25,19 +25,6 @@ export function createStaff(db: Db, sealer: Sealer, audit: Audit) {
       return rows.map((r) => r.role);
     },
 
-    /**
-     * Whether a staff session that began at signedInAt (epoch ms) still stands: not when the account
-     * is locked or its password changed since (a reset ends every session, the staff one included).
-     */
-    async sessionStands(citizenId: string, signedInAt: number): Promise<boolean> {
-      const { rowCount } = await db.query(
-        `select 1 from citizens
-         where id = $1 and status = 'active' and password_changed_at <= to_timestamp($2::double precision / 1000)`,
-        [citizenId, signedInAt],
-      );
-      return rowCount === 1;
-    },
-
     /** Gives the account with this email a staff role (operator CLI). */
     async grant(email: string, role: StaffRole, grantedBy: string): Promise<string> {
       return db.transaction(async (tx) => {

@@ -9,11 +9,11 @@ import { translator } from '../web/i18n.js';
 
 
 /**
- * Staff (counter officers, administrators) sign in to /loket and /admin with Kediri ID itself,
- * through this first-party client; its redirect lands on the staff sign-in route.
+ * Kediri ID's own areas (the citizen's /akun, the staff's /loket and /admin) sign in with Kediri
+ * ID itself, through this first-party client; its redirect lands on the portal sign-in route.
  */
-export const STAFF_CLIENT_ID = 'kediri-id-staff';
-export const staffRedirectUri = (issuer: string) => `${issuer}/staf/masuk`;
+export const PORTAL_CLIENT_ID = 'kediri-id-portal';
+export const portalRedirectUri = (issuer: string) => `${issuer}/masuk`;
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -64,22 +64,22 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
     adapter,
     clients: [
       {
-        client_id: STAFF_CLIENT_ID,
-        client_name: 'Kediri ID — petugas dan admin',
+        client_id: PORTAL_CLIENT_ID,
+        client_name: 'Kediri ID',
         token_endpoint_auth_method: 'none',
-        redirect_uris: [staffRedirectUri(config.issuer)],
+        redirect_uris: [portalRedirectUri(config.issuer)],
         grant_types: ['authorization_code'],
         response_types: ['code'],
         scope: 'openid',
       },
     ],
-    // A citizen consents to each unit's service; the staff sign-in is Kediri ID's own and asks none.
+    // A citizen consents to each unit's service; Kediri ID's own portal asks none.
     async loadExistingGrant(ctx) {
       const { oidc } = ctx;
       const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
       if (grantId) return oidc.provider.Grant.find(grantId);
-      if (oidc.client!.clientId !== STAFF_CLIENT_ID) return undefined;
-      const grant = new oidc.provider.Grant({ clientId: STAFF_CLIENT_ID, accountId: oidc.session!.accountId });
+      if (oidc.client!.clientId !== PORTAL_CLIENT_ID) return undefined;
+      const grant = new oidc.provider.Grant({ clientId: PORTAL_CLIENT_ID, accountId: oidc.session!.accountId });
       grant.addOIDCScope('openid');
       await grant.save();
       return grant;

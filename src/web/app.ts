@@ -16,7 +16,7 @@ import { interactionRoutes } from './interaction/routes.js';
 import { registerRoutes } from './register/routes.js';
 import { resetRoutes } from './reset/routes.js';
 import { devMailRoutes } from './dev-mail.js';
-import { staffSession } from './staff/session.js';
+import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import type { Audit } from '../audit/audit.js';
 import type { ClientStore } from '../clients/clients.js';
@@ -84,14 +84,14 @@ export function createApp(deps: AppDeps): Koa {
   app.use(pages.routes());
 
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/staf', '/loket']) app.use(mount(prefix, forms));
+  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/keluar', '/loket', '/akun']) app.use(mount(prefix, forms));
   app.use(interactionRoutes(deps).routes());
   app.use(registerRoutes(deps.registration, deps.throttle).routes());
   app.use(resetRoutes(deps.passwordReset, deps.throttle).routes());
   if (config.devMail) app.use(devMailRoutes(deps.outbox).routes());
-  const staff = staffSession(provider, deps.staff, deps.audit, config.issuer);
-  app.use(staff.routes.routes());
-  app.use(counterRoutes(deps.staff, staff.requireRole('officer')).routes());
+  const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
+  app.use(portal.routes.routes());
+  app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
 
   app.use(mount(provider));
   return app;

@@ -43,7 +43,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
     const citizen = await staff.findByNik(form.nik);
     if (!citizen) return showCitizen(ctx, form.nik);
     try {
-      await staff.verifyAtCounter(ctx.state.staffId, citizen.id, ctx.ip);
+      await staff.verifyAtCounter(ctx.state.accountId, citizen.id, ctx.ip);
     } catch (error) {
       if (!(error instanceof InputError) || error.code !== 'already_verified') throw error;
     }

@@ -1,0 +1,115 @@
+import Router from '@koa/router';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Audit } from '../../audit/audit.js';
+import { InputError } from '../../errors.js';
+import type { Staff, StaffRole } from '../../identity/staff.js';
+import type { CitizenStore } from '../../identity/citizens.js';
+import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/provider.js';
+import { requireCsrf } from '../csrf.js';
+import { render } from '../render.js';
+import { translator } from '../i18n.js';
+import { hasFields, jsonCookie } from '../json-cookie.js';
+
+const SESSION_HOURS = 8;
+/** Where a sign-in may continue to; the staff areas ask for a fresh login every time. */
+const PORTAL_AREAS = /^\/(akun|loket|admin)(\/[\w/-]*)?$/;
+const STAFF_AREAS = /^\/(loket|admin)(\/|$)/;
+
+interface PortalSession {
+  /** The account. */
+  a: string;
+  /** Signed in at, and expires at (epoch ms). */
+  s: number;
+  x: number;
+}
+interface PortalLogin {
+  /** state, PKCE verifier, where to go next. */
+  s: string;
+  v: string;
+  n: string;
+}
+const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { a: 'string', s: 'number', x: 'number' }));
+const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { s: 'string', v: 'string', n: 'string' }));
+
+/**
+ * The portal session of Kediri ID's own areas: a person signs in with their own Kediri ID account
+ * through the first-party portal client (authorization code with PKCE; a fresh login for the
+ * staff areas), and the areas keep an 8-hour signed cookie. It ends when the password changes or
+ * the account is locked; staff roles are read from the database on every request.
+ */
+export function portalSession(provider: Provider, citizens: CitizenStore, staff: Staff, audit: Audit, issuer: string) {
+  const router = new Router();
+  const redirectUri = portalRedirectUri(issuer);
+
+  router.get('/masuk', async (ctx) => {
+    const { code, state, error } = ctx.query;
+    if (typeof code !== 'string' && typeof error !== 'string') {
+      const verifier = randomBytes(32).toString('base64url');
+      const next = String(ctx.query.lanjut);
+      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun' };
+      pendingLogin.set(ctx, login);
+      const params = new URLSearchParams({
+        client_id: PORTAL_CLIENT_ID,
+        response_type: 'code',
+        scope: 'openid',
+        redirect_uri: redirectUri,
+        state: login.s,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        ...(STAFF_AREAS.test(login.n) && { prompt: 'login' }),
+      });
+      ctx.status = 303;
+      return ctx.redirect(`/auth?${params}`);
+    }
+    const login = pendingLogin.get(ctx);
+    pendingLogin.clear(ctx);
+    if (!login || state !== login.s || typeof code !== 'string') throw new InputError('portal_login_invalid');
+    // Redeem the code here, as the token endpoint would: this client, this redirect, PKCE, once.
+    const grant = await provider.AuthorizationCode.find(code);
+    const challenge = createHash('sha256').update(login.v).digest('base64url');
+    if (!grant || grant.clientId !== PORTAL_CLIENT_ID || grant.redirectUri !== redirectUri || grant.codeChallenge !== challenge) {
+      throw new InputError('portal_login_invalid');
+    }
+    await grant.consume();
+    const accountId = grant.accountId!;
+    await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.n, roles: await staff.rolesOf(accountId) } });
+    session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000 });
+    ctx.status = 303;
+    ctx.redirect(login.n);
+  });
+
+  router.post('/keluar', (ctx) => {
+    requireCsrf(ctx);
+    session.clear(ctx);
+    ctx.status = 303;
+    ctx.redirect('/');
+  });
+
+  /** Lets the request through only with a portal session that stands (ctx.state.accountId). */
+  async function signedIn(ctx: Context, next: Next) {
+    const current = session.get(ctx);
+    if (!current || current.x <= Date.now() || !(await citizens.sessionStands(current.a, current.s))) {
+      // None, expired, or the account was locked or its password changed since: sign in again.
+      if (current) session.clear(ctx);
+      ctx.status = 303;
+      return ctx.redirect(`/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+    }
+    ctx.state.accountId = current.a;
+    await next();
+  }
+
+  /** As signedIn, and only for staff with this role. */
+  function requireRole(role: StaffRole) {
+    return (ctx: Context, next: Next) =>
+      signedIn(ctx, async () => {
+        if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
+          return render(ctx, 'error', { message: translator(ctx.state.lang)('counter.role_required', { role }) }, 403);
+        }
+        await next();
+      });
+  }
+
+  return { routes: router, signedIn, requireRole };
+}
