@@ -11,6 +11,7 @@ import { createRegistration } from './identity/registration.js';
 import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
+import { createAccount } from './identity/account.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
@@ -33,7 +34,8 @@ export async function createServices(config: Config, db: Db) {
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
   const throttle = createThrottle(db, config.throttle);
-  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification, throttle };
+  const account = createAccount(db, citizens, audit);
+  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification, throttle, account };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

@@ -9,6 +9,7 @@ export type AuditType =
   | 'assurance.unmet'
   | 'consent.granted'
   | 'consent.denied'
+  | 'consent.revoked'
   | 'logout'
   | 'client.created'
   | 'client.status_changed'

@@ -6,14 +6,7 @@ import { ACR_VALUES } from '../identity/assurance.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
 import { translator } from '../web/i18n.js';
-
-
-/**
- * Kediri ID's own areas (the citizen's /akun, the staff's /loket and /admin) sign in with Kediri
- * ID itself, through this first-party client; its redirect lands on the portal sign-in route.
- */
-export const PORTAL_CLIENT_ID = 'kediri-id-portal';
-export const portalRedirectUri = (issuer: string) => `${issuer}/masuk`;
+import { PORTAL_CLIENT_ID, portalRedirectUri } from './portal-client.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;

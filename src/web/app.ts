@@ -18,6 +18,8 @@ import { resetRoutes } from './reset/routes.js';
 import { devMailRoutes } from './dev-mail.js';
 import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
+import { accountRoutes } from './account/routes.js';
+import type { Account } from '../identity/account.js';
 import type { Audit } from '../audit/audit.js';
 import type { ClientStore } from '../clients/clients.js';
 import type { CitizenStore } from '../identity/citizens.js';
@@ -44,6 +46,7 @@ interface AppDeps {
   staff: Staff;
   identityVerification: IdentityVerification | undefined;
   throttle: Throttle;
+  account: Account;
 }
 
 const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
@@ -92,6 +95,7 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
   app.use(portal.routes.routes());
   app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
+  app.use(accountRoutes(deps.account, deps.citizens, portal.signedIn).routes());
 
   app.use(mount(provider));
   return app;

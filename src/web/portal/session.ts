@@ -6,7 +6,7 @@ import type { Audit } from '../../audit/audit.js';
 import { InputError } from '../../errors.js';
 import type { Staff, StaffRole } from '../../identity/staff.js';
 import type { CitizenStore } from '../../identity/citizens.js';
-import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/provider.js';
+import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/portal-client.js';
 import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
 import { translator } from '../i18n.js';

@@ -1,0 +1,51 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import type { Account } from '../../identity/account.js';
+import type { CitizenStore } from '../../identity/citizens.js';
+import { InputError } from '../../errors.js';
+import { requireCsrf } from '../csrf.js';
+import { field, parseForm } from '../forms.js';
+import { render } from '../render.js';
+
+const revokeForm = z.object({ grant: field(100) });
+
+/** 3571 **** **** 0001: enough for the citizen to recognise, not enough for someone looking on. */
+const maskNik = (nik: string) => `${nik.slice(0, 4)} **** **** ${nik.slice(12)}`;
+
+/** The citizen's account page (/akun): profile, connected services, activity, download my data. */
+export function accountRoutes(account: Account, citizens: CitizenStore, signedIn: Middleware): Router {
+  const router = new Router({ prefix: '/akun' });
+  router.use(signedIn);
+
+  router.get('/', async (ctx) => {
+    const id: string = ctx.state.accountId;
+    const citizen = await citizens.findById(id);
+    if (!citizen) throw new InputError('account_unknown');
+    render(ctx, 'account/overview', {
+      citizen,
+      nik: maskNik((await citizens.nikOf(id))!),
+      services: await account.connectedServices(id),
+      activity: await account.activity(id, 20),
+      revoked: ctx.query.dicabut === '1',
+    });
+  });
+
+  router.post('/layanan/cabut', async (ctx) => {
+    requireCsrf(ctx);
+    const { grant } = parseForm(ctx, revokeForm);
+    if (!(await account.revokeService(ctx.state.accountId, grant, ctx.ip))) throw new InputError('grant_unknown');
+    ctx.status = 303;
+    ctx.redirect('/akun?dicabut=1');
+  });
+
+  router.get('/data', async (ctx) => {
+    const data = await account.export(ctx.state.accountId);
+    ctx.set('Content-Disposition', 'attachment; filename="kediri-id-data-saya.json"');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'application/json';
+    ctx.body = JSON.stringify(data, null, 2);
+  });
+
+  return router;
+}

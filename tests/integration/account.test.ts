@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+  await createCitizen(server.instance);
+  await createCitizen(server.instance, BUDI);
+});
+afterAll(() => server.close());
+
+/** Signs in to /akun through Kediri ID (the portal client); returns the browser and the page. */
+async function accountPage(who: { email: string; password: string }) {
+  const agent = new Agent(server.url);
+  const start = await agent.request('/akun');
+  expect(start.status).toBe(303);
+  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password);
+  const { res } = await agent.follow(landed);
+  return { agent, html: await res!.text(), status: res!.status };
+}
+
+describe('the account page (/akun)', () => {
+  test('needs a sign-in, then shows the profile with the NIK masked', async () => {
+    const { status, html } = await accountPage(SITI);
+    expect(status).toBe(200);
+    expect(html).toContain(SITI.name);
+    expect(html).toContain('3571 **** **** 0001');
+    expect(html).not.toContain(SITI.nik);
+  });
+
+  test('a connected service is listed and can be revoked: its refresh token stops working', async () => {
+    const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Pajak Daerah', unit: 'bppkad' });
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile offline_access', prompt: 'consent' });
+    expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).access_token).toBeTruthy();
+
+    const { agent, html } = await accountPage(SITI);
+    expect(html).toContain('Layanan Pajak Daerah');
+    const grant = /name="grant" value="([^"]+)"/.exec(html)![1]!;
+
+    // Someone else cannot revoke it.
+    const other = await accountPage(BUDI);
+    const foreign = await other.agent.post('/akun/layanan/cabut', { _csrf: csrfTokenOf(other.html), grant });
+    expect(foreign.status).toBe(400);
+
+    const revoked = await agent.post('/akun/layanan/cabut', { _csrf: csrfTokenOf(html), grant });
+    expect(revoked.status).toBe(303);
+    const after = await (await agent.request('/akun?dicabut=1')).text();
+    expect(after).toContain('Akses layanan sudah dicabut');
+    expect(after).not.toContain('Cabut akses Layanan Pajak Daerah');
+    const latest = await server.instance.db.query('select 1 from oidc_payloads where grant_id = $1', [grant]);
+    expect(latest.rowCount).toBe(0);
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const audited = await server.instance.db.query("select 1 from audit_events where type = 'consent.revoked' and client_id = $1", [clientId]);
+    expect(audited.rowCount).toBe(1);
+  });
+
+  test('download my data: the account\'s own data, and no other account\'s', async () => {
+    const { agent } = await accountPage(SITI);
+    const res = await agent.request('/akun/data');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain('attachment');
+    const data = (await res.json()) as { account: Record<string, unknown>; activity: Array<{ type: string }> };
+    expect(data.account).toMatchObject({ nik: SITI.nik, name: SITI.name, email: SITI.email, birthdate: SITI.birthdate });
+    expect(data.activity.map((a) => a.type)).toEqual(expect.arrayContaining(['citizen.created', 'login.succeeded']));
+    const text = JSON.stringify(data);
+    expect(text).not.toContain(BUDI.nik);
+    expect(text).not.toContain(BUDI.email);
+    expect(text).not.toContain('password_hash');
+  });
+
+  test('the activity list shows the citizen\'s own events', async () => {
+    const { html } = await accountPage(BUDI);
+    expect(html).toContain('Berhasil masuk');
+    expect(html).toContain('Akun dibuat');
+  });
+});
