@@ -12,6 +12,7 @@ import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
+import { createSecondFactors } from './identity/second-factors.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
@@ -35,7 +36,11 @@ export async function createServices(config: Config, db: Db) {
     : undefined;
   const throttle = createThrottle(db, config.throttle);
   const account = createAccount(db, citizens, audit);
-  return { config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff, identityVerification, throttle, account };
+  const secondFactors = createSecondFactors(db, sealer, outbox, audit);
+  return {
+    ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
+    ...{ identityVerification, throttle, account, secondFactors },
+  };
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;

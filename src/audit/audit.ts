@@ -23,6 +23,8 @@ export type AuditType =
   | 'portal.signed_in'
   | 'identity.verified'
   | 'identity.check_failed'
+  | 'factor.added'
+  | 'recovery_code.used'
   | 'csrf.rejected';
 
 export interface AuditEvent {

@@ -118,3 +118,22 @@ change your password with "Forgot password?".
 ${SIGNATURE}`,
   };
 }
+
+export function recoveryCodeUsedEmail(to: string, name: string, left: number): Email {
+  return {
+    to,
+    subject: 'Kode pemulihan Kediri ID dipakai / A Kediri ID recovery code was used',
+    body: `Halo ${name},
+
+Satu kode pemulihan baru saja dipakai untuk masuk ke akun Kediri ID Anda. Sisa kode: ${left}.
+Jika bukan Anda, segera atur ulang kata sandi lewat "Lupa kata sandi?" atau datang ke loket MPP.
+
+---
+
+Hello ${name},
+
+A recovery code was just used to sign in to your Kediri ID account. Codes left: ${left}.
+If this was not you, reset your password now with "Forgot password?" or visit the MPP counter.
+${SIGNATURE}`,
+  };
+}

@@ -9,17 +9,18 @@ export const ACR = {
 
 export const ACR_VALUES: string[] = Object.values(ACR);
 
-/** What this account reaches with a password login, strongest first (second factors: issue 4). */
-function reachable(citizen: Pick<Citizen, 'assurance'>): string[] {
-  return citizen.assurance === 'verified' ? [ACR.verified, ACR.basic] : [ACR.basic];
+/** What this account reaches in this login (mfa: a second factor was used), strongest first. */
+function reachable(citizen: Pick<Citizen, 'assurance'>, mfa: boolean): string[] {
+  if (citizen.assurance !== 'verified') return [ACR.basic];
+  return mfa ? [ACR.verifiedMfa, ACR.verified, ACR.basic] : [ACR.verified, ACR.basic];
 }
 
 /**
  * The acr of this login: without acr_values the strongest the account reaches; with them (in the
  * client's order of preference) the first one it reaches; undefined when it reaches none.
  */
-export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>): string | undefined {
-  const can = reachable(citizen);
+export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>, mfa: boolean): string | undefined {
+  const can = reachable(citizen, mfa);
   const requested = typeof acrValues === 'string' ? acrValues.split(' ').filter(Boolean) : [];
   if (requested.length === 0) return can[0];
   return requested.find((acr) => can.includes(acr));

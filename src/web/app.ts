@@ -20,6 +20,7 @@ import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
 import type { Account } from '../identity/account.js';
+import type { SecondFactors } from '../identity/second-factors.js';
 import type { Audit } from '../audit/audit.js';
 import type { ClientStore } from '../clients/clients.js';
 import type { CitizenStore } from '../identity/citizens.js';
@@ -47,6 +48,7 @@ interface AppDeps {
   identityVerification: IdentityVerification | undefined;
   throttle: Throttle;
   account: Account;
+  secondFactors: SecondFactors;
 }
 
 const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
@@ -95,7 +97,7 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
   app.use(portal.routes.routes());
   app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
-  app.use(accountRoutes(deps.account, deps.citizens, portal.signedIn).routes());
+  app.use(accountRoutes(deps, portal.signedIn).routes());
 
   app.use(mount(provider));
   return app;

@@ -7,14 +7,20 @@ import { InputError } from '../../errors.js';
 import { requireCsrf } from '../csrf.js';
 import { field, parseForm } from '../forms.js';
 import { render } from '../render.js';
+import { translator } from '../i18n.js';
+import type { SecondFactors } from '../../identity/second-factors.js';
 
 const revokeForm = z.object({ grant: field(100) });
+const codeForm = z.object({ code: field(20) });
 
 /** 3571 **** **** 0001: enough for the citizen to recognise, not enough for someone looking on. */
 const maskNik = (nik: string) => `${nik.slice(0, 4)} **** **** ${nik.slice(12)}`;
 
 /** The citizen's account page (/akun): profile, connected services, activity, download my data. */
-export function accountRoutes(account: Account, citizens: CitizenStore, signedIn: Middleware): Router {
+export function accountRoutes(
+  { account, citizens, secondFactors }: { account: Account; citizens: CitizenStore; secondFactors: SecondFactors },
+  signedIn: Middleware,
+): Router {
   const router = new Router({ prefix: '/akun' });
   router.use(signedIn);
 
@@ -27,6 +33,7 @@ export function accountRoutes(account: Account, citizens: CitizenStore, signedIn
       nik: maskNik((await citizens.nikOf(id))!),
       services: await account.connectedServices(id),
       activity: await account.activity(id, 20),
+      totp: await secondFactors.hasTotp(id),
       revoked: ctx.query.dicabut === '1',
     });
   });
@@ -37,6 +44,27 @@ export function accountRoutes(account: Account, citizens: CitizenStore, signedIn
     if (!(await account.revokeService(ctx.state.accountId, grant, ctx.ip))) throw new InputError('grant_unknown');
     ctx.status = 303;
     ctx.redirect('/akun?dicabut=1');
+  });
+
+  // Two-step verification: enrol a TOTP app (QR code or the secret as text), confirmed by a code.
+  async function renderEnrolment(ctx: Parameters<Middleware>[0], errors: object[] = [], status = 200) {
+    const citizen = (await citizens.findById(ctx.state.accountId))!;
+    const enrolment = await secondFactors.enrolment(citizen);
+    if (!enrolment) {
+      ctx.status = 303;
+      return ctx.redirect('/akun');
+    }
+    render(ctx, 'account/totp', { secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), qrSvg: enrolment.qrSvg, errors }, status);
+  }
+
+  router.get('/dua-langkah', (ctx) => renderEnrolment(ctx));
+
+  router.post('/dua-langkah', async (ctx) => {
+    requireCsrf(ctx);
+    const { code } = parseForm(ctx, codeForm);
+    const codes = await secondFactors.confirm(ctx.state.accountId, code.replace(/\s/g, ''), ctx.ip);
+    if (!codes) return renderEnrolment(ctx, [{ field: 'code', message: translator(ctx.state.lang)('account.totp.code_invalid') }], 400);
+    render(ctx, 'account/recovery-codes', { codes });
   });
 
   router.get('/data', async (ctx) => {

@@ -20,6 +20,7 @@ import { render } from '../render.js';
 import { allowFormActions } from '../security-headers.js';
 import { firstRefusal } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
+import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Outbox } from '../../email/outbox.js';
 import { accountLockedEmail } from '../../email/messages.js';
 import type { Config } from '../../config.js';
@@ -31,6 +32,7 @@ interface Deps {
   registration: Registration;
   identityVerification: IdentityVerification | undefined;
   throttle: Throttle;
+  secondFactors: SecondFactors;
   outbox: Outbox;
   config: Config;
   audit: Audit;
@@ -46,10 +48,22 @@ interface PendingCheck {
   u: string;
   c: string;
   n: number;
+  /** 1 when the second factor was already used in this login. */
+  m: number;
 }
 const pendingCheck = jsonCookie('kid.assurance', 15 * 60 * 1000, (v): v is PendingCheck =>
-  hasFields(v, { u: 'string', c: 'string', n: 'number' }),
+  hasFields(v, { u: 'string', c: 'string', n: 'number', m: 'number' }),
 );
+
+/** The account whose password was right, waiting for its second factor in this interaction. */
+interface PendingSecondFactor {
+  u: string;
+  c: string;
+}
+const pendingSecondFactor = jsonCookie('kid.mfa', 10 * 60 * 1000, (v): v is PendingSecondFactor =>
+  hasFields(v, { u: 'string', c: 'string' }),
+);
+const secondFactorForm = z.object({ code: z.string().trim().max(40) });
 
 /** Online population checks one interaction may make (each is a request to the population service). */
 const MAX_ONLINE_CHECKS = 3;
@@ -62,7 +76,7 @@ const loginForm = z.object({
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
 export function interactionRoutes(deps: Deps): Router {
-  const { provider, citizens, clients, registration, identityVerification, throttle, outbox, audit } = deps;
+  const { provider, citizens, clients, registration, identityVerification, throttle, secondFactors, outbox, audit } = deps;
   const lockoutMinutes = deps.config.throttle.lockoutMinutes;
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -159,18 +173,61 @@ export function interactionRoutes(deps: Deps): Router {
       ctx.status = 303;
       return ctx.redirect('/verifikasi?dikirim=1');
     }
-    await finishLogin(ctx, details, client, clientId, citizen);
+    if (await secondFactors.hasTotp(citizen.id)) {
+      pendingSecondFactor.set(ctx, { u: details.uid, c: citizen.id });
+      return render(ctx, 'interaction/second-factor', { action: `/interaction/${details.uid}/otp`, client, errors: [] });
+    }
+    await finishLogin(ctx, details, client, clientId, citizen, { mfa: false });
+  });
+
+  // The second step of a login for an account with a TOTP app: a code from it, or a recovery code.
+  router.post('/otp', async (ctx) => {
+    requireCsrf(ctx);
+    const { details, client, clientId } = await interaction(ctx, 'login');
+    const pending = pendingSecondFactor.get(ctx);
+    const citizen = pending?.u === details.uid ? await citizens.findById(pending.c) : undefined;
+    if (!citizen) throw new InputError('second_factor_invalid');
+    const t = translator(ctx.state.lang);
+    const again = (message: string, status: number) =>
+      render(ctx, 'interaction/second-factor', { action: `/interaction/${details.uid}/otp`, client, errors: [{ field: 'code', message }] }, status);
+    const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAllowed(citizen.id));
+    if (!verdict.allowed) {
+      ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+      return again(verdict.locked ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) }) : t('login.wait', { seconds: verdict.retryAfterSeconds }), 429);
+    }
+    const form = secondFactorForm.safeParse(ctx.request.body);
+    const code = form.success ? form.data.code : '';
+    const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
+    if (!ok) {
+      await audit({ type: 'login.failed', citizenId: citizen.id, clientId, ip: ctx.ip, details: { step: 'second_factor' } });
+      if (await throttle.accountFailed(citizen.id)) {
+        await audit({ type: 'account.locked', citizenId: citizen.id, ip: ctx.ip });
+        await outbox.enqueue(accountLockedEmail(citizen.email, citizen.name, lockoutMinutes));
+      }
+      return again(t('login.second_factor_invalid'), 400);
+    }
+    await throttle.accountSucceeded(citizen.id);
+    pendingSecondFactor.clear(ctx);
+    await finishLogin(ctx, details, client, clientId, citizen, { mfa: true });
   });
 
   /** Completes the login at the acr the client asked for, or explains how the account can reach it. */
-  async function finishLogin(ctx: Context, details: Details, client: object, clientId: string, citizen: Citizen, checks = 0, result?: string) {
-    const acr = acrForLogin(details.params.acr_values, citizen);
+  async function finishLogin(
+    ctx: Context,
+    details: Details,
+    client: object,
+    clientId: string,
+    citizen: Citizen,
+    { mfa, checks = 0, result }: { mfa: boolean; checks?: number; result?: string },
+  ) {
+    const acr = acrForLogin(details.params.acr_values, citizen, mfa);
+    const amr = mfa ? ['pwd', 'otp'] : ['pwd'];
     if (!acr) {
       await audit({ type: 'assurance.unmet', citizenId: citizen.id, clientId, ip: ctx.ip, details: { requested: details.params.acr_values } });
       const required = missingLevel(details.params.acr_values);
       // The page may offer the online population check: it needs to know whose account this is.
       const online = required === 'verified' && identityVerification !== undefined && checks < MAX_ONLINE_CHECKS;
-      if (online) pendingCheck.set(ctx, { u: details.uid, c: citizen.id, n: checks });
+      if (online) pendingCheck.set(ctx, { u: details.uid, c: citizen.id, n: checks, m: mfa ? 1 : 0 });
       return render(ctx, 'interaction/assurance', {
         client,
         required,
@@ -180,9 +237,9 @@ export function interactionRoutes(deps: Deps): Router {
       }, 403);
     }
     pendingCheck.clear(ctx);
-    await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr: ['pwd'] } });
+    await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr, userAgent: ctx.get('user-agent').slice(0, 200) } });
     const to = await provider.interactionResult(ctx.req, ctx.res, {
-      login: { accountId: citizen.id, acr, amr: ['pwd'], remember: true },
+      login: { accountId: citizen.id, acr, amr, remember: true },
     });
     ctx.status = 303;
     ctx.redirect(to);
@@ -201,7 +258,7 @@ export function interactionRoutes(deps: Deps): Router {
       ? await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip)
       : 'birth_place_required';
     const citizen = (await citizens.findById(pending.c))!;
-    await finishLogin(ctx, details, client, clientId, citizen, form.data.birth_place ? checks + 1 : checks, result);
+    await finishLogin(ctx, details, client, clientId, citizen, { mfa: pending.m === 1, checks: form.data.birth_place ? checks + 1 : checks, result });
   });
 
   router.post('/consent', async (ctx) => {

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { generateSecret, generateURI, verify } from 'otplib';
+import QRCode from 'qrcode';
+import type { Db } from '../db/db.js';
+import type { Audit } from '../audit/audit.js';
+import type { Outbox } from '../email/outbox.js';
+import { recoveryCodeUsedEmail } from '../email/messages.js';
+import type { Sealer } from '../secrets.js';
+import type { Citizen } from './citizens.js';
+
+const SECRET = 'totp-secret';
+const RECOVERY = 'recovery-code';
+const RECOVERY_CODES = 10;
+/** One 30-second step of clock drift either way. */
+const DRIFT_SECONDS = 30;
+
+/** XXXXX-XXXXX from an alphabet without look-alikes (no 0/O, 1/I/L). */
+function newRecoveryCode(): string {
+  const alphabet = '23456789ABCDEFGHJKMNPQRSTUVWXYZ';
+  const chars = [...randomBytes(10)].map((b) => alphabet[b % alphabet.length]).join('');
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`;
+}
+/** The TOTP time step a valid code belongs to (otplib reports it for the TOTP strategy). */
+const timeStepOf = (result: object) => ('timeStep' in result ? Number(result.timeStep) : NaN);
+const normalise = (code: string) => code.toUpperCase().replace(/[^0-9A-Z]/g, '');
+
+/**
+ * Second factors: a TOTP app (otplib; the secret sealed at rest; each code accepted once, with one
+ * step of drift) and ten single-use recovery codes (keyed hashes; shown once; a use is audited and
+ * emailed).
+ */
+export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit) {
+  const hashRecovery = (citizenId: string, code: string) => sealer.keyedHash(RECOVERY, `${citizenId}:${normalise(code)}`);
+
+  return {
+    async hasTotp(citizenId: string): Promise<boolean> {
+      const { rowCount } = await db.query('select 1 from totp_factors where citizen_id = $1 and confirmed_at is not null', [citizenId]);
+      return rowCount === 1;
+    },
+
+    /**
+     * The secret being enrolled (kept until confirmed, so that a reload shows the same one), with
+     * its otpauth URI and that URI as an SVG QR code rendered here, by no outside service.
+     */
+    async enrolment(citizen: Citizen): Promise<{ secret: string; qrSvg: string } | undefined> {
+      const existing = await db.query<{ secret_enc: string; confirmed: boolean }>(
+        'select secret_enc, confirmed_at is not null as confirmed from totp_factors where citizen_id = $1',
+        [citizen.id],
+      );
+      if (existing.rows[0]?.confirmed) return undefined;
+      let secret = existing.rows[0] && sealer.open(SECRET, existing.rows[0].secret_enc);
+      if (!secret) {
+        secret = generateSecret();
+        await db.query('insert into totp_factors (citizen_id, secret_enc) values ($1, $2)', [citizen.id, sealer.seal(SECRET, secret)]);
+      }
+      const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email, secret });
+      return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
+    },
+
+    /** Confirms the enrolment with a first code; returns the new recovery codes (shown once). */
+    async confirm(citizenId: string, code: string, ip: string): Promise<string[] | undefined> {
+      const pending = await db.query<{ secret_enc: string }>(
+        'select secret_enc from totp_factors where citizen_id = $1 and confirmed_at is null',
+        [citizenId],
+      );
+      if (!pending.rows[0] || !/^\d{6}$/.test(code)) return undefined;
+      const result = await verify({ secret: sealer.open(SECRET, pending.rows[0].secret_enc), token: code, epochTolerance: DRIFT_SECONDS });
+      if (!result.valid) return undefined;
+      const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
+      await db.transaction(async (tx) => {
+        await tx.query('update totp_factors set confirmed_at = now(), last_time_step = $2 where citizen_id = $1', [citizenId, timeStepOf(result)]);
+        await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
+        for (const c of codes) await tx.query('insert into recovery_codes (citizen_id, code_hash) values ($1, $2)', [citizenId, hashRecovery(citizenId, c)]);
+        await audit({ type: 'factor.added', citizenId, ip, details: { factor: 'totp', recoveryCodes: RECOVERY_CODES } }, tx);
+      });
+      return codes;
+    },
+
+    /** A TOTP code at login: valid, and of a later time step than any used before (no replay). */
+    async verifyTotp(citizenId: string, code: string): Promise<boolean> {
+      const { rows } = await db.query<{ secret_enc: string; last_time_step: string | number }>(
+        'select secret_enc, last_time_step from totp_factors where citizen_id = $1 and confirmed_at is not null',
+        [citizenId],
+      );
+      const factor = rows[0];
+      if (!factor || !/^\d{6}$/.test(code)) return false;
+      const result = await verify({
+        secret: sealer.open(SECRET, factor.secret_enc),
+        token: code,
+        epochTolerance: DRIFT_SECONDS,
+        afterTimeStep: Number(factor.last_time_step),
+      });
+      if (!result.valid) return false;
+      const used = await db.query(
+        'update totp_factors set last_time_step = $2 where citizen_id = $1 and last_time_step < $2',
+        [citizenId, timeStepOf(result)],
+      );
+      return used.rowCount === 1;
+    },
+
+    /** A recovery code at login: accepted once; its use is audited and the citizen is emailed. */
+    async useRecoveryCode(citizen: Citizen, code: string, ip: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const used = await tx.query(
+          'update recovery_codes set used_at = now() where citizen_id = $1 and code_hash = $2 and used_at is null',
+          [citizen.id, hashRecovery(citizen.id, code)],
+        );
+        if (used.rowCount !== 1) return false;
+        const { rows } = await tx.query<{ left: number }>(
+          'select count(*)::int as left from recovery_codes where citizen_id = $1 and used_at is null',
+          [citizen.id],
+        );
+        await audit({ type: 'recovery_code.used', citizenId: citizen.id, ip, details: { left: rows[0]!.left } }, tx);
+        await outbox.enqueue(recoveryCodeUsedEmail(citizen.email, citizen.name, rows[0]!.left), tx);
+        return true;
+      });
+    },
+  };
+}
+
+export type SecondFactors = ReturnType<typeof createSecondFactors>;
