@@ -25,6 +25,9 @@ export type AuditType =
   | 'identity.check_failed'
   | 'factor.added'
   | 'recovery_code.used'
+  | 'session.ended'
+  | 'password.changed'
+  | 'account.deleted'
   | 'csrf.rejected';
 
 export interface AuditEvent {

@@ -137,3 +137,4 @@ If this was not you, reset your password now with "Forgot password?" or visit th
 ${SIGNATURE}`,
   };
 }
+

@@ -80,4 +80,69 @@ describe('the account page (/akun)', () => {
     expect(html).toContain('Berhasil masuk');
     expect(html).toContain('Akun dibuat');
   });
+
+  test('ending a sign-in session ends it at the provider and revokes the refresh tokens made in it', async () => {
+    const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Izin Usaha', unit: 'dpmptsp' });
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const tokens = await signInAndExchange(rp, BUDI.email, BUDI.password, { scope: 'openid offline_access', prompt: 'consent' });
+    const { agent, html } = await accountPage(BUDI);
+    expect(html).toContain('Layanan: Layanan Izin Usaha');
+    // The session in which the service was used (the account page's own sign-in is another one).
+    const block = html.split('<section class="service">').find((part) => part.includes('Layanan: Layanan Izin Usaha'))!;
+    const target = /name="session" value="([^"]+)"/.exec(block)![1]!;
+    const ended = await agent.post('/akun/sesi/akhiri', { _csrf: csrfTokenOf(html), session: target });
+    expect(ended.status).toBe(303);
+    const gone = await server.instance.db.query("select 1 from oidc_payloads where model = 'Session' and id = $1", [target]);
+    expect(gone.rowCount).toBe(0);
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Another account's session cannot be ended from here.
+    const other = await accountPage(SITI);
+    const budiSession = (await server.instance.db.query<{ id: string }>(
+      "select id from oidc_payloads where model = 'Session' and payload->>'accountId' = $1 limit 1",
+      [(await server.instance.citizens.findByEmail(BUDI.email))!.id],
+    )).rows[0]!.id;
+    expect((await other.agent.post('/akun/sesi/akhiri', { _csrf: csrfTokenOf(other.html), session: budiSession })).status).toBe(400);
+    expect((await server.instance.db.query("select 1 from oidc_payloads where model = 'Session' and id = $1", [budiSession])).rowCount).toBe(1);
+  });
+
+  test('changing the password needs the current one, then ends every session', async () => {
+    const { agent, html } = await accountPage(BUDI);
+    const _csrf = csrfTokenOf(html);
+    const wrong = await agent.post('/akun/kata-sandi', { _csrf, current: 'bukan-ini', password: 'kereta-api-ke-surabaya', password_confirm: 'kereta-api-ke-surabaya' });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toContain('Kata sandi saat ini salah');
+    const common = await agent.post('/akun/kata-sandi', { _csrf, current: BUDI.password, password: 'password123', password_confirm: 'password123' });
+    expect(common.status).toBe(400);
+    const ok = await agent.post('/akun/kata-sandi', { _csrf, current: BUDI.password, password: 'kereta-api-ke-surabaya', password_confirm: 'kereta-api-ke-surabaya' });
+    expect(ok.status).toBe(303);
+    expect(await server.instance.citizens.authenticate(BUDI.email, 'kereta-api-ke-surabaya')).toBeDefined();
+    const sessions = await server.instance.db.query("select 1 from oidc_payloads where payload->>'accountId' = $1", [(await server.instance.citizens.findByEmail(BUDI.email))!.id]);
+    expect(sessions.rowCount).toBe(0);
+    // The portal session ended too: the account page asks for a sign-in again.
+    expect((await agent.request('/akun')).status).toBe(303);
+    BUDI.password = 'kereta-api-ke-surabaya';
+  });
+
+  test('deleting the account: login impossible, personal data gone, audit kept without it', async () => {
+    const { agent, html } = await accountPage(BUDI);
+    const id = (await server.instance.citizens.findByEmail(BUDI.email))!.id;
+    const _csrf = csrfTokenOf(html);
+    expect((await agent.post('/akun/hapus', { _csrf, password: BUDI.password })).status).toBe(400);
+    expect((await agent.post('/akun/hapus', { _csrf, password: 'salah-kata-sandi', confirm: 'ya' })).status).toBe(400);
+    const deleted = await agent.post('/akun/hapus', { _csrf, password: BUDI.password, confirm: 'ya' });
+    expect(deleted.status).toBe(200);
+    expect(await deleted.text()).toContain('sudah dihapus');
+    expect(await server.instance.citizens.authenticate(BUDI.email, BUDI.password)).toBeUndefined();
+    expect(await server.instance.citizens.findByEmail(BUDI.email)).toBeUndefined();
+    const everything = await server.instance.db.query<{ dump: string }>(
+      `select string_agg(t::text, ' ') as dump from (
+         select row_to_json(c)::text as t from citizens c union all select row_to_json(a)::text from audit_events a
+         union all select row_to_json(o)::text from outbox o union all select row_to_json(p)::text from oidc_payloads p) x`,
+    );
+    const dump = everything.rows[0]!.dump;
+    for (const personal of [BUDI.nik, BUDI.email, BUDI.name]) expect(dump).not.toContain(personal);
+    const kept = await server.instance.db.query<{ ip: string | null }>("select ip from audit_events where citizen_id = $1", [id]);
+    expect(kept.rowCount).toBeGreaterThan(0);
+    expect(kept.rows.every((r) => r.ip === null)).toBe(true);
+  });
 });

@@ -5,13 +5,17 @@ import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { requireCsrf } from '../csrf.js';
-import { field, parseForm } from '../forms.js';
+import { field, fieldErrors, parseForm } from '../forms.js';
+import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
 import { translator } from '../i18n.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 
 const revokeForm = z.object({ grant: field(100) });
 const codeForm = z.object({ code: field(20) });
+const sessionForm = z.object({ session: field(100) });
+const passwordForm = z.object({ current: field(PASSWORD_MAX * 4), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
+const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(8) });
 
 /** 3571 **** **** 0001: enough for the citizen to recognise, not enough for someone looking on. */
 const maskNik = (nik: string) => `${nik.slice(0, 4)} **** **** ${nik.slice(12)}`;
@@ -34,7 +38,8 @@ export function accountRoutes(
       services: await account.connectedServices(id),
       activity: await account.activity(id, 20),
       totp: await secondFactors.hasTotp(id),
-      revoked: ctx.query.dicabut === '1',
+      sessions: await account.sessions(id),
+      notice: ['dicabut', 'sesi', 'sandi'].find((key) => ctx.query[key] === '1'),
     });
   });
 
@@ -44,6 +49,47 @@ export function accountRoutes(
     if (!(await account.revokeService(ctx.state.accountId, grant, ctx.ip))) throw new InputError('grant_unknown');
     ctx.status = 303;
     ctx.redirect('/akun?dicabut=1');
+  });
+
+  router.post('/sesi/akhiri', async (ctx) => {
+    requireCsrf(ctx);
+    const { session } = parseForm(ctx, sessionForm);
+    if (!(await account.endSession(ctx.state.accountId, session, ctx.ip))) throw new InputError('session_unknown');
+    ctx.status = 303;
+    ctx.redirect('/akun?sesi=1');
+  });
+
+  router.get('/kata-sandi', (ctx) => render(ctx, 'account/password', { errors: [] }));
+
+  router.post('/kata-sandi', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, passwordForm);
+    const problems = form.password === form.password_confirm ? [] : [new InputError('password_mismatch', 'password_confirm')];
+    try {
+      if (problems.length === 0) await account.changePassword(ctx.state.accountId, form.current, form.password, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(error);
+    }
+    if (problems.length > 0) return render(ctx, 'account/password', { errors: fieldErrors(ctx, problems) }, 400);
+    ctx.status = 303;
+    ctx.redirect('/akun?sandi=1');
+  });
+
+  router.get('/hapus', (ctx) => render(ctx, 'account/delete', { errors: [] }));
+
+  router.post('/hapus', async (ctx) => {
+    requireCsrf(ctx);
+    const form = parseForm(ctx, deleteForm);
+    const problems = form.confirm === 'ya' ? [] : [new InputError('delete_confirm_required', 'confirm')];
+    try {
+      if (problems.length === 0) await account.deleteAccount(ctx.state.accountId, form.password, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      problems.push(error);
+    }
+    if (problems.length > 0) return render(ctx, 'account/delete', { errors: fieldErrors(ctx, problems) }, 400);
+    render(ctx, 'account/deleted');
   });
 
   // Two-step verification: enrol a TOTP app (QR code or the secret as text), confirmed by a code.
