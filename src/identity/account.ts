@@ -105,6 +105,14 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
       });
     },
 
+    /** Ends every sign-in session of the account and revokes every grant and token. */
+    async endAllSessions(citizenId: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        await endAccountSessions(tx, citizenId);
+        await audit({ type: 'session.ended', citizenId, ip, details: { all: true } }, tx);
+      });
+    },
+
     /** Changes the password (the current one must be right): every session and token ends, and the citizen is emailed. */
     async changePassword(citizenId: string, current: string, next: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);

@@ -105,6 +105,17 @@ describe('the account page (/akun)', () => {
     expect((await server.instance.db.query("select 1 from oidc_payloads where model = 'Session' and id = $1", [budiSession])).rowCount).toBe(1);
   });
 
+  test('ending all sessions revokes every grant and token of the account', async () => {
+    const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Akta', unit: 'dispendukcapil' });
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
+    const { agent, html } = await accountPage(SITI);
+    expect((await agent.post('/akun/sesi/akhiri-semua', { _csrf: csrfTokenOf(html) })).status).toBe(303);
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const left = await server.instance.db.query("select 1 from oidc_payloads where payload->>'accountId' = $1", [(await server.instance.citizens.findByEmail(SITI.email))!.id]);
+    expect(left.rowCount).toBe(0);
+  });
+
   test('changing the password needs the current one, then ends every session', async () => {
     const { agent, html } = await accountPage(BUDI);
     const _csrf = csrfTokenOf(html);

@@ -101,6 +101,16 @@ describe('authorization code flow as a relying party', () => {
     expect(await again.res!.text()).toContain('name="password"');
   });
 
+  test('prompt=login and max_age force a new login in a browser that has a session', async () => {
+    const { agent } = await authorize('openid');
+    for (const params of [{ prompt: 'login' }, { max_age: '0' }, {}]) {
+      const { res, url } = await agent.follow((await authorizationRequest(rp, params)).url);
+      const asksPassword = url.includes('/interaction/') && (await res!.text()).includes('name="password"');
+      // Without either, the session is used as it is.
+      expect({ params, asksPassword }).toEqual({ params, asksPassword: Object.keys(params).length > 0 });
+    }
+  });
+
   test('client credentials for service-to-service calls', async () => {
     const tokens = await oidc.clientCredentialsGrant(rp, {});
     expect(tokens.token_type.toLowerCase()).toBe('bearer');

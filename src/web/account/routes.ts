@@ -59,6 +59,13 @@ export function accountRoutes(
     ctx.redirect('/akun?sesi=1');
   });
 
+  router.post('/sesi/akhiri-semua', async (ctx) => {
+    requireCsrf(ctx);
+    await account.endAllSessions(ctx.state.accountId, ctx.ip);
+    ctx.status = 303;
+    ctx.redirect('/akun?sesi=1');
+  });
+
   router.get('/kata-sandi', (ctx) => render(ctx, 'account/password', { errors: [] }));
 
   router.post('/kata-sandi', async (ctx) => {
