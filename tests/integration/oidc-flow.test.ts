@@ -103,7 +103,7 @@ describe('authorization code flow as a relying party', () => {
 
   test('prompt=login and max_age force a new login in a browser that has a session', async () => {
     const { agent } = await authorize('openid');
-    for (const params of [{ prompt: 'login' }, { max_age: '0' }, {}]) {
+    for (const params of [{ prompt: 'login' }, { max_age: '0' }, {}] as Record<string, string>[]) {
       const { res, url } = await agent.follow((await authorizationRequest(rp, params)).url);
       const asksPassword = url.includes('/interaction/') && (await res!.text()).includes('name="password"');
       // Without either, the session is used as it is.

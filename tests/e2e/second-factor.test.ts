@@ -1,0 +1,327 @@
+/**
+ * Two-step verification in a real browser (Debian's Chromium): the citizen turns on a TOTP app
+ * from the account page (the test is the app: it computes codes with otplib from the secret key
+ * the page shows), signs out, and signs in at a relying party that asks for
+ * urn:kediri:acr:verified-mfa with the password and a code; the ID token proves the second factor.
+ * Then a recovery code works once, in one fresh browser, and is refused in the next. Elements are
+ * found the way a person finds them: by label, role and accessible name, with the texts of
+ * views/locales/id.
+ */
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { generate } from 'otplib';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
+import { SITI, createWebClient } from '../support/fixtures.js';
+import { emailsTo } from '../support/mail.js';
+import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const MFA = 'urn:kediri:acr:verified-mfa';
+/** Each journey hashes and checks passwords (argon2) and loads a dozen pages: room for a busy CI machine. */
+const JOURNEY_TIMEOUT = 120_000;
+
+const SECOND_FACTOR_HINT =
+  '6 angka dari aplikasi autentikator Anda. Tidak punya ponsel Anda? Masukkan salah satu kode pemulihan.';
+const SECOND_FACTOR_INVALID =
+  'Kode salah, sudah dipakai, atau sudah kedaluwarsa. Masukkan kode terbaru dari aplikasi autentikator, atau salah satu kode pemulihan.';
+
+/** A relying party's browser-facing side: /callback answers a small HTML page. */
+async function startRelyingPartyPages(): Promise<{ origin: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://rp').pathname;
+    if (path === '/callback') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
+      return;
+    }
+    res.writeHead(path === '/favicon.ico' ? 204 : 404);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describeWithBrowser('a citizen turns on two-step verification and signs in with a code, with Chromium', () => {
+  let server: TestServer;
+  let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
+  let browser: Browser;
+  let citizenId: string;
+  let rp: oidc.Configuration;
+  const contexts: BrowserContext[] = [];
+
+  /** What the first journey leaves for the next ones: the enrolled browser and what the citizen wrote down. */
+  let enrolled: { page: Page; watcher: Watcher } | undefined;
+  /** The secret key as shown on the page, without its spaces (base32). */
+  let secret = '';
+  let recoveryCodes: string[] = [];
+  /** The last TOTP time step a code was computed for: the server accepts each step only once. */
+  let lastStep = 0;
+
+  beforeAll(async () => {
+    [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
+    // Identity verified at the counter: with a second factor, the account reaches verified-mfa.
+    citizenId = (await server.instance.citizens.create(SITI, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    const { clientId, clientSecret } = await createWebClient(server.instance, {
+      name: 'Bank Jatim Online',
+      unit: 'bank-jatim',
+      redirectUris: [`${rpPages.origin}/callback`],
+    });
+    rp = await discoverRelyingParty(server.url, clientId, clientSecret);
+  });
+
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
+    await browser?.close();
+    await Promise.all([server?.close(), rpPages?.close()]);
+  });
+
+  /** A fresh browser (no cookies) whose console, errors and CSP violations are recorded. */
+  async function newBrowser(): Promise<{ page: Page; watcher: Watcher }> {
+    const { context, watcher } = await newWatchedContext(browser);
+    contexts.push(context);
+    return { page: await context.newPage(), watcher };
+  }
+
+  /**
+   * What the authenticator app shows now: a code of the current 30-second step, or of the next
+   * one when the current step was used already (the server allows one step of drift, and takes
+   * each step once).
+   */
+  async function authenticatorCode(): Promise<string> {
+    expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
+    const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
+    lastStep = step;
+    return generate({ secret, epoch: step * 30 });
+  }
+
+  const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+
+  /** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
+  async function landAtCallback(page: Page, watcher: Watcher): Promise<URL> {
+    try {
+      await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/callback', { timeout: 10_000 });
+    } catch (error) {
+      throw new Error(
+        `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
+          `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
+      );
+    }
+    return new URL(page.url());
+  }
+
+  /** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
+  function describedBy(field: Locator): Promise<string> {
+    return field.evaluate((input) =>
+      (input.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
+        .join(' | '),
+    );
+  }
+
+  /** The relying party asks for verified-mfa (and for consent): its authorization request. */
+  const mfaRequest = () =>
+    requestAuthorization(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile', acr_values: MFA, prompt: 'consent' });
+
+  /** The password step on the login page; the account has a TOTP app, so the next page asks for a code. */
+  async function passwordStep(page: Page): Promise<Locator> {
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Masukkan Kode OTP', exact: true }).waitFor();
+    expect(await page.title()).toBe('Kode OTP – Kediri ID');
+    const code = page.getByLabel('Kode OTP', { exact: true });
+    expect(await describedBy(code)).toBe(SECOND_FACTOR_HINT);
+    expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
+    return code;
+  }
+
+  /** Consent, then the code exchange at the relying party; returns the ID token's claims. */
+  async function allowAndExchange(page: Page, watcher: Watcher, request: Awaited<ReturnType<typeof mfaRequest>>) {
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
+    await expect(heading(page)).resolves.toBe('Bank Jatim Online meminta akses ke akun Kediri ID Anda');
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    const callback = await landAtCallback(page, watcher);
+    expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
+    return tokens.claims()!;
+  }
+
+  test('enrolment: /akun asks for the sign-in, "Aktifkan verifikasi dua langkah" shows a QR code and the secret key, a code from the app turns it on and ten recovery codes are shown', async () => {
+    const { page, watcher } = await newBrowser();
+
+    // The account page sends the browser through the Kediri ID sign-in.
+    await page.goto(`${server.url}/akun`);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
+    expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/);
+    await expect(heading(page)).resolves.toBe('Masuk ke Kediri ID');
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.waitForURL((url) => url.origin === server.url && url.pathname === '/akun');
+    expect(await page.title()).toBe('Akun saya – Kediri ID');
+    await expect(heading(page)).resolves.toBe(`Akun Kediri ID: ${SITI.name}`);
+    expect(await page.getByText('Belum aktif.', { exact: true }).isVisible()).toBe(true);
+
+    await page.getByRole('link', { name: 'Aktifkan verifikasi dua langkah', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
+    expect(await page.title()).toBe('Verifikasi dua langkah – Kediri ID');
+    await expect(heading(page)).resolves.toBe('Aktifkan verifikasi dua langkah');
+
+    // The QR code: an inline SVG, drawn and shown (the CSP allows it; the watcher says so at the end).
+    const qr = page.getByRole('figure', { name: 'Kode QR untuk aplikasi autentikator', exact: true });
+    const svg = qr.locator('svg');
+    expect(await svg.count()).toBe(1);
+    const qrBox = await svg.boundingBox();
+    expect(qrBox && qrBox.width >= 100 && qrBox.height >= 100).toBe(true);
+
+    // The secret key, for typing into the app, follows the sentence that introduces it.
+    await page.getByText('Tidak bisa memindai? Ketik kunci rahasia ini di aplikasi:', { exact: true }).waitFor();
+    const shown = page.getByRole('main').getByRole('code');
+    expect(await shown.count()).toBe(1);
+    const secretText = (await shown.textContent())!.trim();
+    expect(secretText).toMatch(/^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$/);
+    secret = secretText.replace(/\s/g, '');
+
+    // The code the app shows, typed in; the page answers with the recovery codes.
+    const codeField = page.getByLabel('Kode dari aplikasi', { exact: true });
+    expect(await codeField.getAttribute('autocomplete')).toBe('one-time-code');
+    expect(await codeField.getAttribute('inputmode')).toBe('numeric');
+    await codeField.fill(await authenticatorCode());
+    await page.getByRole('button', { name: 'Aktifkan', exact: true }).click();
+
+    await page.getByRole('heading', { level: 1, name: 'Simpan kode pemulihan Anda', exact: true }).waitFor();
+    expect(await page.title()).toBe('Kode pemulihan – Kediri ID');
+    await expect(page.getByRole('status').textContent()).resolves.toContain('Verifikasi dua langkah sudah aktif.');
+    const codes = page.getByRole('list').filter({ has: page.getByRole('code') }).getByRole('listitem');
+    recoveryCodes = (await codes.allTextContents()).map((c) => c.trim());
+    expect(recoveryCodes).toHaveLength(10);
+    expect(new Set(recoveryCodes).size).toBe(10);
+    for (const code of recoveryCodes) expect(code).toMatch(/^[2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5}$/);
+
+    // Back on the account page, two-step verification is on.
+    await page.getByRole('link', { name: 'Kembali ke akun saya', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/akun');
+    expect(await page.getByText('Aktif: aplikasi autentikator dan kode pemulihan.', { exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('link', { name: 'Aktifkan verifikasi dua langkah', exact: true }).count()).toBe(0);
+
+    expect(watcher.problems()).toEqual([]);
+    enrolled = { page, watcher };
+  }, JOURNEY_TIMEOUT);
+
+  test('after "Keluar dari halaman akun", a relying party asking for verified-mfa gets the password, then a code from the app, and an ID token with acr verified-mfa and amr pwd+otp', async () => {
+    if (!enrolled) throw new Error('the enrolment journey did not finish; this one continues in its browser');
+    const { page, watcher } = enrolled;
+
+    await page.getByRole('button', { name: 'Keluar dari halaman akun', exact: true }).click();
+    await page.waitForURL((url) => url.origin === server.url && url.pathname === '/');
+
+    const request = await mfaRequest();
+    await page.goto(request.url);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
+    await expect(heading(page)).resolves.toBe('Masuk ke Bank Jatim Online');
+    const code = await passwordStep(page);
+    await expect(page.getByRole('paragraph').filter({ hasText: 'Akun Anda memakai verifikasi dua langkah.' }).textContent()).resolves.toBe(
+      'Akun Anda memakai verifikasi dua langkah. Masukkan kode dari aplikasi autentikator untuk masuk ke Bank Jatim Online.',
+    );
+    await code.fill(await authenticatorCode());
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
+
+    const claims = await allowAndExchange(page, watcher, request);
+    expect(claims).toMatchObject({ sub: citizenId, acr: MFA, amr: ['pwd', 'otp'] });
+
+    expect(watcher.problems()).toEqual([]);
+  }, JOURNEY_TIMEOUT);
+
+  test('a recovery code instead of the app signs in once (in a fresh browser); in the next browser the same code is refused with the error message', async () => {
+    expect(recoveryCodes).toHaveLength(10);
+    const recoveryCode = recoveryCodes[3]!;
+    const mailsBefore = await emailsTo(server.instance.db, SITI.email);
+
+    // A second browser: password, then the recovery code on the OTP page.
+    {
+      const { page, watcher } = await newBrowser();
+      const request = await mfaRequest();
+      await page.goto(request.url);
+      const code = await passwordStep(page);
+      await code.fill(recoveryCode);
+      await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
+      const claims = await allowAndExchange(page, watcher, request);
+      expect(claims).toMatchObject({ sub: citizenId, acr: MFA, amr: ['pwd', 'otp'] });
+      expect(watcher.problems()).toEqual([]);
+    }
+    // The citizen is told by email that a recovery code was used.
+    expect(await emailsTo(server.instance.db, SITI.email)).toBe(mailsBefore + 1);
+
+    // A third browser: the same recovery code again is refused, and the citizen is told why.
+    {
+      const { page, watcher } = await newBrowser();
+      const request = await mfaRequest();
+      await page.goto(request.url);
+      const code = await passwordStep(page);
+      await code.fill(recoveryCode);
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame()),
+        page.getByRole('button', { name: 'Lanjutkan', exact: true }).click(),
+      ]);
+      expect(answer.status()).toBe(400);
+      await page.getByRole('alert').waitFor();
+      await expect(heading(page)).resolves.toBe('Masukkan Kode OTP');
+
+      const summary = page.getByRole('alert');
+      await expect(summary.getByRole('heading').textContent()).resolves.toBe('Ada masalah');
+      expect(await summary.getByRole('link').allTextContents()).toEqual([SECOND_FACTOR_INVALID]);
+      expect(await summary.getByRole('link', { name: SECOND_FACTOR_INVALID, exact: true }).getAttribute('href')).toBe('#code');
+      const field = page.getByLabel('Kode OTP', { exact: true });
+      expect(await describedBy(field)).toBe(`${SECOND_FACTOR_HINT} | Kesalahan: ${SECOND_FACTOR_INVALID}`);
+      expect(await field.getAttribute('aria-invalid')).toBe('true');
+      expect(await field.inputValue()).toBe('');
+      // Still at Kediri ID: nothing reached the relying party.
+      expect(new URL(page.url()).origin).toBe(server.url);
+      expect(watcher.problems()).toEqual([]);
+    }
+  }, JOURNEY_TIMEOUT);
+
+  test('EXPLORE', async () => {
+    // (a) signed out of the account page: does /akun ask for the password again?
+    const { page, watcher } = await newBrowser();
+    await page.goto(`${server.url}/akun`);
+    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByLabel('Kode OTP', { exact: true }).fill(await authenticatorCode());
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/akun');
+    console.log('ACTIVITY', await page.getByRole('list').last().allTextContents());
+    await page.getByRole('button', { name: 'Keluar dari halaman akun', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/');
+    await page.goto(`${server.url}/akun`);
+    await page.waitForLoadState();
+    console.log('AFTER KELUAR /akun ->', page.url(), await heading(page));
+    // (b) enrolment page again
+    await page.goto(`${server.url}/akun/dua-langkah`);
+    console.log('DUA-LANGKAH again ->', page.url());
+    // (c) OTP page: buttons, links, language switch
+    const request = await mfaRequest();
+    await page.goto(request.url);
+    console.log('RP LOGIN ->', page.url(), await heading(page));
+    await passwordStep(page);
+    console.log('OTP buttons', await page.getByRole('button').allTextContents(), 'links', await page.getByRole('main').getByRole('link').allTextContents());
+    const lang = page.getByRole('link', { name: 'English', exact: true });
+    console.log('lang href', await lang.getAttribute('href'));
+    await lang.click();
+    await page.waitForLoadState();
+    console.log('after English ->', page.url(), await heading(page));
+    console.log('PROBLEMS', JSON.stringify(watcher.problems()));
+  }, JOURNEY_TIMEOUT);
+});
