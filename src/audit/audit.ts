@@ -4,6 +4,7 @@ import type { Queryable } from '../db/db.js';
 export type AuditType =
   | 'login.succeeded'
   | 'login.failed'
+  | 'login.second_factor_failed'
   | 'login.throttled'
   | 'account.locked'
   | 'assurance.unmet'

@@ -34,6 +34,16 @@ describe('the account page (/akun)', () => {
     expect(html).not.toContain(SITI.nik);
   });
 
+  test('signing out of the account page ends the Kediri ID session in this browser', async () => {
+    const { agent, html } = await accountPage(SITI);
+    expect((await agent.post('/keluar', { _csrf: csrfTokenOf(html) })).status).toBe(303);
+    const again = await agent.request('/akun');
+    expect(again.status).toBe(303);
+    const { res, url } = await agent.follow(again.headers.get('location')!);
+    expect(url).toMatch(/\/interaction\//);
+    expect(await res!.text()).toContain('name="password"');
+  });
+
   test('a connected service is listed and can be revoked: its refresh token stops working', async () => {
     const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Pajak Daerah', unit: 'bppkad' });
     const rp = await relyingParty(server.url, clientId, clientSecret);

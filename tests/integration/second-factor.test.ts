@@ -116,4 +116,19 @@ describe('two-step verification', () => {
     const res2 = await agent.post(`${url}/otp`, { _csrf: csrfTokenOf(await res!.text()), code: await freshCode() });
     expect(res2.status).toBe(400);
   });
+
+  test('wrong codes count towards the lockout even when the password is right each time', async () => {
+    const id = (await server.instance.citizens.findByEmail(SITI.email))!.id;
+    const failures = async () =>
+      (await server.instance.db.query<{ count: number }>('select count from throttle where key = $1', [`account:${id}`])).rows[0]?.count ?? 0;
+    const before = await failures();
+    for (let i = 0; i < 3; i++) {
+      const { agent, posted, url } = await passwordStep(SITI);
+      const wrong = await agent.post(`${url}/otp`, { _csrf: csrfTokenOf(await posted.text()), code: '000001' });
+      expect(wrong.status).toBe(400);
+    }
+    expect(await failures()).toBe(before + 3);
+    const audited = await server.instance.db.query("select 1 from audit_events where type = 'login.second_factor_failed' and citizen_id = $1", [id]);
+    expect(audited.rowCount).toBeGreaterThanOrEqual(3);
+  });
 });

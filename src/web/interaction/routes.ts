@@ -107,6 +107,10 @@ export function interactionRoutes(deps: Deps): Router {
     abortAction: `/interaction/${uid}/abort`,
   });
 
+  function renderSecondFactor(ctx: Context, uid: string, client: object, errors: object[] = [], status = 200) {
+    render(ctx, 'interaction/second-factor', { action: `/interaction/${uid}/otp`, abortAction: `/interaction/${uid}/abort`, client, errors }, status);
+  }
+
   function renderLogin(ctx: Context, uid: string, client: object, identifier = '', errors: object[] = [], status = 200) {
     const registerHref = `/daftar?lanjut=${encodeURIComponent(`/interaction/${uid}`)}`;
     render(ctx, 'interaction/login', { ...formActions(uid, 'login'), client, identifier, errors, registerHref }, status);
@@ -165,7 +169,6 @@ export function interactionRoutes(deps: Deps): Router {
       const errors = [{ field: 'identifier', message: t('login.invalid_credentials') }];
       return renderLogin(ctx, details.uid, client, identifier, errors, 400);
     }
-    await throttle.accountSucceeded(subject.key);
     if (!citizen.email_verified) {
       // The password is right but the email unproven: send a fresh code and continue here after.
       const tokenId = (await registration.resendVerification(citizen.id))!;
@@ -174,9 +177,12 @@ export function interactionRoutes(deps: Deps): Router {
       return ctx.redirect('/verifikasi?dikirim=1');
     }
     if (await secondFactors.hasTotp(citizen.id)) {
+      // The failures are forgotten only after the second factor too, so that guessing codes
+      // between right passwords still reaches the lock.
       pendingSecondFactor.set(ctx, { u: details.uid, c: citizen.id });
-      return render(ctx, 'interaction/second-factor', { action: `/interaction/${details.uid}/otp`, client, errors: [] });
+      return renderSecondFactor(ctx, details.uid, client);
     }
+    await throttle.accountSucceeded(subject.key);
     await finishLogin(ctx, details, client, clientId, citizen, { mfa: false });
   });
 
@@ -188,8 +194,7 @@ export function interactionRoutes(deps: Deps): Router {
     const citizen = pending?.u === details.uid ? await citizens.findById(pending.c) : undefined;
     if (!citizen) throw new InputError('second_factor_invalid');
     const t = translator(ctx.state.lang);
-    const again = (message: string, status: number) =>
-      render(ctx, 'interaction/second-factor', { action: `/interaction/${details.uid}/otp`, client, errors: [{ field: 'code', message }] }, status);
+    const again = (message: string, status: number) => renderSecondFactor(ctx, details.uid, client, [{ field: 'code', message }], status);
     const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAllowed(citizen.id));
     if (!verdict.allowed) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
@@ -199,7 +204,7 @@ export function interactionRoutes(deps: Deps): Router {
     const code = form.success ? form.data.code : '';
     const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
     if (!ok) {
-      await audit({ type: 'login.failed', citizenId: citizen.id, clientId, ip: ctx.ip, details: { step: 'second_factor' } });
+      await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip: ctx.ip });
       if (await throttle.accountFailed(citizen.id)) {
         await audit({ type: 'account.locked', citizenId: citizen.id, ip: ctx.ip });
         await outbox.enqueue(accountLockedEmail(citizen.email, citizen.name, lockoutMinutes));

@@ -80,9 +80,16 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     ctx.redirect(login.n);
   });
 
-  router.post('/keluar', (ctx) => {
+  // Signing out of Kediri ID's own pages ends the Kediri ID session in this browser too: on a shared
+  // computer the next person must not be signed straight back in.
+  router.post('/keluar', async (ctx) => {
     requireCsrf(ctx);
     session.clear(ctx);
+    const provided = await provider.Session.get(ctx);
+    if (provided.accountId) {
+      await provided.destroy();
+      await audit({ type: 'logout', citizenId: provided.accountId, ip: ctx.ip });
+    }
     ctx.status = 303;
     ctx.redirect('/');
   });
