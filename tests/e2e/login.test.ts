@@ -5,49 +5,17 @@
  * label, role and accessible name.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { startRelyingPartyPages } from '../support/rp-pages.js';
 
 const WRONG_PASSWORD = 'bukan-kata-sandi-siti';
 const SCREENSHOT = '/tmp/kediri-id-login-360x740.png';
 
-/**
- * A relying party's browser-facing side: /callback and /signed-out answer a small HTML page; the
- * bodies posted to /callback (response_mode=form_post) are kept in `posted`.
- */
-async function startRelyingPartyPages(): Promise<{ origin: string; posted: string[]; close(): Promise<void> }> {
-  const posted: string[] = [];
-  const server = http.createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://rp').pathname;
-    if (req.method === 'POST') {
-      let body = '';
-      for await (const chunk of req) body += chunk;
-      posted.push(body);
-    }
-    if (path === '/callback' || path === '/signed-out') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
-      return;
-    }
-    res.writeHead(path === '/favicon.ico' ? 204 : 404);
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    posted,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 describeWithBrowser('a citizen signs in to a city service with Chromium', () => {
   let server: TestServer;

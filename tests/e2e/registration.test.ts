@@ -6,14 +6,13 @@
  * person finds them: by label, role and accessible name, with the texts of views/locales/id.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { startRelyingPartyPages } from '../support/rp-pages.js';
 
 /**
  * A made-up but structurally valid NIK (checked with checkNik): Kota Kediri (3571), kecamatan 02,
@@ -48,27 +47,6 @@ const PASSWORD_COMMON =
 const PASSWORD_HINT =
   'Paling sedikit 8 karakter. Gunakan beberapa kata yang mudah Anda ingat tetapi sulit ditebak orang lain. Jangan gunakan NIK atau tanggal lahir.';
 
-/** A relying party's browser-facing side: /callback answers a small HTML page. */
-async function startRelyingPartyPages(): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://rp').pathname;
-    if (path === '/callback') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
-      return;
-    }
-    res.writeHead(path === '/favicon.ico' ? 204 : 404);
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 describeWithBrowser('a new citizen registers, and a citizen resets a forgotten password, with Chromium', () => {
   let server: TestServer;

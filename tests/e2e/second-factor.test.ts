@@ -8,8 +8,6 @@
  * views/locales/id.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
@@ -18,6 +16,7 @@ import { SITI, createWebClient } from '../support/fixtures.js';
 import { emailsTo } from '../support/mail.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { startRelyingPartyPages } from '../support/rp-pages.js';
 
 const MFA = 'urn:kediri:acr:verified-mfa';
 /** Each journey hashes and checks passwords (argon2) and loads a dozen pages: room for a busy CI machine. */
@@ -28,27 +27,6 @@ const SECOND_FACTOR_HINT =
 const SECOND_FACTOR_INVALID =
   'Kode salah, sudah dipakai, atau sudah kedaluwarsa. Masukkan kode terbaru dari aplikasi autentikator, atau salah satu kode pemulihan.';
 
-/** A relying party's browser-facing side: /callback answers a small HTML page. */
-async function startRelyingPartyPages(): Promise<{ origin: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://rp').pathname;
-    if (path === '/callback') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
-      return;
-    }
-    res.writeHead(path === '/favicon.ico' ? 204 : 404);
-    res.end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 describeWithBrowser('a citizen turns on two-step verification and signs in with a code, with Chromium', () => {
   let server: TestServer;
