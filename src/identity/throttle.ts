@@ -36,47 +36,68 @@ const IP_WINDOW_MINUTES = 15;
 export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; locked: boolean };
 
 export function createThrottle(db: Db, policy: ThrottlePolicy) {
-  async function blocked(key: string): Promise<Verdict> {
-    const { rows } = await db.query<{ wait: number; locked: boolean }>(
-      `select ceil(extract(epoch from blocked_until - now()))::int as wait, count >= $2 as locked
-       from throttle where key = $1 and blocked_until > now()`,
-      [key, policy.lockoutFailures],
-    );
-    const row = rows[0];
-    return row ? { allowed: false, retryAfterSeconds: Math.max(1, row.wait), locked: row.locked } : { allowed: true };
-  }
+  const WINDOW = `make_interval(mins => ${FAILURE_WINDOW_MINUTES})`;
+  const LOCK_RAN_OUT = 'throttle.locked_until <= now()';
 
   return {
-    /** Whether an account (key: its id, or the keyed hash of an unknown identifier) may try now. */
-    accountAllowed: (key: string) => blocked(`account:${key}`),
-
     /**
-     * Counts a failed attempt; returns true when this one locked the account. The wait after it
-     * grows with the failures in the last hour.
+     * Counts an attempt on an account (key: its id, or the keyed hash of an unknown identifier)
+     * before its password or code is checked, atomically, so that parallel guesses are counted
+     * too: refused while a wait or lock runs, and once the count passes the lockout. A refused
+     * attempt is not counted; after a lock has run out the count starts again.
      */
-    async accountFailed(key: string): Promise<boolean> {
-      const { rows } = await db.query<{ count: number }>(
+    async accountAttempt(key: string): Promise<Verdict> {
+      const { rows } = await db.query<{ count: number; wait: number }>(
         `insert into throttle (key, count, window_start) values ($1, 1, now())
          on conflict (key) do update set
-           count = case when throttle.window_start < now() - make_interval(mins => ${FAILURE_WINDOW_MINUTES}) then 1 else throttle.count + 1 end,
-           window_start = case when throttle.window_start < now() - make_interval(mins => ${FAILURE_WINDOW_MINUTES}) then now() else throttle.window_start end
-         returning count`,
+           count = case when throttle.blocked_until > now() then throttle.count
+                        when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then 1
+                        else throttle.count + 1 end,
+           window_start = case when throttle.blocked_until > now() then throttle.window_start
+                               when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then now()
+                               else throttle.window_start end,
+           locked_until = case when ${LOCK_RAN_OUT} then null else throttle.locked_until end
+         returning count, coalesce(ceil(extract(epoch from blocked_until - now())), 0)::int as wait`,
         [`account:${key}`],
       );
-      const failures = rows[0]!.count;
-      const lockNow = failures === policy.lockoutFailures;
+      const { count, wait } = rows[0]!;
+      if (wait > 0) return { allowed: false, retryAfterSeconds: wait, locked: count >= policy.lockoutFailures };
+      if (count > policy.lockoutFailures) return { allowed: false, retryAfterSeconds: policy.lockoutMinutes * 60, locked: true };
+      return { allowed: true };
+    },
+
+    /**
+     * The counted attempt failed: sets the wait before the next one (growing from the fourth
+     * failure) or, at the lockout count, the lock. Returns true when this failure locked the account.
+     */
+    async accountFailed(key: string): Promise<boolean> {
+      const { rows } = await db.query<{ count: number }>('select count from throttle where key = $1', [`account:${key}`]);
+      const failures = rows[0]?.count ?? 0;
       const wait = failures >= policy.lockoutFailures
         ? policy.lockoutMinutes * 60
         : failures > policy.delayAfterFailures
           ? Math.min(2 ** (failures - policy.delayAfterFailures - 1), policy.maxDelaySeconds)
           : 0;
       if (wait > 0) {
-        await db.query('update throttle set blocked_until = now() + make_interval(secs => $2) where key = $1', [`account:${key}`, wait]);
+        await db.query(
+          `update throttle set blocked_until = now() + make_interval(secs => $2),
+             locked_until = case when $3 then now() + make_interval(secs => $2) else locked_until end
+           where key = $1`,
+          [`account:${key}`, wait, failures >= policy.lockoutFailures],
+        );
       }
-      return lockNow;
+      return failures === policy.lockoutFailures;
     },
 
-    /** A successful login forgets the account's failures. */
+    /**
+     * The counted attempt was no failure but not the end of the login either (a right password
+     * before its second factor): it is uncounted, and the earlier failures stay.
+     */
+    async accountPassedStep(key: string): Promise<void> {
+      await db.query('update throttle set count = count - 1 where key = $1 and count > 0', [`account:${key}`]);
+    },
+
+    /** The counted attempt succeeded: the account's failures are forgotten. */
     async accountSucceeded(key: string): Promise<void> {
       await db.query('delete from throttle where key = $1', [`account:${key}`]);
     },

@@ -18,19 +18,30 @@ describe('the throttle counters', () => {
 
   test('growing waits after the third failure, a lock at the tenth, forgotten after a success', async () => {
     const throttle = createThrottle(testDb.db, DEFAULT_THROTTLE);
+    const waitSet = async () =>
+      Number((await testDb.db.query<{ wait: number }>(
+        "select coalesce(ceil(extract(epoch from blocked_until - now())), 0)::int as wait from throttle where key = 'account:a1'",
+      )).rows[0]!.wait);
     const waits: number[] = [];
     for (let failure = 1; failure <= 10; failure++) {
-      const locked = await throttle.accountFailed('a1');
-      expect(locked).toBe(failure === 10);
-      const verdict = await throttle.accountAllowed('a1');
-      waits.push(verdict.allowed ? 0 : verdict.retryAfterSeconds);
+      // (The person waits out each pause.)
+      await testDb.db.query("update throttle set blocked_until = null where key = 'account:a1'");
+      expect(await throttle.accountAttempt('a1')).toEqual({ allowed: true });
+      expect(await throttle.accountFailed('a1')).toBe(failure === 10);
+      waits.push(await waitSet());
     }
     expect(waits.slice(0, 3)).toEqual([0, 0, 0]);
     expect(waits.slice(3, 9)).toEqual([1, 2, 4, 8, 16, 30]);
     expect(waits[9]).toBeGreaterThan(14 * 60);
-    expect(await throttle.accountAllowed('a1')).toMatchObject({ allowed: false, locked: true });
+    expect(await throttle.accountAttempt('a1')).toMatchObject({ allowed: false, locked: true });
     await throttle.accountSucceeded('a1');
-    expect(await throttle.accountAllowed('a1')).toEqual({ allowed: true });
+    expect(await throttle.accountAttempt('a1')).toEqual({ allowed: true });
+  });
+
+  test('parallel attempts are counted before they are checked: a burst gets no more than the lockout allows', async () => {
+    const throttle = createThrottle(testDb.db, DEFAULT_THROTTLE);
+    const verdicts = await Promise.all(Array.from({ length: 30 }, () => throttle.accountAttempt('burst')));
+    expect(verdicts.filter((v) => v.allowed)).toHaveLength(DEFAULT_THROTTLE.lockoutFailures);
   });
 
   test('per-address limits count attempts in a window, per action', async () => {
@@ -78,7 +89,7 @@ describe('login brute-force defence over HTTP', () => {
     expect(audited.rowCount).toBe(1);
 
     // When the lock is over the right password works again, and the count starts afresh.
-    await server.instance.db.query("update throttle set blocked_until = now() - interval '1 second' where key like 'account:%'");
+    await server.instance.db.query("update throttle set blocked_until = now() - interval '1 second', locked_until = now() - interval '1 second' where key like 'account:%'");
     expect((await attempt(SITI.email, SITI.password)).status).toBe(303);
     expect((await attempt(SITI.email, 'salah-lagi-kata-sandi')).status).toBe(400);
   });

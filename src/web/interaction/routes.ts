@@ -149,7 +149,7 @@ export function interactionRoutes(deps: Deps): Router {
     // Brute-force defence: the address, then the account (or the unknown identifier, which locks
     // alike, so that the answers do not tell which accounts exist). See identity/throttle.ts.
     const subject = await citizens.loginSubject(identifier);
-    const verdict = await firstRefusal(throttle.ipAttempt('login', ctx.ip), () => throttle.accountAllowed(subject.key));
+    const verdict = await firstRefusal(throttle.ipAttempt('login', ctx.ip), () => throttle.accountAttempt(subject.key));
     if (!verdict.allowed) {
       await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip: ctx.ip, details: { locked: verdict.locked } });
       const message = verdict.locked
@@ -171,6 +171,7 @@ export function interactionRoutes(deps: Deps): Router {
     }
     if (!citizen.email_verified) {
       // The password is right but the email unproven: send a fresh code and continue here after.
+      await throttle.accountSucceeded(subject.key);
       const tokenId = (await registration.resendVerification(citizen.id))!;
       pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
       ctx.status = 303;
@@ -179,6 +180,7 @@ export function interactionRoutes(deps: Deps): Router {
     if (await secondFactors.hasTotp(citizen.id)) {
       // The failures are forgotten only after the second factor too, so that guessing codes
       // between right passwords still reaches the lock.
+      await throttle.accountPassedStep(subject.key);
       pendingSecondFactor.set(ctx, { u: details.uid, c: citizen.id });
       return renderSecondFactor(ctx, details.uid, client);
     }
@@ -195,7 +197,7 @@ export function interactionRoutes(deps: Deps): Router {
     if (!citizen) throw new InputError('second_factor_invalid');
     const t = translator(ctx.state.lang);
     const again = (message: string, status: number) => renderSecondFactor(ctx, details.uid, client, [{ field: 'code', message }], status);
-    const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAllowed(citizen.id));
+    const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAttempt(citizen.id));
     if (!verdict.allowed) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
       return again(verdict.locked ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) }) : t('login.wait', { seconds: verdict.retryAfterSeconds }), 429);
