@@ -121,6 +121,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return rowCount === 1;
     },
 
+    /**
+     * Whether the account completed a login (password, and second factor if any) for this client
+     * since then (epoch ms of this process; 2 s of leeway for the database server's clock).
+     */
+    async signedInSince(id: string, clientId: string, sinceMs: number): Promise<boolean> {
+      const { rowCount } = await db.query(
+        `select 1 from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
+           and at >= to_timestamp($3::double precision / 1000) - interval '2 seconds'`,
+        [id, clientId, sinceMs],
+      );
+      return rowCount > 0;
+    },
+
     async findByEmail(email: string): Promise<Citizen | undefined> {
       const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where lower(email) = lower($1)`, [email.trim()]);
       return rows[0];

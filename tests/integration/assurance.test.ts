@@ -172,6 +172,21 @@ describe('the MPP counter (/loket)', () => {
     OFFICER.password = newPassword;
   });
 
+  test('a staff area needs a fresh login: a portal session from /akun is not enough', async () => {
+    // The officer signed in at a service earlier; /akun then opens through that session, without a password.
+    const agent = new Agent(server.url);
+    await signIn(agent, (await authorizationRequest(rp, { prompt: 'consent' })).url, OFFICER.email, OFFICER.password);
+    const start = await agent.request('/akun');
+    const { res: account } = await agent.follow(start.headers.get('location')!);
+    expect(account!.status).toBe(200);
+    const counter = await agent.request('/loket');
+    expect(counter.status).toBe(303);
+    const { res, url } = await agent.follow(counter.headers.get('location')!);
+    // The sign-in asks for the password again even though the browser has a session.
+    expect(url).toMatch(/\/interaction\//);
+    expect(await res!.text()).toContain('name="password"');
+  });
+
   test('a citizen without the officer role is refused, and the counter needs a sign-in', async () => {
     expect((await fetch(`${server.url}/loket`, { redirect: 'manual' })).status).toBe(303);
     const { page } = await staffAgent(SITI);

@@ -23,15 +23,18 @@ interface PortalSession {
   /** Signed in at, and expires at (epoch ms). */
   s: number;
   x: number;
+  /** 1 when the login was a fresh one (required by the staff areas). */
+  f: number;
 }
 interface PortalLogin {
-  /** state, PKCE verifier, where to go next. */
+  /** state, PKCE verifier, where to go next, when the sign-in began (epoch ms). */
   s: string;
   v: string;
   n: string;
+  t: number;
 }
-const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { a: 'string', s: 'number', x: 'number' }));
-const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { s: 'string', v: 'string', n: 'string' }));
+const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { a: 'string', s: 'number', x: 'number', f: 'number' }));
+const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { s: 'string', v: 'string', n: 'string', t: 'number' }));
 
 /**
  * The portal session of Kediri ID's own areas: a person signs in with their own Kediri ID account
@@ -48,7 +51,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     if (typeof code !== 'string' && typeof error !== 'string') {
       const verifier = randomBytes(32).toString('base64url');
       const next = String(ctx.query.lanjut);
-      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun' };
+      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun', t: Date.now() };
       pendingLogin.set(ctx, login);
       const params = new URLSearchParams({
         client_id: PORTAL_CLIENT_ID,
@@ -69,13 +72,22 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     // Redeem the code here, as the token endpoint would: this client, this redirect, PKCE, once.
     const grant = await provider.AuthorizationCode.find(code);
     const challenge = createHash('sha256').update(login.v).digest('base64url');
-    if (!grant || grant.clientId !== PORTAL_CLIENT_ID || grant.redirectUri !== redirectUri || grant.codeChallenge !== challenge) {
+    if (
+      !grant ||
+      (grant as { consumed?: unknown }).consumed !== undefined ||
+      grant.clientId !== PORTAL_CLIENT_ID ||
+      grant.redirectUri !== redirectUri ||
+      grant.codeChallenge !== challenge ||
+      !(grant.grantId && (await provider.Grant.find(grant.grantId)))
+    ) {
       throw new InputError('portal_login_invalid');
     }
-    await grant.consume();
+    await grant.consume(); // atomic: of two redemptions one fails (see the adapter)
     const accountId = grant.accountId!;
     await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.n, roles: await staff.rolesOf(accountId) } });
-    session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000 });
+    // Fresh: the person entered their password (and second factor) for this very sign-in.
+    const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.t)) ? 1 : 0;
+    session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000, f: fresh });
     ctx.status = 303;
     ctx.redirect(login.n);
   });
@@ -111,6 +123,11 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
       signedIn(ctx, async () => {
+        if (session.get(ctx)?.f !== 1) {
+          // A staff area needs a fresh login, not a session carried over from earlier.
+          ctx.status = 303;
+          return ctx.redirect(`/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+        }
         if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
           return render(ctx, 'error', { message: translator(ctx.state.lang)('counter.role_required', { role }) }, 403);
         }
