@@ -1,6 +1,9 @@
 -- Second factors (src/identity/second-factors.ts): one TOTP app per account, its secret
 -- encrypted, with the last time step used (a code is accepted once); and ten single-use recovery
 -- codes, stored as keyed hashes.
+-- "End all sessions" ends the portal sessions that began before it too.
+alter table citizens add column sessions_ended_at timestamptz;
+
 create table totp_factors (
   citizen_id uuid primary key references citizens (id) on delete cascade,
   secret_enc text not null,

@@ -35,7 +35,7 @@ export async function createServices(config: Config, db: Db) {
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
   const throttle = createThrottle(db, config.throttle);
-  const account = createAccount(db, sealer, citizens, outbox, audit);
+  const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, outbox, audit);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },

@@ -138,3 +138,22 @@ ${SIGNATURE}`,
   };
 }
 
+
+export function factorAddedEmail(to: string, name: string): Email {
+  return {
+    to,
+    subject: 'Verifikasi dua langkah Kediri ID diaktifkan / Two-step verification turned on',
+    body: `Halo ${name},
+
+Verifikasi dua langkah (aplikasi autentikator) baru saja diaktifkan untuk akun Kediri ID Anda.
+Jika bukan Anda, segera atur ulang kata sandi lewat "Lupa kata sandi?" atau datang ke loket MPP.
+
+---
+
+Hello ${name},
+
+Two-step verification (an authenticator app) was just turned on for your Kediri ID account.
+If this was not you, reset your password now with "Forgot password?" or visit the MPP counter.
+${SIGNATURE}`,
+  };
+}

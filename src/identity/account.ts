@@ -1,7 +1,8 @@
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { PORTAL_CLIENT_ID } from '../oidc/portal-client.js';
-import type { CitizenStore } from './citizens.js';
+import type { Citizen, CitizenStore } from './citizens.js';
+import type { Throttle } from './throttle.js';
 import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { passwordChangedEmail } from '../email/messages.js';
@@ -34,7 +35,18 @@ export interface ActivityEntry {
 }
 
 /** What the citizen's account page (/akun) shows and does: connected services, activity, export. */
-export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit) {
+export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, throttle: Throttle) {
+  /** The account's current password, checked under the same lockout as a login; an InputError for `field` otherwise. */
+  async function checkCurrentPassword(citizen: Citizen, password: string, field: string): Promise<void> {
+    const verdict = await throttle.accountAttempt(citizen.id);
+    if (!verdict.allowed) throw new InputError(verdict.locked ? 'account_locked' : 'too_many_attempts', field);
+    if (!(await citizens.authenticate(citizen.email, password))) {
+      await throttle.accountFailed(citizen.id);
+      throw new InputError('password_current_wrong', field);
+    }
+    await throttle.accountSucceeded(citizen.id);
+  }
+
   async function connectedServices(citizenId: string): Promise<ConnectedService[]> {
     const { rows } = await db.query<ConnectedService & { scope: string | null }>(
       `select g.id as "grantId", g.payload->>'clientId' as "clientId", c.name, u.name as "unitName",
@@ -60,6 +72,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
   return {
     connectedServices,
     activity,
+    checkCurrentPassword,
 
     /** The account's live sign-in sessions, newest first, with the device and address of each login. */
     async sessions(citizenId: string): Promise<SignInSession[]> {
@@ -109,6 +122,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
     async endAllSessions(citizenId: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         await endAccountSessions(tx, citizenId);
+        await tx.query('update citizens set sessions_ended_at = now() where id = $1', [citizenId]);
         await audit({ type: 'session.ended', citizenId, ip, details: { all: true } }, tx);
       });
     },
@@ -116,7 +130,8 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
     /** Changes the password (the current one must be right): every session and token ends, and the citizen is emailed. */
     async changePassword(citizenId: string, current: string, next: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);
-      if (!citizen || !(await citizens.authenticate(citizen.email, current))) throw new InputError('password_current_wrong', 'current');
+      if (!citizen) throw new InputError('account_unknown');
+      await checkCurrentPassword(citizen, current, 'current');
       const weak = await citizens.passwordProblemFor(citizenId, next);
       if (weak) throw new InputError(weak, 'password');
       await db.transaction(async (tx) => {
@@ -133,7 +148,8 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
      */
     async deleteAccount(citizenId: string, password: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);
-      if (!citizen || !(await citizens.authenticate(citizen.email, password))) throw new InputError('password_current_wrong', 'password');
+      if (!citizen) throw new InputError('account_unknown');
+      await checkCurrentPassword(citizen, password, 'password');
       const nik = await citizens.nikOf(citizenId);
       await db.transaction(async (tx) => {
         await endAccountSessions(tx, citizenId);

@@ -115,7 +115,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     async sessionStands(citizenId: string, signedInAt: number): Promise<boolean> {
       const { rowCount } = await db.query(
         `select 1 from citizens
-         where id = $1 and status = 'active' and password_changed_at <= to_timestamp($2::double precision / 1000)`,
+         where id = $1 and status = 'active'
+           and greatest(password_changed_at, coalesce(sessions_ended_at, password_changed_at)) <= to_timestamp($2::double precision / 1000)`,
         [citizenId, signedInAt],
       );
       return rowCount === 1;

@@ -4,7 +4,7 @@ import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import type { Outbox } from '../email/outbox.js';
-import { recoveryCodeUsedEmail } from '../email/messages.js';
+import { factorAddedEmail, recoveryCodeUsedEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import type { Citizen } from './citizens.js';
 
@@ -58,7 +58,8 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
     },
 
     /** Confirms the enrolment with a first code; returns the new recovery codes (shown once). */
-    async confirm(citizenId: string, code: string, ip: string): Promise<string[] | undefined> {
+    async confirm(citizen: Citizen, code: string, ip: string): Promise<string[] | undefined> {
+      const citizenId = citizen.id;
       const pending = await db.query<{ secret_enc: string }>(
         'select secret_enc from totp_factors where citizen_id = $1 and confirmed_at is null',
         [citizenId],
@@ -72,6 +73,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
         await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
         for (const c of codes) await tx.query('insert into recovery_codes (citizen_id, code_hash) values ($1, $2)', [citizenId, hashRecovery(citizenId, c)]);
         await audit({ type: 'factor.added', citizenId, ip, details: { factor: 'totp', recoveryCodes: RECOVERY_CODES } }, tx);
+        await outbox.enqueue(factorAddedEmail(citizen.email, citizen.name), tx);
       });
       return codes;
     },

@@ -178,6 +178,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     expect(await codeField.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await codeField.getAttribute('inputmode')).toBe('numeric');
     await codeField.fill(await authenticatorCode());
+    await page.getByLabel('Kata sandi Kediri ID Anda', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Aktifkan', exact: true }).click();
 
     await page.getByRole('heading', { level: 1, name: 'Simpan kode pemulihan Anda', exact: true }).waitFor();

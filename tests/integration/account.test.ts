@@ -122,6 +122,8 @@ describe('the account page (/akun)', () => {
     const { agent, html } = await accountPage(SITI);
     expect((await agent.post('/akun/sesi/akhiri-semua', { _csrf: csrfTokenOf(html) })).status).toBe(303);
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The account page's own session ended too.
+    expect((await agent.request('/akun')).status).toBe(303);
     const left = await server.instance.db.query("select 1 from oidc_payloads where payload->>'accountId' = $1", [(await server.instance.citizens.findByEmail(SITI.email))!.id]);
     expect(left.rowCount).toBe(0);
   });

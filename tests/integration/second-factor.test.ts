@@ -55,9 +55,13 @@ describe('two-step verification', () => {
     expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
     const _csrf = csrfTokenOf(html);
 
-    const wrong = await agent.post('/akun/dua-langkah', { _csrf, code: '000000' === (await generate({ secret })) ? '111111' : '000000' });
+    const wrong = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code: '000000' === (await generate({ secret })) ? '111111' : '000000' });
     expect(wrong.status).toBe(400);
-    const done = await agent.post('/akun/dua-langkah', { _csrf, code: await freshCode() });
+    // Without the account's password no factor is added, even with a right code.
+    const noPassword = await agent.post('/akun/dua-langkah', { _csrf, password: 'bukan-kata-sandinya', code: await generate({ secret }) });
+    expect(noPassword.status).toBe(400);
+    expect(await server.instance.secondFactors.hasTotp((await server.instance.citizens.findByEmail(SITI.email))!.id)).toBe(false);
+    const done = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code: await freshCode() });
     expect(done.status).toBe(200);
     const page = await done.text();
     recoveryCodes = [...page.matchAll(/<li><code>([A-Z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);

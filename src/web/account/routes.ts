@@ -12,7 +12,7 @@ import { translator } from '../i18n.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 
 const revokeForm = z.object({ grant: field(100) });
-const codeForm = z.object({ code: field(20) });
+const enrolForm = z.object({ code: field(20), password: field(PASSWORD_MAX * 4) });
 const sessionForm = z.object({ session: field(100) });
 const passwordForm = z.object({ current: field(PASSWORD_MAX * 4), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
 const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(8) });
@@ -114,8 +114,16 @@ export function accountRoutes(
 
   router.post('/dua-langkah', async (ctx) => {
     requireCsrf(ctx);
-    const { code } = parseForm(ctx, codeForm);
-    const codes = await secondFactors.confirm(ctx.state.accountId, code.replace(/\s/g, ''), ctx.ip);
+    const { code, password } = parseForm(ctx, enrolForm);
+    const citizen = (await citizens.findById(ctx.state.accountId))!;
+    // A second factor is a key to the account: only the person who knows the password may add one.
+    try {
+      await account.checkCurrentPassword(citizen, password, 'password');
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      return renderEnrolment(ctx, fieldErrors(ctx, [error]), 400);
+    }
+    const codes = await secondFactors.confirm(citizen, code.replace(/\s/g, ''), ctx.ip);
     if (!codes) return renderEnrolment(ctx, [{ field: 'code', message: translator(ctx.state.lang)('account.totp.code_invalid') }], 400);
     render(ctx, 'account/recovery-codes', { codes });
   });

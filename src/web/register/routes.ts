@@ -113,6 +113,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {
     requireCsrf(ctx);
+    if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const pending = pendingVerification.get(ctx);
     const tokenId = pending ? await registration.resendVerification(pending.c) : undefined;
     if (pending && tokenId) pendingVerification.set(ctx, { ...pending, t: tokenId });
