@@ -110,6 +110,22 @@ describe('assurance levels', () => {
     expect(tokens.claims()!.acr).toBe(VERIFIED);
   });
 
+  test('online checks are limited on the server: repeated wrong guesses are held back', async () => {
+    const rina = { nik: '3571015508920004', name: 'Rina Wati', birthdate: '1992-08-15', email: 'rina.cek@example.id', password: 'kopi-tubruk-pagi-hari' };
+    await createCitizen(server.instance, rina);
+    const request = await authorizationRequest(rp, { acr_values: VERIFIED });
+    const agent = new Agent(server.url);
+    const { posted, url } = await loginAt(agent, request, rina);
+    const _csrf = csrfTokenOf(await posted.text());
+    const before = population.requests;
+    const pages: string[] = [];
+    for (const place of ['Blitar', 'Tulungagung', 'Nganjuk', 'Jombang', 'Madiun']) {
+      pages.push(await (await agent.post(`${url}/verifikasi-data`, { _csrf, birth_place: place })).text());
+    }
+    expect(population.requests - before).toBe(4);
+    expect(pages[4]).toContain('Terlalu banyak percobaan pemeriksaan');
+  });
+
   test('the online check cannot be used for someone else\'s interaction', async () => {
     const agent = new Agent(server.url);
     const { url } = await agent.follow((await authorizationRequest(rp, { acr_values: VERIFIED })).url);

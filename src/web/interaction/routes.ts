@@ -261,9 +261,19 @@ export function interactionRoutes(deps: Deps): Router {
     const form = birthPlaceForm.safeParse(ctx.request.body);
     if (!form.success) throw new InputError('form_invalid');
     const checks = pending.n;
-    const result = form.data.birth_place
-      ? await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip)
-      : 'birth_place_required';
+    // The count in the cookie shapes the page; the limit is kept on the server, per account
+    // (a replayed cookie does not reset it) and per address.
+    const key = `population:${pending.c}`;
+    let result: string = 'birth_place_required';
+    if (form.data.birth_place) {
+      const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAttempt(key));
+      if (!verdict.allowed) {
+        result = 'too_many';
+      } else {
+        result = await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip);
+        await (result === 'match' ? throttle.accountSucceeded(key) : throttle.accountFailed(key));
+      }
+    }
     const citizen = (await citizens.findById(pending.c))!;
     await finishLogin(ctx, details, client, clientId, citizen, { mfa: pending.m === 1, checks: form.data.birth_place ? checks + 1 : checks, result });
   });

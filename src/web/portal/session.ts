@@ -27,7 +27,7 @@ interface PortalSession {
   f: number;
 }
 interface PortalLogin {
-  /** state, PKCE verifier, where to go next, when the sign-in began (epoch ms). */
+  /** state, PKCE verifier, where to go next, when the sign-in began (the database's clock, epoch ms). */
   s: string;
   v: string;
   n: string;
@@ -51,7 +51,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     if (typeof code !== 'string' && typeof error !== 'string') {
       const verifier = randomBytes(32).toString('base64url');
       const next = String(ctx.query.lanjut);
-      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun', t: Date.now() };
+      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun', t: await citizens.databaseNow() };
       pendingLogin.set(ctx, login);
       const params = new URLSearchParams({
         client_id: PORTAL_CLIENT_ID,
