@@ -15,7 +15,7 @@ export class Agent {
       const [pair = '', ...attributes] = line.split(';');
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq).trim();
-      const expired = attributes.some((a) => /^\s*(max-age=0|expires=Thu, 01 Jan 1970)/i.test(a));
+      const expired = attributes.some((a) => /^\s*(max-age=0|expires=Thu, 01 Jan 1970)/i.exec(a) !== null);
       if (expired) this.cookies.delete(name);
       else this.cookies.set(name, pair.slice(eq + 1));
     }

@@ -3,7 +3,7 @@
  * ARCHITECTURE.md, "Testing"). Where /usr/bin/chromium is missing the browser tests are skipped
  * with a note, unless REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
  */
-import { describe, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { accessSync, constants } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
 
@@ -44,11 +44,9 @@ export function describeWithBrowser(name: string, body: () => void): void {
   }
   if (browserRequired()) {
     describe(name, () => {
+      // REQUIRE_BROWSER=1: a missing browser fails (install Debian's chromium package), never skips.
       test('Chromium is available', () => {
-        throw new Error(
-          `REQUIRE_BROWSER=1 but ${CHROMIUM} is missing or not executable: install Debian's chromium package ` +
-            '(apt-get install chromium); the browser tests must not be skipped here.',
-        );
+        expect({ chromium: CHROMIUM, installedAndExecutable: browserAvailable() }).toEqual({ chromium: CHROMIUM, installedAndExecutable: true });
       });
     });
     return;
@@ -118,7 +116,7 @@ export async function newWatchedContext(
 
   const consoleProblems = (): PageProblem[] =>
     messages
-      .filter((m) => (m.type === 'error' && !isOwnStatusOrFavicon(m)) || CSP_TEXT.test(m.text))
+      .filter((m) => (m.type === 'error' && !isOwnStatusOrFavicon(m)) || CSP_TEXT.exec(m.text) !== null)
       .map((m) => ({ kind: 'console', text: m.text, url: m.url }));
   // Chromium logs "Failed to load resource" for any 4xx/5xx, including the page itself (a login
   // form answered 401 after a wrong password) and its own favicon request. A page's status is the
@@ -132,7 +130,7 @@ export async function newWatchedContext(
     watcher: {
       messages,
       problems: () => [...consoleProblems(), ...errors, ...violations],
-      cspViolations: () => [...consoleProblems().filter((p) => CSP_TEXT.test(p.text)), ...violations],
+      cspViolations: () => [...consoleProblems().filter((p) => CSP_TEXT.exec(p.text) !== null), ...violations],
     },
   };
 }

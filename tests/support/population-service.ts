@@ -99,7 +99,7 @@ export async function startPopulationService(options: {
         typeof NAMA_LGKP !== 'string' ||
         typeof TMPT_LHR !== 'string' ||
         typeof TGL_LHR !== 'string' ||
-        !/^\d{2}-\d{2}-\d{4}$/.test(TGL_LHR)
+        /^\d{2}-\d{2}-\d{4}$/.exec(TGL_LHR) === null
       ) {
         return send(res, 400, { error: 'NIK, NAMA_LGKP, TMPT_LHR and TGL_LHR (DD-MM-YYYY) are required' });
       }
