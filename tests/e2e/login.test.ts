@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
+import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -57,29 +57,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
 
   const htmlLang = (page: Page) => page.evaluate(() => document.documentElement.lang);
 
-  /** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
-  async function landAtCallback(page: Page, watcher: Watcher): Promise<URL> {
-    try {
-      await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/callback', { timeout: 10_000 });
-    } catch (error) {
-      throw new Error(
-        `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
-          `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
-      );
-    }
-    return new URL(page.url());
-  }
 
-  /** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
-  function describedBy(page: Page, label: string): Promise<string> {
-    return page.getByLabel(label, { exact: true }).evaluate((input) =>
-      (input.getAttribute('aria-describedby') ?? '')
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
-        .join(' | '),
-    );
-  }
 
   /** Signs in on the login page and allows access, in Bahasa Indonesia; returns the callback URL. */
   async function signInAndAllow(page: Page, watcher: Watcher, authorizationUrl: string): Promise<URL> {
@@ -88,7 +66,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
-    return landAtCallback(page, watcher);
+    return landAtCallback(page, watcher, rpPages.origin);
   }
 
   test('Bahasa Indonesia: a wrong password is explained, the right one signs in, consent is given, and the relying party gets an ID token for the citizen', async () => {
@@ -115,7 +93,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     const summaryLink = summary.getByRole('link', { name: 'NIK/email atau kata sandi salah.', exact: true });
     expect(await summaryLink.getAttribute('href')).toBe('#identifier');
     // The field error is next to the field and read with it; the field is marked invalid.
-    expect(await describedBy(page, 'NIK atau email')).toBe(
+    expect(await describedBy(page.getByLabel('NIK atau email', { exact: true }))).toBe(
       '16 angka NIK pada KTP-el, atau alamat email Anda | Kesalahan: NIK/email atau kata sandi salah.',
     );
     expect(await identifier.getAttribute('aria-invalid')).toBe('true');
@@ -144,7 +122,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     ]);
 
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('code')).toBeTruthy();
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
 
@@ -193,7 +171,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     ]);
 
     await page.getByRole('button', { name: 'Allow access', exact: true }).click();
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     expect(tokens.claims()?.sub).toBe(citizenId);
 
@@ -223,7 +201,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.getByLabel('Password', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('button', { name: 'Allow access', exact: true }).click();
-    await landAtCallback(page, watcher);
+    await landAtCallback(page, watcher, rpPages.origin);
     expect(watcher.problems()).toEqual([]);
   });
 
@@ -238,7 +216,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Tolak', exact: true }).click();
 
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(callback.searchParams.has('code')).toBe(false);
@@ -280,7 +258,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.goto(request.url);
     await page.getByRole('button', { name: 'Batal dan kembali ke Layanan Akta Kematian', exact: true }).click();
 
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(watcher.problems()).toEqual([]);
@@ -342,7 +320,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     ]);
     expect(await page.getByLabel('NIK atau email', { exact: true }).getAttribute('autocomplete')).toBe('username');
     expect(await page.getByLabel('Kata sandi', { exact: true }).getAttribute('type')).toBe('password');
-    expect(await describedBy(page, 'NIK atau email')).toBe('16 angka NIK pada KTP-el, atau alamat email Anda');
+    expect(await describedBy(page.getByLabel('NIK atau email', { exact: true }))).toBe('16 angka NIK pada KTP-el, atau alamat email Anda');
 
     // The first Tab reaches the skip link, which is then visible; it leads straight to the form.
     await page.keyboard.press('Tab');

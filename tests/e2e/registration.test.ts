@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
+import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -90,29 +90,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
 
   const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
 
-  /** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
-  async function landAtCallback(page: Page, watcher: Watcher): Promise<URL> {
-    try {
-      await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/callback', { timeout: 10_000 });
-    } catch (error) {
-      throw new Error(
-        `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
-          `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
-      );
-    }
-    return new URL(page.url());
-  }
 
-  /** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
-  function describedBy(field: Locator): Promise<string> {
-    return field.evaluate((input) =>
-      (input.getAttribute('aria-describedby') ?? '')
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
-        .join(' | '),
-    );
-  }
 
   /**
    * Opens /dev/mail (the local outbox page) and finds the one message with this subject to this
@@ -262,7 +240,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     ]);
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
 
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     expect(tokens.claims()?.sub).toBe(account!.id);
@@ -350,7 +328,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI_NEW_PASSWORD);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     expect(tokens.claims()?.sub).toBe(citizenId);
 

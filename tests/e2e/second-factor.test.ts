@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
+import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
 import { SITI, createWebClient } from '../support/fixtures.js';
 import { emailsTo } from '../support/mail.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
@@ -85,29 +85,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
 
   const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
 
-  /** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
-  async function landAtCallback(page: Page, watcher: Watcher): Promise<URL> {
-    try {
-      await page.waitForURL((url) => url.origin === rpPages.origin && url.pathname === '/callback', { timeout: 10_000 });
-    } catch (error) {
-      throw new Error(
-        `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
-          `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
-      );
-    }
-    return new URL(page.url());
-  }
 
-  /** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
-  function describedBy(field: Locator): Promise<string> {
-    return field.evaluate((input) =>
-      (input.getAttribute('aria-describedby') ?? '')
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
-        .join(' | '),
-    );
-  }
 
   /** The relying party asks for verified-mfa (and for consent): its authorization request. */
   const mfaRequest = () =>
@@ -131,7 +109,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
     await expect(heading(page)).resolves.toBe('Bank Jatim Online meminta akses ke akun Kediri ID Anda');
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
-    const callback = await landAtCallback(page, watcher);
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
     return tokens.claims()!;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { accessSync, constants } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -133,4 +133,28 @@ export async function newWatchedContext(
       cspViolations: () => [...consoleProblems().filter((p) => CSP_TEXT.exec(p.text) !== null), ...violations],
     },
   };
+}
+
+/** Waits until the browser is at the relying party's callback; on a timeout, says what the pages reported. */
+export async function landAtCallback(page: Page, watcher: Watcher, rpOrigin: string): Promise<URL> {
+  try {
+    await page.waitForURL((url) => url.origin === rpOrigin && url.pathname === '/callback', { timeout: 10_000 });
+  } catch (error) {
+    throw new Error(
+      `the browser did not reach the relying party's callback; it is at ${page.url()}.\n` +
+        `Page problems: ${JSON.stringify(watcher.problems(), null, 2)}\n${String(error)}`,
+    );
+  }
+  return new URL(page.url());
+}
+
+/** The ids in aria-describedby, resolved to their text: what a screen reader reads after the label. */
+export function describedBy(field: Locator): Promise<string> {
+  return field.evaluate((input) =>
+    (input.getAttribute('aria-describedby') ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((id) => document.getElementById(id)?.textContent?.replace(/\s+/g, ' ').trim() ?? `#${id} missing`)
+      .join(' | '),
+  );
 }
