@@ -1,12 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openPgliteDb } from '../../src/db/pglite.js';
-import { newSecret } from '../../src/secrets.js';
-import { createTestDb, type TestDb } from '../support/db.js';
 import { CALLBACK, SITI } from '../support/fixtures.js';
-import { freePort, kediriId, startServe } from '../support/process.js';
+import { kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
@@ -14,37 +8,23 @@ import { relyingParty, signInAndExchange } from '../support/rp.js';
  * serve, log in through the client, restart, and find clients, citizens and keys still there.
  * Embedded by default; on PostgreSQL when DATABASE_URL is set.
  */
-let dataDir: string;
-let testDb: TestDb | undefined;
+let setup: Awaited<ReturnType<typeof processEnvironment>>;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'kediri-cli-'));
-  const port = String(await freePort());
-  env = { DATA_DIR: dataDir, PORT: port, ISSUER: `http://127.0.0.1:${port}`, NODE_ENV: 'test' };
-  if (process.env.DATABASE_URL) {
-    testDb = await createTestDb();
-    env.DATABASE_URL = testDb.url!;
-    env.ENCRYPTION_KEY = newSecret();
-  }
+  setup = await processEnvironment();
+  env = setup.env;
 });
 
-afterAll(async () => {
-  await testDb?.drop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => setup.cleanup());
 
-async function rowCounts(): Promise<{ clients: number; citizens: number }> {
-  const db = testDb?.db ?? (await openPgliteDb(join(dataDir, 'pglite')));
-  try {
+const rowCounts = () =>
+  setup.withDatabase(async (db) => {
     const { rows } = await db.query<{ clients: number; citizens: number }>(
       'select (select count(*)::int from clients) as clients, (select count(*)::int from citizens) as citizens',
     );
     return rows[0]!;
-  } finally {
-    if (!testDb) await db.close();
-  }
-}
+  });
 
 async function logIn(issuer: string, clientId: string, clientSecret: string): Promise<string> {
   const rp = await relyingParty(issuer, clientId, clientSecret);

@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as oidc from 'openid-client';
-import type { Db } from '../../src/db/db.js';
-import { openPgliteDb } from '../../src/db/pglite.js';
-import { newSecret } from '../../src/secrets.js';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { createTestDb, type TestDb } from '../support/db.js';
 import { CALLBACK } from '../support/fixtures.js';
-import { freePort, kediriId, startServe, type Served } from '../support/process.js';
+import { kediriId, processEnvironment, startServe } from '../support/process.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 
 /**
@@ -29,32 +22,20 @@ const WARGA = {
   password: 'layang-layang-di-sawah-kediri',
 };
 
-let dataDir: string;
-let testDb: TestDb | undefined;
+let setup: Awaited<ReturnType<typeof processEnvironment>>;
 let env: Record<string, string>;
 let issuer: string;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'kediri-nik-'));
-  const port = String(await freePort());
-  issuer = `http://127.0.0.1:${port}`;
-  env = { DATA_DIR: dataDir, PORT: port, ISSUER: issuer, NODE_ENV: 'test', LOG_LEVEL: 'debug', DEV_MAIL: 'true' };
-  if (process.env.DATABASE_URL) {
-    testDb = await createTestDb();
-    env.DATABASE_URL = testDb.url!;
-    env.ENCRYPTION_KEY = newSecret();
-  }
+  setup = await processEnvironment({ LOG_LEVEL: 'debug', DEV_MAIL: 'true' });
+  ({ env, issuer } = setup);
 });
 
-afterAll(async () => {
-  await testDb?.drop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => setup.cleanup());
 
 /** Every row of every table of the public schema, as text, per table. */
 async function dumpTables(): Promise<Record<string, string[]>> {
-  const db: Db = testDb?.db ?? (await openPgliteDb(join(dataDir, 'pglite')));
-  try {
+  return setup.withDatabase(async (db) => {
     const { rows: tables } = await db.query<{ name: string }>(
       "select table_name as name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE' order by 1",
     );
@@ -64,9 +45,7 @@ async function dumpTables(): Promise<Record<string, string[]>> {
       dump[name] = rows.map((r) => r.row);
     }
     return dump;
-  } finally {
-    if (!testDb) await db.close();
-  }
+  });
 }
 
 /** The verification code of the newest verification email to this address, as /dev/mail shows it. */

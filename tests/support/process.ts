@@ -1,6 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Db } from '../../src/db/db.js';
+import { openPgliteDb } from '../../src/db/pglite.js';
+import { newSecret } from '../../src/secrets.js';
+import { createTestDb, type TestDb } from './db.js';
 
 const BIN = fileURLToPath(new URL('../../bin/kediri-id.js', import.meta.url));
 
@@ -77,6 +84,41 @@ export async function startServe(env: Record<string, string>, options: { capture
         });
       }
       if (capture) await closed;
+    },
+  };
+}
+
+/**
+ * What a test needs to run `kediri-id` processes of its own: an environment with a fresh DATA_DIR
+ * and a free port, on the embedded database, or on a fresh PostgreSQL database when DATABASE_URL
+ * is set. withDatabase opens that database from the test (the embedded one only while no server
+ * runs).
+ */
+export async function processEnvironment(extra: Record<string, string> = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'kediri-process-'));
+  const port = String(await freePort());
+  const issuer = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = { DATA_DIR: dataDir, PORT: port, ISSUER: issuer, NODE_ENV: 'test', ...extra };
+  let testDb: TestDb | undefined;
+  if (process.env.DATABASE_URL) {
+    testDb = await createTestDb();
+    env.DATABASE_URL = testDb.url!;
+    env.ENCRYPTION_KEY = newSecret();
+  }
+  return {
+    env,
+    issuer,
+    async withDatabase<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+      const db = testDb?.db ?? (await openPgliteDb(join(dataDir, 'pglite')));
+      try {
+        return await fn(db);
+      } finally {
+        if (!testDb) await db.close();
+      }
+    },
+    async cleanup(): Promise<void> {
+      await testDb?.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
