@@ -21,3 +21,9 @@ export function fieldErrors(ctx: Context, problems: InputError[]): Array<{ field
 export function message(ctx: Context, key: string): string {
   return translator(ctx.state.lang)(key);
 }
+
+/** 303 See Other: after a form post, the browser GETs the next page. */
+export function seeOther(ctx: Context, location: string): void {
+  ctx.status = 303;
+  ctx.redirect(location);
+}

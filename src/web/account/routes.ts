@@ -5,7 +5,7 @@ import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { requireCsrf } from '../csrf.js';
-import { field, fieldErrors, parseForm } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
 import { translator } from '../i18n.js';
@@ -47,23 +47,20 @@ export function accountRoutes(
     requireCsrf(ctx);
     const { grant } = parseForm(ctx, revokeForm);
     if (!(await account.revokeService(ctx.state.accountId, grant, ctx.ip))) throw new InputError('grant_unknown');
-    ctx.status = 303;
-    ctx.redirect('/akun?dicabut=1');
+    seeOther(ctx, '/akun?dicabut=1');
   });
 
   router.post('/sesi/akhiri', async (ctx) => {
     requireCsrf(ctx);
     const { session } = parseForm(ctx, sessionForm);
     if (!(await account.endSession(ctx.state.accountId, session, ctx.ip))) throw new InputError('session_unknown');
-    ctx.status = 303;
-    ctx.redirect('/akun?sesi=1');
+    seeOther(ctx, '/akun?sesi=1');
   });
 
   router.post('/sesi/akhiri-semua', async (ctx) => {
     requireCsrf(ctx);
     await account.endAllSessions(ctx.state.accountId, ctx.ip);
-    ctx.status = 303;
-    ctx.redirect('/akun?sesi=1');
+    seeOther(ctx, '/akun?sesi=1');
   });
 
   router.get('/kata-sandi', (ctx) => render(ctx, 'account/password', { errors: [] }));
@@ -79,8 +76,7 @@ export function accountRoutes(
       problems.push(error);
     }
     if (problems.length > 0) return render(ctx, 'account/password', { errors: fieldErrors(ctx, problems) }, 400);
-    ctx.status = 303;
-    ctx.redirect('/akun?sandi=1');
+    seeOther(ctx, '/akun?sandi=1');
   });
 
   router.get('/hapus', (ctx) => render(ctx, 'account/delete', { errors: [] }));
@@ -104,8 +100,7 @@ export function accountRoutes(
     const citizen = (await citizens.findById(ctx.state.accountId))!;
     const enrolment = await secondFactors.enrolment(citizen);
     if (!enrolment) {
-      ctx.status = 303;
-      return ctx.redirect('/akun');
+      return seeOther(ctx, '/akun');
     }
     render(ctx, 'account/totp', { secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), qrSvg: enrolment.qrSvg, errors }, status);
   }

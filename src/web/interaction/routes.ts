@@ -24,6 +24,7 @@ import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Outbox } from '../../email/outbox.js';
 import { accountLockedEmail } from '../../email/messages.js';
 import type { Config } from '../../config.js';
+import { parseForm, seeOther } from '../forms.js';
 
 interface Deps {
   provider: Provider;
@@ -137,9 +138,7 @@ export function interactionRoutes(deps: Deps): Router {
     requireCsrf(ctx);
     const { details, client, clientId } = await interaction(ctx, 'login');
     const t = translator(ctx.state.lang);
-    const form = loginForm.safeParse(ctx.request.body);
-    if (!form.success) throw new InputError('login_form_invalid');
-    const { identifier, password } = form.data;
+    const { identifier, password } = parseForm(ctx, loginForm);
     const missing = [
       ...(identifier ? [] : [{ field: 'identifier', message: t('login.required_identifier') }]),
       ...(password ? [] : [{ field: 'password', message: t('login.required_password') }]),
@@ -174,8 +173,7 @@ export function interactionRoutes(deps: Deps): Router {
       await throttle.accountSucceeded(subject.key);
       const tokenId = (await registration.resendVerification(citizen.id))!;
       pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
-      ctx.status = 303;
-      return ctx.redirect('/verifikasi?dikirim=1');
+      return seeOther(ctx, '/verifikasi?dikirim=1');
     }
     if (await secondFactors.hasTotp(citizen.id)) {
       // The failures are forgotten only after the second factor too, so that guessing codes
@@ -202,8 +200,7 @@ export function interactionRoutes(deps: Deps): Router {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
       return again(verdict.locked ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) }) : t('login.wait', { seconds: verdict.retryAfterSeconds }), 429);
     }
-    const form = secondFactorForm.safeParse(ctx.request.body);
-    const code = form.success ? form.data.code : '';
+    const { code } = parseForm(ctx, secondFactorForm);
     const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
     if (!ok) {
       await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip: ctx.ip });
@@ -248,8 +245,7 @@ export function interactionRoutes(deps: Deps): Router {
     const to = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: citizen.id, acr, amr, remember: true },
     });
-    ctx.status = 303;
-    ctx.redirect(to);
+    seeOther(ctx, to);
   }
 
   // The online population check offered on the assurance page, for the account that just signed in.
@@ -258,24 +254,23 @@ export function interactionRoutes(deps: Deps): Router {
     const { details, client, clientId } = await interaction(ctx, 'login');
     const pending = pendingCheck.get(ctx);
     if (!identityVerification || pending?.u !== details.uid) throw new InputError('assurance_check_invalid');
-    const form = birthPlaceForm.safeParse(ctx.request.body);
-    if (!form.success) throw new InputError('form_invalid');
+    const { birth_place: birthPlace } = parseForm(ctx, birthPlaceForm);
     const checks = pending.n;
     // The count in the cookie shapes the page; the limit is kept on the server, per account
     // (a replayed cookie does not reset it) and per address.
     const key = `population:${pending.c}`;
     let result: string = 'birth_place_required';
-    if (form.data.birth_place) {
+    if (birthPlace) {
       const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAttempt(key));
       if (!verdict.allowed) {
         result = 'too_many';
       } else {
-        result = await identityVerification.verifyOnline(pending.c, form.data.birth_place, ctx.ip);
+        result = await identityVerification.verifyOnline(pending.c, birthPlace, ctx.ip);
         await (result === 'match' ? throttle.accountSucceeded(key) : throttle.accountFailed(key));
       }
     }
     const citizen = (await citizens.findById(pending.c))!;
-    await finishLogin(ctx, details, client, clientId, citizen, { mfa: pending.m === 1, checks: form.data.birth_place ? checks + 1 : checks, result });
+    await finishLogin(ctx, details, client, clientId, citizen, { mfa: pending.m === 1, checks: birthPlace ? checks + 1 : checks, result });
   });
 
   router.post('/consent', async (ctx) => {
@@ -297,8 +292,7 @@ export function interactionRoutes(deps: Deps): Router {
     const grantId = await grant.save();
     await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes } });
     const to = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-    ctx.status = 303;
-    ctx.redirect(to);
+    seeOther(ctx, to);
   });
 
   // "Back to the service" from the page that explains how to reach the requested assurance.
@@ -309,8 +303,7 @@ export function interactionRoutes(deps: Deps): Router {
       error: 'unmet_authentication_requirements',
       error_description: 'the account does not reach the requested acr_values',
     });
-    ctx.status = 303;
-    ctx.redirect(to);
+    seeOther(ctx, to);
   });
 
   router.post('/abort', async (ctx) => {
@@ -323,8 +316,7 @@ export function interactionRoutes(deps: Deps): Router {
       error: 'access_denied',
       error_description: 'End-User aborted interaction',
     });
-    ctx.status = 303;
-    ctx.redirect(to);
+    seeOther(ctx, to);
   });
 
   return router;

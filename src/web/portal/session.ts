@@ -11,6 +11,7 @@ import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
 import { translator } from '../i18n.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
+import { seeOther } from '../forms.js';
 
 const SESSION_HOURS = 8;
 /** Where a sign-in may continue to; the staff areas ask for a fresh login every time. */
@@ -63,8 +64,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
         code_challenge_method: 'S256',
         ...(STAFF_AREAS.test(login.n) && { prompt: 'login' }),
       });
-      ctx.status = 303;
-      return ctx.redirect(`/auth?${params}`);
+      return seeOther(ctx, `/auth?${params}`);
     }
     const login = pendingLogin.get(ctx);
     pendingLogin.clear(ctx);
@@ -88,8 +88,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     // Fresh: the person entered their password (and second factor) for this very sign-in.
     const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.t)) ? 1 : 0;
     session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000, f: fresh });
-    ctx.status = 303;
-    ctx.redirect(login.n);
+    seeOther(ctx, login.n);
   });
 
   // Signing out of Kediri ID's own pages ends the Kediri ID session in this browser too: on a shared
@@ -102,8 +101,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
       await provided.destroy();
       await audit({ type: 'logout', citizenId: provided.accountId, ip: ctx.ip });
     }
-    ctx.status = 303;
-    ctx.redirect('/');
+    seeOther(ctx, '/');
   });
 
   /** Lets the request through only with a portal session that stands (ctx.state.accountId). */
@@ -112,8 +110,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     if (!current || current.x <= Date.now() || !(await citizens.sessionStands(current.a, current.s))) {
       // None, expired, or the account was locked or its password changed since: sign in again.
       if (current) session.clear(ctx);
-      ctx.status = 303;
-      return ctx.redirect(`/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+      return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
     }
     ctx.state.accountId = current.a;
     await next();
@@ -125,8 +122,7 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
       signedIn(ctx, async () => {
         if (session.get(ctx)?.f !== 1) {
           // A staff area needs a fresh login, not a session carried over from earlier.
-          ctx.status = 303;
-          return ctx.redirect(`/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+          return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
         }
         if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
           return render(ctx, 'error', { message: translator(ctx.state.lang)('counter.role_required', { role }) }, 403);

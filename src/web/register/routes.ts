@@ -7,7 +7,7 @@ import { checkNewCitizen } from '../../identity/citizens.js';
 import type { Registration } from '../../identity/registration.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { requireCsrf } from '../csrf.js';
-import { field, fieldErrors, parseForm } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
@@ -73,8 +73,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
       return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, [error]) }, 409);
     }
-    ctx.status = 303;
-    ctx.redirect('/verifikasi?dikirim=1');
+    seeOther(ctx, '/verifikasi?dikirim=1');
   });
 
   function renderCode(ctx: Context, errors: object[] = [], status = 200) {
@@ -118,8 +117,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
     const tokenId = pending ? await registration.resendVerification(pending.c) : undefined;
     if (pending && tokenId) pendingVerification.set(ctx, { ...pending, t: tokenId });
     else pendingVerification.clear(ctx);
-    ctx.status = 303;
-    ctx.redirect(tokenId ? '/verifikasi?dikirim=1' : '/verifikasi');
+    seeOther(ctx, tokenId ? '/verifikasi?dikirim=1' : '/verifikasi');
   });
 
   return router;
