@@ -2,7 +2,7 @@ import { InputError } from '../errors.js';
 import { passwordChangedEmail, passwordResetEmail } from '../email/messages.js';
 import { endAccountSessions } from '../oidc/payloads.js';
 import type { AccountFlowDeps } from './registration.js';
-
+import { emailWait } from './throttle.js';
 
 /**
  * Password reset by email: a single-use link valid for 30 minutes, hashed at rest. A reset ends
@@ -10,11 +10,15 @@ import type { AccountFlowDeps } from './registration.js';
  */
 export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
   return {
-    /** Sends a reset link when the email has an account; the caller answers the same either way. */
+    /**
+     * Sends a reset link when the email has an account and its last link is not too recent
+     * (emailWait); the caller answers the same in every case.
+     */
     async request(email: string, ip: string): Promise<void> {
       const citizen = await citizens.findByEmail(email);
       if (!citizen || citizen.status !== 'active') return;
       await db.transaction(async (tx) => {
+        if ((await emailWait(tx, citizen.id, 'reset_password')) > 0) return;
         const { token } = await tokens.issue(tx, citizen.id, 'reset_password');
         const link = `${issuer}/lupa-sandi/atur?token=${encodeURIComponent(token)}`;
         await outbox.enqueue(passwordResetEmail(citizen.email, citizen.name, link), tx);

@@ -5,6 +5,7 @@ import type { Outbox } from '../email/outbox.js';
 import { registrationAttemptEmail, verificationEmail } from '../email/messages.js';
 import type { AccountTokens } from './account-tokens.js';
 import type { Citizen, CitizenStore, NewCitizen } from './citizens.js';
+import { emailWait } from './throttle.js';
 
 /** What the emailed-token flows (registration, password reset) work with. */
 export interface AccountFlowDeps {
@@ -28,6 +29,26 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, audit
     await outbox.enqueue(verificationEmail(citizen.email, citizen.name, link, issued.code!), on);
     await audit({ type: 'email.verification_sent', citizenId: citizen.id }, on);
     return issued.id;
+  }
+
+  /**
+   * A new link and code for an account whose email is not verified yet, unless one went out too
+   * recently (emailWait): then no email, the seconds to wait, and the newest token, still good.
+   */
+  async function sendVerificationAgain(citizenId: string): Promise<{ tokenId: string; waitSeconds: number } | undefined> {
+    return db.transaction(async (tx) => {
+      const citizen = await citizens.findById(citizenId, tx);
+      if (!citizen || citizen.email_verified) return undefined;
+      const waitSeconds = await emailWait(tx, citizen.id, 'verify_email');
+      if (waitSeconds === 0) return { tokenId: await sendVerification(tx, citizen), waitSeconds };
+      const { rows } = await tx.query<{ id: string }>(
+        `select id from account_tokens
+         where citizen_id = $1 and purpose = 'verify_email' and consumed_at is null and expires_at > now()
+         order by created_at desc limit 1`,
+        [citizen.id],
+      );
+      return rows[0] && { tokenId: rows[0].id, waitSeconds };
+    });
   }
 
   async function markVerified(on: Queryable, citizenId: string | undefined): Promise<string | undefined> {
@@ -68,13 +89,14 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, audit
       }
     },
 
-    /** A new link and code for an account whose email is not verified yet. */
+    sendVerificationAgain,
+
+    /**
+     * The token id of sendVerificationAgain, for a caller that continues to the code form either
+     * way (a sign-in with the right password but an unverified email).
+     */
     async resendVerification(citizenId: string): Promise<string | undefined> {
-      return db.transaction(async (tx) => {
-        const citizen = await citizens.findById(citizenId, tx);
-        if (!citizen || citizen.email_verified) return undefined;
-        return sendVerification(tx, citizen);
-      });
+      return (await sendVerificationAgain(citizenId))?.tokenId;
     },
 
     /** Verifies by the emailed link's token; returns the account, or undefined for a bad token. */

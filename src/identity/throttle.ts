@@ -1,4 +1,6 @@
-import type { Db } from '../db/db.js';
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Db, Queryable } from '../db/db.js';
+import type { TokenPurpose } from './account-tokens.js';
 
 /**
  * Thresholds, with the reasoning (compare Keycloak's brute-force detection: 30 failures, waits
@@ -8,8 +10,9 @@ import type { Db } from '../db/db.js';
  *   at most maxDelaySeconds) slows a guesser to a crawl while a person who mistypes barely notices;
  *   the 10th locks the account for 15 minutes and the citizen is emailed. Guessing stays far below
  *   what a common-password list needs (our policy already refuses the 49k most common).
- * - per IP address, generous limits: the MPP counter and campus networks put many citizens behind
- *   one address, so the IP limit only stops floods.
+ * - per IP address (an IPv6 client by its /64, see ipKey), generous limits: the MPP counter and
+ *   campus networks put many citizens behind one address, so the IP limit only stops floods.
+ * Emails that anyone can trigger have their own per-account limit (EMAIL_COOLDOWN_SECONDS).
  */
 export interface ThrottlePolicy {
   lockoutFailures: number;
@@ -104,7 +107,7 @@ export function createThrottle(db: Db, policy: ThrottlePolicy) {
 
     /** Counts an attempt of this action from this address; refused past the limit of the window. */
     async ipAttempt(action: IpAction, ip: string): Promise<Verdict> {
-      const key = `ip:${action}:${ip}`;
+      const key = `ip:${action}:${ipKey(ip)}`;
       const { rows } = await db.query<{ count: number; wait: number }>(
         `insert into throttle (key, count, window_start) values ($1, 1, now())
          on conflict (key) do update set
@@ -128,3 +131,71 @@ export function createThrottle(db: Db, policy: ThrottlePolicy) {
 }
 
 export type Throttle = ReturnType<typeof createThrottle>;
+
+/**
+ * The address that a per-address limit counts under. IPv4 as it is, also when written as IPv6
+ * (::ffff:1.2.3.4, as a dual-stack socket reports IPv4 clients). IPv6 as its /64 network
+ * ("2001:db8:0:1::/64"): the least that one subscriber is given (RFC 6177; providers often hand
+ * out a /56 or /48), so that stepping through the addresses of one's own network does not escape
+ * the limit. A zone id (fe80::1%eth0) names our interface, not the client, and is dropped.
+ */
+export function ipKey(ip: string): string {
+  const address = ip.split('%')[0]!;
+  if (isIPv4(address)) return address;
+  // Not an address (a proxy header can say anything): counted as it is, cut to a bounded key.
+  if (!isIPv6(address)) return ip.slice(0, 64);
+  const groups = ipv6Groups(address);
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.');
+  }
+  return `${groups.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address: "::" filled with zeros, a dotted IPv4 tail as two groups. */
+function ipv6Groups(address: string): number[] {
+  const groupsOf = (part: string | undefined): number[] =>
+    part
+      ? part.split(':').flatMap((group) => {
+          if (!group.includes('.')) return [parseInt(group, 16)];
+          const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+          return [(a << 8) | b, (c << 8) | d];
+        })
+      : [];
+  const [head, tail] = address.split('::');
+  const front = groupsOf(head);
+  const back = groupsOf(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+/**
+ * Emails that anyone can make us send to an account (the verification link and code, the reset
+ * link): the per-address limits do not see requests spread over many addresses, so without a
+ * limit per account one citizen's inbox could be flooded. At most one a minute (a person whose
+ * email is slow can ask again soon, and mail usually arrives within it) and five an hour (more
+ * does not help someone whose mail is not arriving; the MPP counter does). Compare Keycloak,
+ * whose verify-email action waits 30 s between emails by default, and Login.gov, which allows
+ * 20 confirmation or reset emails per account an hour: ours are stricter because the earlier
+ * email stays good (a verification code a day, a reset link 30 minutes), so waiting costs little.
+ */
+export const EMAIL_COOLDOWN_SECONDS = 60;
+export const EMAILS_PER_HOUR = 5;
+
+/**
+ * Seconds before the account may be sent another email of this purpose (0: now), judged by the
+ * tokens issued in the last hour (each went out in one email). Call it in the transaction that
+ * issues the next token: it holds a lock on the account and purpose until that ends, so that
+ * parallel requests are judged one after the other and cannot all pass.
+ */
+export async function emailWait(tx: Queryable, citizenId: string, purpose: TokenPurpose): Promise<number> {
+  await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`email:${purpose}:${citizenId}`]);
+  // The later of: a minute after the newest email; an hour after the fifth newest, if any.
+  const { rows } = await tx.query<{ wait: number }>(
+    `select greatest(0, coalesce(ceil(extract(epoch from greatest(
+         max(created_at) + make_interval(secs => $3),
+         (array_agg(created_at order by created_at desc))[$4] + interval '1 hour') - now())), 0))::int as wait
+     from account_tokens
+     where citizen_id = $1 and purpose = $2 and created_at > now() - interval '1 hour'`,
+    [citizenId, purpose, EMAIL_COOLDOWN_SECONDS, EMAILS_PER_HOUR],
+  );
+  return rows[0]!.wait;
+}

@@ -10,7 +10,8 @@ let server: TestServer;
 let rp: oidc.Configuration;
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // This file asks for many reset links from one address.
+  server = await startTestServer({ IP_LIMIT_RESET: '1000' });
   const { clientId, clientSecret } = await createWebClient(server.instance);
   rp = await relyingParty(server.url, clientId, clientSecret);
 });
@@ -22,6 +23,7 @@ const RINA = { nik: '3571034708950001', name: 'Rina Wati', birthdate: '1995-08-0
 const AYU = { nik: '3571016003000002', name: 'Ayu Lestari', birthdate: '2000-03-20', email: 'ayu@example.id', password: 'kopi-tubruk-di-pasar-setono' };
 
 const WATI = { nik: '3571015211800003', name: 'Wati Rahayu', birthdate: '1980-11-12', email: 'wati@example.id', password: 'bunga-melati-di-taman-sekartaji' };
+const EKO = { nik: '3571011204750001', name: 'Eko Prasetyo', birthdate: '1975-04-12', email: 'eko@example.id', password: 'sawah-hijau-di-kaki-gunung-wilis' };
 const NEW_PASSWORD = 'gunung-kelud-pagi-berkabut';
 
 /** The message next to a field, as the form shows it. */
@@ -37,8 +39,18 @@ async function requestReset(agent: Agent, email: string): Promise<Response> {
   return agent.post('/lupa-sandi', { _csrf, email });
 }
 
-/** Asks for a reset link and returns the link the email brings. */
+/** Time passes for the emails already sent to this account: their tokens become that much older. */
+async function secondsPass(email: string, seconds: number): Promise<void> {
+  await server.instance.db.query(
+    `update account_tokens set created_at = created_at - make_interval(secs => $2)
+     where citizen_id = (select id from citizens where email = $1)`,
+    [email, seconds],
+  );
+}
+
+/** Asks for a reset link (a minute after any earlier one: sooner none is sent) and returns the link the email brings. */
 async function resetLink(email: string): Promise<string> {
+  await secondsPass(email, 60);
   const before = await emailsTo(server.instance.db, email);
   expect((await requestReset(new Agent(server.url), email)).status).toBe(200);
   expect(await emailsTo(server.instance.db, email)).toBe(before + 1);
@@ -69,7 +81,7 @@ const INVALID_HEADING = 'Tautan tidak berlaku lagi';
 
 describe('password reset (/lupa-sandi)', () => {
   beforeAll(async () => {
-    for (const citizen of [SITI, BUDI, RINA, AYU, WATI]) await createCitizen(server.instance, citizen);
+    for (const citizen of [SITI, BUDI, RINA, AYU, WATI, EKO]) await createCitizen(server.instance, citizen);
   });
 
   test('a registered and an unknown email get the same page; only the registered one gets an email; a malformed one is refused', async () => {
@@ -98,6 +110,27 @@ describe('password reset (/lupa-sandi)', () => {
     expect(fieldError(html, 'email')).toContain('alamat email yang benar');
     expect(html).toContain('value="budi@"');
     expect((await server.instance.db.query<{ n: number }>('select count(*)::int as n from outbox')).rows[0]!.n).toBe(before.rows[0]!.n);
+  });
+
+  test('a second request within a minute sends no email, and its page is the very page an unknown address gets; the first link still works', async () => {
+    const first = await requestReset(new Agent(server.url), EKO.email);
+    expect(first.status).toBe(200);
+    expect(await emailsTo(server.instance.db, EKO.email)).toBe(1);
+    const { link } = await lastEmailTo(server.instance.db, EKO.email);
+
+    const again = await requestReset(new Agent(server.url), EKO.email);
+    const nobody = await requestReset(new Agent(server.url), 'tidak-ada@example.id');
+    expect(again.status).toBe(nobody.status);
+    expect(again.headers.get('retry-after')).toBeNull();
+    expect(withoutCsrf(await again.text())).toBe(withoutCsrf(await nobody.text()));
+    expect(await emailsTo(server.instance.db, EKO.email)).toBe(1);
+    expect((await new Agent(server.url).request(link!)).status).toBe(200);
+
+    // A minute later, parallel requests send one email.
+    await secondsPass(EKO.email, 60);
+    const statuses = await Promise.all(Array.from({ length: 5 }, async () => (await requestReset(new Agent(server.url), EKO.email)).status));
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    expect(await emailsTo(server.instance.db, EKO.email)).toBe(2);
   });
 
   test('the link opens the form; a common password or one with the birth date is refused and changes nothing', async () => {

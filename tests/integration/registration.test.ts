@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { emailsTo, lastEmailTo } from '../support/mail.js';
-import { SITI, createCitizen } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer();
+  // This file registers and asks for emails many times from one address.
+  server = await startTestServer({ IP_LIMIT_REGISTER: '1000' });
 });
 afterAll(() => server.close());
 
@@ -29,6 +31,24 @@ async function submit(agent: Agent, fields: Record<string, string>) {
   const _csrf = csrfTokenOf(await page.text());
   return agent.post('/daftar', { _csrf, password_confirm: fields.password ?? '', privacy: 'ya', ...fields });
 }
+
+/** Time passes for the emails already sent to this account: their tokens become that much older. */
+async function secondsPass(email: string, seconds: number): Promise<void> {
+  await server.instance.db.query(
+    `update account_tokens set created_at = created_at - make_interval(secs => $2)
+     where citizen_id = (select id from citizens where email = $1)`,
+    [email, seconds],
+  );
+}
+
+/** Asks for a new verification email from the code form of this browser. */
+async function askAgain(agent: Agent): Promise<Response> {
+  const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
+  return agent.post('/verifikasi/kirim-ulang', { _csrf });
+}
+
+/** The text of the page's status notice. */
+const noticeOf = (html: string) => /<div class="notice" role="status">([\s\S]*?)<\/div>/.exec(html)?.[1]?.replace(/<[^>]+>/g, '').trim();
 
 /** The message next to a field, as the form shows it. */
 const fieldError = (html: string, field: string) => new RegExp(`id="${field}-error"[^>]*>([\\s\\S]*?)</p>`).exec(html)?.[1]?.replace(/<[^>]+>/g, '').trim();
@@ -138,11 +158,93 @@ describe('registration (/daftar)', () => {
     for (let i = 0; i < 5; i++) expect((await agent.post('/verifikasi', { _csrf, code: wrongCode })).status).toBe(400);
     expect((await agent.post('/verifikasi', { _csrf, code: first.code! })).status).toBe(400);
 
+    await secondsPass(person.email, 60);
     const resent = await agent.post('/verifikasi/kirim-ulang', { _csrf });
     expect(resent.status).toBe(303);
     const second = await lastEmailTo(server.instance.db, person.email);
     expect(second.link).not.toBe(first.link);
     expect((await agent.post('/verifikasi', { _csrf, code: second.code! })).status).toBe(200);
+  });
+
+  test('a new email is sent at most once a minute: asking again sooner sends none, says how long to wait, and the last code still works', async () => {
+    const agent = new Agent(server.url);
+    const person = { ...BUDI, nik: '3571015507910003', birth_day: '15', birth_month: '7', birth_year: '1991', email: 'sri@example.id', name: 'Sri Handayani' };
+    expect((await submit(agent, person)).status).toBe(303);
+    expect(await emailsTo(server.instance.db, person.email)).toBe(1);
+
+    // Right after the registration email: none.
+    const soon = await askAgain(agent);
+    expect(soon.status).toBe(429);
+    expect(Number(soon.headers.get('retry-after'))).toBeGreaterThan(50);
+    expect(Number(soon.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    const html = await soon.text();
+    expect(noticeOf(html)).toMatch(/^Email verifikasi baru saja kami kirim\. Tunggu \d+ detik sebelum meminta email baru/);
+    expect(html).toContain('name="code"');
+    expect(await emailsTo(server.instance.db, person.email)).toBe(1);
+
+    // A minute later: one new email; asking again at once: none.
+    await secondsPass(person.email, 60);
+    const later = await askAgain(agent);
+    expect(later.status).toBe(303);
+    expect(later.headers.get('location')).toBe('/verifikasi?dikirim=1');
+    expect((await askAgain(agent)).status).toBe(429);
+    expect(await emailsTo(server.instance.db, person.email)).toBe(2);
+
+    const { code } = await lastEmailTo(server.instance.db, person.email);
+    const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
+    expect((await agent.post('/verifikasi', { _csrf, code: code! })).status).toBe(200);
+  });
+
+  test('parallel requests for a new email send one', async () => {
+    const agent = new Agent(server.url);
+    const person = { ...BUDI, nik: '3571016610850001', birth_day: '26', birth_month: '10', birth_year: '1985', email: 'yuni@example.id', name: 'Yuni Astuti' };
+    expect((await submit(agent, person)).status).toBe(303);
+    await secondsPass(person.email, 60);
+    const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => agent.post('/verifikasi/kirim-ulang', { _csrf }).then((r) => r.status)));
+    expect(statuses.sort()).toEqual([303, 429, 429, 429, 429, 429]);
+    expect(await emailsTo(server.instance.db, person.email)).toBe(2);
+  });
+
+  test('at most five emails an hour: the sixth waits until the oldest is an hour old', async () => {
+    const agent = new Agent(server.url);
+    const person = { ...BUDI, nik: '3571024409870002', birth_day: '4', birth_month: '9', birth_year: '1987', email: 'nur@example.id', name: 'Nur Aini' };
+    expect((await submit(agent, person)).status).toBe(303);
+    for (let i = 0; i < 4; i++) {
+      await secondsPass(person.email, 5 * 60);
+      expect((await askAgain(agent)).status).toBe(303);
+    }
+    // Five emails over the last 20 minutes.
+    await secondsPass(person.email, 60);
+    const capped = await askAgain(agent);
+    expect(capped.status).toBe(429);
+    const wait = Number(capped.headers.get('retry-after'));
+    expect(wait).toBeGreaterThan(38 * 60);
+    expect(wait).toBeLessThanOrEqual(39 * 60);
+    expect(noticeOf(await capped.text())).toMatch(/^Kami sudah beberapa kali mengirim email verifikasi dalam satu jam terakhir\. Tunggu 39 menit/);
+    expect(await emailsTo(server.instance.db, person.email)).toBe(5);
+
+    await secondsPass(person.email, wait);
+    expect((await askAgain(agent)).status).toBe(303);
+    expect(await emailsTo(server.instance.db, person.email)).toBe(6);
+  });
+
+  test('signing in unverified just after registering sends no second email, and the code from the first one verifies', async () => {
+    const { clientId, clientSecret } = await createWebClient(server.instance);
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const person = { ...BUDI, nik: '3571015012930004', birth_day: '10', birth_month: '12', birth_year: '1993', email: 'lina@example.id', name: 'Lina Marlina' };
+    expect((await submit(new Agent(server.url), person)).status).toBe(303);
+    const { code } = await lastEmailTo(server.instance.db, person.email);
+
+    // Another browser signs in with the right password: on to the code form.
+    const agent = new Agent(server.url);
+    const { res, url } = await agent.follow((await authorizationRequest(rp)).url);
+    const posted = await agent.post(`${url}/login`, { _csrf: csrfTokenOf(await res!.text()), identifier: person.email, password: person.password });
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get('location')).toBe('/verifikasi?dikirim=1');
+    expect(await emailsTo(server.instance.db, person.email)).toBe(1);
+    const _csrf = csrfTokenOf(await (await agent.request('/verifikasi?dikirim=1')).text());
+    expect((await agent.post('/verifikasi', { _csrf, code: code! })).status).toBe(200);
   });
 
   test('forms refuse a POST without the CSRF token', async () => {

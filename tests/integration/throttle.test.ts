@@ -55,6 +55,19 @@ describe('the throttle counters', () => {
     await testDb.db.query("update throttle set window_start = now() - interval '16 minutes' where key = 'ip:login:10.0.0.1'");
     expect((await throttle.ipAttempt('login', '10.0.0.1')).allowed).toBe(true);
   });
+
+  test('an IPv6 client counts by its /64 network, and an IPv4-mapped address as its IPv4 address', async () => {
+    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1 } });
+    expect((await throttle.ipAttempt('login', '2001:db8:1:2::1')).allowed).toBe(true);
+    expect((await throttle.ipAttempt('login', '2001:db8:1:2:dead:beef:0:7')).allowed).toBe(true);
+    expect(await throttle.ipAttempt('login', '2001:0db8:0001:0002:ffff:ffff:ffff:fffe')).toMatchObject({ allowed: false, locked: false });
+    expect((await throttle.ipAttempt('login', '2001:db8:1:3::1')).allowed).toBe(true);
+
+    expect((await throttle.ipAttempt('login', '192.0.2.9')).allowed).toBe(true);
+    expect((await throttle.ipAttempt('login', '::ffff:192.0.2.9')).allowed).toBe(true);
+    expect(await throttle.ipAttempt('login', '::ffff:c000:209')).toMatchObject({ allowed: false });
+    expect((await throttle.ipAttempt('login', '::ffff:192.0.2.10')).allowed).toBe(true);
+  });
 });
 
 describe('login brute-force defence over HTTP', () => {

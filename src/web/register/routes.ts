@@ -76,11 +76,12 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
     seeOther(ctx, '/verifikasi?dikirim=1');
   });
 
-  function renderCode(ctx: Context, errors: object[] = [], status = 200) {
+  /** The code form; `waitSeconds` says that a new email may be asked for only after that long. */
+  function renderCode(ctx: Context, errors: object[] = [], status = 200, waitSeconds = 0) {
     const pending = pendingVerification.get(ctx);
     if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
-    const notice = ctx.query.dikirim === '1' ? 'sent' : undefined;
-    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.e, notice, errors }, status);
+    const notice = waitSeconds > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
+    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.e, notice, waitSeconds, errors }, status);
   }
 
   router.get('/verifikasi', (ctx) => {
@@ -114,10 +115,17 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
     requireCsrf(ctx);
     if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const pending = pendingVerification.get(ctx);
-    const tokenId = pending ? await registration.resendVerification(pending.c) : undefined;
-    if (pending && tokenId) pendingVerification.set(ctx, { ...pending, t: tokenId });
-    else pendingVerification.clear(ctx);
-    seeOther(ctx, tokenId ? '/verifikasi?dikirim=1' : '/verifikasi');
+    const resent = pending ? await registration.sendVerificationAgain(pending.c) : undefined;
+    if (!pending || !resent) {
+      pendingVerification.clear(ctx);
+      return seeOther(ctx, '/verifikasi');
+    }
+    pendingVerification.set(ctx, { ...pending, t: resent.tokenId });
+    if (resent.waitSeconds === 0) return seeOther(ctx, '/verifikasi?dikirim=1');
+    // Too soon for another email. This browser registered or signed in with the password, so
+    // it may be told so (a password reset, open to anyone, says nothing of the kind).
+    ctx.set('Retry-After', String(resent.waitSeconds));
+    renderCode(ctx, [], 429, resent.waitSeconds);
   });
 
   return router;

@@ -26,7 +26,7 @@ export function resetRoutes(reset: PasswordReset, throttle: Throttle): Router {
     if (!EMAIL.test(email.trim())) {
       return render(ctx, 'reset/request', { email, errors: fieldErrors(ctx, [new InputError('email_invalid', 'email')]) }, 400);
     }
-    // The same page whether or not the address has an account.
+    // The same page whether or not the address has an account, and whether or not a link went out.
     await reset.request(email, ctx.ip);
     render(ctx, 'reset/sent');
   });
