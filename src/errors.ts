@@ -15,7 +15,7 @@ export class InputError extends Error {
 }
 
 /** The areas of views/locales whose keys are InputError codes. */
-const MESSAGE_AREAS = ['nik', 'citizen'];
+const MESSAGE_AREAS = ['nik', 'citizen', 'profile.error'];
 
 /** The person-facing message of an InputError, or its technical detail when it has no message. */
 export function inputErrorMessage(error: InputError, lang: Lang): string {

@@ -8,11 +8,13 @@ import { createPasswords } from './identity/passwords.js';
 import { createAccountTokens } from './identity/account-tokens.js';
 import { createPasswordReset } from './identity/password-reset.js';
 import { createRegistration } from './identity/registration.js';
+import { createProfile } from './identity/profile.js';
 import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
 import { createSecondFactors } from './identity/second-factors.js';
+import { createPasskeys } from './identity/passkeys.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
@@ -29,6 +31,7 @@ export async function createServices(config: Config, db: Db) {
   const accountDeps = { db, issuer: config.issuer, citizens, tokens, outbox, audit };
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
+  const profile = createProfile(accountDeps);
   const staff = createStaff(db, sealer, audit);
   // Without a configured population service, identities are verified at the MPP counter only.
   const identityVerification = config.populationVerifier
@@ -37,9 +40,10 @@ export async function createServices(config: Config, db: Db) {
   const throttle = createThrottle(db, config.throttle);
   const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, outbox, audit);
+  const passkeys = createPasskeys(db, secondFactors, config.issuer);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
-    ...{ identityVerification, throttle, account, secondFactors },
+    ...{ identityVerification, throttle, account, secondFactors, passkeys, profile },
   };
 }
 

@@ -25,10 +25,14 @@ export type AuditType =
   | 'identity.verified'
   | 'identity.check_failed'
   | 'factor.added'
+  | 'factor.removed'
+  | 'recovery_codes.renewed'
   | 'recovery_code.used'
   | 'session.ended'
   | 'password.changed'
   | 'account.deleted'
+  | 'profile.changed'
+  | 'email.changed'
   | 'csrf.rejected';
 
 export interface AuditEvent {

@@ -139,21 +139,102 @@ ${SIGNATURE}`,
 }
 
 
-export function factorAddedEmail(to: string, name: string): Email {
+/** A change to the account's second factors, in the words the email uses for it. */
+export type FactorChange = 'totp_added' | 'totp_removed' | 'passkey_added' | 'passkey_removed' | 'recovery_codes_renewed';
+
+const FACTOR_CHANGES: Record<FactorChange, { id: string; en: string }> = {
+  totp_added: { id: 'Aplikasi autentikator ditambahkan', en: 'An authenticator app was added' },
+  totp_removed: { id: 'Aplikasi autentikator dihapus', en: 'The authenticator app was removed' },
+  passkey_added: { id: 'Kunci sandi (passkey) ditambahkan', en: 'A passkey was added' },
+  passkey_removed: { id: 'Kunci sandi (passkey) dihapus', en: 'A passkey was removed' },
+  recovery_codes_renewed: { id: 'Kode pemulihan baru dibuat', en: 'New recovery codes were made' },
+};
+
+export function factorChangedEmail(to: string, name: string, change: FactorChange): Email {
+  const what = FACTOR_CHANGES[change];
   return {
     to,
-    subject: 'Verifikasi dua langkah Kediri ID diaktifkan / Two-step verification turned on',
+    subject: 'Verifikasi dua langkah Kediri ID berubah / Two-step verification changed',
     body: `Halo ${name},
 
-Verifikasi dua langkah (aplikasi autentikator) baru saja diaktifkan untuk akun Kediri ID Anda.
+${what.id} pada verifikasi dua langkah akun Kediri ID Anda.
 Jika bukan Anda, segera atur ulang kata sandi lewat "Lupa kata sandi?" atau datang ke loket MPP.
 
 ---
 
 Hello ${name},
 
-Two-step verification (an authenticator app) was just turned on for your Kediri ID account.
+${what.en} in the two-step verification of your Kediri ID account.
 If this was not you, reset your password now with "Forgot password?" or visit the MPP counter.
+${SIGNATURE}`,
+  };
+}
+
+export function emailChangeCodeEmail(to: string, name: string, link: string, code: string): Email {
+  return {
+    to,
+    subject: 'Konfirmasi email baru Kediri ID / Confirm your new Kediri ID email',
+    body: `Halo ${name},
+
+Anda meminta agar alamat ini menjadi email akun Kediri ID Anda. Untuk mengonfirmasi, buka tautan ini:
+${link}
+
+atau masukkan kode ini di halaman akun Anda: ${code}
+
+Tautan dan kode berlaku 30 menit dan hanya bisa dipakai sekali. Jika Anda tidak memintanya,
+abaikan email ini: tidak ada yang berubah.
+
+---
+
+Hello ${name},
+
+You asked for this address to become the email of your Kediri ID account. To confirm, open this link:
+${link}
+
+or enter this code on your account page: ${code}
+
+The link and code are valid for 30 minutes and work once. If you did not ask for this, ignore
+this email: nothing has changed.
+${SIGNATURE}`,
+  };
+}
+
+export function emailChangedEmail(to: string, name: string): Email {
+  return {
+    to,
+    subject: 'Email akun Kediri ID Anda telah diubah / Your Kediri ID email was changed',
+    body: `Halo ${name},
+
+Email akun Kediri ID Anda baru saja diganti dengan alamat lain; email ini tidak lagi dipakai untuk
+masuk atau memulihkan akun. Jika bukan Anda yang mengubahnya, segera datang ke loket Mal
+Pelayanan Publik dengan KTP-el Anda.
+
+---
+
+Hello ${name},
+
+The email of your Kediri ID account was just changed to another address; this one no longer
+signs in to or recovers the account. If this was not you, visit the Mal Pelayanan Publik counter
+with your KTP-el as soon as possible.
+${SIGNATURE}`,
+  };
+}
+
+export function emailChangeAttemptEmail(to: string, name: string): Email {
+  return {
+    to,
+    subject: 'Percobaan memakai email Anda / An attempt to use your email',
+    body: `Halo ${name},
+
+Seseorang mencoba menjadikan alamat email ini sebagai email akun Kediri ID yang lain. Alamat ini
+tetap milik akun Anda, dan akun Anda tidak berubah. Anda tidak perlu melakukan apa pun.
+
+---
+
+Hello ${name},
+
+Someone tried to make this email address the email of another Kediri ID account. The address
+stays with your account, and your account has not changed. You do not need to do anything.
 ${SIGNATURE}`,
   };
 }

@@ -2,20 +2,28 @@ import { randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto
 import type { Queryable } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 
-export type TokenPurpose = 'verify_email' | 'reset_password';
+export type TokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Email verification lasts a day; a password reset link half an hour. */
-const TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30 };
+/** Email verification lasts a day; a password reset link and an email change half an hour. */
+const TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30 };
+/** The purposes whose email carries a 6-digit code besides the link. */
+const WITH_CODE: TokenPurpose[] = ['verify_email', 'change_email'];
 /** Wrong 6-digit codes allowed per token before it stops accepting codes. */
 export const MAX_CODE_ATTEMPTS = 5;
 
 export interface IssuedToken {
   id: string;
   token: string;
-  /** The 6-digit code, for email verification. */
+  /** The 6-digit code, for email verification and email changes. */
   code?: string;
+}
+
+/** A used token: its account and, for an email change, the address it proved. */
+export interface RedeemedToken {
+  citizenId: string;
+  newEmail: string | null;
 }
 
 /**
@@ -26,20 +34,53 @@ export function createAccountTokens(sealer: Sealer) {
   const hashToken = (token: string) => sealer.keyedHash('account-token', token);
   const hashCode = (id: string, code: string) => sealer.keyedHash('account-code', `${id}:${code}`);
 
+  /** Uses a token by its link: once; undefined when unknown, used, retired or expired. */
+  async function claim(on: Queryable, purpose: TokenPurpose, token: string): Promise<RedeemedToken | undefined> {
+    const { rows } = await on.query<RedeemedToken>(
+      `update account_tokens set consumed_at = now()
+       where token_hash = $1 and purpose = $2 and consumed_at is null and expires_at > now()
+       returning citizen_id as "citizenId", new_email as "newEmail"`,
+      [hashToken(token), purpose],
+    );
+    return rows[0];
+  }
+
+  /** Uses the 6-digit code of token `id`; counts wrong tries and stops after MAX_CODE_ATTEMPTS. */
+  async function claimCode(on: Queryable, purpose: TokenPurpose, id: string, code: string): Promise<RedeemedToken | undefined> {
+    if (!UUID.test(id)) return undefined;
+    const { rows } = await on.query<RedeemedToken & { code_hash: string }>(
+      `update account_tokens set attempts = attempts + 1
+       where id = $1 and purpose = $2 and code_hash is not null and consumed_at is null and expires_at > now() and attempts < $3
+       returning citizen_id as "citizenId", new_email as "newEmail", code_hash`,
+      [id, purpose, MAX_CODE_ATTEMPTS],
+    );
+    const row = rows[0];
+    if (!row || !/^\d{6}$/.test(code)) return undefined;
+    const expected = Buffer.from(row.code_hash);
+    const actual = Buffer.from(hashCode(id, code));
+    if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
+    const used = await on.query('update account_tokens set consumed_at = now() where id = $1 and consumed_at is null', [id]);
+    return used.rowCount === 1 ? { citizenId: row.citizenId, newEmail: row.newEmail } : undefined;
+  }
+
   return {
-    async issue(on: Queryable, citizenId: string, purpose: TokenPurpose): Promise<IssuedToken> {
+    claim,
+    claimCode,
+
+    /** Issues a token (for change_email, with the new address it is to prove). */
+    async issue(on: Queryable, citizenId: string, purpose: TokenPurpose, newEmail?: string): Promise<IssuedToken> {
       const id = randomUUID();
       const token = randomBytes(32).toString('base64url');
-      const code = purpose === 'verify_email' ? String(randomInt(0, 1_000_000)).padStart(6, '0') : undefined;
+      const code = WITH_CODE.includes(purpose) ? String(randomInt(0, 1_000_000)).padStart(6, '0') : undefined;
       await on.query(
         `update account_tokens set consumed_at = now()
          where citizen_id = $1 and purpose = $2 and consumed_at is null`,
         [citizenId, purpose],
       );
       await on.query(
-        `insert into account_tokens (id, citizen_id, purpose, token_hash, code_hash, expires_at)
-         values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6))`,
-        [id, citizenId, purpose, hashToken(token), code ? hashCode(id, code) : null, TTL_MINUTES[purpose]],
+        `insert into account_tokens (id, citizen_id, purpose, token_hash, code_hash, expires_at, new_email)
+         values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7)`,
+        [id, citizenId, purpose, hashToken(token), code ? hashCode(id, code) : null, TTL_MINUTES[purpose], newEmail ?? null],
       );
       return { id, token, ...(code && { code }) };
     },
@@ -54,33 +95,33 @@ export function createAccountTokens(sealer: Sealer) {
       return rows[0]?.citizen_id;
     },
 
-    /** Uses a token: returns its account once; undefined when unknown, used, retired or expired. */
-    async redeem(on: Queryable, purpose: TokenPurpose, token: string): Promise<string | undefined> {
-      const { rows } = await on.query<{ citizen_id: string }>(
-        `update account_tokens set consumed_at = now()
-         where token_hash = $1 and purpose = $2 and consumed_at is null and expires_at > now()
-         returning citizen_id`,
-        [hashToken(token), purpose],
+    /** The account's live token of this purpose (issuing retires the earlier ones), with the address it is for. */
+    async live(on: Queryable, citizenId: string, purpose: TokenPurpose): Promise<{ id: string; newEmail: string | null } | undefined> {
+      const { rows } = await on.query<{ id: string; newEmail: string | null }>(
+        `select id, new_email as "newEmail" from account_tokens
+         where citizen_id = $1 and purpose = $2 and consumed_at is null and expires_at > now()
+         order by created_at desc limit 1`,
+        [citizenId, purpose],
       );
-      return rows[0]?.citizen_id;
+      return rows[0];
     },
 
-    /** Uses the 6-digit code of token `id`; counts wrong tries and stops after MAX_CODE_ATTEMPTS. */
+    /** Retires the account's live tokens of this purpose. */
+    async retire(on: Queryable, citizenId: string, purpose: TokenPurpose): Promise<void> {
+      await on.query('update account_tokens set consumed_at = now() where citizen_id = $1 and purpose = $2 and consumed_at is null', [
+        citizenId,
+        purpose,
+      ]);
+    },
+
+    /** Uses a token: returns its account once; undefined when unknown, used, retired or expired. */
+    async redeem(on: Queryable, purpose: TokenPurpose, token: string): Promise<string | undefined> {
+      return (await claim(on, purpose, token))?.citizenId;
+    },
+
+    /** Uses the 6-digit email-verification code of token `id` (see claimCode). */
     async redeemCode(on: Queryable, id: string, code: string): Promise<string | undefined> {
-      if (!UUID.test(id)) return undefined;
-      const { rows } = await on.query<{ citizen_id: string; code_hash: string }>(
-        `update account_tokens set attempts = attempts + 1
-         where id = $1 and code_hash is not null and consumed_at is null and expires_at > now() and attempts < $2
-         returning citizen_id, code_hash`,
-        [id, MAX_CODE_ATTEMPTS],
-      );
-      const row = rows[0];
-      if (!row || !/^\d{6}$/.test(code)) return undefined;
-      const expected = Buffer.from(row.code_hash);
-      const actual = Buffer.from(hashCode(id, code));
-      if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
-      const used = await on.query('update account_tokens set consumed_at = now() where id = $1 and consumed_at is null', [id]);
-      return used.rowCount === 1 ? row.citizen_id : undefined;
+      return (await claimCode(on, 'verify_email', id, code))?.citizenId;
     },
   };
 }

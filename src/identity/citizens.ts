@@ -15,6 +15,8 @@ export interface Citizen {
   email: string;
   email_verified: boolean;
   phone: string | null;
+  /** Checked at the MPP counter; a changed number is unverified (there is no SMS gateway). */
+  phone_verified: boolean;
   status: 'active' | 'locked';
   assurance: 'basic' | 'verified';
   address: Record<string, string> | null;
@@ -41,10 +43,10 @@ export interface NewCitizen {
 }
 
 const NIK = 'nik';
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const PHONE = /^\+?[0-9]{8,15}$/;
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const PHONE = /^\+?[0-9]{8,15}$/;
 const COLUMNS = `id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, email_verified,
-  phone, status, assurance, address, updated_at`;
+  phone, phone_verified, status, assurance, address, updated_at`;
 
 /**
  * Every problem with a new account's details, each an InputError naming its field (a form shows

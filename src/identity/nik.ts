@@ -154,3 +154,6 @@ export function checkNik(nik: string, birthdate: string, now: Date = new Date())
   // NIK with 29 February passes only for a leap year (2000-02-29 yes; 1900-02-29 was refused above).
   return { ok: true, gender, birthdate: entered };
 }
+
+/** 3571 **** **** 0001: enough for the citizen to recognise, not enough for someone looking on. */
+export const maskNik = (nik: string) => `${nik.slice(0, 4)} **** **** ${nik.slice(12)}`;

@@ -4,7 +4,8 @@ import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import type { Outbox } from '../email/outbox.js';
-import { factorAddedEmail, recoveryCodeUsedEmail } from '../email/messages.js';
+import { factorChangedEmail, recoveryCodeUsedEmail } from '../email/messages.js';
+import type { Queryable } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 import type { Citizen } from './citizens.js';
 
@@ -24,18 +25,88 @@ function newRecoveryCode(): string {
 const timeStepOf = (result: object) => ('timeStep' in result ? Number(result.timeStep) : NaN);
 const normalise = (code: string) => code.toUpperCase().replace(/[^0-9A-Z]/g, '');
 
+/** The second factors an account has; recovery codes come with the first one and go with the last. */
+export interface FactorSummary {
+  totp: boolean;
+  passkeys: number;
+  recoveryCodesLeft: number;
+}
+
 /**
  * Second factors: a TOTP app (otplib; the secret sealed at rest; each code accepted once, with one
- * step of drift) and ten single-use recovery codes (keyed hashes; shown once; a use is audited and
- * emailed).
+ * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
+ * shown once; a use is audited and emailed). Every change is audited and emailed.
  */
 export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit) {
   const hashRecovery = (citizenId: string, code: string) => sealer.keyedHash(RECOVERY, `${citizenId}:${normalise(code)}`);
 
+  async function summary(citizenId: string, on: Queryable = db): Promise<FactorSummary> {
+    const { rows } = await on.query<FactorSummary>(
+      `select exists (select 1 from totp_factors where citizen_id = $1 and confirmed_at is not null) as totp,
+              (select count(*)::int from passkeys where citizen_id = $1) as passkeys,
+              (select count(*)::int from recovery_codes where citizen_id = $1 and used_at is null) as "recoveryCodesLeft"`,
+      [citizenId],
+    );
+    return rows[0]!;
+  }
+
+  async function issueRecoveryCodes(tx: Queryable, citizenId: string): Promise<string[]> {
+    const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
+    await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
+    for (const c of codes) await tx.query('insert into recovery_codes (citizen_id, code_hash) values ($1, $2)', [citizenId, hashRecovery(citizenId, c)]);
+    return codes;
+  }
+
+  /**
+   * Records a factor just added (inside the transaction that added it): audited and emailed.
+   * Returns new recovery codes to show once when the account had none left (its first factor).
+   */
+  async function added(tx: Queryable, citizen: Citizen, factor: 'totp' | 'passkey', ip: string): Promise<string[] | undefined> {
+    const codes = (await summary(citizen.id, tx)).recoveryCodesLeft === 0 ? await issueRecoveryCodes(tx, citizen.id) : undefined;
+    await audit({ type: 'factor.added', citizenId: citizen.id, ip, details: { factor, recoveryCodes: codes?.length ?? 0 } }, tx);
+    await outbox.enqueue(factorChangedEmail(citizen.email, citizen.name, `${factor}_added`), tx);
+    return codes;
+  }
+
+  /** Records a factor just removed: audited and emailed; the recovery codes go with the last one. */
+  async function removed(tx: Queryable, citizen: Citizen, factor: 'totp' | 'passkey', ip: string): Promise<void> {
+    const left = await summary(citizen.id, tx);
+    if (!left.totp && left.passkeys === 0) await tx.query('delete from recovery_codes where citizen_id = $1', [citizen.id]);
+    await audit({ type: 'factor.removed', citizenId: citizen.id, ip, details: { factor } }, tx);
+    await outbox.enqueue(factorChangedEmail(citizen.email, citizen.name, `${factor}_removed`), tx);
+  }
+
   return {
-    async hasTotp(citizenId: string): Promise<boolean> {
-      const { rowCount } = await db.query('select 1 from totp_factors where citizen_id = $1 and confirmed_at is not null', [citizenId]);
-      return rowCount === 1;
+    summary,
+    added,
+    removed,
+
+    /** Whether a login of this account needs a second step. */
+    async required(citizenId: string): Promise<boolean> {
+      const factors = await summary(citizenId);
+      return factors.totp || factors.passkeys > 0;
+    },
+
+    /** Removes the TOTP app (the caller has checked the password); it can be enrolled again. */
+    async removeTotp(citizen: Citizen, ip: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const gone = await tx.query('delete from totp_factors where citizen_id = $1 and confirmed_at is not null', [citizen.id]);
+        if (gone.rowCount !== 1) return false;
+        await removed(tx, citizen, 'totp', ip);
+        return true;
+      });
+    },
+
+    /** Ten new recovery codes in place of the old ones, for an account with a second factor. */
+    async renewRecoveryCodes(citizen: Citizen, ip: string): Promise<string[] | undefined> {
+      return db.transaction(async (tx) => {
+        const factors = await summary(citizen.id, tx);
+        if (!factors.totp && factors.passkeys === 0) return undefined;
+        const codes = await issueRecoveryCodes(tx, citizen.id);
+        await audit({ type: 'recovery_codes.renewed', citizenId: citizen.id, ip }, tx);
+        await outbox.enqueue(factorChangedEmail(citizen.email, citizen.name, 'recovery_codes_renewed'), tx);
+        return codes;
+      });
     },
 
     /**
@@ -57,25 +128,27 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
       return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
     },
 
-    /** Confirms the enrolment with a first code; returns the new recovery codes (shown once). */
-    async confirm(citizen: Citizen, code: string, ip: string): Promise<string[] | undefined> {
+    /**
+     * Confirms the enrolment with a first code: false when the code is wrong, else the new recovery
+     * codes to show once (none when the account already holds codes from another factor).
+     */
+    async confirm(citizen: Citizen, code: string, ip: string): Promise<false | { codes: string[] | undefined }> {
       const citizenId = citizen.id;
       const pending = await db.query<{ secret_enc: string }>(
         'select secret_enc from totp_factors where citizen_id = $1 and confirmed_at is null',
         [citizenId],
       );
-      if (!pending.rows[0] || !/^\d{6}$/.test(code)) return undefined;
+      if (!pending.rows[0] || !/^\d{6}$/.test(code)) return false;
       const result = await verify({ secret: sealer.open(SECRET, pending.rows[0].secret_enc), token: code, epochTolerance: DRIFT_SECONDS });
-      if (!result.valid) return undefined;
-      const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
-      await db.transaction(async (tx) => {
-        await tx.query('update totp_factors set confirmed_at = now(), last_time_step = $2 where citizen_id = $1', [citizenId, timeStepOf(result)]);
-        await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
-        for (const c of codes) await tx.query('insert into recovery_codes (citizen_id, code_hash) values ($1, $2)', [citizenId, hashRecovery(citizenId, c)]);
-        await audit({ type: 'factor.added', citizenId, ip, details: { factor: 'totp', recoveryCodes: RECOVERY_CODES } }, tx);
-        await outbox.enqueue(factorAddedEmail(citizen.email, citizen.name), tx);
+      if (!result.valid) return false;
+      return db.transaction(async (tx) => {
+        const confirmed = await tx.query(
+          'update totp_factors set confirmed_at = now(), last_time_step = $2 where citizen_id = $1 and confirmed_at is null',
+          [citizenId, timeStepOf(result)],
+        );
+        if (confirmed.rowCount !== 1) return false;
+        return { codes: await added(tx, citizen, 'totp', ip) };
       });
-      return codes;
     },
 
     /** A TOTP code at login: valid, and of a later time step than any used before (no replay). */

@@ -99,7 +99,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
             updated_at: Math.floor(citizen.updated_at.getTime() / 1000),
             email: citizen.email,
             email_verified: citizen.email_verified,
-            ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: false }),
+            ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: citizen.phone_verified }),
             ...(citizen.address && { address: citizen.address }),
             ...(nik && { nik, nik_verified: citizen.assurance === 'verified' }),
           };

@@ -3,6 +3,7 @@ import mount from 'koa-mount';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
@@ -19,8 +20,12 @@ import { devMailRoutes } from './dev-mail.js';
 import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
+import { profileRoutes } from './account/profile-routes.js';
+import { factorRoutes } from './account/factor-routes.js';
 import type { Account } from '../identity/account.js';
 import type { SecondFactors } from '../identity/second-factors.js';
+import type { Passkeys } from '../identity/passkeys.js';
+import type { Profile } from '../identity/profile.js';
 import type { Audit } from '../audit/audit.js';
 import type { ClientStore } from '../clients/clients.js';
 import type { CitizenStore } from '../identity/citizens.js';
@@ -49,9 +54,18 @@ interface AppDeps {
   throttle: Throttle;
   account: Account;
   secondFactors: SecondFactors;
+  passkeys: Passkeys;
+  profile: Profile;
 }
 
-const STYLESHEET = readFileSync(new URL('../../static/app.css', import.meta.url));
+const WEBAUTHN_BROWSER = new URL('../dist/bundle/index.umd.min.js', `file://${createRequire(import.meta.url).resolve('@simplewebauthn/browser')}`);
+
+/** The files pages load: our stylesheet and scripts, and @simplewebauthn/browser's bundle (no CDN). */
+const STATIC: Record<string, { type: string; body: Buffer }> = {
+  'app.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('../../static/app.css', import.meta.url)) },
+  'passkey.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('../../static/passkey.js', import.meta.url)) },
+  'webauthn.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(WEBAUTHN_BROWSER) },
+};
 
 /** The whole HTTP surface: our pages and operations endpoints in front, oidc-provider behind. */
 export function createApp(deps: AppDeps): Koa {
@@ -73,10 +87,13 @@ export function createApp(deps: AppDeps): Koa {
   const pages = new Router();
   pages.get('/', (ctx) => render(ctx, 'home'));
   pages.get('/privasi', (ctx) => render(ctx, 'privacy'));
-  pages.get('/static/app.css', (ctx) => {
-    ctx.type = 'text/css; charset=utf-8';
+  pages.get('/static/:file', (ctx) => {
+    const name = ctx.params.file!;
+    if (!Object.hasOwn(STATIC, name)) return;
+    const file = STATIC[name]!;
+    ctx.type = file.type;
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = STYLESHEET;
+    ctx.body = file.body;
   });
   pages.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -97,7 +114,9 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
   app.use(portal.routes.routes());
   app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
+  app.use(profileRoutes(deps, portal.signedIn).routes());
   app.use(accountRoutes(deps, portal.signedIn).routes());
+  app.use(factorRoutes(deps, portal.signedIn).routes());
 
   app.use(mount(provider));
   return app;

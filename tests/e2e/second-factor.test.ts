@@ -115,7 +115,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     return tokens.claims()!;
   }
 
-  test('enrolment: /akun asks for the sign-in, "Aktifkan verifikasi dua langkah" shows a QR code and the secret key, a code from the app turns it on and ten recovery codes are shown', async () => {
+  test('enrolment: /akun asks for the sign-in, "Pasang aplikasi autentikator" shows a QR code and the secret key, a code from the app turns it on and ten recovery codes are shown', async () => {
     const { page, watcher } = await newBrowser();
 
     // The account page sends the browser through the Kediri ID sign-in.
@@ -129,9 +129,9 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.waitForURL((url) => url.origin === server.url && url.pathname === '/akun');
     expect(await page.title()).toBe('Akun saya – Kediri ID');
     await expect(heading(page)).resolves.toBe(`Akun Kediri ID: ${SITI.name}`);
-    expect(await page.getByText('Belum aktif.', { exact: true }).isVisible()).toBe(true);
+    expect(await page.getByText('Belum dipasang.', { exact: true }).isVisible()).toBe(true);
 
-    await page.getByRole('link', { name: 'Aktifkan verifikasi dua langkah', exact: true }).click();
+    await page.getByRole('link', { name: 'Pasang aplikasi autentikator', exact: true }).click();
     await page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
     expect(await page.title()).toBe('Verifikasi dua langkah – Kediri ID');
     await expect(heading(page)).resolves.toBe('Aktifkan verifikasi dua langkah');
@@ -171,8 +171,9 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     // Back on the account page, two-step verification is on.
     await page.getByRole('link', { name: 'Kembali ke akun saya', exact: true }).click();
     await page.waitForURL((url) => url.pathname === '/akun');
-    expect(await page.getByText('Aktif: aplikasi autentikator dan kode pemulihan.', { exact: true }).isVisible()).toBe(true);
-    expect(await page.getByRole('link', { name: 'Aktifkan verifikasi dua langkah', exact: true }).count()).toBe(0);
+    expect(await page.getByText('Aktif.', { exact: true }).isVisible()).toBe(true);
+    expect(await page.getByText('Sisa 10 kode yang belum dipakai.', { exact: true }).isVisible()).toBe(true);
+    expect(await page.getByRole('link', { name: 'Pasang aplikasi autentikator', exact: true }).count()).toBe(0);
 
     expect(watcher.problems()).toEqual([]);
     enrolled = { page, watcher };

@@ -27,10 +27,14 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-/** A fresh TOTP code from a time step not used before (the server accepts one step of drift). */
+/**
+ * A fresh TOTP code from a time step not used before. The server accepts one step of drift, so
+ * when even the next step was used, this waits for a new one, as a person would.
+ */
 async function freshCode(): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const step = Math.max(Math.floor(now / 30), lastStep + 1);
+  const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
+  const wait = (step - 1) * 30_000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
   lastStep = step;
   return generate({ secret, epoch: step * 30 });
 }
@@ -60,7 +64,7 @@ describe('two-step verification', () => {
     // Without the account's password no factor is added, even with a right code.
     const noPassword = await agent.post('/akun/dua-langkah', { _csrf, password: 'bukan-kata-sandinya', code: await generate({ secret }) });
     expect(noPassword.status).toBe(400);
-    expect(await server.instance.secondFactors.hasTotp((await server.instance.citizens.findByEmail(SITI.email))!.id)).toBe(false);
+    expect(await server.instance.secondFactors.summary((await server.instance.citizens.findByEmail(SITI.email))!.id)).toMatchObject({ totp: false });
     const done = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code: await freshCode() });
     expect(done.status).toBe(200);
     const page = await done.text();
@@ -134,5 +138,102 @@ describe('two-step verification', () => {
     expect(await failures()).toBe(before + 3);
     const audited = await server.instance.db.query("select 1 from audit_events where type = 'login.second_factor_failed' and citizen_id = $1", [id]);
     expect(audited.rowCount).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('managing the second factors on the account page', () => {
+  let citizenId: string;
+  let account: Agent;
+  /** The account page's CSRF token for this browser. */
+  let _csrf: string;
+
+  const factors = () => server.instance.secondFactors.summary(citizenId);
+  const audited = async (type: string) =>
+    (await server.instance.db.query('select 1 from audit_events where type = $1 and citizen_id = $2', [type, citizenId])).rowCount;
+
+  beforeAll(async () => {
+    citizenId = (await server.instance.citizens.findByEmail(SITI.email))!.id;
+    // The failures of the lockout test are forgotten, as they would be after the failure window.
+    await server.instance.db.query('delete from throttle where key = $1', [`account:${citizenId}`]);
+    // Signed in to /akun with the password and a code from the app.
+    account = new Agent(server.url);
+    const { res, url } = await account.follow((await account.request('/akun')).headers.get('location')!);
+    const login = await account.post(`${url}/login`, { _csrf: csrfTokenOf(await res!.text()), identifier: SITI.email, password: SITI.password });
+    const otp = await account.post(`${url}/otp`, { _csrf: csrfTokenOf(await login.text()), code: await freshCode() });
+    expect(otp.status).toBe(303);
+    const page = await account.follow(otp.headers.get('location')!);
+    expect(new URL(page.url).pathname).toBe('/akun');
+    _csrf = csrfTokenOf(await page.res!.text());
+  }, 60_000);
+
+  test('new recovery codes need the password, replace the old ones (an old one is refused at login) and are emailed', async () => {
+    const before = await factors();
+    expect((await account.post('/akun/kode-pemulihan', { _csrf, password: 'bukan-kata-sandinya' })).status).toBe(400);
+    expect(await factors()).toEqual(before);
+
+    const mails = await emailsTo(server.instance.db, SITI.email);
+    const renewed = await account.post('/akun/kode-pemulihan', { _csrf, password: SITI.password });
+    expect(renewed.status).toBe(200);
+    const codes = [...(await renewed.text()).matchAll(/<li><code>([A-Z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
+    expect(codes).toHaveLength(10);
+    expect(codes).not.toContain(recoveryCodes[5]);
+    expect(await factors()).toMatchObject({ recoveryCodesLeft: 10 });
+    expect(await emailsTo(server.instance.db, SITI.email)).toBe(mails + 1);
+    expect(await audited('recovery_codes.renewed')).toBe(1);
+
+    const old = await passwordStep(SITI);
+    expect((await old.agent.post(`${old.url}/otp`, { _csrf: csrfTokenOf(await old.posted.text()), code: recoveryCodes[5]! })).status).toBe(400);
+  });
+
+  test('bad passkey input is a 400 that stores nothing: an answer that is not a WebAuthn answer, an unknown passkey to rename or remove', async () => {
+    const garbage = await account.post('/akun/kunci-sandi', { _csrf, name: 'Ponsel', password: SITI.password, credential: '{"id":"x","type":"public-key"' });
+    expect(garbage.status).toBe(400);
+    expect(await garbage.text()).toContain('Kunci sandi tidak dibuat.');
+    const forged = await account.post('/akun/kunci-sandi', {
+      _csrf,
+      name: 'Ponsel',
+      password: SITI.password,
+      credential: JSON.stringify({ id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'e30', attestationObject: 'oA' } }),
+    });
+    expect(forged.status).toBe(400);
+    expect(await factors()).toMatchObject({ passkeys: 0 });
+    expect((await account.post('/akun/kunci-sandi/nama', { _csrf, id: 'AAAA', name: 'Laptop' })).status).toBe(400);
+    expect((await account.post('/akun/faktor/hapus', { _csrf, factor: 'AAAA', password: SITI.password })).status).toBe(400);
+    expect((await account.request('/akun/faktor/hapus?faktor=AAAA')).status).toBe(400);
+  });
+
+  test('at login, a passkey answer for an account without passkeys is refused and counted as a failure', async () => {
+    const { agent, posted, url } = await passwordStep(SITI);
+    const html = await posted.text();
+    expect(html).not.toContain('data-passkey');
+    const answer = await agent.post(`${url}/passkey`, { _csrf: csrfTokenOf(html), credential: 'not json' });
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toContain('Kode salah');
+  });
+
+  test('removing the authenticator app needs the password and a valid form; then a login asks for no code and the app can be enrolled again', async () => {
+    const confirm = await account.request('/akun/faktor/hapus?faktor=totp');
+    expect(confirm.status).toBe(200);
+    expect(await confirm.text()).toContain('Hapus Aplikasi autentikator?');
+    expect((await account.post('/akun/faktor/hapus', { _csrf, factor: 'totp', password: 'bukan-kata-sandinya' })).status).toBe(400);
+    expect((await account.post('/akun/faktor/hapus', { _csrf: `${_csrf.slice(0, -2)}xx`, factor: 'totp', password: SITI.password })).status).toBe(403);
+    expect(await factors()).toMatchObject({ totp: true });
+
+    const mails = await emailsTo(server.instance.db, SITI.email);
+    const removed = await account.post('/akun/faktor/hapus', { _csrf, factor: 'totp', password: SITI.password });
+    expect(removed.status).toBe(303);
+    expect(removed.headers.get('location')).toBe('/akun?faktor=1');
+    // The last factor took the recovery codes with it.
+    expect(await factors()).toEqual({ totp: false, passkeys: 0, recoveryCodesLeft: 0 });
+    expect(await emailsTo(server.instance.db, SITI.email)).toBe(mails + 1);
+    expect(await audited('factor.removed')).toBe(1);
+
+    const login = await passwordStep(SITI);
+    expect(login.posted.status).toBe(303);
+
+    const again = await account.request('/akun/dua-langkah');
+    expect(again.status).toBe(200);
+    const newSecret = /id="secret">([^<]+)</.exec(await again.text())![1]!.replace(/\s/g, '');
+    expect(newSecret).not.toBe(secret);
   });
 });

@@ -17,11 +17,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** A real server on 127.0.0.1 with its own database; the issuer is the address it listens on. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/**
+ * A real server on 127.0.0.1 with its own database; the issuer is the address it listens on, or
+ * http://localhost:port with `{ hostname: 'localhost' }` (WebAuthn needs a domain, not an address).
+ */
+export async function startTestServer(env: Record<string, string> = {}, { hostname = '127.0.0.1' } = {}): Promise<TestServer> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://${hostname}:${(server.address() as AddressInfo).port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'kediri-test-'));
   const config = loadConfig({
     ISSUER: url,

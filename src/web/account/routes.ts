@@ -4,25 +4,26 @@ import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
+import { maskNik } from '../../identity/nik.js';
 import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
-import { translator } from '../i18n.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
+import type { Passkeys } from '../../identity/passkeys.js';
 
 const revokeForm = z.object({ grant: field(100) });
-const enrolForm = z.object({ code: field(20), password: field(PASSWORD_MAX * 4) });
 const sessionForm = z.object({ session: field(100) });
 const passwordForm = z.object({ current: field(PASSWORD_MAX * 4), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
 const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(8) });
 
-/** 3571 **** **** 0001: enough for the citizen to recognise, not enough for someone looking on. */
-const maskNik = (nik: string) => `${nik.slice(0, 4)} **** **** ${nik.slice(12)}`;
 
-/** The citizen's account page (/akun): profile, connected services, activity, download my data. */
+/**
+ * The citizen's account page (/akun): profile, connected services, sessions, password, activity,
+ * download my data, delete the account. Second factors are in factor-routes.ts.
+ */
 export function accountRoutes(
-  { account, citizens, secondFactors }: { account: Account; citizens: CitizenStore; secondFactors: SecondFactors },
+  { account, citizens, secondFactors, passkeys }: { account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys },
   signedIn: Middleware,
 ): Router {
   const router = new Router({ prefix: '/akun' });
@@ -37,9 +38,10 @@ export function accountRoutes(
       nik: maskNik((await citizens.nikOf(id))!),
       services: await account.connectedServices(id),
       activity: await account.activity(id, 20),
-      totp: await secondFactors.hasTotp(id),
+      factors: await secondFactors.summary(id),
+      passkeys: await passkeys.list(id),
       sessions: await account.sessions(id),
-      notice: ['dicabut', 'sesi', 'sandi'].find((key) => ctx.query[key] === '1'),
+      notice: ['dicabut', 'sesi', 'sandi', 'faktor'].find((key) => ctx.query[key] === '1'),
     });
   });
 
@@ -95,36 +97,9 @@ export function accountRoutes(
     render(ctx, 'account/deleted');
   });
 
-  // Two-step verification: enrol a TOTP app (QR code or the secret as text), confirmed by a code.
-  async function renderEnrolment(ctx: Parameters<Middleware>[0], errors: object[] = [], status = 200) {
-    const citizen = (await citizens.findById(ctx.state.accountId))!;
-    const enrolment = await secondFactors.enrolment(citizen);
-    if (!enrolment) {
-      return seeOther(ctx, '/akun');
-    }
-    render(ctx, 'account/totp', { secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), qrSvg: enrolment.qrSvg, errors }, status);
-  }
-
-  router.get('/dua-langkah', (ctx) => renderEnrolment(ctx));
-
-  router.post('/dua-langkah', async (ctx) => {
-    requireCsrf(ctx);
-    const { code, password } = parseForm(ctx, enrolForm);
-    const citizen = (await citizens.findById(ctx.state.accountId))!;
-    // A second factor is a key to the account: only the person who knows the password may add one.
-    try {
-      await account.checkCurrentPassword(citizen, password, 'password');
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      return renderEnrolment(ctx, fieldErrors(ctx, [error]), 400);
-    }
-    const codes = await secondFactors.confirm(citizen, code.replace(/\s/g, ''), ctx.ip);
-    if (!codes) return renderEnrolment(ctx, [{ field: 'code', message: translator(ctx.state.lang)('account.totp.code_invalid') }], 400);
-    render(ctx, 'account/recovery-codes', { codes });
-  });
-
   router.get('/data', async (ctx) => {
-    const data = await account.export(ctx.state.accountId);
+    const id: string = ctx.state.accountId;
+    const data = { ...(await account.export(id)), secondFactors: { ...(await secondFactors.summary(id)), passkeys: await passkeys.list(id) } };
     ctx.set('Content-Disposition', 'attachment; filename="kediri-id-data-saya.json"');
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'application/json';

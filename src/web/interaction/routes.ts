@@ -21,6 +21,7 @@ import { allowFormActions } from '../security-headers.js';
 import { firstRefusal } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
+import type { Passkeys } from '../../identity/passkeys.js';
 import type { Outbox } from '../../email/outbox.js';
 import { accountLockedEmail } from '../../email/messages.js';
 import type { Config } from '../../config.js';
@@ -34,6 +35,7 @@ interface Deps {
   identityVerification: IdentityVerification | undefined;
   throttle: Throttle;
   secondFactors: SecondFactors;
+  passkeys: Passkeys;
   outbox: Outbox;
   config: Config;
   audit: Audit;
@@ -49,11 +51,11 @@ interface PendingCheck {
   u: string;
   c: string;
   n: number;
-  /** 1 when the second factor was already used in this login. */
-  m: number;
+  /** The second factor already used in this login, as its amr value ('' for none). */
+  m: string;
 }
 const pendingCheck = jsonCookie('kid.assurance', 15 * 60 * 1000, (v): v is PendingCheck =>
-  hasFields(v, { u: 'string', c: 'string', n: 'number', m: 'number' }),
+  hasFields(v, { u: 'string', c: 'string', n: 'number', m: 'string' }),
 );
 
 /** The account whose password was right, waiting for its second factor in this interaction. */
@@ -65,6 +67,10 @@ const pendingSecondFactor = jsonCookie('kid.mfa', 10 * 60 * 1000, (v): v is Pend
   hasFields(v, { u: 'string', c: 'string' }),
 );
 const secondFactorForm = z.object({ code: z.string().trim().max(40) });
+const passkeyForm = z.object({ credential: z.string().max(8000) });
+/** The amr value of the second factor used in a login (RFC 8176). */
+type SecondFactorMethod = 'otp' | 'hwk' | 'swk';
+const isSecondFactorMethod = (m: string): m is SecondFactorMethod => ['otp', 'hwk', 'swk'].includes(m);
 
 /** Online population checks one interaction may make (each is a request to the population service). */
 const MAX_ONLINE_CHECKS = 3;
@@ -77,7 +83,7 @@ const loginForm = z.object({
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
 export function interactionRoutes(deps: Deps): Router {
-  const { provider, citizens, clients, registration, identityVerification, throttle, secondFactors, outbox, audit } = deps;
+  const { provider, citizens, clients, registration, identityVerification, throttle, secondFactors, passkeys, outbox, audit } = deps;
   const lockoutMinutes = deps.config.throttle.lockoutMinutes;
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -108,8 +114,18 @@ export function interactionRoutes(deps: Deps): Router {
     abortAction: `/interaction/${uid}/abort`,
   });
 
-  function renderSecondFactor(ctx: Context, uid: string, client: object, errors: object[] = [], status = 200) {
-    render(ctx, 'interaction/second-factor', { action: `/interaction/${uid}/otp`, abortAction: `/interaction/${uid}/abort`, client, errors }, status);
+  /** The second step: a passkey (with a fresh challenge) when the account has one, and a code field. */
+  async function renderSecondFactor(ctx: Context, uid: string, client: object, citizenId: string, errors: object[] = [], status = 200) {
+    const passkeyOptions = await passkeys.authenticationOptions(citizenId);
+    render(ctx, 'interaction/second-factor', {
+      action: `/interaction/${uid}/otp`,
+      passkeyAction: `/interaction/${uid}/passkey`,
+      passkeyOptions: passkeyOptions && JSON.stringify(passkeyOptions),
+      totp: (await secondFactors.summary(citizenId)).totp,
+      abortAction: `/interaction/${uid}/abort`,
+      client,
+      errors,
+    }, status);
   }
 
   function renderLogin(ctx: Context, uid: string, client: object, identifier = '', errors: object[] = [], status = 200) {
@@ -175,34 +191,38 @@ export function interactionRoutes(deps: Deps): Router {
       pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: `/interaction/${details.uid}` });
       return seeOther(ctx, '/verifikasi?dikirim=1');
     }
-    if (await secondFactors.hasTotp(citizen.id)) {
+    if (await secondFactors.required(citizen.id)) {
       // The failures are forgotten only after the second factor too, so that guessing codes
       // between right passwords still reaches the lock.
       await throttle.accountPassedStep(subject.key);
       pendingSecondFactor.set(ctx, { u: details.uid, c: citizen.id });
-      return renderSecondFactor(ctx, details.uid, client);
+      return renderSecondFactor(ctx, details.uid, client, citizen.id);
     }
     await throttle.accountSucceeded(subject.key);
-    await finishLogin(ctx, details, client, clientId, citizen, { mfa: false });
+    await finishLogin(ctx, details, client, clientId, citizen, {});
   });
 
-  // The second step of a login for an account with a TOTP app: a code from it, or a recovery code.
-  router.post('/otp', async (ctx) => {
+  /**
+   * The second step of a login for an account with a second factor: `check` tries what the
+   * browser sent (a code, a recovery code or a passkey's answer). Failures count towards the same
+   * lock as wrong passwords.
+   */
+  async function secondStep(ctx: Context, check: (citizen: Citizen) => Promise<SecondFactorMethod | undefined>) {
     requireCsrf(ctx);
     const { details, client, clientId } = await interaction(ctx, 'login');
     const pending = pendingSecondFactor.get(ctx);
     const citizen = pending?.u === details.uid ? await citizens.findById(pending.c) : undefined;
     if (!citizen) throw new InputError('second_factor_invalid');
     const t = translator(ctx.state.lang);
-    const again = (message: string, status: number) => renderSecondFactor(ctx, details.uid, client, [{ field: 'code', message }], status);
+    const again = (message: string, status: number) =>
+      renderSecondFactor(ctx, details.uid, client, citizen.id, [{ field: 'code', message }], status);
     const verdict = await firstRefusal(throttle.ipAttempt('code', ctx.ip), () => throttle.accountAttempt(citizen.id));
     if (!verdict.allowed) {
       ctx.set('Retry-After', String(verdict.retryAfterSeconds));
       return again(verdict.locked ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) }) : t('login.wait', { seconds: verdict.retryAfterSeconds }), 429);
     }
-    const { code } = parseForm(ctx, secondFactorForm);
-    const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
-    if (!ok) {
+    const method = await check(citizen);
+    if (!method) {
       await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip: ctx.ip });
       if (await throttle.accountFailed(citizen.id)) {
         await audit({ type: 'account.locked', citizenId: citizen.id, ip: ctx.ip });
@@ -212,8 +232,22 @@ export function interactionRoutes(deps: Deps): Router {
     }
     await throttle.accountSucceeded(citizen.id);
     pendingSecondFactor.clear(ctx);
-    await finishLogin(ctx, details, client, clientId, citizen, { mfa: true });
-  });
+    await finishLogin(ctx, details, client, clientId, citizen, { secondFactor: method });
+  }
+
+  // A code from the TOTP app, or a recovery code.
+  router.post('/otp', (ctx) =>
+    secondStep(ctx, async (citizen) => {
+      const { code } = parseForm(ctx, secondFactorForm);
+      const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
+      return ok ? 'otp' : undefined;
+    }),
+  );
+
+  // A passkey's answer to the challenge on the second-step page.
+  router.post('/passkey', (ctx) =>
+    secondStep(ctx, (citizen) => passkeys.authenticate(citizen.id, parseForm(ctx, passkeyForm).credential)),
+  );
 
   /** Completes the login at the acr the client asked for, or explains how the account can reach it. */
   async function finishLogin(
@@ -222,16 +256,16 @@ export function interactionRoutes(deps: Deps): Router {
     client: object,
     clientId: string,
     citizen: Citizen,
-    { mfa, checks = 0, result }: { mfa: boolean; checks?: number; result?: string },
+    { secondFactor, checks = 0, result }: { secondFactor?: SecondFactorMethod; checks?: number; result?: string },
   ) {
-    const acr = acrForLogin(details.params.acr_values, citizen, mfa);
-    const amr = mfa ? ['pwd', 'otp'] : ['pwd'];
+    const acr = acrForLogin(details.params.acr_values, citizen, secondFactor !== undefined);
+    const amr = secondFactor ? ['pwd', secondFactor] : ['pwd'];
     if (!acr) {
       await audit({ type: 'assurance.unmet', citizenId: citizen.id, clientId, ip: ctx.ip, details: { requested: details.params.acr_values } });
       const required = missingLevel(details.params.acr_values);
       // The page may offer the online population check: it needs to know whose account this is.
       const online = required === 'verified' && identityVerification !== undefined && checks < MAX_ONLINE_CHECKS;
-      if (online) pendingCheck.set(ctx, { u: details.uid, c: citizen.id, n: checks, m: mfa ? 1 : 0 });
+      if (online) pendingCheck.set(ctx, { u: details.uid, c: citizen.id, n: checks, m: secondFactor ?? '' });
       return render(ctx, 'interaction/assurance', {
         client,
         required,
@@ -270,7 +304,8 @@ export function interactionRoutes(deps: Deps): Router {
       }
     }
     const citizen = (await citizens.findById(pending.c))!;
-    await finishLogin(ctx, details, client, clientId, citizen, { mfa: pending.m === 1, checks: birthPlace ? checks + 1 : checks, result });
+    const secondFactor = isSecondFactorMethod(pending.m) ? pending.m : undefined;
+    await finishLogin(ctx, details, client, clientId, citizen, { secondFactor, checks: birthPlace ? checks + 1 : checks, result });
   });
 
   router.post('/consent', async (ctx) => {

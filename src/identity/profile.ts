@@ -1,0 +1,209 @@
+import type { Queryable } from '../db/db.js';
+import { InputError } from '../errors.js';
+import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
+import type { RedeemedToken } from './account-tokens.js';
+import { EMAIL, PHONE, type Citizen } from './citizens.js';
+import type { AccountFlowDeps } from './registration.js';
+
+/** The address as the profile form asks for it (the parts of an Indonesian address). */
+export interface AddressParts {
+  street: string;
+  rt: string;
+  rw: string;
+  kelurahan: string;
+  kecamatan: string;
+  city: string;
+  province: string;
+  postal_code: string;
+}
+
+const ADDRESS_PARTS = ['street', 'rt', 'rw', 'kelurahan', 'kecamatan', 'city', 'province', 'postal_code'] as const;
+
+/** The OIDC address claim stored in citizens.address (see migrations/002_citizen_identity.sql). */
+export interface AddressClaim {
+  street_address: string;
+  locality: string;
+  region: string;
+  postal_code: string;
+  country: 'ID';
+}
+
+export interface ProfileInput {
+  /** Empty for a verified identity means unchanged: its form has no name field. */
+  name: string;
+  phone: string;
+  address: AddressParts;
+}
+
+/** The claim of checked parts: street with RT/RW and kelurahan, kecamatan as locality, kota and province as region. */
+export function addressClaim(parts: AddressParts): AddressClaim {
+  return {
+    street_address: `${parts.street}, RT ${parts.rt}/RW ${parts.rw}, ${parts.kelurahan}`,
+    locality: parts.kecamatan,
+    region: `${parts.city}, ${parts.province}`,
+    postal_code: parts.postal_code,
+    country: 'ID',
+  };
+}
+
+/**
+ * The form's parts of a stored claim: addressClaim read backwards (the one-name parts hold no
+ * comma). A claim in another shape gives its street and region whole, for the citizen to correct.
+ */
+export function addressParts(claim: Record<string, string> | null): AddressParts {
+  const street = /^(.*), RT (\d{3})\/RW (\d{3}), ([^,]*)$/.exec(claim?.street_address ?? '');
+  const region = /^([^,]*), (.*)$/.exec(claim?.region ?? '');
+  return {
+    street: street?.[1] ?? claim?.street_address ?? '',
+    rt: street?.[2] ?? '',
+    rw: street?.[3] ?? '',
+    kelurahan: street?.[4] ?? '',
+    kecamatan: claim?.locality ?? '',
+    city: region?.[1] ?? claim?.region ?? '',
+    province: region?.[2] ?? '',
+    postal_code: claim?.postal_code ?? '',
+  };
+}
+
+const tidy = (value: string) => value.trim().replace(/\s+/g, ' ');
+/** The names of a kelurahan, kecamatan, kota or province: no comma (it separates them in the claim). */
+const PLACE = /^[^,]{2,60}$/;
+const RT_RW = /^\d{1,3}$/;
+
+/** The address claim of the form's parts: null when every part is empty, else each part checked. */
+function checkAddress(raw: AddressParts, problems: InputError[]): AddressClaim | null {
+  const parts = Object.fromEntries(ADDRESS_PARTS.map((part) => [part, tidy(raw[part])])) as unknown as AddressParts;
+  if (ADDRESS_PARTS.every((part) => parts[part] === '')) return null;
+  if (parts.street.length < 3 || parts.street.length > 120) problems.push(new InputError('street_invalid', 'street'));
+  for (const part of ['rt', 'rw'] as const) {
+    if (!RT_RW.test(parts[part]) || Number(parts[part]) === 0) problems.push(new InputError(`${part}_invalid`, part));
+    else parts[part] = parts[part].padStart(3, '0');
+  }
+  for (const part of ['kelurahan', 'kecamatan', 'city', 'province'] as const) {
+    if (!PLACE.test(parts[part])) problems.push(new InputError(`${part}_invalid`, part));
+  }
+  if (!/^\d{5}$/.test(parts.postal_code)) problems.push(new InputError('postal_code_invalid', 'postal_code'));
+  return addressClaim(parts);
+}
+
+/**
+ * Every problem with a profile edit, each an InputError naming its field, or the edit normalised.
+ * The name changes only while the identity is unverified: a verified one is corrected at the counter.
+ */
+export function checkProfile(citizen: Citizen, input: ProfileInput):
+  | { ok: true; profile: { name: string; phone: string | null; address: AddressClaim | null } }
+  | { ok: false; problems: InputError[] } {
+  const problems: InputError[] = [];
+  const name = citizen.assurance === 'basic' ? tidy(input.name) : tidy(input.name) || citizen.name;
+  if (name !== citizen.name && citizen.assurance !== 'basic') problems.push(new InputError('name_locked', 'name'));
+  else if (name.length < 2 || name.length > 100) problems.push(new InputError('name_invalid', 'name'));
+  const phone = input.phone.replace(/[\s-]/g, '') || null;
+  if (phone !== null && !PHONE.test(phone)) problems.push(new InputError('phone_invalid', 'phone'));
+  const address = checkAddress(input.address, problems);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, profile: { name, phone, address } };
+}
+
+/** The new email of an email change, normalised; an InputError for the field `email` otherwise. */
+export function checkNewEmail(citizen: Citizen, raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (!EMAIL.test(email) || email.length > 254) throw new InputError('email_invalid', 'email');
+  if (email === citizen.email.toLowerCase()) throw new InputError('email_unchanged', 'email');
+  return email;
+}
+
+/**
+ * Profile edits on the account page: name (while unverified), phone (unverified until the MPP
+ * counter checks it) and address, each change audited by field name; and the email change, which
+ * takes effect only when a code or link sent to the new address proves it.
+ */
+export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
+  /** Switches the account to the address a used change_email token proved; the old address is told. */
+  async function applyEmailChange(tx: Queryable, { citizenId, newEmail }: RedeemedToken, ip: string): Promise<boolean> {
+    const citizen = await citizens.findById(citizenId, tx);
+    if (!citizen || !newEmail) return false;
+    const taken = await tx.query('select 1 from citizens where lower(email) = lower($1) and id <> $2', [newEmail, citizenId]);
+    if (taken.rowCount > 0) throw new InputError('email_taken', 'code');
+    await tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [citizenId, newEmail]);
+    // A reset link mailed to the old address must not open the account any more.
+    await tokens.retire(tx, citizenId, 'reset_password');
+    await outbox.enqueue(emailChangedEmail(citizen.email, citizen.name), tx);
+    await audit({ type: 'email.changed', citizenId, ip }, tx);
+    return true;
+  }
+
+  return {
+    /** Saves a profile edit; returns the names of the fields it changed (none: nothing written). */
+    async save(citizenId: string, input: ProfileInput, ip: string):
+      Promise<{ ok: true; changed: string[] } | { ok: false; problems: InputError[] }> {
+      const citizen = await citizens.findById(citizenId);
+      if (!citizen) throw new InputError('account_unknown');
+      const checked = checkProfile(citizen, input);
+      if (!checked.ok) return checked;
+      const { name, phone, address } = checked.profile;
+      return db.transaction(async (tx) => {
+        // Compared under the row's lock, so that the audit names exactly what this save changed.
+        const { rows } = await tx.query<{ name: boolean; phone: boolean; address: boolean; assurance: string }>(
+          `select name is distinct from $2 as name, phone is distinct from $3 as phone,
+             address is distinct from $4::jsonb as address, assurance
+           from citizens where id = $1 for update`,
+          [citizenId, name, phone, address && JSON.stringify(address)],
+        );
+        const current = rows[0];
+        if (!current) throw new InputError('account_unknown');
+        // Verified since the form was checked: the name is the counter's to correct.
+        if (current.name && current.assurance !== 'basic') throw new InputError('name_locked', 'name');
+        const changed = (['name', 'phone', 'address'] as const).filter((f) => current[f]);
+        if (changed.length === 0) return { ok: true, changed };
+        await tx.query(
+          `update citizens set name = $2, phone = $3, phone_verified = phone_verified and phone is not distinct from $3,
+             address = $4::jsonb, updated_at = now()
+           where id = $1`,
+          [citizenId, name, phone, address && JSON.stringify(address)],
+        );
+        await audit({ type: 'profile.changed', citizenId, ip, details: { fields: changed } }, tx);
+        return { ok: true, changed };
+      });
+    },
+
+    /**
+     * Sends a code and link to the new address (checked with checkNewEmail). When another account
+     * holds that address, its holder is told instead and nothing is sent that could complete the
+     * change; the caller answers the same either way.
+     */
+    async requestEmailChange(citizen: Citizen, newEmail: string): Promise<void> {
+      const holder = await citizens.findByEmail(newEmail);
+      await db.transaction(async (tx) => {
+        const issued = await tokens.issue(tx, citizen.id, 'change_email', newEmail);
+        const link = `${issuer}/akun/email/konfirmasi?token=${encodeURIComponent(issued.token)}`;
+        await outbox.enqueue(
+          holder ? emailChangeAttemptEmail(holder.email, holder.name) : emailChangeCodeEmail(newEmail, citizen.name, link, issued.code!),
+          tx,
+        );
+      });
+    },
+
+    /** The address of the account's email change that awaits its code, if any. */
+    async pendingEmail(citizenId: string): Promise<string | undefined> {
+      return (await tokens.live(db, citizenId, 'change_email'))?.newEmail ?? undefined;
+    },
+
+    /** Completes the pending email change with its 6-digit code; false for a wrong, used or expired one. */
+    confirmByCode(citizenId: string, code: string, ip: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const pending = await tokens.live(tx, citizenId, 'change_email');
+        const used = pending && (await tokens.claimCode(tx, 'change_email', pending.id, code));
+        return used ? applyEmailChange(tx, used, ip) : false;
+      });
+    },
+
+    /** Completes an email change by its emailed link; false for a used, retired or expired one. */
+    confirmByLink(token: string, ip: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const used = await tokens.claim(tx, 'change_email', token);
+        return used ? applyEmailChange(tx, used, ip) : false;
+      });
+    },
+  };
+}
+
+export type Profile = ReturnType<typeof createProfile>;
