@@ -45,6 +45,12 @@ export interface NewCitizen {
 const NIK = 'nik';
 export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const PHONE = /^\+?[0-9]{8,15}$/;
+/**
+ * A name as on the KTP-el: 2 to 100 letters (any script), spaces, and the marks names use (. , ' -).
+ * No digits, links or other signs: the name opens every email we send, so it must not carry a message.
+ */
+const NAME = /^[\p{L}\p{M}][\p{L}\p{M} .,'’-]{1,99}$/u;
+export const isValidName = (name: string) => NAME.test(name);
 const COLUMNS = `id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, email_verified,
   phone, phone_verified, status, assurance, address, updated_at`;
 
@@ -60,7 +66,7 @@ export function checkNewCitizen(input: NewCitizen):
   const checkedNik = checkNik(nik, input.birthdate);
   if (!checkedNik.ok) problems.push(new InputError(checkedNik.code, checkedNik.code === 'birthdate_invalid' ? 'birthdate' : 'nik'));
   const name = input.name.trim().replace(/\s+/g, ' ');
-  if (name.length < 2 || name.length > 100) problems.push(new InputError('name_invalid', 'name'));
+  if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
   const email = input.email.trim().toLowerCase();
   if (!EMAIL.test(email) || email.length > 254) problems.push(new InputError('email_invalid', 'email'));
   const phone = input.phone?.replace(/[\s-]/g, '') || null;

@@ -18,12 +18,17 @@ const CHALLENGE_MINUTES = 5;
 export const MAX_PASSKEYS = 10;
 export const PASSKEY_NAME_MAX = 60;
 
+type Ceremony = 'register' | 'authenticate';
+
 /** The browser's answers, as @simplewebauthn/browser sends them: checked for shape before the library sees them. */
 const b64 = z.string().max(4000).regex(/^[\w-]*={0,2}$/);
+/** WebAuthn credential ids are at most 1023 bytes: 1364 characters in base64url. */
+export const CREDENTIAL_ID_MAX = 1364;
+const credentialId = b64.max(CREDENTIAL_ID_MAX);
 const answer = <T extends z.ZodRawShape>(response: T) =>
   z.object({
-    id: b64,
-    rawId: b64,
+    id: credentialId,
+    rawId: credentialId,
     type: z.literal('public-key'),
     response: z.object({ clientDataJSON: b64, ...response }),
     clientExtensionResults: z.object({}).default({}),
@@ -56,19 +61,23 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
   const rpID = new URL(issuer).hostname;
   const origin = new URL(issuer).origin;
 
-  async function keep(citizenId: string, ceremony: 'register' | 'authenticate', challenge: string): Promise<void> {
+  /** Keeps the challenge of a ceremony (login: the interaction it belongs to); drops the account's expired ones. */
+  async function keep(citizenId: string, ceremony: Ceremony, login: string, challenge: string): Promise<void> {
+    await db.query('delete from webauthn_challenges where citizen_id = $1 and expires_at <= now()', [citizenId]);
     await db.query(
-      `insert into webauthn_challenges (citizen_id, ceremony, challenge, expires_at)
-       values ($1, $2, $3, now() + make_interval(mins => ${CHALLENGE_MINUTES}))
-       on conflict (citizen_id, ceremony) do update set challenge = excluded.challenge, expires_at = excluded.expires_at`,
-      [citizenId, ceremony, challenge],
+      `insert into webauthn_challenges (citizen_id, ceremony, login, challenge, expires_at)
+       values ($1, $2, $3, $4, now() + make_interval(mins => ${CHALLENGE_MINUTES}))
+       on conflict (citizen_id, ceremony, login) do update set challenge = excluded.challenge, expires_at = excluded.expires_at`,
+      [citizenId, ceremony, login, challenge],
     );
   }
 
-  async function take(citizenId: string, ceremony: 'register' | 'authenticate'): Promise<string | undefined> {
+  /** Takes the challenge (once: a second answer finds none), if it has not expired. */
+  async function take(citizenId: string, ceremony: Ceremony, login: string): Promise<string | undefined> {
     const { rows } = await db.query<{ challenge: string; live: boolean }>(
-      'delete from webauthn_challenges where citizen_id = $1 and ceremony = $2 returning challenge, expires_at > now() as live',
-      [citizenId, ceremony],
+      `delete from webauthn_challenges where citizen_id = $1 and ceremony = $2 and login = $3
+       returning challenge, expires_at > now() as live`,
+      [citizenId, ceremony, login],
     );
     return rows[0]?.live ? rows[0].challenge : undefined;
   }
@@ -110,7 +119,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
         excludeCredentials: existing.map(({ id, transports }) => ({ id, transports })),
         authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
       });
-      await keep(citizen.id, 'register', options.challenge);
+      await keep(citizen.id, 'register', '', options.challenge);
       return options;
     },
 
@@ -120,7 +129,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
      */
     async register(citizen: Citizen, json: string, name: string, ip: string): Promise<false | { codes: string[] | undefined }> {
       const response = parse(registrationAnswer, json);
-      const challenge = await take(citizen.id, 'register');
+      const challenge = await take(citizen.id, 'register', '');
       if (!response || !challenge) return false;
       const verification = await verifyRegistrationResponse({
         response: response as RegistrationResponseJSON,
@@ -145,19 +154,22 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
       });
     },
 
-    /** Options for navigator.credentials.get() with this account's passkeys, or undefined without any. */
-    async authenticationOptions(citizenId: string) {
+    /**
+     * Options for navigator.credentials.get() with this account's passkeys, for one login (the
+     * interaction uid), or undefined when the account has none.
+     */
+    async authenticationOptions(citizenId: string, login: string) {
       const allowCredentials = (await credentials(citizenId)).map(({ id, transports }) => ({ id, transports }));
       if (allowCredentials.length === 0) return undefined;
       const options = await generateAuthenticationOptions({ rpID, allowCredentials, userVerification: 'preferred' });
-      await keep(citizenId, 'authenticate', options.challenge);
+      await keep(citizenId, 'authenticate', login, options.challenge);
       return options;
     },
 
     /** Verifies a sign-in answer: the amr method it proves ('hwk' or 'swk'), or undefined. */
-    async authenticate(citizenId: string, json: string): Promise<'hwk' | 'swk' | undefined> {
+    async authenticate(citizenId: string, login: string, json: string): Promise<'hwk' | 'swk' | undefined> {
       const response = parse(authenticationAnswer, json);
-      const challenge = await take(citizenId, 'authenticate');
+      const challenge = await take(citizenId, 'authenticate', login);
       const credential = (await credentials(citizenId)).find((c) => c.id === response?.id);
       if (!response || !challenge || !credential) return undefined;
       const verification = await verifyAuthenticationResponse({

@@ -1,9 +1,10 @@
-import type { Queryable } from '../db/db.js';
+import { isUniqueViolation, type Queryable } from '../db/db.js';
 import { InputError } from '../errors.js';
 import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
 import type { RedeemedToken } from './account-tokens.js';
-import { EMAIL, PHONE, type Citizen } from './citizens.js';
+import { EMAIL, PHONE, isValidName, type Citizen } from './citizens.js';
 import type { AccountFlowDeps } from './registration.js';
+import { emailWait } from './throttle.js';
 
 /** The address as the profile form asks for it (the parts of an Indonesian address). */
 export interface AddressParts {
@@ -96,7 +97,7 @@ export function checkProfile(citizen: Citizen, input: ProfileInput):
   const problems: InputError[] = [];
   const name = citizen.assurance === 'basic' ? tidy(input.name) : tidy(input.name) || citizen.name;
   if (name !== citizen.name && citizen.assurance !== 'basic') problems.push(new InputError('name_locked', 'name'));
-  else if (name.length < 2 || name.length > 100) problems.push(new InputError('name_invalid', 'name'));
+  else if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
   const phone = input.phone.replace(/[\s-]/g, '') || null;
   if (phone !== null && !PHONE.test(phone)) problems.push(new InputError('phone_invalid', 'phone'));
   const address = checkAddress(input.address, problems);
@@ -123,7 +124,10 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
     if (!citizen || !newEmail) return false;
     const taken = await tx.query('select 1 from citizens where lower(email) = lower($1) and id <> $2', [newEmail, citizenId]);
     if (taken.rowCount > 0) throw new InputError('email_taken', 'code');
-    await tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [citizenId, newEmail]);
+    // Another account may take the address between the check and here: the unique index decides.
+    await tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [citizenId, newEmail]).catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new InputError('email_taken', 'code') : error;
+    });
     // A reset link mailed to the old address must not open the account any more.
     await tokens.retire(tx, citizenId, 'reset_password');
     await outbox.enqueue(emailChangedEmail(citizen.email, citizen.name), tx);
@@ -168,11 +172,14 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
     /**
      * Sends a code and link to the new address (checked with checkNewEmail). When another account
      * holds that address, its holder is told instead and nothing is sent that could complete the
-     * change; the caller answers the same either way.
+     * change; the caller answers the same either way. Throws InputError('email_change_wait') when
+     * an email change was asked for too recently (see emailWait).
      */
     async requestEmailChange(citizen: Citizen, newEmail: string): Promise<void> {
       const holder = await citizens.findByEmail(newEmail);
       await db.transaction(async (tx) => {
+        // The per-account email limit of the other emailed codes: no flood of either address.
+        if ((await emailWait(tx, citizen.id, 'change_email')) > 0) throw new InputError('email_change_wait', 'email');
         const issued = await tokens.issue(tx, citizen.id, 'change_email', newEmail);
         const link = `${issuer}/akun/email/konfirmasi?token=${encodeURIComponent(issued.token)}`;
         await outbox.enqueue(

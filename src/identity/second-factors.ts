@@ -14,6 +14,8 @@ const RECOVERY = 'recovery-code';
 const RECOVERY_CODES = 10;
 /** One 30-second step of clock drift either way. */
 const DRIFT_SECONDS = 30;
+/** How long a shown secret may wait for its first code. */
+const ENROLMENT_MINUTES = 15;
 
 /** XXXXX-XXXXX from an alphabet without look-alikes (no 0/O, 1/I/L). */
 function newRecoveryCode(): string {
@@ -50,6 +52,11 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
     return rows[0]!;
   }
 
+  /** Changes to the factors of one account, one after the other: each sees what the last one left. */
+  async function lockAccount(tx: Queryable, citizenId: string): Promise<void> {
+    await tx.query('select 1 from citizens where id = $1 for update', [citizenId]);
+  }
+
   async function issueRecoveryCodes(tx: Queryable, citizenId: string): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
     await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
@@ -62,6 +69,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
    * Returns new recovery codes to show once when the account had none left (its first factor).
    */
   async function added(tx: Queryable, citizen: Citizen, factor: 'totp' | 'passkey', ip: string): Promise<string[] | undefined> {
+    await lockAccount(tx, citizen.id);
     const codes = (await summary(citizen.id, tx)).recoveryCodesLeft === 0 ? await issueRecoveryCodes(tx, citizen.id) : undefined;
     await audit({ type: 'factor.added', citizenId: citizen.id, ip, details: { factor, recoveryCodes: codes?.length ?? 0 } }, tx);
     await outbox.enqueue(factorChangedEmail(citizen.email, citizen.name, `${factor}_added`), tx);
@@ -70,6 +78,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
 
   /** Records a factor just removed: audited and emailed; the recovery codes go with the last one. */
   async function removed(tx: Queryable, citizen: Citizen, factor: 'totp' | 'passkey', ip: string): Promise<void> {
+    await lockAccount(tx, citizen.id);
     const left = await summary(citizen.id, tx);
     if (!left.totp && left.passkeys === 0) await tx.query('delete from recovery_codes where citizen_id = $1', [citizen.id]);
     await audit({ type: 'factor.removed', citizenId: citizen.id, ip, details: { factor } }, tx);
@@ -110,19 +119,25 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
     },
 
     /**
-     * The secret being enrolled (kept until confirmed, so that a reload shows the same one), with
-     * its otpauth URI and that URI as an SVG QR code rendered here, by no outside service.
+     * The secret being enrolled (kept for a while until confirmed, so that a reload shows the same
+     * one; after that a new one, so that a secret seen on a shared screen goes stale), with its
+     * otpauth URI and that URI as an SVG QR code rendered here, by no outside service.
      */
     async enrolment(citizen: Citizen): Promise<{ secret: string; qrSvg: string } | undefined> {
-      const existing = await db.query<{ secret_enc: string; confirmed: boolean }>(
-        'select secret_enc, confirmed_at is not null as confirmed from totp_factors where citizen_id = $1',
+      const existing = await db.query<{ secret_enc: string; confirmed: boolean; fresh: boolean }>(
+        `select secret_enc, confirmed_at is not null as confirmed, created_at > now() - make_interval(mins => ${ENROLMENT_MINUTES}) as fresh
+         from totp_factors where citizen_id = $1`,
         [citizen.id],
       );
       if (existing.rows[0]?.confirmed) return undefined;
-      let secret = existing.rows[0] && sealer.open(SECRET, existing.rows[0].secret_enc);
+      let secret = existing.rows[0]?.fresh ? sealer.open(SECRET, existing.rows[0].secret_enc) : undefined;
       if (!secret) {
         secret = generateSecret();
-        await db.query('insert into totp_factors (citizen_id, secret_enc) values ($1, $2)', [citizen.id, sealer.seal(SECRET, secret)]);
+        await db.query(
+          `insert into totp_factors (citizen_id, secret_enc) values ($1, $2)
+           on conflict (citizen_id) do update set secret_enc = excluded.secret_enc, created_at = now() where totp_factors.confirmed_at is null`,
+          [citizen.id, sealer.seal(SECRET, secret)],
+        );
       }
       const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email, secret });
       return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
@@ -135,16 +150,18 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
     async confirm(citizen: Citizen, code: string, ip: string): Promise<false | { codes: string[] | undefined }> {
       const citizenId = citizen.id;
       const pending = await db.query<{ secret_enc: string }>(
-        'select secret_enc from totp_factors where citizen_id = $1 and confirmed_at is null',
+        `select secret_enc from totp_factors
+         where citizen_id = $1 and confirmed_at is null and created_at > now() - make_interval(mins => ${ENROLMENT_MINUTES})`,
         [citizenId],
       );
-      if (!pending.rows[0] || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({ secret: sealer.open(SECRET, pending.rows[0].secret_enc), token: code, epochTolerance: DRIFT_SECONDS });
+      const secretEnc = pending.rows[0]?.secret_enc;
+      if (!secretEnc || !/^\d{6}$/.test(code)) return false;
+      const result = await verify({ secret: sealer.open(SECRET, secretEnc), token: code, epochTolerance: DRIFT_SECONDS });
       if (!result.valid) return false;
       return db.transaction(async (tx) => {
         const confirmed = await tx.query(
-          'update totp_factors set confirmed_at = now(), last_time_step = $2 where citizen_id = $1 and confirmed_at is null',
-          [citizenId, timeStepOf(result)],
+          'update totp_factors set confirmed_at = now(), last_time_step = $2 where citizen_id = $1 and confirmed_at is null and secret_enc = $3',
+          [citizenId, timeStepOf(result), secretEnc],
         );
         if (confirmed.rowCount !== 1) return false;
         return { codes: await added(tx, citizen, 'totp', ip) };

@@ -52,15 +52,18 @@ export function createStaff(db: Db, sealer: Sealer, audit: Audit) {
     },
 
     /** An officer checked the KTP-el in person: the identity is verified, recorded with officer and time. */
-    async verifyAtCounter(officerId: string, citizenId: string, ip: string): Promise<void> {
+    /** Marks the identity verified with the name the officer compared with the KTP-el (`seenName`). */
+    async verifyAtCounter(officerId: string, citizenId: string, seenName: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const result = await tx.query(
+        const { rows } = await tx.query<{ assurance: string; name: string }>('select assurance, name from citizens where id = $1 for update', [citizenId]);
+        if (rows[0]?.assurance === 'verified') throw new InputError('already_verified');
+        if (rows[0]?.name !== seenName) throw new InputError('citizen_changed', 'ktp_checked');
+        await tx.query(
           `update citizens set assurance = 'verified', verified_at = now(), verified_by = $2,
              verification_method = 'counter', updated_at = now()
-           where id = $1 and assurance <> 'verified'`,
+           where id = $1`,
           [citizenId, officerId],
         );
-        if (result.rowCount === 0) throw new InputError('already_verified');
         await audit({ type: 'identity.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);
       });
     },

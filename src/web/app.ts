@@ -114,9 +114,9 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
   app.use(portal.routes.routes());
   app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
-  app.use(profileRoutes(deps, portal.signedIn).routes());
+  app.use(profileRoutes(deps, portal).routes());
   app.use(accountRoutes(deps, portal.signedIn).routes());
-  app.use(factorRoutes(deps, portal.signedIn).routes());
+  app.use(factorRoutes(deps, portal).routes());
 
   app.use(mount(provider));
   return app;

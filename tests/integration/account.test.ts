@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
@@ -126,6 +126,32 @@ describe('the account page (/akun)', () => {
     expect((await agent.request('/akun')).status).toBe(303);
     const left = await server.instance.db.query("select 1 from oidc_payloads where payload->>'accountId' = $1", [(await server.instance.citizens.findByEmail(SITI.email))!.id]);
     expect(left.rowCount).toBe(0);
+  });
+
+  test('the changes that guard the account need a recent login: a session carried over from a service asks for the password again', async () => {
+    const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Kesehatan', unit: 'diskominfo' });
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    // Signed in at a service: /akun then opens with that Kediri ID session, without a new login.
+    const agent = new Agent(server.url);
+    await signIn(agent, (await authorizationRequest(rp, { prompt: 'consent' })).url, BUDI.email, BUDI.password);
+    const opened = await agent.follow('/akun');
+    expect(new URL(opened.url).pathname).toBe('/akun');
+    expect(opened.res!.status).toBe(200);
+
+    for (const path of ['/akun/kode-pemulihan', '/akun/dua-langkah', '/akun/kunci-sandi', '/akun/email', '/akun/faktor/hapus?faktor=totp']) {
+      const res = await agent.request(path);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe(`/masuk?ulang=1&lanjut=${encodeURIComponent(path)}`);
+    }
+    // The way back asks for the password (prompt=login), then continues to the page asked for.
+    const back = await agent.follow('/masuk?ulang=1&lanjut=%2Fakun%2Fdua-langkah');
+    expect(new URL(back.url).pathname).toMatch(/^\/interaction\//);
+    const html = await back.res!.text();
+    expect(html).toContain('name="password"');
+    const login = await agent.post(`${back.url}/login`, { _csrf: csrfTokenOf(html), identifier: BUDI.email, password: BUDI.password });
+    const landed = await agent.follow(login.headers.get('location')!);
+    expect(new URL(landed.url).pathname).toBe('/akun/dua-langkah');
+    expect(landed.res!.status).toBe(200);
   });
 
   test('changing the password needs the current one, then ends every session', async () => {

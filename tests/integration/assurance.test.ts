@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { runOperatorCommand } from '../../src/operator.js';
+import { createIdentityVerification } from '../../src/identity/identity-verification.js';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { startPopulationService, type PopulationService } from '../support/population-service.js';
@@ -141,6 +142,24 @@ describe('assurance levels', () => {
   });
 });
 
+describe('the online check and a concurrent name change', () => {
+  test('a name changed while the population service is asked is not verified: only the name it matched could be', async () => {
+    const RINA = { nik: '3571015503920004', name: 'Rina Wulandari', birthdate: '1992-03-15', email: 'rina.wulandari@example.id', password: 'kebun-teh-wilis-pagi' };
+    const { id } = await createCitizen(server.instance, RINA);
+    const { db, citizens, audit } = server.instance;
+    // The register answers "match" for the name it was asked about; meanwhile the profile changes it.
+    const verification = createIdentityVerification(db, citizens, {
+      async verify(query) {
+        expect(query.name).toBe(RINA.name);
+        await db.query('update citizens set name = $2 where id = $1', [id, 'Wali Kota Kediri']);
+        return 'match';
+      },
+    }, audit);
+    expect(await verification.verifyOnline(id, 'Kediri', '127.0.0.1')).toBe('no_match');
+    expect((await assuranceOf(RINA.email)).assurance).toBe('basic');
+  });
+});
+
 describe('the MPP counter (/loket)', () => {
   test('an officer signs in with Kediri ID, finds a citizen by NIK, and verifies the identity after the KTP-el check', async () => {
     const { agent, page } = await staffAgent(OFFICER);
@@ -160,7 +179,12 @@ describe('the MPP counter (/loket)', () => {
     const unchecked = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik });
     expect(unchecked.status).toBe(400);
     expect((await assuranceOf(BUDI.email)).assurance).toBe('basic');
-    const verified = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik, ktp_checked: 'ya' });
+    // The page the officer checked showed another name (the citizen changed it meanwhile): refused.
+    const stale = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik, name: 'Budi S.', ktp_checked: 'ya' });
+    expect(stale.status).toBe(409);
+    expect(await stale.text()).toContain('Data warga ini berubah sejak halaman dibuka.');
+    expect((await assuranceOf(BUDI.email)).assurance).toBe('basic');
+    const verified = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik, name: BUDI.name, ktp_checked: 'ya' });
     expect(verified.status).toBe(200);
     expect(await verified.text()).toContain('sudah terverifikasi');
     const officerId = (await server.instance.citizens.findByEmail(OFFICER.email))!.id;

@@ -197,6 +197,14 @@ describe('changing the email (/akun/email)', () => {
     return agent.post('/akun/email', { _csrf: csrfTokenOf(form), email, password });
   }
 
+  /** As if a minute had passed since the account's last emailed code (one email change email a minute). */
+  async function aMinutePasses(who: { email: string }) {
+    await server.instance.db.query(
+      "update account_tokens set created_at = created_at - interval '1 minute' where citizen_id = $1",
+      [(await citizen(who.email)).id],
+    );
+  }
+
   /** Posts a code as the code form would (the form's token is this browser's, on any of its pages). */
   async function enterCode(agent: Agent, code: string) {
     const page = await (await agent.request('/akun/profil')).text();
@@ -299,8 +307,26 @@ describe('changing the email (/akun/email)', () => {
     expect((await citizen(SITI.email)).name).not.toBe(BUDI.name);
   });
 
+  test('a pending email change ends when the password changes: neither its code nor its link works after', async () => {
+    const { agent } = await open(EKO);
+    await aMinutePasses(EKO);
+    expect((await requestChange(agent, 'eko.penyusup@example.id', EKO.password)).status).toBe(303);
+    const { code, link } = await lastEmailTo(server.instance.db, 'eko.penyusup@example.id');
+    // The citizen notices and changes the password (which ends every session, the intruder's too).
+    await server.instance.account.changePassword((await citizen(EKO.email)).id, EKO.password, 'tahu-takwa-dan-getuk-pisang-baru', '127.0.0.1');
+    EKO.password = 'tahu-takwa-dan-getuk-pisang-baru';
+    const browser = new Agent(server.url);
+    const page = await browser.request(link!);
+    const token = new URL(link!).searchParams.get('token')!;
+    expect((await browser.post('/akun/email/konfirmasi', { _csrf: csrfTokenOf(await page.text()), token })).status).toBe(400);
+    const again = await open(EKO);
+    expect((await enterCode(again.agent, code!)).status).toBe(400);
+    expect(await server.instance.citizens.findByEmail('eko.penyusup@example.id')).toBeUndefined();
+  });
+
   test('wrong codes are limited: after five, even the right code is refused', async () => {
     const { agent } = await open(BUDI);
+    await aMinutePasses(BUDI);
     expect((await requestChange(agent, 'budi.baru@example.id', BUDI.password)).status).toBe(303);
     const { code } = await lastEmailTo(server.instance.db, 'budi.baru@example.id');
     const wrongCode = code === '000000' ? '111111' : '000000';
@@ -308,7 +334,14 @@ describe('changing the email (/akun/email)', () => {
     expect((await enterCode(agent, code!)).status).toBe(400);
     expect((await citizen(BUDI.email)).email).toBe(BUDI.email);
 
-    // A new request sends a new code, which works.
+    // A new request at once is refused and sends nothing (one email change email a minute)...
+    const mails = await emailsTo(server.instance.db, 'budi.baru@example.id');
+    const tooSoon = await requestChange(agent, 'budi.baru@example.id', BUDI.password);
+    expect(tooSoon.status).toBe(429);
+    expect(await tooSoon.text()).toContain('Anda baru saja meminta kode untuk mengganti email.');
+    expect(await emailsTo(server.instance.db, 'budi.baru@example.id')).toBe(mails);
+    // ... a minute later it sends a new code, which works.
+    await aMinutePasses(BUDI);
     expect((await requestChange(agent, 'budi.baru@example.id', BUDI.password)).status).toBe(303);
     const again = await lastEmailTo(server.instance.db, 'budi.baru@example.id');
     expect(again.code).not.toBeUndefined();

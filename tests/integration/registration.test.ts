@@ -64,6 +64,7 @@ describe('registration (/daftar)', () => {
     ['nik_birthdate_mismatch', { birth_day: '6' }, 'nik', 'Tanggal lahir pada NIK tidak cocok'],
     ['birthdate_invalid', { birth_month: '13' }, 'birthdate', 'Tanggal lahir tidak valid'],
     ['name_invalid', { name: 'B' }, 'name', 'Nama lengkap'],
+    ['name_invalid', { name: 'Hadiah: buka https://phish.example' }, 'name', 'Nama lengkap'],
     ['email_invalid', { email: 'budi@' }, 'email', 'alamat email'],
     ['phone_invalid', { phone: '12ab' }, 'phone', 'nomor HP'],
     ['password_common', { password: 'password123' }, 'password', 'terlalu umum'],

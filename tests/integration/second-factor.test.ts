@@ -115,7 +115,9 @@ describe('two-step verification', () => {
   test('an account without a second factor asked for verified-mfa is told how to turn it on', async () => {
     const { posted } = await passwordStep(BUDI, { acr_values: MFA });
     expect(posted.status).toBe(403);
-    expect(await posted.text()).toContain('verifikasi dua langkah');
+    const html = await posted.text();
+    expect(html).toContain('verifikasi dua langkah');
+    expect(html).toContain('<a class="button button--secondary" href="/akun#dua-langkah">Atur verifikasi dua langkah di halaman akun</a>');
   });
 
   test('the second-factor step cannot be reached without the password step', async () => {

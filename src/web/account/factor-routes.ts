@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
-import { PASSKEY_NAME_MAX, type Passkeys } from '../../identity/passkeys.js';
+import { CREDENTIAL_ID_MAX, PASSKEY_NAME_MAX, type Passkeys } from '../../identity/passkeys.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { InputError } from '../../errors.js';
 import { requireCsrf } from '../csrf.js';
@@ -15,9 +15,9 @@ import { translator } from '../i18n.js';
 const password = field(PASSWORD_MAX * 4);
 const enrolForm = z.object({ code: field(20), password });
 const passkeyForm = z.object({ name: field(PASSKEY_NAME_MAX), password, credential: field(8000) });
-const renameForm = z.object({ id: field(1400), name: field(PASSKEY_NAME_MAX) });
+const renameForm = z.object({ id: field(CREDENTIAL_ID_MAX), name: field(PASSKEY_NAME_MAX) });
 /** factor: 'totp', or the id of a passkey. */
-const removeForm = z.object({ factor: field(1400), password });
+const removeForm = z.object({ factor: field(CREDENTIAL_ID_MAX), password });
 const renewForm = z.object({ password });
 
 interface Deps {
@@ -29,12 +29,14 @@ interface Deps {
 
 /**
  * The second factors on the account page: a TOTP app (enrol, remove, enrol again), passkeys
- * (add, rename, remove) and recovery codes (renew). Adding or removing a factor needs the
- * password, so that a browser left signed in is not enough to take the account over.
+ * (add, rename, remove) and recovery codes (renew). Adding or removing a factor needs a recent
+ * login and the password, so that a browser left signed in is not enough to take the account over.
  */
-export function factorRoutes({ account, citizens, secondFactors, passkeys }: Deps, signedIn: Middleware): Router {
+export function factorRoutes(
+  { account, citizens, secondFactors, passkeys }: Deps,
+  { signedIn, recentLogin }: { signedIn: Middleware; recentLogin: Middleware },
+): Router {
   const router = new Router({ prefix: '/akun' });
-  router.use(signedIn);
 
   const current = async (ctx: Context): Promise<Citizen> => (await citizens.findById(ctx.state.accountId))!;
 
@@ -62,9 +64,9 @@ export function factorRoutes({ account, citizens, secondFactors, passkeys }: Dep
     render(ctx, 'account/totp', { secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), qrSvg: enrolment.qrSvg, errors }, status);
   }
 
-  router.get('/dua-langkah', (ctx) => renderEnrolment(ctx));
+  router.get('/dua-langkah', recentLogin, (ctx) => renderEnrolment(ctx));
 
-  router.post('/dua-langkah', async (ctx) => {
+  router.post('/dua-langkah', recentLogin, async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, enrolForm);
     const citizen = await current(ctx);
@@ -81,9 +83,9 @@ export function factorRoutes({ account, citizens, secondFactors, passkeys }: Dep
     render(ctx, 'account/passkey', { options: options && JSON.stringify(options), errors }, status);
   }
 
-  router.get('/kunci-sandi', (ctx) => renderPasskey(ctx));
+  router.get('/kunci-sandi', recentLogin, (ctx) => renderPasskey(ctx));
 
-  router.post('/kunci-sandi', async (ctx) => {
+  router.post('/kunci-sandi', recentLogin, async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, passkeyForm);
     const citizen = await current(ctx);
@@ -94,7 +96,7 @@ export function factorRoutes({ account, citizens, secondFactors, passkeys }: Dep
     added(ctx, registered.codes);
   });
 
-  router.post('/kunci-sandi/nama', async (ctx) => {
+  router.post('/kunci-sandi/nama', signedIn, async (ctx) => {
     requireCsrf(ctx);
     const { id, name } = parseForm(ctx, renameForm);
     if (!name || !(await passkeys.rename(ctx.state.accountId, id, name))) throw new InputError('factor_unknown');
@@ -110,9 +112,9 @@ export function factorRoutes({ account, citizens, secondFactors, passkeys }: Dep
     render(ctx, 'account/confirm-password', { page: 'factors.remove_page', name, action: '/akun/faktor/hapus', hidden: { factor }, warning: true, errors }, status);
   }
 
-  router.get('/faktor/hapus', (ctx) => renderRemoval(ctx, String(ctx.query.faktor ?? '')));
+  router.get('/faktor/hapus', recentLogin, (ctx) => renderRemoval(ctx, String(ctx.query.faktor ?? '')));
 
-  router.post('/faktor/hapus', async (ctx) => {
+  router.post('/faktor/hapus', recentLogin, async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, removeForm);
     const citizen = await current(ctx);
@@ -129,9 +131,9 @@ export function factorRoutes({ account, citizens, secondFactors, passkeys }: Dep
   const renderRenewal = (ctx: Context, errors: object[] = [], status = 200) =>
     render(ctx, 'account/confirm-password', { page: 'factors.renew_page', action: '/akun/kode-pemulihan', errors }, status);
 
-  router.get('/kode-pemulihan', (ctx) => renderRenewal(ctx));
+  router.get('/kode-pemulihan', recentLogin, (ctx) => renderRenewal(ctx));
 
-  router.post('/kode-pemulihan', async (ctx) => {
+  router.post('/kode-pemulihan', recentLogin, async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, renewForm);
     const citizen = await current(ctx);

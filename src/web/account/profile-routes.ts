@@ -32,12 +32,12 @@ const linkForm = z.object({ token: field(200) });
 
 /**
  * Profile edits on the account page: /akun/profil (name while unverified, phone, address) and the
- * email change (/akun/email), proved by a code (/akun/email/verifikasi) or by the emailed link
+ * email change (/akun/email, after a recent login and with the password), proved by a code (/akun/email/verifikasi) or by the emailed link
  * (/akun/email/konfirmasi, which works without a sign-in: the token itself is the proof).
  */
 export function profileRoutes(
   { profile, citizens, account, throttle }: { profile: Profile; citizens: CitizenStore; account: Account; throttle: Throttle },
-  signedIn: Middleware,
+  { signedIn, recentLogin }: { signedIn: Middleware; recentLogin: Middleware },
 ): Router {
   const router = new Router({ prefix: '/akun' });
   const citizenOf = async (ctx: Context): Promise<Citizen> => {
@@ -76,9 +76,9 @@ export function profileRoutes(
     seeOther(ctx, '/akun/profil?tersimpan=1');
   });
 
-  router.get('/email', signedIn, async (ctx) => render(ctx, 'account/email', { citizen: await citizenOf(ctx), errors: [] }));
+  router.get('/email', recentLogin, async (ctx) => render(ctx, 'account/email', { citizen: await citizenOf(ctx), errors: [] }));
 
-  router.post('/email', signedIn, async (ctx) => {
+  router.post('/email', recentLogin, async (ctx) => {
     requireCsrf(ctx);
     const form = parseForm(ctx, emailForm);
     const citizen = await citizenOf(ctx);
@@ -89,7 +89,7 @@ export function profileRoutes(
       await profile.requestEmailChange(citizen, email);
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
-      return render(ctx, 'account/email', { citizen, values: { email: form.email }, errors: fieldErrors(ctx, [error]) }, 400);
+      return render(ctx, 'account/email', { citizen, values: { email: form.email }, errors: fieldErrors(ctx, [error]) }, error.code === 'email_change_wait' ? 429 : 400);
     }
     seeOther(ctx, '/akun/email/verifikasi');
   });

@@ -9,7 +9,7 @@ import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
 
 const searchForm = z.object({ nik: field(64) });
-const verifyForm = z.object({ nik: field(64), ktp_checked: field(8) });
+const verifyForm = z.object({ nik: field(64), name: field(400), ktp_checked: field(8) });
 
 /**
  * The MPP counter (/loket): an officer finds a citizen by NIK (sent in a POST body, never in the
@@ -43,9 +43,12 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
     const citizen = await staff.findByNik(form.nik);
     if (!citizen) return showCitizen(ctx, form.nik);
     try {
-      await staff.verifyAtCounter(ctx.state.accountId, citizen.id, ctx.ip);
+      await staff.verifyAtCounter(ctx.state.accountId, citizen.id, form.name, ctx.ip);
     } catch (error) {
-      if (!(error instanceof InputError) || error.code !== 'already_verified') throw error;
+      if (!(error instanceof InputError)) throw error;
+      // The citizen changed their name since the page was shown: the officer checks again.
+      if (error.code === 'citizen_changed') return showCitizen(ctx, form.nik, { errors: fieldErrors(ctx, [error]) }, 409);
+      if (error.code !== 'already_verified') throw error;
     }
     await showCitizen(ctx, form.nik, { done: true });
   });

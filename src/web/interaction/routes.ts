@@ -116,7 +116,7 @@ export function interactionRoutes(deps: Deps): Router {
 
   /** The second step: a passkey (with a fresh challenge) when the account has one, and a code field. */
   async function renderSecondFactor(ctx: Context, uid: string, client: object, citizenId: string, errors: object[] = [], status = 200) {
-    const passkeyOptions = await passkeys.authenticationOptions(citizenId);
+    const passkeyOptions = await passkeys.authenticationOptions(citizenId, uid);
     render(ctx, 'interaction/second-factor', {
       action: `/interaction/${uid}/otp`,
       passkeyAction: `/interaction/${uid}/passkey`,
@@ -246,7 +246,7 @@ export function interactionRoutes(deps: Deps): Router {
 
   // A passkey's answer to the challenge on the second-step page.
   router.post('/passkey', (ctx) =>
-    secondStep(ctx, (citizen) => passkeys.authenticate(citizen.id, parseForm(ctx, passkeyForm).credential)),
+    secondStep(ctx, (citizen) => passkeys.authenticate(citizen.id, String(ctx.params.uid), parseForm(ctx, passkeyForm).credential)),
   );
 
   /** Completes the login at the acr the client asked for, or explains how the account can reach it. */

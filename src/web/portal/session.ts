@@ -14,8 +14,10 @@ import { hasFields, jsonCookie } from '../json-cookie.js';
 import { seeOther } from '../forms.js';
 
 const SESSION_HOURS = 8;
-/** Where a sign-in may continue to; the staff areas ask for a fresh login every time. */
-const PORTAL_AREAS = /^\/(akun|loket|admin)(\/[\w/-]*)?$/;
+/** How long after a login the changes that guard the account (second factors, email) may be made. */
+const RECENT_LOGIN_MINUTES = 15;
+/** Where a sign-in may continue to (a path of our own areas, with a plain query); the staff areas ask for a fresh login every time. */
+const PORTAL_AREAS = /^\/(akun|loket|admin)(\/[\w/-]*)?(\?[\w=&%.-]{0,2000})?$/;
 const STAFF_AREAS = /^\/(loket|admin)(\/|$)/;
 
 interface PortalSession {
@@ -62,7 +64,8 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
         state: login.s,
         code_challenge: createHash('sha256').update(verifier).digest('base64url'),
         code_challenge_method: 'S256',
-        ...(STAFF_AREAS.test(login.n) && { prompt: 'login' }),
+        // A fresh login: for the staff areas, and when an action asks for a recent one (ulang=1).
+        ...((STAFF_AREAS.test(login.n) || ctx.query.ulang === '1') && { prompt: 'login' }),
       });
       return seeOther(ctx, `/auth?${params}`);
     }
@@ -116,6 +119,21 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     await next();
   }
 
+  /**
+   * As signedIn, and only with a login (password and second factor) made for this portal session
+   * in the last RECENT_LOGIN_MINUTES: for the changes that guard the account, so that a session
+   * left open, or a stolen session cookie, is not enough (as Login.gov asks for a recent login).
+   */
+  async function recentLogin(ctx: Context, next: Next) {
+    await signedIn(ctx, async () => {
+      const current = session.get(ctx)!;
+      if (current.f !== 1 || Date.now() - current.s > RECENT_LOGIN_MINUTES * 60 * 1000) {
+        return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(ctx.method === 'GET' ? ctx.url : ctx.path)}`);
+      }
+      await next();
+    });
+  }
+
   /** As signedIn, and only for staff with this role. */
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
@@ -131,5 +149,5 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
       });
   }
 
-  return { routes: router, signedIn, requireRole };
+  return { routes: router, signedIn, recentLogin, requireRole };
 }
