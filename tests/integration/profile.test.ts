@@ -156,7 +156,7 @@ describe('the profile page (/akun/profil)', () => {
     ['a comma in a place name', { ...ADDRESS, kecamatan: 'Kota, Kediri' }, 'kecamatan', 'tanpa koma'],
     ['a bad RT', { ...ADDRESS, rt: '1a' }, 'rt', 'nomor RT'],
     ['a bad phone number', { phone: '12345' }, 'phone', 'nomor HP yang benar'],
-    ['a name that is too long', { name: 'Siti '.repeat(30) }, 'name', '2 sampai 100 karakter'],
+    ['a name that is too long', { name: 'Siti '.repeat(30) }, 'name', '2 sampai 100 huruf'],
   ])('%s: 400 with the error summary, and nothing changes', async (_case, fields, field, message) => {
     const { agent } = await open(SITI);
     const before = await citizen(SITI.email);
