@@ -43,6 +43,8 @@ const schema = z.object({
   IP_LIMIT_REGISTER: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.register),
   IP_LIMIT_RESET: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.reset),
   IP_LIMIT_CODE: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.code),
+  /** Seconds between publishing a new signing key and signing with it (JWKS caches commonly hold a day). */
+  KEY_PROMOTION_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 60 * 60).default(24 * 60 * 60),
 });
 
 export interface Config {
@@ -62,6 +64,7 @@ export interface Config {
   devMail: boolean;
   populationVerifier: { url: string; clientId: string; clientSecret: string } | undefined;
   throttle: ThrottlePolicy;
+  keyPromotionSeconds: number;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,
       ipLimits: { login: e.IP_LIMIT_LOGIN, register: e.IP_LIMIT_REGISTER, reset: e.IP_LIMIT_RESET, code: e.IP_LIMIT_CODE },
     },
+    keyPromotionSeconds: e.KEY_PROMOTION_SECONDS,
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

@@ -15,15 +15,20 @@ export class InputError extends Error {
 }
 
 /** The areas of views/locales whose keys are InputError codes. */
-const MESSAGE_AREAS = ['nik', 'citizen', 'profile.error'];
+const MESSAGE_AREAS = ['nik', 'citizen', 'profile.error', 'developer.error', 'admin.error'];
 
-/** The person-facing message of an InputError, or its technical detail when it has no message. */
-export function inputErrorMessage(error: InputError, lang: Lang): string {
+/** The person-facing message of an InputError's code, if the locales have one. */
+export function knownInputErrorMessage(error: InputError, lang: Lang): string | undefined {
   const t = translator(lang);
   for (const area of MESSAGE_AREAS) {
     const key = `${area}.${error.code}`;
     const text = t(key);
     if (text !== key) return text;
   }
-  return error.message;
+  return undefined;
+}
+
+/** The person-facing message of an InputError, or its technical detail when it has no message. */
+export function inputErrorMessage(error: InputError, lang: Lang): string {
+  return knownInputErrorMessage(error, lang) ?? error.message;
 }

@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import type { Logger } from './log.js';
 import type { Services } from './services.js';
 import { createAdapterFactory } from './oidc/adapter.js';
-import { loadSigningKeys } from './oidc/keys.js';
+import { scheduledSigningKeys } from './oidc/key-rotation.js';
 import { createProvider } from './oidc/provider.js';
 import { resolveCookieKeys } from './secrets.js';
 import { createApp } from './web/app.js';
@@ -17,9 +17,9 @@ export interface Instance extends Services {
 export async function createInstance(services: Services, log: Logger): Promise<Instance> {
   const { config, db, sealer, clients, citizens } = services;
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
-  const signingKeys = await loadSigningKeys(db, sealer);
+  await services.signingKeys.ensure();
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
-  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, citizens });
+  const provider = createProvider({ config, adapter, signingKeys: scheduledSigningKeys(services.signingKeys), cookieKeys, citizens });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
   });

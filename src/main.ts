@@ -38,6 +38,10 @@ async function serve(config: Config): Promise<number> {
   mailer.unref();
 
   log.info({ issuer: config.issuer, port: config.port, database: db.driver }, 'Kediri ID is listening');
+  const anyAdmin = await db.query("select 1 from staff_roles where role = 'admin' limit 1");
+  if (anyAdmin.rowCount === 0) {
+    log.info('No administrator yet. Create the first one (the password on standard input): npx kediri-id admin create --email you@kedirikota.go.id --nik NIK --name "Your Name" --birthdate YYYY-MM-DD; or, for an existing account, only --email');
+  }
   const anyClient = await db.query('select 1 from clients limit 1');
   if (anyClient.rowCount === 0) {
     log.info('No clients yet. Register one with: npx kediri-id client create --unit diskominfo --name "My service" --redirect-uri http://localhost:8080/callback');

@@ -24,8 +24,18 @@ export const USAGE = `Usage: kediri-id <command>
   citizen create --nik NIK --name NAME --birthdate YYYY-MM-DD --email EMAIL [--phone PHONE] [--verified]
                              create a citizen (email taken as verified; --verified: identity checked
                              against the KTP-el too); the password is read from standard input; prints {"id"}
-  staff grant --email EMAIL --role officer|admin
-                             give the account with that email a staff role (MPP counter officer, admin)
+  staff grant --email EMAIL --role officer|admin|developer [--unit SLUG]
+                             give the account with that email a staff role (MPP counter officer,
+                             admin, or unit developer: --unit names the unit)
+  admin create --email EMAIL [--nik NIK --name NAME --birthdate YYYY-MM-DD]
+                             the first administrator: the account with that email (its password on
+                             standard input), or a new verified account with that NIK, name and
+                             birth date and the password from standard input; prints {"id"}
+  keys list                  the token-signing keys: kid, alg, state (next, current, previous,
+                             retired) and times; never private material
+  keys rotate                publish a new signing key per algorithm now; it signs after
+                             KEY_PROMOTION_SECONDS and the old one retires after the longest token
+                             lifetime; refused while a rotation is in progress
 `;
 
 const ok = (value: unknown): CommandResult => ({ code: 0, stdout: JSON.stringify(value) + '\n', stderr: '' });
@@ -47,6 +57,14 @@ const clientArgs = z.object({
 const staffArgs = z.object({
   email: z.string({ error: '--email is required' }),
   role: z.enum(STAFF_ROLES, { error: `--role must be one of ${STAFF_ROLES.join(', ')}` }),
+  unit: z.string().optional(),
+});
+
+const adminArgs = z.object({
+  email: z.string({ error: '--email is required' }),
+  nik: z.string().optional(),
+  name: z.string().optional(),
+  birthdate: z.string().optional(),
 });
 
 const citizenArgs = z.object({
@@ -128,8 +146,31 @@ export async function runOperatorCommand(services: Services, argv: string[], std
     }
 
     if (command === 'staff' && sub === 'grant') {
-      const a = parse(rest, { email: { type: 'string' }, role: { type: 'string' } }, staffArgs);
-      return ok({ id: await services.staff.grant(a.email, a.role, actor), role: a.role });
+      const a = parse(rest, { email: { type: 'string' }, role: { type: 'string' }, unit: { type: 'string' } }, staffArgs);
+      return ok({ id: await services.staff.grant(a.email, a.role, actor, a.unit), role: a.role });
+    }
+
+    if (command === 'admin' && sub === 'create') {
+      const a = parse(rest, { email: { type: 'string' }, nik: { type: 'string' }, name: { type: 'string' }, birthdate: { type: 'string' } }, adminArgs);
+      const password = stdin.replace(/\r?\n$/, '');
+      if (!password) return bad('the password is read from standard input, and it was empty');
+      const existing = await services.citizens.findByEmail(a.email);
+      if (existing) {
+        // Whoever runs this must know the account's password: the operator does not take over an account.
+        if (!(await services.citizens.authenticate(a.email, password))) return bad('--email: that account exists, and the password on standard input is not its password');
+      } else {
+        if (!a.nik || !a.name || !a.birthdate) return bad('--email: no account has that email; give --nik, --name and --birthdate to create it');
+        await services.citizens.create(
+          { nik: a.nik, name: a.name, birthdate: a.birthdate, email: a.email, password },
+          { actor, emailVerified: true, identityVerifiedBy: 'operator' },
+        );
+      }
+      return ok({ id: await services.staff.grant(a.email, 'admin', actor), role: 'admin' });
+    }
+
+    if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {
+      parse(rest, {}, z.object({}));
+      return ok(sub === 'list' ? await services.signingKeys.list() : await services.signingKeys.rotate(actor));
     }
 
     return bad(`unknown command: ${argv.join(' ') || '(none)'}\n${USAGE}`);

@@ -2,7 +2,11 @@ import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
 import { createAudit } from './audit/audit.js';
+import { createAuditSearch } from './audit/audit-search.js';
 import { createClientStore } from './clients/clients.js';
+import { createClientRequests } from './clients/requests.js';
+import { createDynamicRegistration } from './clients/dynamic-registration.js';
+import { createUnits } from './clients/units.js';
 import { createCitizenStore } from './identity/citizens.js';
 import { createPasswords } from './identity/passwords.js';
 import { createAccountTokens } from './identity/account-tokens.js';
@@ -13,11 +17,13 @@ import { createOutbox } from './email/outbox.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
+import { createCitizenAdmin } from './identity/citizen-admin.js';
 import { createSecondFactors } from './identity/second-factors.js';
 import { createPasskeys } from './identity/passkeys.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
+import { createSigningKeys } from './oidc/keys.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
 export async function createServices(config: Config, db: Db) {
@@ -32,7 +38,10 @@ export async function createServices(config: Config, db: Db) {
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
-  const staff = createStaff(db, sealer, audit);
+  const staff = createStaff(db, sealer, outbox, audit, config.issuer);
+  const clientRequests = createClientRequests(db, sealer, outbox, audit, config.issuer);
+  const dynamicRegistration = createDynamicRegistration(db, sealer, audit, clientRequests, config.issuer);
+  const units = createUnits(db, audit);
   // Without a configured population service, identities are verified at the MPP counter only.
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
@@ -41,9 +50,14 @@ export async function createServices(config: Config, db: Db) {
   const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, outbox, audit);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
+  const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
+  const citizenAdmin = createCitizenAdmin(db, sealer, outbox, audit, throttle);
+  const auditSearch = createAuditSearch(db);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
-    ...{ identityVerification, throttle, account, secondFactors, passkeys, profile },
+    ...{ identityVerification, throttle, account, secondFactors, passkeys, clientRequests, units, profile },
+    ...{ dynamicRegistration },
+    ...{ citizenAdmin, auditSearch, signingKeys },
   };
 }
 

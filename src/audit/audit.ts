@@ -1,39 +1,62 @@
 import type { Queryable } from '../db/db.js';
 
 /** Security-relevant event names; details never carry secrets or NIKs. */
-export type AuditType =
-  | 'login.succeeded'
-  | 'login.failed'
-  | 'login.second_factor_failed'
-  | 'login.throttled'
-  | 'account.locked'
-  | 'assurance.unmet'
-  | 'consent.granted'
-  | 'consent.denied'
-  | 'consent.revoked'
-  | 'logout'
-  | 'client.created'
-  | 'client.status_changed'
-  | 'citizen.created'
-  | 'registration.duplicate'
-  | 'email.verification_sent'
-  | 'email.verified'
-  | 'password_reset.requested'
-  | 'password_reset.completed'
-  | 'staff.granted'
-  | 'portal.signed_in'
-  | 'identity.verified'
-  | 'identity.check_failed'
-  | 'factor.added'
-  | 'factor.removed'
-  | 'recovery_codes.renewed'
-  | 'recovery_code.used'
-  | 'session.ended'
-  | 'password.changed'
-  | 'account.deleted'
-  | 'profile.changed'
-  | 'email.changed'
-  | 'csrf.rejected';
+export const AUDIT_TYPES = [
+  'login.succeeded',
+  'login.failed',
+  'login.second_factor_failed',
+  'login.throttled',
+  'account.locked',
+  'assurance.unmet',
+  'consent.granted',
+  'consent.denied',
+  'consent.revoked',
+  'logout',
+  'client.created',
+  'client.status_changed',
+  'citizen.created',
+  'registration.duplicate',
+  'email.verification_sent',
+  'email.verified',
+  'password_reset.requested',
+  'password_reset.completed',
+  'staff.granted',
+  'portal.signed_in',
+  'identity.verified',
+  'identity.check_failed',
+  'factor.added',
+  'factor.removed',
+  'recovery_codes.renewed',
+  'recovery_code.used',
+  'session.ended',
+  'password.changed',
+  'account.deleted',
+  'profile.changed',
+  'email.changed',
+  'csrf.rejected',
+  'keys.rotated',
+  'client_request.submitted',
+  'client_request.approved',
+  'client_request.rejected',
+  'client.secret_shown',
+  'client.secret_rotated',
+  'client.jwks_updated',
+  'staff.invited',
+  'staff.invitation_accepted',
+  'staff.revoked',
+  'unit.created',
+  'unit.updated',
+  'citizen.nik_revealed',
+  'citizen.locked',
+  'citizen.unlocked',
+  'initial_access_token.issued',
+  'initial_access_token.revoked',
+  'client.registered_dynamically',
+  'client.updated_dynamically',
+  'client.deleted_dynamically',
+] as const;
+
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditEvent {
   type: AuditType;

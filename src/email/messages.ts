@@ -238,3 +238,95 @@ stays with your account, and your account has not changed. You do not need to do
 ${SIGNATURE}`,
   };
 }
+
+/** A unit developer's registration request was decided (or the client's status changed). */
+export type RequestDecision = 'approved' | 'rejected' | 'suspended' | 'reactivated';
+
+const DECISIONS: Record<RequestDecision, { id: string; en: string }> = {
+  approved: { id: 'disetujui', en: 'approved' },
+  rejected: { id: 'ditolak', en: 'rejected' },
+  suspended: { id: 'dihentikan sementara', en: 'suspended' },
+  reactivated: { id: 'diaktifkan kembali', en: 'reactivated' },
+};
+
+export function requestDecisionEmail(to: string, name: string, clientName: string, decision: RequestDecision, reason: string | undefined, portalLink: string): Email {
+  const what = DECISIONS[decision];
+  return {
+    to,
+    subject: `Layanan "${clientName}" ${what.id} / Service "${clientName}" ${what.en}`,
+    body: `Halo ${name},
+
+Permintaan atau status layanan "${clientName}" di Kediri ID: ${what.id}.${reason ? `\nAlasan: ${reason}` : ''}
+Lihat rinciannya di portal pengembang: ${portalLink}
+
+---
+
+Hello ${name},
+
+The request or status of the service "${clientName}" at Kediri ID: ${what.en}.${reason ? `\nReason: ${reason}` : ''}
+See the details in the developer portal: ${portalLink}
+${SIGNATURE}`,
+  };
+}
+
+export function staffInvitationEmail(to: string, role: string, unitName: string | undefined, link: string): Email {
+  const where = unitName ? ` (${unitName})` : '';
+  return {
+    to,
+    subject: 'Undangan peran di Kediri ID / An invitation to a role at Kediri ID',
+    body: `Halo,
+
+Anda diundang sebagai ${role}${where} di Kediri ID. Buka tautan ini dalam 7 hari, lalu masuk dengan
+akun Kediri ID yang memakai alamat email ini (daftar dahulu jika belum punya):
+${link}
+
+---
+
+Hello,
+
+You are invited as ${role}${where} at Kediri ID. Open this link within 7 days, then sign in with the
+Kediri ID account that uses this email address (register first if you have none):
+${link}
+${SIGNATURE}`,
+  };
+}
+
+export function citizenLockedEmail(to: string, name: string): Email {
+  return {
+    to,
+    subject: 'Akun Kediri ID Anda dikunci / Your Kediri ID account is locked',
+    body: `Halo ${name},
+
+Administrator Kediri ID mengunci akun Anda: Anda tidak dapat masuk ke layanan Kota Kediri, dan semua
+sesi masuk Anda telah diakhiri. Untuk menanyakan alasannya atau membuka kembali akun, datang ke
+loket Mal Pelayanan Publik dengan KTP-el Anda.
+
+---
+
+Hello ${name},
+
+A Kediri ID administrator locked your account: you cannot sign in to Kota Kediri's services, and all
+your sessions were ended. To ask why or to have the account unlocked, visit the Mal Pelayanan
+Publik counter with your KTP-el.
+${SIGNATURE}`,
+  };
+}
+
+export function citizenUnlockedEmail(to: string, name: string): Email {
+  return {
+    to,
+    subject: 'Akun Kediri ID Anda dibuka kembali / Your Kediri ID account is unlocked',
+    body: `Halo ${name},
+
+Administrator Kediri ID membuka kembali akun Anda: Anda dapat masuk lagi ke layanan Kota Kediri.
+Jika Anda tidak memintanya, datang ke loket Mal Pelayanan Publik dengan KTP-el Anda.
+
+---
+
+Hello ${name},
+
+A Kediri ID administrator unlocked your account: you can sign in to Kota Kediri's services again.
+If you did not ask for this, visit the Mal Pelayanan Publik counter with your KTP-el.
+${SIGNATURE}`,
+  };
+}

@@ -1,10 +1,30 @@
-import type { Db } from '../db/db.js';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Db, Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
+import type { Outbox } from '../email/outbox.js';
+import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 
-export type StaffRole = 'officer' | 'admin';
-export const STAFF_ROLES: StaffRole[] = ['officer', 'admin'];
+export type StaffRole = 'officer' | 'admin' | 'developer';
+export const STAFF_ROLES: StaffRole[] = ['officer', 'admin', 'developer'];
+const INVITATION_DAYS = 7;
+
+export interface StaffMember {
+  id: string;
+  name: string;
+  email: string;
+  roles: StaffRole[];
+  units: string[];
+}
+
+export interface Invitation {
+  id: string;
+  email: string;
+  role: StaffRole;
+  unit: string | null;
+  unitName: string | null;
+}
 
 export interface CounterView {
   id: string;
@@ -17,26 +37,122 @@ export interface CounterView {
   verification_method: string | null;
 }
 
-/** Staff roles (MPP counter officers, administrators) and what officers do at the counter. */
-export function createStaff(db: Db, sealer: Sealer, audit: Audit) {
+/**
+ * Staff: roles (MPP counter officers, administrators, unit developers tied to units), invitations
+ * by email, and what officers do at the counter.
+ */
+export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit, issuer: string) {
+  const hashInvitation = (token: string) => sealer.keyedHash('staff-invitation', token);
+
+  /** Gives an account a role (a developer: for a unit too), in the caller's transaction. */
+  async function grantRole(tx: Queryable, citizenId: string, role: StaffRole, unit: string | undefined, grantedBy: string, ip?: string) {
+    if ((role === 'developer') !== (unit !== undefined)) throw new InputError('developer_unit_required', 'unit', 'a developer is tied to a unit (and only a developer)');
+    if (unit !== undefined) {
+      const known = await tx.query('select 1 from units where slug = $1', [unit]);
+      if (known.rowCount === 0) throw new InputError('unit_unknown', 'unit', `no unit with slug ${unit}`);
+      await tx.query('insert into developer_units (citizen_id, unit_slug) values ($1, $2) on conflict do nothing', [citizenId, unit]);
+    }
+    await tx.query('insert into staff_roles (citizen_id, role, granted_by) values ($1, $2, $3) on conflict do nothing', [citizenId, role, grantedBy]);
+    await audit({ type: 'staff.granted', actor: grantedBy, citizenId, ip, details: { role, ...(unit && { unit }) } }, tx);
+  }
+
   return {
     async rolesOf(citizenId: string): Promise<StaffRole[]> {
       const { rows } = await db.query<{ role: StaffRole }>('select role from staff_roles where citizen_id = $1', [citizenId]);
       return rows.map((r) => r.role);
     },
 
-    /** Gives the account with this email a staff role (operator CLI). */
-    async grant(email: string, role: StaffRole, grantedBy: string): Promise<string> {
+    /** The units whose clients this developer works on. */
+    async unitsOf(citizenId: string): Promise<string[]> {
+      const { rows } = await db.query<{ unit_slug: string }>(
+        `select d.unit_slug from developer_units d join staff_roles s on s.citizen_id = d.citizen_id and s.role = 'developer'
+         where d.citizen_id = $1 order by d.unit_slug`,
+        [citizenId],
+      );
+      return rows.map((r) => r.unit_slug);
+    },
+
+    /** Gives the account with this email a staff role (operator CLI; a developer with a unit). */
+    async grant(email: string, role: StaffRole, grantedBy: string, unit?: string): Promise<string> {
       return db.transaction(async (tx) => {
         const { rows } = await tx.query<{ id: string }>('select id from citizens where lower(email) = lower($1)', [email.trim()]);
         const citizenId = rows[0]?.id;
         if (!citizenId) throw new InputError('staff_unknown_email', 'email', `no account with email ${email}`);
-        await tx.query(
-          'insert into staff_roles (citizen_id, role, granted_by) values ($1, $2, $3) on conflict do nothing',
-          [citizenId, role, grantedBy],
-        );
-        await audit({ type: 'staff.granted', actor: grantedBy, citizenId, details: { role } }, tx);
+        await grantRole(tx, citizenId, role, unit, grantedBy);
         return citizenId;
+      });
+    },
+
+    /** Takes a role away (a developer's units go with it). */
+    async revoke(citizenId: string, role: StaffRole, actor: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const gone = await tx.query('delete from staff_roles where citizen_id = $1 and role = $2', [citizenId, role]);
+        if (gone.rowCount !== 1) throw new InputError('staff_role_unknown');
+        if (role === 'developer') await tx.query('delete from developer_units where citizen_id = $1', [citizenId]);
+        await audit({ type: 'staff.revoked', actor, citizenId, ip, details: { role } }, tx);
+      });
+    },
+
+    /** Everyone with a staff role, with their roles and (developers) units. */
+    async list(): Promise<StaffMember[]> {
+      const { rows } = await db.query<StaffMember>(
+        `select c.id, c.name, c.email,
+           array(select role from staff_roles r where r.citizen_id = c.id order by role) as roles,
+           array(select unit_slug from developer_units d where d.citizen_id = c.id order by unit_slug) as units
+         from citizens c where exists (select 1 from staff_roles r where r.citizen_id = c.id) order by c.name`,
+      );
+      return rows;
+    },
+
+    /**
+     * Invites a person by email to a role (a developer to a unit): a link valid for 7 days, which
+     * the account with that email accepts after signing in.
+     */
+    async invite(input: { email: string; role: StaffRole; unit?: string }, invitedBy: string, ip: string): Promise<void> {
+      const email = input.email.trim().toLowerCase();
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 254) throw new InputError('email_invalid', 'email');
+      if ((input.role === 'developer') !== (input.unit !== undefined)) throw new InputError('developer_unit_required', 'unit');
+      const token = randomBytes(32).toString('base64url');
+      await db.transaction(async (tx) => {
+        const unit = input.unit === undefined ? undefined : (await tx.query<{ name: string }>('select name from units where slug = $1', [input.unit])).rows[0];
+        if (input.unit !== undefined && !unit) throw new InputError('unit_unknown', 'unit');
+        await tx.query(
+          `insert into staff_invitations (id, email, role, unit_slug, token_hash, invited_by, expires_at)
+           values ($1, $2, $3, $4, $5, $6, now() + make_interval(days => ${INVITATION_DAYS}))`,
+          [randomUUID(), email, input.role, input.unit ?? null, hashInvitation(token), invitedBy],
+        );
+        await audit({ type: 'staff.invited', actor: invitedBy, ip, details: { role: input.role, ...(input.unit && { unit: input.unit }) } }, tx);
+        await outbox.enqueue(staffInvitationEmail(email, input.role, unit?.name, `${issuer}/undangan?token=${encodeURIComponent(token)}`), tx);
+      });
+    },
+
+    /** A live invitation by its link's token, for the account that holds the invited email. */
+    async invitation(token: string, citizenId: string): Promise<Invitation | undefined> {
+      const { rows } = await db.query<Invitation>(
+        `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName" from staff_invitations i
+         join citizens c on c.id = $2 and lower(c.email) = i.email
+         left join units u on u.slug = i.unit_slug
+         where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now()`,
+        [hashInvitation(token), citizenId],
+      );
+      return rows[0];
+    },
+
+    /** Accepts an invitation for the signed-in account, which must hold the invited email. */
+    async accept(token: string, citizenId: string, ip: string): Promise<Invitation> {
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.query<Invitation & { invited_by: string | null }>(
+          `update staff_invitations i set accepted_at = now(), accepted_by = $2
+           from citizens c
+           where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now() and c.id = $2 and lower(c.email) = i.email
+           returning i.id, i.email, i.role, i.unit_slug as unit, null as "unitName", i.invited_by`,
+          [hashInvitation(token), citizenId],
+        );
+        const invitation = rows[0];
+        if (!invitation) throw new InputError('invitation_invalid');
+        await grantRole(tx, citizenId, invitation.role, invitation.unit ?? undefined, invitation.invited_by ?? 'invitation', ip);
+        await audit({ type: 'staff.invitation_accepted', actor: citizenId, citizenId, ip, details: { invitation: invitation.id } }, tx);
+        return invitation;
       });
     },
 
@@ -51,8 +167,10 @@ export function createStaff(db: Db, sealer: Sealer, audit: Audit) {
       return rows[0];
     },
 
-    /** An officer checked the KTP-el in person: the identity is verified, recorded with officer and time. */
-    /** Marks the identity verified with the name the officer compared with the KTP-el (`seenName`). */
+    /**
+     * An officer checked the KTP-el in person: the identity is verified, recorded with officer and
+     * time, under the name the officer compared with the card (`seenName`).
+     */
     async verifyAtCounter(officerId: string, citizenId: string, seenName: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         const { rows } = await tx.query<{ assurance: string; name: string }>('select assurance, name from citizens where id = $1 for update', [citizenId]);

@@ -1,38 +1,183 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { Db } from '../db/db.js';
+import type { Audit } from '../audit/audit.js';
+import type { Db, Queryable } from '../db/db.js';
+import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
 
 /** RS256 first: it is the ID token algorithm every relying party supports; ES256 beside it. */
-const ALGORITHMS = ['RS256', 'ES256'] as const;
+export const ALGORITHMS = ['RS256', 'ES256'] as const;
+export type SigningAlg = (typeof ALGORITHMS)[number];
 const PURPOSE = 'signing-key';
 
-async function newSigningKey(alg: (typeof ALGORITHMS)[number]): Promise<JWK> {
+/**
+ * How long a superseded key stays published after its successor starts signing: longer than
+ * anything it signed is used. ID tokens and signed userinfo live 10 minutes and logout tokens 2
+ * (oidc-provider's fixed value), but a relying party keeps its ID token and sends it back as
+ * id_token_hint at logout for as long as the session lasts: TTL.Session in provider.ts, 8 hours
+ * (a test holds this value to TTL). Plus 15 minutes for clocks and caches.
+ */
+export const RETIRE_AFTER_SECONDS = 8 * 60 * 60 + 15 * 60;
+
+/** How old this process's copy of the schedule may get before it is read again. */
+const REFRESH_MS = 5000;
+
+/**
+ * A key's state follows from the time: "next" before signing_from; "current" when it is the key of
+ * its algorithm that started signing last; "previous" once a successor signs, until retire_at;
+ * then "retired" (no longer published, its private key erased).
+ */
+export type KeyState = 'next' | 'current' | 'previous' | 'retired';
+
+interface Schedule {
+  kid: string;
+  alg: SigningAlg;
+  publishedAt: Date;
+  signingFrom: Date;
+  retireAt: Date | null;
+}
+
+export interface KeyInfo extends Schedule {
+  state: KeyState;
+}
+
+interface KeyMaterial {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** What the JWKS lists: the public members only. */
+  publicJwk: JWK;
+}
+
+export interface PublishedKey extends KeyInfo, KeyMaterial {}
+
+const SCHEDULE = 'kid, alg, published_at as "publishedAt", signing_from as "signingFrom", retire_at as "retireAt"';
+
+function stateAt(key: Schedule, all: Schedule[], now: number): KeyState {
+  if (key.signingFrom.getTime() > now) return 'next';
+  if (key.retireAt && key.retireAt.getTime() <= now) return 'retired';
+  const superseded = all.some(
+    (other) => other.alg === key.alg && other.signingFrom.getTime() > key.signingFrom.getTime() && other.signingFrom.getTime() <= now,
+  );
+  return superseded ? 'previous' : 'current';
+}
+
+async function newSigningKey(alg: SigningAlg): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
   const jwk = await exportJWK(privateKey);
   return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
 }
 
-/**
- * The active private signing keys, generated on the first start of the instance (under an advisory
- * lock, so two processes starting together make one set) and kept encrypted in the database.
- */
-export async function loadSigningKeys(db: Db, sealer: Sealer): Promise<JWK[]> {
-  return db.transaction(async (tx) => {
-    await tx.query("select pg_advisory_xact_lock(hashtext('signing_keys'))");
-    const active = await tx.query<{ alg: string; private_jwk_enc: string }>(
-      "select alg, private_jwk_enc from signing_keys where status = 'active' order by created_at, kid",
-    );
-    const keys = active.rows.map((row) => JSON.parse(sealer.open(PURPOSE, row.private_jwk_enc)) as JWK);
-    for (const alg of ALGORITHMS) {
-      if (keys.some((key) => key.alg === alg)) continue;
-      const key = await newSigningKey(alg);
-      await tx.query('insert into signing_keys (kid, alg, private_jwk_enc) values ($1, $2, $3)', [
-        key.kid,
-        alg,
-        sealer.seal(PURPOSE, JSON.stringify(key)),
-      ]);
-      keys.push(key);
-    }
-    return ALGORITHMS.flatMap((alg) => keys.filter((key) => key.alg === alg));
-  });
+function keyMaterial(jwk: JWK): KeyMaterial {
+  const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: jwk.kid, alg: jwk.alg, use: 'sig' } };
 }
+
+/**
+ * The token-signing keys and their schedule, kept in the database (private keys encrypted) so
+ * that every process follows the same schedule. rotate() and list() serve the operator CLI and the
+ * admin console; a serving process also keeps a copy of the published keys in memory (published(),
+ * read again every few seconds through fresh()) for the provider to sign and verify with.
+ */
+export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotionSeconds: number) {
+  let loaded: Array<Schedule & KeyMaterial> = [];
+  let loadedAt = 0;
+  let refreshing: Promise<void> | undefined;
+
+  /** Adds a new key of this algorithm, published now and signing after delaySeconds. */
+  async function addKey(tx: Queryable, alg: SigningAlg, delaySeconds: number): Promise<string> {
+    const key = await newSigningKey(alg);
+    await tx.query(
+      'insert into signing_keys (kid, alg, private_jwk_enc, published_at, signing_from) values ($1, $2, $3, now(), now() + make_interval(secs => $4))',
+      [key.kid, alg, sealer.seal(PURPOSE, JSON.stringify(key)), delaySeconds],
+    );
+    return key.kid!;
+  }
+
+  /**
+   * Under the schedule's lock (so that processes starting together make one set): gives each
+   * algorithm that has no key yet one that signs from now. Every algorithm then has exactly one
+   * key that is not superseded (retire_at null): the current one, or the next one during a rotation.
+   */
+  async function addMissingKeys(tx: Queryable): Promise<void> {
+    await tx.query("select pg_advisory_xact_lock(hashtext('signing_keys'))");
+    const { rows } = await tx.query<{ alg: string }>('select alg from signing_keys where retire_at is null');
+    for (const alg of ALGORITHMS) if (!rows.some((row) => row.alg === alg)) await addKey(tx, alg, 0);
+  }
+
+  /** Reads the schedule and the private keys still in use; erases those that retired. */
+  async function refresh(): Promise<void> {
+    const readAt = Date.now();
+    await db.query('update signing_keys set private_jwk_enc = null where retire_at <= now() and private_jwk_enc is not null');
+    const { rows } = await db.query<Schedule & { private_jwk_enc: string }>(
+      `select ${SCHEDULE}, private_jwk_enc from signing_keys where private_jwk_enc is not null`,
+    );
+    loaded = rows.map(({ private_jwk_enc, ...schedule }) => ({ ...schedule, ...keyMaterial(JSON.parse(sealer.open(PURPOSE, private_jwk_enc)) as JWK) }));
+    loadedAt = readAt;
+  }
+
+  return {
+    /** At server start: makes the first keys if there are none, and reads the schedule. */
+    async ensure(): Promise<void> {
+      await db.transaction(addMissingKeys);
+      await refresh();
+    },
+
+    /** Reads the schedule again when this process's copy is more than a few seconds old. */
+    fresh(): Promise<void> {
+      if (Date.now() - loadedAt < REFRESH_MS) return Promise.resolve();
+      refreshing ??= refresh().finally(() => (refreshing = undefined));
+      return refreshing;
+    },
+
+    /** The published keys (next, current, previous) by this process's clock, the newest first. */
+    published(): PublishedKey[] {
+      const now = Date.now();
+      return loaded
+        .map((key) => ({ ...key, state: stateAt(key, loaded, now) }))
+        .filter((key) => key.state !== 'retired')
+        .sort((a, b) => b.signingFrom.getTime() - a.signingFrom.getTime() || ALGORITHMS.indexOf(a.alg) - ALGORITHMS.indexOf(b.alg));
+    },
+
+    /** Every key with its state and times, without private material. */
+    async list(): Promise<KeyInfo[]> {
+      const { rows } = await db.query<Schedule>(`select ${SCHEDULE} from signing_keys order by published_at, alg`);
+      const now = Date.now();
+      return rows.map((row) => ({ ...row, state: stateAt(row, rows, now) }));
+    },
+
+    /**
+     * Publishes a new key per algorithm now, signing after the promotion delay (relying parties'
+     * JWKS caches commonly hold a day); each current key then stays published for
+     * RETIRE_AFTER_SECONDS more. Refused while an earlier rotation is still in progress (a next or
+     * a previous key exists), so an algorithm never has more than two published keys.
+     */
+    async rotate(actor: string) {
+      const rotated = await db.transaction(async (tx) => {
+        await addMissingKeys(tx);
+        const pending = await tx.query<{ until: Date | null }>('select max(retire_at) as until from signing_keys where retire_at > now()');
+        const until = pending.rows[0]?.until;
+        if (until) throw new InputError('key_rotation_pending', undefined, `a key rotation is in progress until ${until.toISOString()}`);
+        const retiring = await tx.query<{ kid: string; retireAt: Date }>(
+          'update signing_keys set retire_at = now() + make_interval(secs => $1) where retire_at is null returning kid, retire_at as "retireAt"',
+          [promotionSeconds + RETIRE_AFTER_SECONDS],
+        );
+        const published: string[] = [];
+        for (const alg of ALGORITHMS) published.push(await addKey(tx, alg, promotionSeconds));
+        const { rows } = await tx.query<{ signingFrom: Date }>('select now() + make_interval(secs => $1) as "signingFrom"', [promotionSeconds]);
+        const result = {
+          published,
+          signingFrom: rows[0]!.signingFrom,
+          retiring: retiring.rows.map((row) => row.kid),
+          retireAt: retiring.rows[0]!.retireAt,
+        };
+        await audit({ type: 'keys.rotated', actor, details: result }, tx);
+        return result;
+      });
+      loadedAt = 0;
+      return rotated;
+    },
+  };
+}
+
+export type SigningKeys = ReturnType<typeof createSigningKeys>;

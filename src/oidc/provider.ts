@@ -1,5 +1,4 @@
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { JWK } from 'jose';
+import Provider, { errors, interactionPolicy, type Configuration, type ExternalSigningKey, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
@@ -46,7 +45,8 @@ function interactionPolicyWithAcr() {
 interface ProviderDeps {
   config: Config;
   adapter: ReturnType<typeof createAdapterFactory>;
-  signingKeys: JWK[];
+  /** Slots that follow the key schedule in the database (key-rotation.ts). */
+  signingKeys: ExternalSigningKey[];
   cookieKeys: string[];
   citizens: CitizenStore;
 }
@@ -77,7 +77,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       await grant.save();
       return grant;
     },
-    jwks: { keys: signingKeys } as Configuration['jwks'],
+    jwks: { keys: signingKeys },
     cookies: {
       keys: cookieKeys,
       long: { signed: true, httpOnly: true, sameSite: 'lax', secure },
@@ -141,10 +141,15 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
     },
 
+    // RFC 7591 registration is ours (src/web/dynamic-registration-routes.ts: clients start pending),
+    // not the provider's features.registration.
+    discovery: { registration_endpoint: `${config.issuer}/reg` },
     ttl: TTL,
     rotateRefreshToken: () => true,
 
     features: {
+      // The signing keys are ExternalSigningKeys that follow the rotation schedule (key-rotation.ts).
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       // A client may look into and revoke its own tokens only.

@@ -5,9 +5,8 @@ import { bodyParser } from '@koa/bodyparser';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Provider from 'oidc-provider';
-import type { Config } from '../config.js';
-import type { Db } from '../db/db.js';
 import type { Logger } from '../log.js';
+import type { Services } from '../services.js';
 import { csrfProtection } from './csrf.js';
 import { errorPages } from './errors.js';
 import { language } from './language.js';
@@ -22,41 +21,19 @@ import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
 import { profileRoutes } from './account/profile-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
-import type { Account } from '../identity/account.js';
-import type { SecondFactors } from '../identity/second-factors.js';
-import type { Passkeys } from '../identity/passkeys.js';
-import type { Profile } from '../identity/profile.js';
-import type { Audit } from '../audit/audit.js';
-import type { ClientStore } from '../clients/clients.js';
-import type { CitizenStore } from '../identity/citizens.js';
-import type { Registration } from '../identity/registration.js';
-import type { PasswordReset } from '../identity/password-reset.js';
-import type { Outbox } from '../email/outbox.js';
-import type { Staff } from '../identity/staff.js';
-import type { IdentityVerification } from '../identity/identity-verification.js';
-import type { Throttle } from '../identity/throttle.js';
+import { followKeySchedule } from '../oidc/key-rotation.js';
+import { adminRouter } from './admin/router.js';
+import { developerRouter } from './developer/router.js';
+import { invitationRoutes } from './invitation-routes.js';
+import { dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
 
-interface AppDeps {
-  config: Config;
-  db: Db;
+/** What the web app is built from: the services, the provider, and the keys of this instance. */
+export type AppDeps = Services & {
   log: Logger;
   provider: Provider;
   cookieKeys: string[];
   csrfKey: string;
-  audit: Audit;
-  clients: ClientStore;
-  citizens: CitizenStore;
-  registration: Registration;
-  passwordReset: PasswordReset;
-  outbox: Outbox;
-  staff: Staff;
-  identityVerification: IdentityVerification | undefined;
-  throttle: Throttle;
-  account: Account;
-  secondFactors: SecondFactors;
-  passkeys: Passkeys;
-  profile: Profile;
-}
+};
 
 const WEBAUTHN_BROWSER = new URL('../dist/bundle/index.umd.min.js', `file://${createRequire(import.meta.url).resolve('@simplewebauthn/browser')}`);
 
@@ -95,6 +72,14 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = file.body;
   });
+  // A unit's logo, shown beside its services' names (uploaded by an administrator; PNG or JPEG only).
+  pages.get('/unit/:slug/logo', async (ctx) => {
+    const logo = await deps.units.logo(String(ctx.params.slug));
+    if (!logo) return;
+    ctx.type = logo.type;
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = logo.bytes;
+  });
   pages.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
@@ -106,7 +91,9 @@ export function createApp(deps: AppDeps): Koa {
   app.use(pages.routes());
 
   const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/keluar', '/loket', '/akun']) app.use(mount(prefix, forms));
+  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/keluar', '/loket', '/akun', '/admin', '/undangan']) app.use(mount(prefix, forms));
+  // A client registration may carry a JWKS.
+  app.use(mount('/developer', bodyParser({ enableTypes: ['form'], formLimit: '64kb' })));
   app.use(interactionRoutes(deps).routes());
   app.use(registerRoutes(deps.registration, deps.throttle).routes());
   app.use(resetRoutes(deps.passwordReset, deps.throttle).routes());
@@ -117,7 +104,12 @@ export function createApp(deps: AppDeps): Koa {
   app.use(profileRoutes(deps, portal).routes());
   app.use(accountRoutes(deps, portal.signedIn).routes());
   app.use(factorRoutes(deps, portal).routes());
+  app.use(invitationRoutes(deps.staff, portal.signedIn).routes());
+  app.use(adminRouter(deps, portal.requireRole('admin')).routes());
+  app.use(developerRouter(deps, portal.requireRole('developer')).routes());
+  app.use(dynamicRegistrationRoutes(deps).routes());
 
+  app.use(followKeySchedule(deps.signingKeys));
   app.use(mount(provider));
   return app;
 }

@@ -2,7 +2,7 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import type { Audit } from '../audit/audit.js';
 import { CsrfError } from './csrf.js';
-import { InputError } from '../errors.js';
+import { InputError, knownInputErrorMessage } from '../errors.js';
 import { render } from './render.js';
 import { translator } from './i18n.js';
 
@@ -37,7 +37,9 @@ export function errorPages(log: Logger, audit: Audit) {
       }
       // An error page has no form: it needs no CSRF token (nor the cookie that minting one sets).
       ctx.state.csrf = undefined;
-      render(ctx, 'error', { heading: t('common.error.title'), message: t(`common.error.${key}`) }, status);
+      // Bad input with a message of its own says what was wrong; anything else, what kind of failure.
+      const message = (error instanceof InputError && knownInputErrorMessage(error, ctx.state.lang ?? 'id')) || t(`common.error.${key}`);
+      render(ctx, 'error', { heading: t('common.error.title'), message }, status);
     }
   };
 }

@@ -44,6 +44,7 @@ const BAD_ARGUMENTS: Array<[string[], RegExp]> = [
   [['citizen', 'create', '--nik', '9971010101900001', '--name', 'A B', '--birthdate', '1990-01-01', '--email', 'a@example.id'], /--nik: .*province/i],
   [['citizen', 'create', '--nik', SITI.nik, '--name', 'A B', '--birthdate', '1991-01-01', '--email', 'a@example.id'], /--nik: .*does not match/],
   [['nonsense'], /unknown command/],
+  [['keys', 'rotate', 'now'], /unexpected argument: now/],
 ];
 
 async function expectRefused(args: string[], message: RegExp) {
@@ -104,4 +105,32 @@ describe('operator CLI', () => {
     }
     expect(await rowCounts()).toEqual({ clients: 1, citizens: 1 });
   }, 300_000);
+
+  test('keys list and keys rotate: no private material; no second rotation while one is in progress', async () => {
+    const server = await startServe(env);
+    try {
+      type Listed = Array<{ kid: string; alg: string; state: string }>;
+      const listed = await kediriId(['keys', 'list'], env);
+      expect(listed.code).toBe(0);
+      expect((JSON.parse(listed.stdout) as Listed).map((key) => `${key.alg} ${key.state}`).sort()).toEqual(['ES256 current', 'RS256 current']);
+
+      const rotated = await kediriId(['keys', 'rotate'], env);
+      expect(rotated.code).toBe(0);
+      const { published, retiring } = JSON.parse(rotated.stdout) as { published: string[]; retiring: string[] };
+      await expectRefused(['keys', 'rotate'], /The previous rotation is still in progress/);
+
+      const after = await kediriId(['keys', 'list'], env);
+      const keys = JSON.parse(after.stdout) as Listed;
+      for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'kid', 'publishedAt', 'retireAt', 'signingFrom', 'state']);
+      expect(after.stdout).not.toMatch(/"d"|private/);
+      expect(keys.filter((key) => published.includes(key.kid)).map((key) => key.state)).toEqual(['next', 'next']);
+
+      // The running server publishes the new keys beside the old ones within seconds.
+      const deadline = Date.now() + 15_000;
+      while ((await kids(env.ISSUER!)).length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await kids(env.ISSUER!)).toEqual([...published, ...retiring].sort());
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
 });

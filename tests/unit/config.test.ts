@@ -13,6 +13,7 @@ describe('configuration from the environment', () => {
       production: false,
       devMail: true,
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      keyPromotionSeconds: 86400,
     });
   });
 
@@ -29,6 +30,7 @@ describe('configuration from the environment', () => {
     [{ ENCRYPTION_KEY: 'short' }, /ENCRYPTION_KEY must be 32 random bytes/],
     [{ COOKIE_KEYS: 'too-short' }, /COOKIE_KEYS/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB/],
+    [{ KEY_PROMOTION_SECONDS: '0' }, /KEY_PROMOTION_SECONDS/],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ISSUER: 'https://id.example' }, /ENCRYPTION_KEY is required/],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret() }, /ISSUER is required/],
     [{ NODE_ENV: 'production', ISSUER: 'http://id.example', TRUST_PROXY: 'true' }, /https/],

@@ -17,8 +17,8 @@ const SESSION_HOURS = 8;
 /** How long after a login the changes that guard the account (second factors, email) may be made. */
 const RECENT_LOGIN_MINUTES = 15;
 /** Where a sign-in may continue to (a path of our own areas, with a plain query); the staff areas ask for a fresh login every time. */
-const PORTAL_AREAS = /^\/(akun|loket|admin)(\/[\w/-]*)?(\?[\w=&%.-]{0,2000})?$/;
-const STAFF_AREAS = /^\/(loket|admin)(\/|$)/;
+const PORTAL_AREAS = /^\/(akun|loket|admin|developer|undangan)(\/[\w/-]*)?(\?[\w=&%.-]{0,2000})?$/;
+const STAFF_AREAS = /^\/(loket|admin|developer)(\/|$)/;
 
 interface PortalSession {
   /** The account. */

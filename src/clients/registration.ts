@@ -1,0 +1,286 @@
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+
+/**
+ * A client registration as a unit developer asks for it (PRODUCT.md "Client onboarding"), the
+ * checks it must pass, and the oidc-provider client metadata it becomes on approval.
+ */
+export const CLIENT_TYPES = ['web', 'spa', 'native', 'service'] as const;
+export type ClientType = (typeof CLIENT_TYPES)[number];
+/** Scopes a client may ask for; openid is always included for the interactive types. */
+export const REQUESTABLE_SCOPES = ['profile', 'email', 'phone', 'address', 'nik', 'offline_access'] as const;
+/** Scopes that need a written reason and an administrator's explicit tick. */
+export const SENSITIVE_SCOPES = ['nik', 'address'] as const;
+export type SensitiveScope = (typeof SENSITIVE_SCOPES)[number];
+export const CONFIDENTIAL_METHODS = ['client_secret_basic', 'private_key_jwt'] as const;
+
+export interface ClientRegistration {
+  name: string;
+  type: ClientType;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  backchannelLogoutUri?: string;
+  /** Without openid: the requestable scopes asked for. */
+  scopes: string[];
+  /** Why the service needs each sensitive scope it asks for. */
+  scopeReasons: Partial<Record<SensitiveScope, string>>;
+  authMethod: 'none' | (typeof CONFIDENTIAL_METHODS)[number];
+  /** The public keys of a private_key_jwt client, uploaded (a JWKS) or at a URI. */
+  jwks?: { keys: Record<string, unknown>[] };
+  jwksUri?: string;
+  logoUri?: string;
+  policyUri: string;
+  contact: string;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** Members that make a JWK private: a JWKS for private_key_jwt must hold public keys only. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
+const REASON_MIN = 20;
+
+/**
+ * An absolute URL that is https, or http on the loopback for development; no fragment, no
+ * credentials, no wildcard. Returns the problem code, or undefined when it is fine.
+ */
+export function uriProblem(value: string): string | undefined {
+  const url = URL.parse(value);
+  if (!url || value.includes('*')) return 'uri_invalid';
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
+  if (!secure) return 'uri_not_https';
+  if (url.hash || value.includes('#') || url.username || url.password) return 'uri_invalid';
+  return undefined;
+}
+
+const uris = (text: string) => text.split(/\s+/).map((u) => u.trim()).filter(Boolean);
+
+/** The registration form of the developer portal, as posted (every field a string). */
+export const registrationForm = z.object({
+  name: z.string().max(200).default(''),
+  type: z.string().max(20).default(''),
+  redirect_uris: z.string().max(4000).default(''),
+  post_logout_redirect_uris: z.string().max(4000).default(''),
+  backchannel_logout_uri: z.string().max(500).default(''),
+  scopes: z.union([z.string().max(40), z.array(z.string().max(40)).max(10)]).default([]),
+  reason_nik: z.string().max(1000).default(''),
+  reason_address: z.string().max(1000).default(''),
+  auth_method: z.string().max(40).default(''),
+  jwks: z.string().max(20_000).default(''),
+  jwks_uri: z.string().max(500).default(''),
+  logo_uri: z.string().max(500).default(''),
+  policy_uri: z.string().max(500).default(''),
+  contact: z.string().max(254).default(''),
+});
+export type RegistrationForm = z.infer<typeof registrationForm>;
+
+/**
+ * Checks a posted registration: every problem as an InputError naming its form field, or the
+ * registration. Mirrors what oidc-provider would refuse, in words a developer can act on.
+ */
+export function checkRegistration(form: RegistrationForm):
+  | { ok: true; registration: ClientRegistration }
+  | { ok: false; problems: InputError[] } {
+  const problems: InputError[] = [];
+  const name = form.name.trim().replace(/\s+/g, ' ');
+  if (name.length < 2 || name.length > 100) problems.push(new InputError('client_name_invalid', 'name'));
+  const type = (CLIENT_TYPES as readonly string[]).includes(form.type) ? (form.type as ClientType) : undefined;
+  if (!type) problems.push(new InputError('client_type_invalid', 'type'));
+  const interactive = type !== 'service';
+
+  const redirectUris = interactive ? uris(form.redirect_uris) : [];
+  const postLogoutRedirectUris = interactive ? uris(form.post_logout_redirect_uris) : [];
+  if (interactive && redirectUris.length === 0) problems.push(new InputError('redirect_uri_required', 'redirect_uris'));
+  if (redirectUris.length > 10 || postLogoutRedirectUris.length > 10) problems.push(new InputError('too_many_uris', 'redirect_uris'));
+  for (const [field, list] of [['redirect_uris', redirectUris], ['post_logout_redirect_uris', postLogoutRedirectUris]] as const) {
+    const problem = list.map(uriProblem).find(Boolean);
+    if (problem) problems.push(new InputError(problem, field));
+  }
+  const backchannelLogoutUri = interactive ? form.backchannel_logout_uri.trim() || undefined : undefined;
+  if (backchannelLogoutUri && uriProblem(backchannelLogoutUri)) problems.push(new InputError(uriProblem(backchannelLogoutUri)!, 'backchannel_logout_uri'));
+
+  const asked = [form.scopes].flat().filter(Boolean);
+  const scopes = REQUESTABLE_SCOPES.filter((s) => asked.includes(s) && (interactive || s !== 'offline_access'));
+  if (asked.some((s) => !(REQUESTABLE_SCOPES as readonly string[]).includes(s))) problems.push(new InputError('scope_invalid', 'scopes'));
+  const scopeReasons: Partial<Record<SensitiveScope, string>> = {};
+  for (const scope of SENSITIVE_SCOPES) {
+    if (!scopes.includes(scope)) continue;
+    const reason = (scope === 'nik' ? form.reason_nik : form.reason_address).trim();
+    if (reason.length < REASON_MIN) problems.push(new InputError('scope_reason_required', `reason_${scope}`));
+    else scopeReasons[scope] = reason;
+  }
+
+  const authMethod = type === 'spa' || type === 'native'
+    ? 'none'
+    : (CONFIDENTIAL_METHODS as readonly string[]).includes(form.auth_method)
+      ? (form.auth_method as (typeof CONFIDENTIAL_METHODS)[number])
+      : undefined;
+  if (!authMethod) problems.push(new InputError('auth_method_invalid', 'auth_method'));
+  let jwks: ClientRegistration['jwks'];
+  const jwksUri = form.jwks_uri.trim() || undefined;
+  if (authMethod === 'private_key_jwt') {
+    if (form.jwks.trim()) {
+      jwks = parseJwks(form.jwks);
+      if (!jwks) problems.push(new InputError('jwks_invalid', 'jwks'));
+    } else if (!jwksUri) {
+      problems.push(new InputError('jwks_required', 'jwks'));
+    }
+    if (jwksUri && uriProblem(jwksUri)) problems.push(new InputError(uriProblem(jwksUri)!, 'jwks_uri'));
+  }
+
+  const logoUri = form.logo_uri.trim() || undefined;
+  if (logoUri && uriProblem(logoUri)) problems.push(new InputError(uriProblem(logoUri)!, 'logo_uri'));
+  const policyUri = form.policy_uri.trim();
+  if (!policyUri) problems.push(new InputError('policy_uri_required', 'policy_uri'));
+  else if (uriProblem(policyUri)) problems.push(new InputError(uriProblem(policyUri)!, 'policy_uri'));
+  const contact = form.contact.trim().toLowerCase();
+  if (!EMAIL.test(contact)) problems.push(new InputError('email_invalid', 'contact'));
+
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    registration: {
+      name,
+      type: type!,
+      redirectUris,
+      postLogoutRedirectUris,
+      ...(backchannelLogoutUri && { backchannelLogoutUri }),
+      scopes,
+      scopeReasons,
+      authMethod: authMethod!,
+      ...(authMethod === 'private_key_jwt' && (jwks ? { jwks } : { jwksUri })),
+      ...(logoUri && { logoUri }),
+      policyUri,
+      contact,
+    },
+  };
+}
+
+/** A JWKS of 1 to 10 public keys (no private or symmetric members, whatever the key type), or undefined. */
+export function checkJwks(value: unknown): ClientRegistration['jwks'] {
+  const keys = (value as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10) return undefined;
+  const valid = keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string' && PRIVATE_JWK_MEMBERS.every((m) => !(m in k)));
+  return valid ? { keys: keys as Record<string, unknown>[] } : undefined;
+}
+
+/** A JWKS as text (see checkJwks), or undefined. */
+export function parseJwks(text: string): ClientRegistration['jwks'] {
+  try {
+    return checkJwks(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The oidc-provider client metadata of a registration, with the scopes an administrator approved
+ * (`scope`: space-separated, openid included for interactive clients).
+ */
+export function metadataOf(registration: ClientRegistration, scope: string): Record<string, unknown> {
+  const interactive = registration.type !== 'service';
+  return {
+    client_name: registration.name,
+    application_type: registration.type === 'native' ? 'native' : 'web',
+    token_endpoint_auth_method: registration.authMethod,
+    grant_types: interactive
+      ? ['authorization_code', ...(scope.split(' ').includes('offline_access') ? ['refresh_token'] : [])]
+      : ['client_credentials'],
+    response_types: interactive ? ['code'] : [],
+    redirect_uris: registration.redirectUris,
+    post_logout_redirect_uris: registration.postLogoutRedirectUris,
+    ...(registration.backchannelLogoutUri && {
+      backchannel_logout_uri: registration.backchannelLogoutUri,
+      backchannel_logout_session_required: true,
+    }),
+    // oidc-provider refuses an empty scope (a service client may ask for none).
+    ...(scope && { scope }),
+    ...(registration.jwks && { jwks: registration.jwks }),
+    ...(registration.jwksUri && { jwks_uri: registration.jwksUri }),
+    ...(registration.logoUri && { logo_uri: registration.logoUri }),
+    policy_uri: registration.policyUri,
+    contacts: [registration.contact],
+  };
+}
+
+/** The scope a registration asks for, as the client would hold it (openid for interactive clients). */
+export function requestedScope(registration: ClientRegistration): string {
+  return [...(registration.type === 'service' ? [] : ['openid']), ...registration.scopes].join(' ');
+}
+
+/**
+ * The registration a live client has, read back from its metadata (the scope reasons are kept
+ * with the requests): what a change request is compared with, and what its form starts from.
+ */
+export function registrationOf(metadata: Record<string, unknown>): ClientRegistration {
+  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
+  const grantTypes = list(metadata.grant_types);
+  const type: ClientType = grantTypes.includes('client_credentials') && !grantTypes.includes('authorization_code')
+    ? 'service'
+    : metadata.token_endpoint_auth_method === 'none'
+      ? (metadata.application_type === 'native' ? 'native' : 'spa')
+      : 'web';
+  const method = String(metadata.token_endpoint_auth_method);
+  return {
+    name: String(metadata.client_name ?? ''),
+    type,
+    redirectUris: list(metadata.redirect_uris),
+    postLogoutRedirectUris: list(metadata.post_logout_redirect_uris),
+    ...(typeof metadata.backchannel_logout_uri === 'string' && { backchannelLogoutUri: metadata.backchannel_logout_uri }),
+    scopes: String(metadata.scope ?? '').split(' ').filter((s) => s && s !== 'openid'),
+    scopeReasons: {},
+    authMethod: method === 'none' || method === 'private_key_jwt' ? method : 'client_secret_basic',
+    ...(metadata.jwks !== undefined && { jwks: metadata.jwks as ClientRegistration['jwks'] }),
+    ...(typeof metadata.jwks_uri === 'string' && { jwksUri: metadata.jwks_uri }),
+    ...(typeof metadata.logo_uri === 'string' && { logoUri: metadata.logo_uri }),
+    policyUri: String(metadata.policy_uri ?? ''),
+    contact: list(metadata.contacts)[0] ?? '',
+  };
+}
+
+/** The form fields of a registration, to fill the form again (a change starts from the live client). */
+export function formOf(registration: ClientRegistration): RegistrationForm {
+  return {
+    name: registration.name,
+    type: registration.type,
+    redirect_uris: registration.redirectUris.join('\n'),
+    post_logout_redirect_uris: registration.postLogoutRedirectUris.join('\n'),
+    backchannel_logout_uri: registration.backchannelLogoutUri ?? '',
+    scopes: registration.scopes,
+    reason_nik: registration.scopeReasons.nik ?? '',
+    reason_address: registration.scopeReasons.address ?? '',
+    auth_method: registration.authMethod,
+    jwks: registration.jwks ? JSON.stringify(registration.jwks, null, 2) : '',
+    jwks_uri: registration.jwksUri ?? '',
+    logo_uri: registration.logoUri ?? '',
+    policy_uri: registration.policyUri,
+    contact: registration.contact,
+  };
+}
+
+/** One line of the side-by-side comparison of a change request with the live client. */
+export interface RegistrationDifference {
+  field: keyof ClientRegistration;
+  live: string;
+  requested: string;
+  changed: boolean;
+}
+
+/** The registration's fields side by side with the live client's (live undefined: a new client). */
+export function compare(requested: ClientRegistration, live: ClientRegistration | undefined): RegistrationDifference[] {
+  const show = (r: ClientRegistration | undefined, field: keyof ClientRegistration): string => {
+    const value = r?.[field];
+    if (value === undefined) return '';
+    if (Array.isArray(value)) return value.join('\n');
+    if (typeof value === 'object') return field === 'jwks' ? JSON.stringify(value) : Object.entries(value).map(([k, v]) => `${k}: ${v}`).join('\n');
+    return String(value);
+  };
+  const fields: (keyof ClientRegistration)[] = [
+    'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'scopes', 'scopeReasons',
+    'authMethod', 'jwks', 'jwksUri', 'logoUri', 'policyUri', 'contact',
+  ];
+  return fields.map((field) => {
+    const liveText = show(live, field);
+    const requestedText = show(requested, field);
+    return { field, live: liveText, requested: requestedText, changed: live !== undefined && liveText !== requestedText };
+  });
+}

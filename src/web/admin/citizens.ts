@@ -1,0 +1,74 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { InputError } from '../../errors.js';
+import { EMAIL } from '../../identity/citizens.js';
+import { REASON_MAX } from '../../identity/citizen-admin.js';
+import { requireCsrf } from '../csrf.js';
+import { field, message, parseForm, seeOther } from '../forms.js';
+import { render } from '../render.js';
+import type { AdminModule } from './router.js';
+
+const searchForm = z.object({ q: field(254) });
+const reasonForm = z.object({ reason: field(REASON_MAX) });
+/** The notices of the citizen's page after a change, by query key. */
+const NOTICES = ['dikunci', 'dibuka', 'sesi'];
+
+/** A page error in this area's words (views/locales/<lang>/admin-citizens.json). */
+const problem = (ctx: Context, error: InputError) => ({ field: error.field, message: message(ctx, `admin-citizens.error.${error.code}`) });
+
+/**
+ * Citizens in the admin console (/admin/warga): find an account by NIK (in a POST body, never in a
+ * URL) or email, reveal its NIK (audited), lock or unlock it with a reason, end its sessions.
+ */
+export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
+  router.get('/warga', (ctx) => render(ctx, 'admin/citizens', { errors: [] }));
+
+  router.post('/warga/cari', async (ctx) => {
+    requireCsrf(ctx);
+    ctx.state.pagePath = '/admin/warga';
+    const query = parseForm(ctx, searchForm).q.trim();
+    // The query is never shown again: it may be a NIK.
+    if (!/^\d{16}$/.test(query) && !EMAIL.test(query)) {
+      return render(ctx, 'admin/citizens', { errors: [problem(ctx, new InputError('query_invalid', 'q'))] }, 400);
+    }
+    render(ctx, 'admin/citizens', { results: await citizenAdmin.search(query), errors: [] });
+  });
+
+  /** One citizen's page: the NIK masked unless `nik` is given (a reveal). */
+  async function showCitizen(ctx: Context, extra: { nik?: string; errors?: object[] } = {}, status = 200) {
+    const citizen = await citizenAdmin.find(ctx.params.id!);
+    if (!citizen) ctx.throw(404);
+    ctx.state.pagePath = `/admin/warga/${citizen.id}`;
+    render(ctx, 'admin/citizens-detail', { citizen, notice: NOTICES.find((key) => ctx.query[key] === '1'), errors: [], ...extra }, status);
+  }
+
+  router.get('/warga/:id', (ctx) => showCitizen(ctx));
+
+  router.post('/warga/:id/nik', async (ctx) => {
+    requireCsrf(ctx);
+    const nik = await citizenAdmin.revealNik(ctx.state.accountId, ctx.params.id!, ctx.ip);
+    if (!nik) ctx.throw(404);
+    await showCitizen(ctx, { nik });
+  });
+
+  /** Lock and unlock: a reason is required; the page says what was done. */
+  for (const [path, change, notice] of [['kunci', 'lock', 'dikunci'], ['buka', 'unlock', 'dibuka']] as const) {
+    router.post(`/warga/:id/${path}`, async (ctx) => {
+      requireCsrf(ctx);
+      const { reason } = parseForm(ctx, reasonForm);
+      try {
+        if (!(await citizenAdmin[change](ctx.state.accountId, ctx.params.id!, reason, ctx.ip))) ctx.throw(404);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        return showCitizen(ctx, { errors: [problem(ctx, error)] }, 400);
+      }
+      seeOther(ctx, `/admin/warga/${ctx.params.id}?${notice}=1`);
+    });
+  }
+
+  router.post('/warga/:id/akhiri-sesi', async (ctx) => {
+    requireCsrf(ctx);
+    if (!(await citizenAdmin.endAllSessions(ctx.state.accountId, ctx.params.id!, ctx.ip))) ctx.throw(404);
+    seeOther(ctx, `/admin/warga/${ctx.params.id}?sesi=1`);
+  });
+};

@@ -1,0 +1,61 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { InputError } from '../../errors.js';
+import { SENSITIVE_SCOPES, type SensitiveScope } from '../../clients/registration.js';
+import { requireCsrf } from '../csrf.js';
+import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { render } from '../render.js';
+import type { AdminModule } from './router.js';
+
+const approveForm = z.object({ allow: z.union([z.string().max(20), z.array(z.string().max(20)).max(5)]).default([]) });
+const rejectForm = z.object({ reason: field(1000) });
+const statusForm = z.object({ status: z.enum(['active', 'suspended']) });
+
+/**
+ * The review queue (/admin/permintaan): each request with, side by side, the live client it would
+ * change; approve (ticking each sensitive scope the client may have) or reject with a reason. And
+ * the clients by unit (/admin/layanan), suspended and reactivated here.
+ */
+export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
+  router.get('/permintaan', async (ctx) => render(ctx, 'admin/requests', { requests: await clientRequests.queue() }));
+
+  async function showRequest(ctx: Context, errors: object[] = [], status = 200) {
+    const found = await clientRequests.withComparison(String(ctx.params.id));
+    if (!found) throw new InputError('request_unknown');
+    const sensitive = SENSITIVE_SCOPES.filter((scope) => found.request.details.scopes.includes(scope));
+    render(ctx, 'admin/request', { ...found, sensitive, errors }, status);
+  }
+
+  router.get('/permintaan/:id', (ctx) => showRequest(ctx));
+
+  router.post('/permintaan/:id/setujui', async (ctx) => {
+    requireCsrf(ctx);
+    const allowed = [parseForm(ctx, approveForm).allow].flat();
+    if (allowed.some((scope) => !(SENSITIVE_SCOPES as readonly string[]).includes(scope))) throw new InputError('scope_invalid');
+    const clientId = await clientRequests.approve(String(ctx.params.id), ctx.state.accountId, allowed as SensitiveScope[], ctx.ip);
+    seeOther(ctx, `/admin/layanan?disetujui=${encodeURIComponent(clientId)}`);
+  });
+
+  router.post('/permintaan/:id/tolak', async (ctx) => {
+    requireCsrf(ctx);
+    const { reason } = parseForm(ctx, rejectForm);
+    try {
+      await clientRequests.reject(String(ctx.params.id), ctx.state.accountId, reason, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code !== 'rejection_reason_required') throw error;
+      return showRequest(ctx, fieldErrors(ctx, [error]), 400);
+    }
+    seeOther(ctx, '/admin/permintaan');
+  });
+
+  router.get('/layanan', async (ctx) =>
+    render(ctx, 'admin/clients', { clients: await clientRequests.clients(), approved: typeof ctx.query.disetujui === 'string' ? ctx.query.disetujui : undefined }),
+  );
+
+  router.post('/layanan/:clientId/status', async (ctx) => {
+    requireCsrf(ctx);
+    const { status } = parseForm(ctx, statusForm);
+    await clientRequests.setStatus(String(ctx.params.clientId), status, ctx.state.accountId, ctx.ip);
+    seeOther(ctx, '/admin/layanan');
+  });
+};

@@ -1,0 +1,36 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { AppDeps } from '../app.js';
+import { render } from '../render.js';
+import { developerAccess } from './access.js';
+import { clientRoutes } from './client-routes.js';
+import { requestRoutes } from './request-routes.js';
+
+/**
+ * The developer portal (/developer, PRODUCT.md "Client onboarding"), behind `developerOnly`: a
+ * unit developer registers clients and asks for changes to them; each page sees only the
+ * developer's units.
+ */
+export function developerRouter(deps: AppDeps, developerOnly: Middleware): Router {
+  const router = new Router({ prefix: '/developer' });
+  const access = developerAccess(deps);
+  router.use(developerOnly);
+
+  // Each of the developer's units with its clients and its requests (newest first).
+  router.get('/', async (ctx) => {
+    const units = await access.unitList(ctx);
+    const slugs = units.map((unit) => unit.slug);
+    const [clients, requests] = await Promise.all([deps.clientRequests.clients(slugs), deps.clientRequests.forUnits(slugs)]);
+    render(ctx, 'developer/home', {
+      units: units.map((unit) => ({
+        ...unit,
+        clients: clients.filter((client) => client.unit === unit.slug),
+        requests: requests.filter((request) => request.unit === unit.slug),
+      })),
+    });
+  });
+
+  requestRoutes(router, deps, access);
+  clientRoutes(router, deps, access);
+  return router;
+}

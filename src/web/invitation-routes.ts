@@ -1,0 +1,47 @@
+import Router from '@koa/router';
+import type { Middleware } from 'koa';
+import type { Staff } from '../identity/staff.js';
+import { InputError } from '../errors.js';
+import { requireCsrf } from './csrf.js';
+import { seeOther } from './forms.js';
+import { hasFields, jsonCookie } from './json-cookie.js';
+import { render } from './render.js';
+
+/** The invitation link's token, kept while the invited person signs in (or registers first). */
+const pendingInvitation = jsonCookie('kid.invitation', 60 * 60 * 1000, (v): v is { t: string } => hasFields(v, { t: 'string' }));
+
+/**
+ * Staff invitations (/undangan): the emailed link shows the role offered; the person signs in with
+ * the Kediri ID account of the invited email and accepts it. The token leaves the URL at once,
+ * for a signed cookie.
+ */
+export function invitationRoutes(staff: Staff, signedIn: Middleware): Router {
+  const router = new Router({ prefix: '/undangan' });
+
+  router.get('/', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 100) : '';
+    if (token) {
+      pendingInvitation.set(ctx, { t: token });
+      return seeOther(ctx, '/undangan/terima');
+    }
+    throw new InputError('invitation_invalid');
+  });
+
+  router.get('/terima', signedIn, async (ctx) => {
+    const token = pendingInvitation.get(ctx)?.t;
+    const invitation = token ? await staff.invitation(token, ctx.state.accountId) : undefined;
+    if (!invitation) throw new InputError('invitation_invalid');
+    render(ctx, 'invitation', { invitation });
+  });
+
+  router.post('/terima', signedIn, async (ctx) => {
+    requireCsrf(ctx);
+    const token = pendingInvitation.get(ctx)?.t;
+    if (!token) throw new InputError('invitation_invalid');
+    const invitation = await staff.accept(token, ctx.state.accountId, ctx.ip);
+    pendingInvitation.clear(ctx);
+    seeOther(ctx, invitation.role === 'developer' ? '/developer' : invitation.role === 'admin' ? '/admin' : '/loket');
+  });
+
+  return router;
+}

@@ -1,0 +1,37 @@
+import busboy from 'busboy';
+import type { Context } from 'koa';
+import { InputError } from '../errors.js';
+
+/**
+ * Reads a multipart/form-data post with one file: its text fields become ctx.request.body (so
+ * that requireCsrf reads the form's token as for any form) and the file is returned, at most
+ * `maxBytes` (more is bad input, and reading stops).
+ */
+export async function readUpload(ctx: Context, fileField: string, maxBytes: number): Promise<Buffer | undefined> {
+  if (!ctx.is('multipart/form-data')) throw new InputError('form_invalid');
+  const fields: Record<string, string> = {};
+  let file: Buffer | undefined;
+  let tooLarge = false;
+  await new Promise<void>((resolve, reject) => {
+    const parser = busboy({ headers: ctx.req.headers, limits: { files: 1, fields: 10, fieldSize: 1000, fileSize: maxBytes } });
+    parser.on('field', (name, value) => {
+      fields[name] = value;
+    });
+    parser.on('file', (name, stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('limit', () => {
+        tooLarge = true;
+      });
+      stream.on('end', () => {
+        if (name === fileField) file = Buffer.concat(chunks);
+      });
+    });
+    parser.on('close', resolve);
+    parser.on('error', () => reject(new InputError('form_invalid')));
+    ctx.req.pipe(parser);
+  });
+  ctx.request.body = fields;
+  if (tooLarge) throw new InputError('upload_too_large', fileField);
+  return file && file.length > 0 ? file : undefined;
+}

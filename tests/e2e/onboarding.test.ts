@@ -1,0 +1,156 @@
+/**
+ * Unit onboarding in a real browser (Debian's Chromium): an admin invites a developer; the
+ * developer accepts, signs in and submits a request for a web client; the admin rejects it with a
+ * reason; the developer fixes it and submits again; the admin approves; the developer takes the
+ * secret (shown once) and their test relying party (openid-client) signs a citizen in; the admin
+ * suspends the client and its next token request fails with invalid_client. Elements are found by
+ * label, role and name, with the texts of views/locales/id.
+ */
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describeWithBrowser, launchBrowser, landAtCallback, newWatchedContext, type Watcher } from '../support/browser.js';
+import { SITI, createCitizen } from '../support/fixtures.js';
+import { lastEmailTo } from '../support/mail.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
+import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
+const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
+const SERVICE = 'Pajak Daerah Online';
+const REJECTION = 'Kebijakan privasi harus berada di domain kedirikota.go.id.';
+const JOURNEY_TIMEOUT = 120_000;
+
+describeWithBrowser('a unit onboards a service, with Chromium', () => {
+  let server: TestServer;
+  let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  let admin: { page: Page; watcher: Watcher };
+  let developer: { page: Page; watcher: Watcher };
+
+  beforeAll(async () => {
+    [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
+    for (const person of [SITI, ADMIN, DEV]) await createCitizen(server.instance, person);
+    await server.instance.staff.grant(ADMIN.email, 'admin', 'test');
+    [admin, developer] = [await newBrowser(), await newBrowser()];
+  });
+
+  afterAll(async () => {
+    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
+    await browser?.close();
+    await Promise.all([server?.close(), rpPages?.close()]);
+  });
+
+  async function newBrowser() {
+    const { context, watcher } = await newWatchedContext(browser);
+    contexts.push(context);
+    return { page: await context.newPage(), watcher };
+  }
+
+  async function signInHere(page: Page, who: { email: string; password: string }) {
+    await page.getByLabel('NIK atau email', { exact: true }).fill(who.email);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(who.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+  }
+
+  const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+
+  /** The developer's registration form, filled in; the privacy policy URL is the one thing that varies. */
+  async function submitRequest(policyUri: string) {
+    const { page } = developer;
+    await page.goto(`${server.url}/developer`);
+    await page.getByRole('link', { name: 'Daftarkan layanan baru', exact: true }).click();
+    await page.getByLabel('Nama layanan', { exact: true }).fill(SERVICE);
+    await page.getByLabel('Aplikasi web dengan server', { exact: true }).check();
+    await page.getByLabel('Alamat pengalihan (redirect URI)', { exact: true }).fill(`${rpPages.origin}/callback`);
+    await page.getByLabel(/^profile:/).check();
+    await page.getByLabel(/^offline_access:/).check();
+    await page.getByLabel('Rahasia klien (client_secret_basic)', { exact: true }).check();
+    await page.getByLabel('Alamat kebijakan privasi layanan', { exact: true }).fill(policyUri);
+    await page.getByLabel('Email kontak teknis', { exact: true }).fill(DEV.email);
+    await page.getByRole('button', { name: 'Kirim permintaan', exact: true }).click();
+    await page.waitForURL((url) => /^\/developer\/permintaan\/[0-9a-f-]{36}$/.test(url.pathname));
+    return new URL(page.url()).pathname.split('/').pop()!;
+  }
+
+  /** The admin opens the review page of a request from the queue. */
+  async function openFromQueue(requestId: string) {
+    const { page } = admin;
+    await page.goto(`${server.url}/admin/permintaan`);
+    await page.locator(`a[href="/admin/permintaan/${requestId}"]`).click();
+    await page.getByRole('heading', { level: 1, name: SERVICE, exact: true }).waitFor();
+  }
+
+  test('the whole journey, from the invitation to the suspension', async () => {
+    // The admin signs in to the console and invites the developer to BPPKAD.
+    await admin.page.goto(`${server.url}/admin/staf`);
+    await signInHere(admin.page, ADMIN);
+    await admin.page.waitForURL((url) => url.pathname === '/admin/staf');
+    await admin.page.getByLabel('Email', { exact: true }).fill(DEV.email);
+    await admin.page.getByLabel('Peran', { exact: true }).selectOption('developer');
+    await admin.page.getByLabel('Unit (untuk pengembang)', { exact: true }).selectOption('bppkad');
+    await admin.page.getByRole('button', { name: 'Kirim undangan', exact: true }).click();
+    await admin.page.getByText('Undangan sudah dikirim melalui email.', { exact: true }).waitFor();
+
+    // The developer opens the emailed link, signs in and accepts.
+    const { link } = await lastEmailTo(server.instance.db, DEV.email);
+    await developer.page.goto(link!);
+    await signInHere(developer.page, DEV);
+    await developer.page.getByRole('button', { name: 'Terima undangan', exact: true }).click();
+    await developer.page.waitForURL((url) => url.pathname === '/developer');
+    await expect(heading(developer.page)).resolves.toBe('Portal pengembang');
+
+    // A first request; the admin rejects it with a reason, which reaches the developer.
+    const first = await submitRequest('https://pajak.example.com/privasi');
+    await openFromQueue(first);
+    await admin.page.getByLabel('Alasan penolakan', { exact: true }).fill(REJECTION);
+    await admin.page.getByRole('button', { name: 'Tolak permintaan', exact: true }).click();
+    await admin.page.waitForURL((url) => url.pathname === '/admin/permintaan');
+    expect((await lastEmailTo(server.instance.db, DEV.email)).body).toContain(REJECTION);
+    await developer.page.goto(`${server.url}/developer/permintaan/${first}`);
+    await developer.page.getByText(REJECTION, { exact: true }).waitFor();
+
+    // Fixed and submitted again; approved.
+    const second = await submitRequest('https://pajak.kedirikota.go.id/privasi');
+    await openFromQueue(second);
+    await admin.page.getByRole('button', { name: 'Setujui permintaan', exact: true }).click();
+    await admin.page.waitForURL((url) => url.pathname === '/admin/layanan');
+
+    // The developer takes the secret, once.
+    await developer.page.goto(`${server.url}/developer/permintaan/${second}`);
+    await developer.page.getByRole('button', { name: 'Lihat rahasia klien (sekali saja)', exact: true }).click();
+    const clientId = (await developer.page.locator('#client-id').textContent())!.trim();
+    const clientSecret = (await developer.page.locator('#client-secret').textContent())!.trim();
+    expect(clientId).toMatch(/^bppkad-/);
+    expect(clientSecret.length).toBeGreaterThanOrEqual(40);
+
+    // The developer's test relying party signs a citizen in.
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    const citizen = await newBrowser();
+    const request = await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile offline_access', prompt: 'consent' });
+    await citizen.page.goto(request.url);
+    await expect(heading(citizen.page)).resolves.toBe(`Masuk ke ${SERVICE}`);
+    await signInHere(citizen.page, SITI);
+    await citizen.page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    const callback = await landAtCallback(citizen.page, citizen.watcher, rpPages.origin);
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
+    expect(tokens.claims()!.sub).toBe((await server.instance.citizens.findByEmail(SITI.email))!.id);
+    expect(tokens.refresh_token).toBeTruthy();
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+
+    // The admin suspends the client: its next token request is refused as invalid_client.
+    await admin.page.getByRole('button', { name: `Hentikan sementara ${SERVICE}`, exact: true }).click();
+    await admin.page.getByRole('button', { name: `Aktifkan kembali ${SERVICE}`, exact: true }).waitFor();
+    const next = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshed.refresh_token! }).toString(),
+    });
+    expect(next.status).toBe(401);
+    expect(await next.json()).toMatchObject({ error: 'invalid_client' });
+
+    for (const { watcher } of [admin, developer, citizen]) expect(watcher.problems()).toEqual([]);
+  }, JOURNEY_TIMEOUT);
+});
