@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { emailsTo, lastEmailTo } from '../support/mail.js';
+import { emailedTokensAge, emailsTo, lastEmailTo } from '../support/mail.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -39,18 +39,9 @@ async function requestReset(agent: Agent, email: string): Promise<Response> {
   return agent.post('/lupa-sandi', { _csrf, email });
 }
 
-/** Time passes for the emails already sent to this account: their tokens become that much older. */
-async function secondsPass(email: string, seconds: number): Promise<void> {
-  await server.instance.db.query(
-    `update account_tokens set created_at = created_at - make_interval(secs => $2)
-     where citizen_id = (select id from citizens where email = $1)`,
-    [email, seconds],
-  );
-}
-
 /** Asks for a reset link (a minute after any earlier one: sooner none is sent) and returns the link the email brings. */
 async function resetLink(email: string): Promise<string> {
-  await secondsPass(email, 60);
+  await emailedTokensAge(server.instance.db, email, 60);
   const before = await emailsTo(server.instance.db, email);
   expect((await requestReset(new Agent(server.url), email)).status).toBe(200);
   expect(await emailsTo(server.instance.db, email)).toBe(before + 1);
@@ -127,7 +118,7 @@ describe('password reset (/lupa-sandi)', () => {
     expect((await new Agent(server.url).request(link!)).status).toBe(200);
 
     // A minute later, parallel requests send one email.
-    await secondsPass(EKO.email, 60);
+    await emailedTokensAge(server.instance.db, EKO.email, 60);
     const statuses = await Promise.all(Array.from({ length: 5 }, async () => (await requestReset(new Agent(server.url), EKO.email)).status));
     expect(statuses).toEqual([200, 200, 200, 200, 200]);
     expect(await emailsTo(server.instance.db, EKO.email)).toBe(2);

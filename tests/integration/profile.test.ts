@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { emailsTo, lastEmailTo } from '../support/mail.js';
+import { emailedTokensAge, emailsTo, lastEmailTo } from '../support/mail.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -197,14 +197,6 @@ describe('changing the email (/akun/email)', () => {
     return agent.post('/akun/email', { _csrf: csrfTokenOf(form), email, password });
   }
 
-  /** As if a minute had passed since the account's last emailed code (one email change email a minute). */
-  async function aMinutePasses(who: { email: string }) {
-    await server.instance.db.query(
-      "update account_tokens set created_at = created_at - interval '1 minute' where citizen_id = $1",
-      [(await citizen(who.email)).id],
-    );
-  }
-
   /** Posts a code as the code form would (the form's token is this browser's, on any of its pages). */
   async function enterCode(agent: Agent, code: string) {
     const page = await (await agent.request('/akun/profil')).text();
@@ -309,7 +301,7 @@ describe('changing the email (/akun/email)', () => {
 
   test('a pending email change ends when the password changes: neither its code nor its link works after', async () => {
     const { agent } = await open(EKO);
-    await aMinutePasses(EKO);
+    await emailedTokensAge(server.instance.db, EKO.email, 60);
     expect((await requestChange(agent, 'eko.penyusup@example.id', EKO.password)).status).toBe(303);
     const { code, link } = await lastEmailTo(server.instance.db, 'eko.penyusup@example.id');
     // The citizen notices and changes the password (which ends every session, the intruder's too).
@@ -326,7 +318,7 @@ describe('changing the email (/akun/email)', () => {
 
   test('wrong codes are limited: after five, even the right code is refused', async () => {
     const { agent } = await open(BUDI);
-    await aMinutePasses(BUDI);
+    await emailedTokensAge(server.instance.db, BUDI.email, 60);
     expect((await requestChange(agent, 'budi.baru@example.id', BUDI.password)).status).toBe(303);
     const { code } = await lastEmailTo(server.instance.db, 'budi.baru@example.id');
     const wrongCode = code === '000000' ? '111111' : '000000';
@@ -341,7 +333,7 @@ describe('changing the email (/akun/email)', () => {
     expect(await tooSoon.text()).toContain('Anda baru saja meminta kode untuk mengganti email.');
     expect(await emailsTo(server.instance.db, 'budi.baru@example.id')).toBe(mails);
     // ... a minute later it sends a new code, which works.
-    await aMinutePasses(BUDI);
+    await emailedTokensAge(server.instance.db, BUDI.email, 60);
     expect((await requestChange(agent, 'budi.baru@example.id', BUDI.password)).status).toBe(303);
     const again = await lastEmailTo(server.instance.db, 'budi.baru@example.id');
     expect(again.code).not.toBeUndefined();

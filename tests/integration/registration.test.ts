@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Agent, csrfTokenOf } from '../support/agent.js';
-import { emailsTo, lastEmailTo } from '../support/mail.js';
+import { emailedTokensAge, emailsTo, lastEmailTo } from '../support/mail.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -30,15 +30,6 @@ async function submit(agent: Agent, fields: Record<string, string>) {
   const page = await agent.request('/daftar');
   const _csrf = csrfTokenOf(await page.text());
   return agent.post('/daftar', { _csrf, password_confirm: fields.password ?? '', privacy: 'ya', ...fields });
-}
-
-/** Time passes for the emails already sent to this account: their tokens become that much older. */
-async function secondsPass(email: string, seconds: number): Promise<void> {
-  await server.instance.db.query(
-    `update account_tokens set created_at = created_at - make_interval(secs => $2)
-     where citizen_id = (select id from citizens where email = $1)`,
-    [email, seconds],
-  );
 }
 
 /** Asks for a new verification email from the code form of this browser. */
@@ -159,7 +150,7 @@ describe('registration (/daftar)', () => {
     for (let i = 0; i < 5; i++) expect((await agent.post('/verifikasi', { _csrf, code: wrongCode })).status).toBe(400);
     expect((await agent.post('/verifikasi', { _csrf, code: first.code! })).status).toBe(400);
 
-    await secondsPass(person.email, 60);
+    await emailedTokensAge(server.instance.db, person.email, 60);
     const resent = await agent.post('/verifikasi/kirim-ulang', { _csrf });
     expect(resent.status).toBe(303);
     const second = await lastEmailTo(server.instance.db, person.email);
@@ -184,7 +175,7 @@ describe('registration (/daftar)', () => {
     expect(await emailsTo(server.instance.db, person.email)).toBe(1);
 
     // A minute later: one new email; asking again at once: none.
-    await secondsPass(person.email, 60);
+    await emailedTokensAge(server.instance.db, person.email, 60);
     const later = await askAgain(agent);
     expect(later.status).toBe(303);
     expect(later.headers.get('location')).toBe('/verifikasi?dikirim=1');
@@ -200,7 +191,7 @@ describe('registration (/daftar)', () => {
     const agent = new Agent(server.url);
     const person = { ...BUDI, nik: '3571016610850001', birth_day: '26', birth_month: '10', birth_year: '1985', email: 'yuni@example.id', name: 'Yuni Astuti' };
     expect((await submit(agent, person)).status).toBe(303);
-    await secondsPass(person.email, 60);
+    await emailedTokensAge(server.instance.db, person.email, 60);
     const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
     const statuses = await Promise.all(Array.from({ length: 6 }, () => agent.post('/verifikasi/kirim-ulang', { _csrf }).then((r) => r.status)));
     expect(statuses.sort()).toEqual([303, 429, 429, 429, 429, 429]);
@@ -212,11 +203,11 @@ describe('registration (/daftar)', () => {
     const person = { ...BUDI, nik: '3571024409870002', birth_day: '4', birth_month: '9', birth_year: '1987', email: 'nur@example.id', name: 'Nur Aini' };
     expect((await submit(agent, person)).status).toBe(303);
     for (let i = 0; i < 4; i++) {
-      await secondsPass(person.email, 5 * 60);
+      await emailedTokensAge(server.instance.db, person.email, 5 * 60);
       expect((await askAgain(agent)).status).toBe(303);
     }
     // Five emails over the last 20 minutes.
-    await secondsPass(person.email, 60);
+    await emailedTokensAge(server.instance.db, person.email, 60);
     const capped = await askAgain(agent);
     expect(capped.status).toBe(429);
     const wait = Number(capped.headers.get('retry-after'));
@@ -225,7 +216,7 @@ describe('registration (/daftar)', () => {
     expect(noticeOf(await capped.text())).toMatch(/^Kami sudah beberapa kali mengirim email verifikasi dalam satu jam terakhir\. Tunggu 39 menit/);
     expect(await emailsTo(server.instance.db, person.email)).toBe(5);
 
-    await secondsPass(person.email, wait);
+    await emailedTokensAge(server.instance.db, person.email, wait);
     expect((await askAgain(agent)).status).toBe(303);
     expect(await emailsTo(server.instance.db, person.email)).toBe(6);
   });
