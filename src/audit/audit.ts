@@ -14,6 +14,7 @@ export const AUDIT_TYPES = [
   'logout',
   'client.created',
   'client.status_changed',
+  'client.profile_changed',
   'citizen.created',
   'registration.duplicate',
   'email.verification_sent',

@@ -37,6 +37,14 @@ export interface ClientRequest {
   approvedScope: string | null;
 }
 
+/** What an administrator decides for a client beyond its registration. */
+export interface ClientProfile {
+  subjectType: 'pairwise' | 'public';
+  highAssurance: boolean;
+  /** Whether it authenticates with private_key_jwt (high assurance needs it). */
+  privateKeyJwt: boolean;
+}
+
 export interface UnitClient {
   clientId: string;
   name: string;
@@ -263,6 +271,44 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
         );
         const request = last[0] && (await requestRow(tx, last[0].id));
         if (request) await tellSubmitter(tx, request, status === 'active' ? 'reactivated' : 'suspended');
+      });
+    },
+
+    /** The settings an administrator decides for a client: its subject type and high assurance. */
+    async profile(clientId: string): Promise<ClientProfile | undefined> {
+      const { rows } = await db.query<ClientProfile>(
+        `select subject_type as "subjectType", high_assurance as "highAssurance",
+           metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"
+         from clients where client_id = $1`,
+        [clientId],
+      );
+      return rows[0];
+    },
+
+    /**
+     * Sets them: a public subject (the same sub for every unit: only for clients that need to
+     * match citizens across units) or the pairwise default; high assurance (FAPI 2.0) only for a
+     * client that authenticates with private_key_jwt. Takes effect on the client's next request.
+     */
+    async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>, actor: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const { rows } = await tx.query<ClientProfile>(
+          `select subject_type as "subjectType", high_assurance as "highAssurance",
+             metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"
+           from clients where client_id = $1 for update`,
+          [clientId],
+        );
+        const before = rows[0];
+        if (!before) throw new InputError('client_unknown');
+        if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
+        await tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]);
+        await audit({
+          type: 'client.profile_changed',
+          actor,
+          clientId,
+          ip,
+          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance }, after: next },
+        }, tx);
       });
     },
 

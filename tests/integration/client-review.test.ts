@@ -229,3 +229,21 @@ describe('signing keys', () => {
     expect(audited.rows).toEqual([{ actor: (await server.instance.citizens.findByEmail(ADMIN.email))!.id }]);
   });
 });
+
+describe('client settings', () => {
+  test('an admin marks a client public or high assurance; high assurance needs private_key_jwt; audited with before and after', async () => {
+    const [client] = await server.instance.clientRequests.clients(['bppkad']);
+    const page = await (await admin.request(`/admin/layanan/${client!.clientId}`)).text();
+    expect(page).toContain('<input class="checkbox__input" id="subject-pairwise" name="subject_type" type="radio" value="pairwise" checked>');
+    const refused = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'pairwise', high_assurance: 'ya' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('Tingkat jaminan tinggi hanya untuk layanan yang memakai private_key_jwt.');
+    const saved = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'public' });
+    expect(saved.status).toBe(303);
+    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false });
+    const audited = await server.instance.db.query("select details from audit_events where type = 'client.profile_changed'");
+    expect(audited.rows).toEqual([{ details: { before: { subjectType: 'pairwise', highAssurance: false }, after: { subjectType: 'public', highAssurance: false } } }]);
+    expect((await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'other' })).status).toBe(400);
+    expect((await admin.request('/admin/layanan/tidak-ada')).status).toBe(400);
+  });
+});
