@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './identity/throttle.js';
+import { parseOutboundAllow, type OutboundAllow } from './oidc/outbound.js';
 
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
@@ -45,6 +46,8 @@ const schema = z.object({
   IP_LIMIT_CODE: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.code),
   /** Seconds between publishing a new signing key and signing with it (JWKS caches commonly hold a day). */
   KEY_PROMOTION_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 60 * 60).default(24 * 60 * 60),
+  /** Private hosts and networks that outgoing requests may reach (src/oidc/outbound.ts); unset: public addresses only. */
+  OUTBOUND_ALLOW: z.string().optional(),
 });
 
 export interface Config {
@@ -65,6 +68,7 @@ export interface Config {
   populationVerifier: { url: string; clientId: string; clientSecret: string } | undefined;
   throttle: ThrottlePolicy;
   keyPromotionSeconds: number;
+  outboundAllow: OutboundAllow;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -107,6 +111,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // that the request was https (without them secure cookies cannot be set).
     throw new ConfigError('Configuration error: TRUST_PROXY must be true in production (TLS ends at a reverse proxy in front)');
   }
+  let outboundAllow: OutboundAllow;
+  try {
+    outboundAllow = parseOutboundAllow(e.OUTBOUND_ALLOW);
+  } catch (error) {
+    throw new ConfigError(`Configuration error: OUTBOUND_ALLOW ${(error as Error).message}`);
+  }
   return {
     port: e.PORT,
     issuer,
@@ -130,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipLimits: { login: e.IP_LIMIT_LOGIN, register: e.IP_LIMIT_REGISTER, reset: e.IP_LIMIT_RESET, code: e.IP_LIMIT_CODE },
     },
     keyPromotionSeconds: e.KEY_PROMOTION_SECONDS,
+    outboundAllow,
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

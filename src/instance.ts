@@ -5,26 +5,34 @@ import type { Services } from './services.js';
 import { createAdapterFactory } from './oidc/adapter.js';
 import { scheduledSigningKeys } from './oidc/key-rotation.js';
 import { createProvider } from './oidc/provider.js';
-import { resolveCookieKeys } from './secrets.js';
+import { createSingleLogout, type SingleLogout } from './oidc/logout.js';
+import { createOutbound } from './oidc/outbound.js';
+import { resolveCookieKeys, resolveDpopNonceSecret } from './secrets.js';
 import { createApp } from './web/app.js';
 
 export interface Instance extends Services {
   provider: Provider;
   app: Koa;
+  /** Back-channel logout deliveries; main.ts runs deliverDue every few seconds. */
+  singleLogout: SingleLogout;
 }
 
 /** One process: the services plus the provider and the web app in front of them. */
 export async function createInstance(services: Services, log: Logger): Promise<Instance> {
   const { config, db, sealer, clients, citizens } = services;
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
+  const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
   await services.signingKeys.ensure();
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
-  const provider = createProvider({ config, adapter, signingKeys: scheduledSigningKeys(services.signingKeys), cookieKeys, citizens });
+  const signingKeys = scheduledSigningKeys(services.signingKeys);
+  const outbound = createOutbound(config.outboundAllow);
+  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch });
+  const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
   });
   provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc-provider server error'));
   const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
   const app = createApp({ ...services, log, provider, cookieKeys, csrfKey });
-  return { ...services, provider, app };
+  return { ...services, provider, app, singleLogout };
 }

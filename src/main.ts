@@ -10,6 +10,7 @@ import { runOperatorCommand, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
+const SEND_LOGOUTS_EVERY_MS = 2000;
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
@@ -30,12 +31,17 @@ async function serve(config: Config): Promise<number> {
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
-  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep()]);
+  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep(), services.logoutOutbox.sweep()]);
   const sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
   sweeper.unref();
   const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });
   const mailer = setInterval(() => sender.deliverDue().catch((err) => log.warn({ err }, 'email delivery round failed')), SEND_MAIL_EVERY_MS);
   mailer.unref();
+  const logouts = setInterval(
+    () => instance.singleLogout.deliverDue().catch((err) => log.warn({ err }, 'back-channel logout round failed')),
+    SEND_LOGOUTS_EVERY_MS,
+  );
+  logouts.unref();
 
   log.info({ issuer: config.issuer, port: config.port, database: db.driver }, 'Kediri ID is listening');
   const anyAdmin = await db.query("select 1 from staff_roles where role = 'admin' limit 1");
@@ -51,6 +57,7 @@ async function serve(config: Config): Promise<number> {
     const stop = async () => {
       clearInterval(sweeper);
       clearInterval(mailer);
+      clearInterval(logouts);
       sender.close();
       operatorSocket?.close();
       server.close();

@@ -76,21 +76,33 @@ export async function resolveEncryptionKey(config: Config): Promise<string> {
 }
 
 /**
- * The cookie keys from config, or else those in the database, generated once by whichever process
- * gets there first: every process of the instance signs and reads cookies alike.
+ * A secret of the instance kept sealed in the instance_secrets table, generated once by whichever
+ * process gets there first (under one advisory lock), so that every process uses the same value.
+ */
+async function instanceSecret(db: Db, sealer: Sealer, name: string, generate: () => string): Promise<string> {
+  return db.transaction(async (tx) => {
+    await tx.query("select pg_advisory_xact_lock(hashtext('instance_secrets'))");
+    const found = await tx.query<{ value_enc: string }>('select value_enc from instance_secrets where name = $1', [name]);
+    if (found.rows[0]) return sealer.open('instance-secret', found.rows[0].value_enc);
+    const value = generate();
+    await tx.query('insert into instance_secrets (name, value_enc) values ($1, $2)', [name, sealer.seal('instance-secret', value)]);
+    return value;
+  });
+}
+
+/**
+ * The cookie keys from config, or else those in the database: every process of the instance signs
+ * and reads cookies alike.
  */
 export async function resolveCookieKeys(config: Config, db: Db, sealer: Sealer): Promise<string[]> {
   if (config.cookieKeys) return config.cookieKeys;
-  return db.transaction(async (tx) => {
-    await tx.query("select pg_advisory_xact_lock(hashtext('instance_secrets'))");
-    const found = await tx.query<{ value_enc: string }>(
-      "select value_enc from instance_secrets where name = 'cookie_keys'",
-    );
-    if (found.rows[0]) return JSON.parse(sealer.open('instance-secret', found.rows[0].value_enc)) as string[];
-    const keys = [newSecret()];
-    await tx.query("insert into instance_secrets (name, value_enc) values ('cookie_keys', $1)", [
-      sealer.seal('instance-secret', JSON.stringify(keys)),
-    ]);
-    return keys;
-  });
+  return JSON.parse(await instanceSecret(db, sealer, 'cookie_keys', () => JSON.stringify([newSecret()]))) as string[];
+}
+
+/**
+ * The 32-byte secret the provider derives DPoP nonces from (they are computed, not stored): a nonce
+ * that one process hands out must check on every other.
+ */
+export async function resolveDpopNonceSecret(db: Db, sealer: Sealer): Promise<Buffer> {
+  return Buffer.from(await instanceSecret(db, sealer, 'dpop_nonce_secret', newSecret), 'base64url');
 }

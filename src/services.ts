@@ -24,6 +24,7 @@ import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/pop
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
+import { createLogoutOutbox } from './oidc/logout-outbox.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
 export async function createServices(config: Config, db: Db) {
@@ -53,11 +54,12 @@ export async function createServices(config: Config, db: Db) {
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
   const citizenAdmin = createCitizenAdmin(db, sealer, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
+  const logoutOutbox = createLogoutOutbox(db);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, clientRequests, units, profile },
     ...{ dynamicRegistration },
-    ...{ citizenAdmin, auditSearch, signingKeys },
+    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };
 }
 

@@ -4,6 +4,7 @@ import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
+import { uriProblem } from './registration.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -25,6 +26,42 @@ export interface NewClient {
 }
 
 const SECRET = 'client-secret';
+
+/**
+ * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
+ * authorization requests, DPoP-bound access tokens, ID tokens signed with ES256 (FAPI 2.0 allows
+ * PS256, ES256 or EdDSA, not RS256). PKCE S256 and the 60-second code hold for every client.
+ */
+const HIGH_ASSURANCE: AdapterPayload = {
+  require_pushed_authorization_requests: true,
+  dpop_bound_access_tokens: true,
+  id_token_signed_response_alg: 'ES256',
+};
+
+type SubjectType = 'pairwise' | 'public';
+
+export interface ClientDescription {
+  name: string;
+  unitName: string;
+  unitSlug: string;
+  /** The logo is served at /unit/<unitSlug>/logo. */
+  unitHasLogo: boolean;
+  policyUri?: string;
+}
+
+/**
+ * How the provider identifies accounts to a client (provider.ts pairwiseIdentifier): the client's
+ * unit, and the subject type an administrator set. A pairwise client's sector is its unit, named
+ * in a sector_identifier_uri of our own under the reserved .invalid domain (RFC 6761): oidc-provider
+ * then accepts several redirect hosts, and never fetches it (sectorIdentifierUriValidate).
+ */
+function subjectMetadata(unit: string, subjectType: SubjectType): AdapterPayload {
+  return {
+    kediri_unit: unit,
+    subject_type: subjectType,
+    ...(subjectType === 'pairwise' && { sector_identifier_uri: `https://${unit}.unit.kediri-id.invalid/` }),
+  };
+}
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** An absolute https URL without fragment; plain http only for loopback (local development). */
@@ -46,25 +83,49 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
   return {
     /** The provider's view of a client: active ones only, secret decrypted. */
     async findActiveMetadata(clientId: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await db.query<{ metadata: AdapterPayload; client_secret_enc: string | null; allow_nik: boolean }>(
-        "select metadata, client_secret_enc, allow_nik from clients where client_id = $1 and status = 'active'",
+      const { rows } = await db.query<{
+        metadata: AdapterPayload;
+        client_secret_enc: string | null;
+        allow_nik: boolean;
+        high_assurance: boolean;
+        unit_slug: string;
+        subject_type: SubjectType;
+      }>(
+        `select metadata, client_secret_enc, allow_nik, high_assurance, unit_slug, subject_type
+         from clients where client_id = $1 and status = 'active'`,
         [clientId],
       );
       const row = rows[0];
       if (!row) return undefined;
+      // High assurance means private_key_jwt (the admin page insists): a client that is not is not
+      // served at all, rather than served below its profile.
+      if (row.high_assurance && row.metadata.token_endpoint_auth_method !== 'private_key_jwt') return undefined;
       const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
       // The administrator's flag decides: without it the nik scope is not the client's to ask for.
       const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
-      return { ...row.metadata, scope, client_id: clientId, ...secret };
+      return {
+        ...row.metadata,
+        scope,
+        client_id: clientId,
+        ...secret,
+        ...(row.high_assurance && HIGH_ASSURANCE),
+        ...subjectMetadata(row.unit_slug, row.subject_type),
+      };
     },
 
-    /** The names a citizen sees for a client: its own and its unit's. */
-    async describe(clientId: string): Promise<{ name: string; unitName: string } | undefined> {
-      const { rows } = await db.query<{ name: string; unitName: string }>(
-        'select c.name, u.name as "unitName" from clients c join units u on u.slug = c.unit_slug where c.client_id = $1',
+    /** What a citizen sees of a client: its name, its unit (name, slug, whether it has a logo) and its privacy policy. */
+    async describe(clientId: string): Promise<ClientDescription | undefined> {
+      const { rows } = await db.query<ClientDescription & { policyUri: string | null }>(
+        `select c.name, u.name as "unitName", u.slug as "unitSlug", u.logo is not null as "unitHasLogo",
+           c.metadata->>'policy_uri' as "policyUri"
+         from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,
         [clientId],
       );
-      return rows[0];
+      const row = rows[0];
+      if (!row) return undefined;
+      // Registration lets only https (or loopback http) in; checked again since it becomes a link.
+      const { policyUri, ...rest } = row;
+      return { ...rest, ...(policyUri && !uriProblem(policyUri) && { policyUri }) };
     },
 
     /** Creates an active client (operator CLI); returns the id and, when it has one, the secret. */

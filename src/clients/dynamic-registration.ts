@@ -14,6 +14,7 @@ import {
   type ClientRegistration,
   type ClientType,
 } from './registration.js';
+import { isUuid } from '../ids.js';
 
 /** Sealing and hashing purposes (the client secret is sealed as clients.ts and requests.ts seal it). */
 const SECRET = 'client-secret';
@@ -23,7 +24,6 @@ export const USES_MAX = 100;
 export const HOURS_MAX = 720;
 /** The actor of the audit entries that a registrant (not a person signed in) causes. */
 const ACTOR = 'dynamic-registration';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** An RFC 7591/7592 error response: HTTP status, error code, and a description for the developer. */
 export class RegistrationError extends Error {
@@ -189,13 +189,18 @@ const sameSecret = (a: string, b: string) =>
  * live client keeps its approved metadata meanwhile) and deletes it.
  */
 export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, clientRequests: ClientRequests, issuer: string) {
-  /** The client information response (RFC 7591 §3.2.1), with its status in our extension members. */
-  function information(row: ClientRow): Record<string, unknown> {
+  /**
+   * The client information response (RFC 7591 §3.2.1), with its status in our extension members.
+   * The secret goes out once, in the registration response (`secret`): a registration access token
+   * that leaks later does not hand out the current secret (RFC 7592 lets a read leave it out).
+   */
+  function information(row: ClientRow, secret?: string): Record<string, unknown> {
     return {
       ...row.metadata,
       client_id: row.client_id,
       client_id_issued_at: Math.floor(row.created_at.getTime() / 1000),
-      ...(row.client_secret_enc && { client_secret: sealer.open(SECRET, row.client_secret_enc), client_secret_expires_at: 0 }),
+      ...(secret && { client_secret: secret }),
+      ...(row.client_secret_enc && { client_secret_expires_at: 0 }),
       registration_client_uri: `${issuer}/reg/${encodeURIComponent(row.client_id)}`,
       kediri_status: row.status,
       kediri_request_pending: row.request_pending,
@@ -255,7 +260,7 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
     },
 
     async revokeAccessToken(id: string, adminId: string, ip: string): Promise<void> {
-      if (!UUID.test(id)) throw new InputError('access_token_unknown');
+      if (!isUuid(id)) throw new InputError('access_token_unknown');
       await db.transaction(async (tx) => {
         const { rowCount } = await tx.query('update initial_access_tokens set revoked_at = now() where id = $1 and revoked_at is null', [id]);
         if (rowCount !== 1) throw new InputError('access_token_unknown');
@@ -293,7 +298,7 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
         const request = await clientRequests.submit({ unit: accessToken.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);
         await audit({ type: 'client.registered_dynamically', actor: ACTOR, clientId, ip, details: { unit: accessToken.unit, accessToken: accessToken.id, request } }, tx);
         const { rows } = await tx.query<ClientRow>(`${CLIENT_SELECT} where c.client_id = $1`, [clientId]);
-        return { ...information(rows[0]!), registration_access_token: registrationToken };
+        return { ...information(rows[0]!, secret), registration_access_token: registrationToken };
       });
     },
 
@@ -322,7 +327,7 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
         if (client.status === 'rejected') throw invalidRequest('this client was rejected; register a new one');
         if (client.request_pending) throw invalidRequest('a request for this client is already waiting for review');
         const registration = registrationFromMetadata(body);
-        // Approval keeps the live secret, or makes one (shown by a read) when the client had none.
+        // Approval keeps the live secret, or makes one (shown once in the developer portal) when the client had none.
         const secret = registration.authMethod === 'client_secret_basic' ? liveSecret ?? newSecret() : undefined;
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const request = await clientRequests.submit({ unit: client.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);

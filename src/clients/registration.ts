@@ -1,3 +1,4 @@
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 
@@ -159,8 +160,17 @@ export function checkRegistration(form: RegistrationForm):
 export function checkJwks(value: unknown): ClientRegistration['jwks'] {
   const keys = (value as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > 10) return undefined;
-  const valid = keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string' && PRIVATE_JWK_MEMBERS.every((m) => !(m in k)));
+  const valid = keys.every((k) => k && typeof k === 'object' && PRIVATE_JWK_MEMBERS.every((m) => !(m in k)) && isPublicKey(k));
   return valid ? { keys: keys as Record<string, unknown>[] } : undefined;
+}
+
+/** Whether Node reads this JWK as a public key (a known key type and curve, members that fit). */
+function isPublicKey(jwk: object): boolean {
+  try {
+    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).type === 'public';
+  } catch {
+    return false;
+  }
 }
 
 /** A JWKS as text (see checkJwks), or undefined. */

@@ -15,6 +15,7 @@ import {
   type ClientRegistration,
   type SensitiveScope,
 } from './registration.js';
+import { isUuid } from '../ids.js';
 
 const SECRET = 'client-secret';
 export const REJECTION_REASON_MIN = 5;
@@ -74,7 +75,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
   const newSecret = () => randomBytes(32).toString('base64url');
 
   async function requestRow(on: Queryable, id: string, lock = false): Promise<ClientRequest | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await on.query<ClientRequest>(
       `select ${REQUEST_COLUMNS} from client_requests r join units u on u.slug = r.unit_slug where r.id = $1${lock ? ' for update of r' : ''}`,
       [id],
@@ -196,6 +197,8 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
         const request = await requestRow(tx, id, true);
         if (!request) throw new InputError('request_unknown');
         if (request.status !== 'pending') throw new InputError('request_not_pending');
+        // Four eyes: an administrator who is also the developer does not approve their own request.
+        if (request.submittedBy === reviewer) throw new InputError('own_request');
         const registration = request.details;
         const scope = requestedScope(registration).split(' ')
           .filter((s) => !(SENSITIVE_SCOPES as readonly string[]).includes(s) || allowed.includes(s as SensitiveScope))

@@ -1,10 +1,10 @@
 import { randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
+import { isUuid } from '../ids.js';
 
 export type TokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Email verification lasts a day; a password reset link and an email change half an hour. */
 const TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30 };
@@ -47,7 +47,7 @@ export function createAccountTokens(sealer: Sealer) {
 
   /** Uses the 6-digit code of token `id`; counts wrong tries and stops after MAX_CODE_ATTEMPTS. */
   async function claimCode(on: Queryable, purpose: TokenPurpose, id: string, code: string): Promise<RedeemedToken | undefined> {
-    if (!UUID.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await on.query<RedeemedToken & { code_hash: string }>(
       `update account_tokens set attempts = attempts + 1
        where id = $1 and purpose = $2 and code_hash is not null and consumed_at is null and expires_at > now() and attempts < $3

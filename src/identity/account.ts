@@ -7,6 +7,7 @@ import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { passwordChangedEmail } from '../email/messages.js';
 import { endAccountSessions } from '../oidc/payloads.js';
+import { enqueueSessionLogouts } from '../oidc/logout-outbox.js';
 import type { Sealer } from '../secrets.js';
 
 export interface ConnectedService {
@@ -101,7 +102,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
       }));
     },
 
-    /** Ends one sign-in session of this account and revokes the grants made in it. */
+    /** Ends one sign-in session of this account and revokes the grants made in it; its relying parties get a back-channel logout. */
     async endSession(citizenId: string, sessionId: string, ip: string): Promise<boolean> {
       return db.transaction(async (tx) => {
         const { rows } = await tx.query<{ grants: string[] }>(
@@ -110,6 +111,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, ou
           [sessionId, citizenId],
         );
         if (!rows[0]) return false;
+        await enqueueSessionLogouts(tx, citizenId, sessionId);
         await tx.query("delete from oidc_payloads where model = 'Session' and id = $1", [sessionId]);
         const grants = rows[0].grants.filter(Boolean);
         if (grants.length) await tx.query("delete from oidc_payloads where grant_id = any($1) or (model = 'Grant' and id = any($1))", [grants]);

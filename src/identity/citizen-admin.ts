@@ -7,6 +7,7 @@ import { endAccountSessions } from '../oidc/payloads.js';
 import type { Sealer } from '../secrets.js';
 import { maskNik } from './nik.js';
 import type { Throttle } from './throttle.js';
+import { isUuid } from '../ids.js';
 
 export type CitizenStatus = 'active' | 'locked';
 
@@ -23,7 +24,6 @@ export interface CitizenRecord {
 }
 
 export const REASON_MAX = 500;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Sixteen digits, also written in groups: a NIK, which must not reach the audit log through a reason. */
 const NIK_LIKE = /(\d[\s.-]?){15}\d/;
 
@@ -60,8 +60,8 @@ export function createCitizenAdmin(db: Db, sealer: Sealer, outbox: Outbox, audit
   /** Sets the account's status; false when there is no such account. */
   async function setStatus(actor: string, citizenId: string, after: CitizenStatus, reason: string, ip: string): Promise<boolean> {
     const why = checkReason(reason);
-    if (after === 'locked' && actor === citizenId) throw new InputError('self_lock');
-    if (!UUID.test(citizenId)) return false;
+    if (after === 'locked' && actor.toLowerCase() === citizenId.toLowerCase()) throw new InputError('self_lock');
+    if (!isUuid(citizenId)) return false;
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<{ status: CitizenStatus; name: string; email: string }>(
         'select status, name, email from citizens where id = $1 for update',
@@ -84,20 +84,25 @@ export function createCitizenAdmin(db: Db, sealer: Sealer, outbox: Outbox, audit
   }
 
   return {
-    /** The account with this NIK (16 digits) or, otherwise, this email (case-insensitive); both exact. */
-    async search(query: string): Promise<CitizenRecord[]> {
-      const nik = query.trim();
-      if (/^\d{16}$/.test(nik)) return select('c.nik_hash = $1', sealer.keyedHash('nik', nik));
-      return select('lower(c.email) = lower($1)', nik);
+    /**
+     * The account with this NIK (16 digits) or, otherwise, this email (case-insensitive); both
+     * exact. Each search is audited (how it searched and what it found, never the NIK or email).
+     */
+    async search(query: string, actor: string, ip: string): Promise<CitizenRecord[]> {
+      const value = query.trim();
+      const byNik = /^\d{16}$/.test(value);
+      const found = byNik ? await select('c.nik_hash = $1', sealer.keyedHash('nik', value)) : await select('lower(c.email) = lower($1)', value);
+      await audit({ type: 'citizen.searched', actor, citizenId: found[0]?.id, ip, details: { by: byNik ? 'nik' : 'email', found: found.length } });
+      return found;
     },
 
     async find(citizenId: string): Promise<CitizenRecord | undefined> {
-      return UUID.test(citizenId) ? (await select('c.id = $1', citizenId))[0] : undefined;
+      return isUuid(citizenId) ? (await select('c.id = $1', citizenId))[0] : undefined;
     },
 
     /** The NIK in clear for an admin, each reveal audited (without the NIK). */
     async revealNik(actor: string, citizenId: string, ip: string): Promise<string | undefined> {
-      if (!UUID.test(citizenId)) return undefined;
+      if (!isUuid(citizenId)) return undefined;
       return db.transaction(async (tx) => {
         const { rows } = await tx.query<{ nik_enc: string }>('select nik_enc from citizens where id = $1', [citizenId]);
         if (!rows[0]) return undefined;
@@ -120,7 +125,7 @@ export function createCitizenAdmin(db: Db, sealer: Sealer, outbox: Outbox, audit
 
     /** Ends every session of the account and revokes its grants and tokens. */
     async endAllSessions(actor: string, citizenId: string, ip: string): Promise<boolean> {
-      if (!UUID.test(citizenId)) return false;
+      if (!isUuid(citizenId)) return false;
       return db.transaction(async (tx) => {
         const { rowCount } = await tx.query('select 1 from citizens where id = $1', [citizenId]);
         if (rowCount === 0) return false;

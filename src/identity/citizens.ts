@@ -6,6 +6,7 @@ import type { Sealer } from '../secrets.js';
 import { checkNik } from './nik.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
+import { isUuid } from '../ids.js';
 
 export interface Citizen {
   id: string;
@@ -81,7 +82,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
 
   async function findById(id: string, on: Queryable = db): Promise<Citizen | undefined> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    if (!isUuid(id)) return undefined;
     const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
     return rows[0];
   }

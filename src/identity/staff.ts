@@ -5,6 +5,7 @@ import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
+import { isUuid } from '../ids.js';
 
 export type StaffRole = 'officer' | 'admin' | 'developer';
 export const STAFF_ROLES: StaffRole[] = ['officer', 'admin', 'developer'];
@@ -88,6 +89,12 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
       await db.transaction(async (tx) => {
         const gone = await tx.query('delete from staff_roles where citizen_id = $1 and role = $2', [citizenId, role]);
         if (gone.rowCount !== 1) throw new InputError('staff_role_unknown');
+        // An invitation to the same role must not bring it back.
+        await tx.query(
+          `update staff_invitations set expires_at = now()
+           where role = $2 and accepted_at is null and expires_at > now() and email = (select lower(email) from citizens where id = $1)`,
+          [citizenId, role],
+        );
         if (role === 'developer') await tx.query('delete from developer_units where citizen_id = $1', [citizenId]);
         await audit({ type: 'staff.revoked', actor, citizenId, ip, details: { role } }, tx);
       });
@@ -116,6 +123,11 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
       await db.transaction(async (tx) => {
         const unit = input.unit === undefined ? undefined : (await tx.query<{ name: string }>('select name from units where slug = $1', [input.unit])).rows[0];
         if (input.unit !== undefined && !unit) throw new InputError('unit_unknown', 'unit');
+        // One live invitation per person and role: a new one replaces the one before.
+        await tx.query(
+          'update staff_invitations set expires_at = now() where email = $1 and role = $2 and accepted_at is null and expires_at > now()',
+          [email, input.role],
+        );
         await tx.query(
           `insert into staff_invitations (id, email, role, unit_slug, token_hash, invited_by, expires_at)
            values ($1, $2, $3, $4, $5, $6, now() + make_interval(days => ${INVITATION_DAYS}))`,
@@ -126,13 +138,36 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
       });
     },
 
+    /** Invitations not yet accepted nor expired, newest first. */
+    async pendingInvitations(): Promise<(Invitation & { expiresAt: Date })[]> {
+      const { rows } = await db.query<Invitation & { expiresAt: Date }>(
+        `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName", i.expires_at as "expiresAt"
+         from staff_invitations i left join units u on u.slug = i.unit_slug
+         where i.accepted_at is null and i.expires_at > now() order by i.created_at desc`,
+      );
+      return rows;
+    },
+
+    /** Withdraws an invitation before it is accepted. */
+    async cancelInvitation(id: string, actor: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const { rowCount } = await tx.query(
+          'update staff_invitations set expires_at = now() where id = $1 and accepted_at is null and expires_at > now()',
+          [isUuid(id) ? id : null],
+        );
+        if (rowCount !== 1) throw new InputError('invitation_invalid');
+        await audit({ type: 'staff.invitation_cancelled', actor, ip, details: { invitation: id } }, tx);
+      });
+    },
+
     /** A live invitation by its link's token, for the account that holds the invited email. */
     async invitation(token: string, citizenId: string): Promise<Invitation | undefined> {
       const { rows } = await db.query<Invitation>(
         `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName" from staff_invitations i
          join citizens c on c.id = $2 and lower(c.email) = i.email
          left join units u on u.slug = i.unit_slug
-         where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now()`,
+         where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now()
+           and exists (select 1 from staff_roles r where r.citizen_id = i.invited_by and r.role = 'admin')`,
         [hashInvitation(token), citizenId],
       );
       return rows[0];
@@ -145,6 +180,7 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
           `update staff_invitations i set accepted_at = now(), accepted_by = $2
            from citizens c
            where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now() and c.id = $2 and lower(c.email) = i.email
+             and exists (select 1 from staff_roles r where r.citizen_id = i.invited_by and r.role = 'admin')
            returning i.id, i.email, i.role, i.unit_slug as unit, null as "unitName", i.invited_by`,
           [hashInvitation(token), citizenId],
         );

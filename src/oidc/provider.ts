@@ -6,6 +6,10 @@ import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
 import { translator } from '../web/i18n.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from './portal-client.js';
+import { pairwiseSubject } from './pairwise.js';
+import { rememberedGrantId } from './payloads.js';
+import type { Db } from '../db/db.js';
+import type { Sealer } from '../secrets.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -33,7 +37,8 @@ function interactionPolicyWithAcr() {
   const { Check, base } = interactionPolicy;
   const policy = base();
   policy.get('login')!.checks.add(
-    new Check('acr_values', 'the session does not meet the requested acr_values', (ctx) => {
+    // A check added to a prompt has no error of its own: with prompt=none, the login prompt's.
+    new Check('acr_values', 'the session does not meet the requested acr_values', 'login_required', (ctx) => {
       const requested = ctx.oidc.params?.acr_values;
       if (typeof requested !== 'string' || !ctx.oidc.session?.accountId) return Check.NO_NEED_TO_PROMPT;
       return requested.split(' ').includes(String(ctx.oidc.acr)) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
@@ -48,13 +53,24 @@ interface ProviderDeps {
   /** Slots that follow the key schedule in the database (key-rotation.ts). */
   signingKeys: ExternalSigningKey[];
   cookieKeys: string[];
+  /** The instance's DPoP nonce secret, the same in every process (secrets.ts). */
+  dpopNonceSecret: Buffer;
   citizens: CitizenStore;
+  /** For the remembered grants (payloads.ts). */
+  db: Db;
+  /** Keys the pairwise subjects (pairwise.ts). */
+  sealer: Sealer;
+  /** fetch() through the outbound allowlist (outbound.ts). */
+  fetch: NonNullable<Configuration['fetch']>;
 }
 
-export function createProvider({ config, adapter, signingKeys, cookieKeys, citizens }: ProviderDeps): Provider {
+export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
+    // Back-channel logout and a client's jwks_uri: no private or loopback address unless
+    // OUTBOUND_ALLOW names it (the provider's own SSRF protection would refuse them all).
+    fetch,
     clients: [
       {
         client_id: PORTAL_CLIENT_ID,
@@ -64,14 +80,22 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
         grant_types: ['authorization_code'],
         response_types: ['code'],
         scope: 'openid',
+        // Its sub is the account id that the portal session keeps (web/portal/session.ts).
+        subject_type: 'public',
       },
     ],
-    // A citizen consents to each unit's service; Kediri ID's own portal asks none.
+    // A citizen consents to each unit's service once: the grant is remembered across sessions
+    // (until revoked or expired), and asked again only for what it does not cover yet. Kediri ID's
+    // own portal asks none.
     async loadExistingGrant(ctx) {
       const { oidc } = ctx;
-      const grantId = oidc.result?.consent?.grantId ?? oidc.session!.grantIdFor(oidc.client!.clientId);
+      const clientId = oidc.client!.clientId;
+      const grantId =
+        oidc.result?.consent?.grantId ??
+        oidc.session!.grantIdFor(clientId) ??
+        (await rememberedGrantId(db, oidc.session!.accountId!, clientId));
       if (grantId) return oidc.provider.Grant.find(grantId);
-      if (oidc.client!.clientId !== PORTAL_CLIENT_ID) return undefined;
+      if (clientId !== PORTAL_CLIENT_ID) return undefined;
       const grant = new oidc.provider.Grant({ clientId: PORTAL_CLIENT_ID, accountId: oidc.session!.accountId });
       grant.addOIDCScope('openid');
       await grant.save();
@@ -115,6 +139,21 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
       nik: ['nik', 'nik_verified'],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nik'],
+    // Pairwise subjects per unit (pairwise.ts); each client's type is an administrator's setting
+    // (clients.subject_type, given by findActiveMetadata with the client's unit as kediri_unit).
+    // The sector is the unit, not oidc-provider's client.sectorIdentifier (the host of the first
+    // redirect URI or of a sector_identifier_uri): two services of one unit on different hosts
+    // share the sub, and a service that moves host keeps it. findActiveMetadata names the unit in
+    // a sector_identifier_uri of its own (the provider wants one for several redirect hosts); that
+    // URI is never fetched.
+    subjectTypes: ['public', 'pairwise'],
+    pairwiseIdentifier(_ctx, accountId, client) {
+      const unit = client.kediri_unit;
+      if (typeof unit !== 'string') throw new Error(`pairwise client ${client.clientId} has no unit`);
+      return pairwiseSubject(sealer, unit, accountId);
+    },
+    sectorIdentifierUriValidate: () => false,
+    extraClientMetadata: { properties: ['kediri_unit'] },
     acrValues: ACR_VALUES,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAcr() },
 
@@ -145,7 +184,10 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
     // not the provider's features.registration.
     discovery: { registration_endpoint: `${config.issuer}/reg` },
     ttl: TTL,
-    rotateRefreshToken: () => true,
+    // Rotated on every use, with reuse detection; except for high-assurance (FAPI 2.0) clients,
+    // whose refresh tokens are bound to their private_key_jwt and DPoP keys, and which FAPI 2.0
+    // asks not to rotate.
+    rotateRefreshToken: (ctx) => !ctx.oidc.client?.requirePushedAuthorizationRequests,
 
     features: {
       // The signing keys are ExternalSigningKeys that follow the rotation schedule (key-rotation.ts).
@@ -162,6 +204,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
         },
       },
       userinfo: { enabled: true },
+      // Sent by the provider at /session/end, recorded and retried by the logout outbox (logout.ts).
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -171,6 +214,22 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, citiz
         async postLogoutSuccessSource(ctx) {
           render(ctx, 'logout/done', { clientName: ctx.oidc.client?.clientName });
         },
+      },
+      // High-assurance clients (FAPI 2.0) must push their authorization requests and bind their
+      // tokens with DPoP: both per client, set by findActiveMetadata (clients.ts). Any client may
+      // use either voluntarily.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      // Every DPoP proof carries a server-provided nonce (RFC 9449 §8): its freshness is then the
+      // server's clock, not the client's iat: no proof can be made before its nonce is handed out.
+      // Nonces are derived from the shared secret, so any process checks another's. FAPI 2.0
+      // clients must support them (openid-client retries once on use_dpop_nonce).
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true },
+      // The provider's FAPI 2.0 checks, for high-assurance clients only (e.g. a client assertion's
+      // aud must be exactly the issuer); the clients findActiveMetadata marks so are those with both
+      // per-client requirements above.
+      fapi: {
+        enabled: true,
+        profile: (_ctx, client) => (client?.requirePushedAuthorizationRequests && client.dpopBoundAccessTokens ? '2.0' : undefined),
       },
     },
 

@@ -98,14 +98,14 @@ export function createApp(deps: AppDeps): Koa {
   app.use(registerRoutes(deps.registration, deps.throttle).routes());
   app.use(resetRoutes(deps.passwordReset, deps.throttle).routes());
   if (config.devMail) app.use(devMailRoutes(deps.outbox).routes());
-  const portal = portalSession(provider, deps.citizens, deps.staff, deps.audit, config.issuer);
+  const portal = portalSession(provider, deps, config.issuer);
   app.use(portal.routes.routes());
   app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
   app.use(profileRoutes(deps, portal).routes());
   app.use(accountRoutes(deps, portal.signedIn).routes());
   app.use(factorRoutes(deps, portal).routes());
   app.use(invitationRoutes(deps.staff, portal.signedIn).routes());
-  app.use(adminRouter(deps, portal.requireRole('admin')).routes());
+  app.use(adminRouter(deps, portal.requireRole('admin'), portal.recentLogin).routes());
   app.use(developerRouter(deps, portal.requireRole('developer')).routes());
   app.use(dynamicRegistrationRoutes(deps).routes());
 

@@ -22,7 +22,17 @@ const jsonBody = (ctx: Context): unknown => (ctx.is('application/json') ? ctx.re
  */
 export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }: Pick<AppDeps, 'dynamicRegistration' | 'provider' | 'log'>): Router {
   const router = new Router({ prefix: '/reg' });
-  const json = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  // Whatever the body parser cannot read (bad JSON, an encoding it refuses) is the client's fault.
+  const json = async (ctx: Context, next: Next) => {
+    try {
+      await parseJson(ctx, async () => undefined);
+    } catch (error) {
+      if ((error as { status?: unknown }).status === 413) throw error;
+      throw new RegistrationError(400, 'invalid_client_metadata', 'the body could not be read as JSON');
+    }
+    await next();
+  };
   const validate: ValidateMetadata = (metadata) => provider.Client.validate(metadata as ClientMetadata);
 
   router.use(async (ctx: Context, next: Next) => {

@@ -27,6 +27,12 @@ export function allowFormActions(ctx: Context, origins: string[]): void {
   ctx.set('Content-Security-Policy', policy.replace(/form-action ([^;]*)/, (_, sources: string) => `form-action ${[sources, ...origins].join(' ')}`));
 }
 
+/** Lets this response's page frame exactly these origins (default-src 'none' forbids frames otherwise). */
+export function allowFrames(ctx: Context, origins: string[]): void {
+  if (origins.length === 0) return;
+  ctx.set('Content-Security-Policy', `${ctx.response.get('Content-Security-Policy')}; frame-src ${[...new Set(origins)].join(' ')}`);
+}
+
 /**
  * oidc-provider's own pages whose form ends at a relying party: a form_post response, the logout
  * confirmation and its automatic continuation. The party's origin is allowed only for a URI that

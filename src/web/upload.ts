@@ -5,7 +5,8 @@ import { InputError } from '../errors.js';
 /**
  * Reads a multipart/form-data post with one file: its text fields become ctx.request.body (so
  * that requireCsrf reads the form's token as for any form) and the file is returned, at most
- * `maxBytes` (more is bad input, and reading stops).
+ * `maxBytes` (more is bad input). A malformed, cut-off or abandoned body is bad input too, never
+ * an unhandled stream error.
  */
 export async function readUpload(ctx: Context, fileField: string, maxBytes: number): Promise<Buffer | undefined> {
   if (!ctx.is('multipart/form-data')) throw new InputError('form_invalid');
@@ -13,7 +14,13 @@ export async function readUpload(ctx: Context, fileField: string, maxBytes: numb
   let file: Buffer | undefined;
   let tooLarge = false;
   await new Promise<void>((resolve, reject) => {
-    const parser = busboy({ headers: ctx.req.headers, limits: { files: 1, fields: 10, fieldSize: 1000, fileSize: maxBytes } });
+    const fail = () => reject(new InputError('form_invalid'));
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: ctx.req.headers, limits: { files: 1, fields: 10, fieldSize: 1000, fileSize: maxBytes } });
+    } catch {
+      return fail(); // no boundary, or another header busboy cannot read
+    }
     parser.on('field', (name, value) => {
       fields[name] = value;
     });
@@ -23,12 +30,14 @@ export async function readUpload(ctx: Context, fileField: string, maxBytes: numb
       stream.on('limit', () => {
         tooLarge = true;
       });
+      stream.on('error', fail);
       stream.on('end', () => {
         if (name === fileField) file = Buffer.concat(chunks);
       });
     });
     parser.on('close', resolve);
-    parser.on('error', () => reject(new InputError('form_invalid')));
+    parser.on('error', fail);
+    ctx.req.on('aborted', fail);
     ctx.req.pipe(parser);
   });
   ctx.request.body = fields;

@@ -12,6 +12,7 @@ import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 const WRONG_PASSWORD = 'bukan-kata-sandi-siti';
 const SCREENSHOT = '/tmp/kediri-id-login-360x740.png';
@@ -21,12 +22,13 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
   let server: TestServer;
   let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
   let browser: Browser;
-  let citizenId: string;
+  /** The sub the unit's services see: pairwise per unit, the same for each of this file's clients. */
+  let sub: string;
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
-    citizenId = (await createCitizen(server.instance)).id;
+    sub = pairwiseSubject(server.instance.sealer, 'dispendukcapil', (await createCitizen(server.instance)).id);
   });
 
   afterAll(async () => {
@@ -114,12 +116,8 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       'Layanan Akta Kelahiran meminta akses ke akun Kediri ID Anda',
     );
     expect(await page.getByText('Anda masuk sebagai Siti Aminah.', { exact: true }).isVisible()).toBe(true);
-    const granted = page.getByRole('list').filter({ hasText: 'Melihat' }).getByRole('listitem');
-    expect(await granted.allTextContents()).toEqual([
-      'Mengenali Anda sebagai pengguna yang sama setiap kali masuk',
-      'Melihat nama, tanggal lahir, dan jenis kelamin Anda',
-      'Melihat alamat email Anda',
-    ]);
+    const granted = page.getByRole('list').filter({ hasText: 'Pengenal akun Anda' }).getByRole('listitem').locator('strong');
+    expect(await granted.allTextContents()).toEqual(['Pengenal akun Anda', 'Nama lengkap, tanggal lahir, jenis kelamin', 'Email']);
 
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
     const callback = await landAtCallback(page, watcher, rpPages.origin);
@@ -127,9 +125,9 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
 
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()?.sub).toBe(citizenId);
+    expect(tokens.claims()?.sub).toBe(sub);
     expect(tokens.claims()?.amr).toEqual(['pwd']);
-    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, citizenId);
+    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, sub);
     expect(userinfo).toMatchObject({ name: SITI.name, email: SITI.email });
 
     expect(watcher.problems()).toEqual([]);
@@ -163,17 +161,13 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       'Birth Certificates is asking for access to your Kediri ID account',
     );
     expect(await page.getByRole('button', { name: 'Deny', exact: true }).isVisible()).toBe(true);
-    const granted = page.getByRole('list').filter({ hasText: 'See your' }).getByRole('listitem');
-    expect(await granted.allTextContents()).toEqual([
-      'Recognise you as the same person each time you sign in',
-      'See your name, date of birth and sex',
-      'See your email address',
-    ]);
+    const granted = page.getByRole('list').filter({ hasText: 'Your account identifier' }).getByRole('listitem').locator('strong');
+    expect(await granted.allTextContents()).toEqual(['Your account identifier', 'Full name, date of birth, sex', 'Email address']);
 
     await page.getByRole('button', { name: 'Allow access', exact: true }).click();
     const callback = await landAtCallback(page, watcher, rpPages.origin);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()?.sub).toBe(citizenId);
+    expect(tokens.claims()?.sub).toBe(sub);
 
     expect(watcher.problems()).toEqual([]);
   });
@@ -246,7 +240,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
       body: form,
     });
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()?.sub).toBe(citizenId);
+    expect(tokens.claims()?.sub).toBe(sub);
     expect(watcher.problems()).toEqual([]);
   });
 

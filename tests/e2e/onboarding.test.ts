@@ -10,11 +10,12 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, landAtCallback, newWatchedContext, type Watcher } from '../support/browser.js';
-import { SITI, createCitizen } from '../support/fixtures.js';
+import { SITI, createCitizen, grantStaff, totpCode } from '../support/fixtures.js';
 import { lastEmailTo } from '../support/mail.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
@@ -29,11 +30,12 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
   const contexts: BrowserContext[] = [];
   let admin: { page: Page; watcher: Watcher };
   let developer: { page: Page; watcher: Watcher };
+  let adminTotp: string;
 
   beforeAll(async () => {
     [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
     for (const person of [SITI, ADMIN, DEV]) await createCitizen(server.instance, person);
-    await server.instance.staff.grant(ADMIN.email, 'admin', 'test');
+    adminTotp = (await grantStaff(server.instance, ADMIN.email, 'admin')).totp;
     [admin, developer] = [await newBrowser(), await newBrowser()];
   });
 
@@ -49,10 +51,14 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     return { page: await context.newPage(), watcher };
   }
 
-  async function signInHere(page: Page, who: { email: string; password: string }) {
+  /** The login page: password, then (for an account with a TOTP app) the code the app shows. */
+  async function signInHere(page: Page, who: { email: string; password: string }, totp?: string) {
     await page.getByLabel('NIK atau email', { exact: true }).fill(who.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(who.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    if (!totp) return;
+    await page.getByLabel('Kode OTP', { exact: true }).fill(await totpCode(totp));
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
   }
 
   const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
@@ -86,7 +92,7 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
   test('the whole journey, from the invitation to the suspension', async () => {
     // The admin signs in to the console and invites the developer to BPPKAD.
     await admin.page.goto(`${server.url}/admin/staf`);
-    await signInHere(admin.page, ADMIN);
+    await signInHere(admin.page, ADMIN, adminTotp);
     await admin.page.waitForURL((url) => url.pathname === '/admin/staf');
     await admin.page.getByLabel('Email', { exact: true }).fill(DEV.email);
     await admin.page.getByLabel('Peran', { exact: true }).selectOption('developer');
@@ -133,10 +139,15 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await citizen.page.goto(request.url);
     await expect(heading(citizen.page)).resolves.toBe(`Masuk ke ${SERVICE}`);
     await signInHere(citizen.page, SITI);
+    // The consent page links the privacy policy from the approved registration.
+    const policy = citizen.page.getByRole('link', { name: `Kebijakan privasi ${SERVICE}`, exact: true });
+    expect(await policy.getAttribute('href')).toBe('https://pajak.kedirikota.go.id/privasi');
+    expect(await policy.getAttribute('rel')).toBe('noopener noreferrer');
     await citizen.page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
     const callback = await landAtCallback(citizen.page, citizen.watcher, rpPages.origin);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()!.sub).toBe((await server.instance.citizens.findByEmail(SITI.email))!.id);
+    // Pairwise per unit: the request's unit (bppkad), the account and the instance key.
+    expect(tokens.claims()!.sub).toBe(pairwiseSubject(server.instance.sealer, 'bppkad', (await server.instance.citizens.findByEmail(SITI.email))!.id));
     expect(tokens.refresh_token).toBeTruthy();
     const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
 

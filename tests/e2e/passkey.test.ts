@@ -14,6 +14,7 @@ import { emailsTo } from '../support/mail.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 const MFA = 'urn:kediri:acr:verified-mfa';
 const JOURNEY_TIMEOUT = 120_000;
@@ -25,7 +26,8 @@ describeWithBrowser('a citizen adds a passkey and signs in with it, with Chromiu
   let server: TestServer;
   let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
   let browser: Browser;
-  let citizenId: string;
+  /** The sub Samsat's services see: pairwise per unit. */
+  let sub: string;
   let rp: oidc.Configuration;
   const contexts: BrowserContext[] = [];
   /** The browser that holds the passkey, and the passkey answer it sent at its sign-in. */
@@ -34,7 +36,8 @@ describeWithBrowser('a citizen adds a passkey and signs in with it, with Chromiu
 
   beforeAll(async () => {
     [server, rpPages, browser] = await Promise.all([startTestServer({}, { hostname: 'localhost' }), startRelyingPartyPages(), launchBrowser()]);
-    citizenId = (await server.instance.citizens.create(SITI, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    const citizenId = (await server.instance.citizens.create(SITI, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    sub = pairwiseSubject(server.instance.sealer, 'samsat', citizenId);
     const { clientId, clientSecret } = await createWebClient(server.instance, {
       name: 'Samsat Online',
       unit: 'samsat',
@@ -126,7 +129,7 @@ describeWithBrowser('a citizen adds a passkey and signs in with it, with Chromiu
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
     const callback = await landAtCallback(page, watcher, rpPages.origin);
     const claims = (await oidc.authorizationCodeGrant(rp, callback, request.checks)).claims()!;
-    expect(claims).toMatchObject({ sub: citizenId, acr: MFA, amr: ['pwd', 'hwk'] });
+    expect(claims).toMatchObject({ sub, acr: MFA, amr: ['pwd', 'hwk'] });
     expect(JSON.parse(sentAnswer)).toMatchObject({ type: 'public-key' });
     expect(watcher.problems()).toEqual([]);
   }, JOURNEY_TIMEOUT);

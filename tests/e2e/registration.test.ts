@@ -13,6 +13,7 @@ import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 /**
  * A made-up but structurally valid NIK (checked with checkNik): Kota Kediri (3571), kecamatan 02,
@@ -231,22 +232,19 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     // Consent, for the new account, with what the relying party asked for.
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
     expect(await page.getByText('Anda masuk sebagai Dewi Lestari.', { exact: true }).isVisible()).toBe(true);
-    const granted = page.getByRole('list').filter({ hasText: 'Melihat' }).getByRole('listitem');
-    expect(await granted.allTextContents()).toEqual([
-      'Mengenali Anda sebagai pengguna yang sama setiap kali masuk',
-      'Melihat nama, tanggal lahir, dan jenis kelamin Anda',
-      'Melihat alamat email Anda',
-      'Melihat nomor telepon Anda',
-    ]);
+    const granted = page.getByRole('list').filter({ hasText: 'Pengenal akun Anda' }).getByRole('listitem').locator('strong');
+    expect(await granted.allTextContents()).toEqual(['Pengenal akun Anda', 'Nama lengkap, tanggal lahir, jenis kelamin', 'Email', 'Nomor HP']);
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
 
     const callback = await landAtCallback(page, watcher, rpPages.origin);
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()?.sub).toBe(account!.id);
-    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, account!.id);
+    // The unit's services know the new account by its pairwise sub.
+    const sub = pairwiseSubject(server.instance.sealer, 'dispendukcapil', account!.id);
+    expect(tokens.claims()?.sub).toBe(sub);
+    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, sub);
     expect(userinfo).toMatchObject({
-      sub: account!.id,
+      sub,
       name: DEWI.name,
       email: DEWI.email,
       email_verified: true,
@@ -330,7 +328,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
     const callback = await landAtCallback(page, watcher, rpPages.origin);
     const tokens = await oidc.authorizationCodeGrant(rp, callback, request.checks);
-    expect(tokens.claims()?.sub).toBe(citizenId);
+    expect(tokens.claims()?.sub).toBe(pairwiseSubject(server.instance.sealer, 'dispendukcapil', citizenId));
 
     // The reset link works once: opened again from the email, it is no longer valid.
     const again = await openMessage(mail, SITI.email, RESET_SUBJECT);

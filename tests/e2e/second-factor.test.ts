@@ -17,6 +17,7 @@ import { emailsTo } from '../support/mail.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 const MFA = 'urn:kediri:acr:verified-mfa';
 /** Each journey hashes and checks passwords (argon2) and loads a dozen pages: room for a busy CI machine. */
@@ -32,7 +33,8 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
   let server: TestServer;
   let rpPages: Awaited<ReturnType<typeof startRelyingPartyPages>>;
   let browser: Browser;
-  let citizenId: string;
+  /** The sub Bank Jatim's services see: pairwise per unit, the same at every login. */
+  let sub: string;
   let rp: oidc.Configuration;
   const contexts: BrowserContext[] = [];
 
@@ -47,7 +49,8 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
   beforeAll(async () => {
     [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
     // Identity verified at the counter: with a second factor, the account reaches verified-mfa.
-    citizenId = (await server.instance.citizens.create(SITI, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    const citizenId = (await server.instance.citizens.create(SITI, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    sub = pairwiseSubject(server.instance.sealer, 'bank-jatim', citizenId);
     const { clientId, clientSecret } = await createWebClient(server.instance, {
       name: 'Bank Jatim Online',
       unit: 'bank-jatim',
@@ -198,7 +201,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
 
     const claims = await allowAndExchange(page, watcher, request);
-    expect(claims).toMatchObject({ sub: citizenId, acr: MFA, amr: ['pwd', 'otp'] });
+    expect(claims).toMatchObject({ sub, acr: MFA, amr: ['pwd', 'otp'] });
 
     expect(watcher.problems()).toEqual([]);
   }, JOURNEY_TIMEOUT);
@@ -217,7 +220,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
       await code.fill(recoveryCode);
       await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
       const claims = await allowAndExchange(page, watcher, request);
-      expect(claims).toMatchObject({ sub: citizenId, acr: MFA, amr: ['pwd', 'otp'] });
+      expect(claims).toMatchObject({ sub, acr: MFA, amr: ['pwd', 'otp'] });
       expect(watcher.problems()).toEqual([]);
     }
     // The citizen is told by email that a recovery code was used.

@@ -25,8 +25,8 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 /** The method and path of every route of a router, with its parameters filled in. */
-function routesOf(build: (deps: AppDeps, guard: Middleware) => Router): { method: string; path: string }[] {
-  const router = build(server.instance as unknown as AppDeps, (_ctx, next) => next());
+function routesOf(build: (deps: AppDeps, guard: Middleware, recentLogin: Middleware) => Router): { method: string; path: string }[] {
+  const router = build(server.instance as unknown as AppDeps, (_ctx, next) => next(), (_ctx, next) => next());
   return router.stack
     .filter((layer) => layer.methods.length > 0)
     .flatMap((layer) =>

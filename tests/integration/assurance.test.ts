@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { runOperatorCommand } from '../../src/operator.js';
 import { createIdentityVerification } from '../../src/identity/identity-verification.js';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { CALLBACK, SITI, createCitizen, createWebClient, grantStaff } from '../support/fixtures.js';
 import { startPopulationService, type PopulationService } from '../support/population-service.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -16,6 +16,7 @@ const OFFICER = { nik: '3571035506850002', name: 'Dewi Petugas', birthdate: '198
 let server: TestServer;
 let population: PopulationService;
 let rp: oidc.Configuration;
+let officerTotp: string;
 
 beforeAll(async () => {
   population = await startPopulationService({
@@ -29,7 +30,7 @@ beforeAll(async () => {
     POPULATION_VERIFIER_CLIENT_SECRET: 'rahasia-layanan',
   });
   for (const citizen of [SITI, BUDI, OFFICER]) await createCitizen(server.instance, citizen);
-  await server.instance.staff.grant(OFFICER.email, 'officer', 'test');
+  officerTotp = (await grantStaff(server.instance, OFFICER.email, 'officer')).totp;
   const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Samsat Online', unit: 'samsat' });
   rp = await relyingParty(server.url, clientId, clientSecret);
 });
@@ -54,11 +55,11 @@ async function loginAt(agent: Agent, request: { url: string }, who: { email: str
 }
 
 /** A staff member signs in to /loket through Kediri ID (the first-party staff client). */
-async function staffAgent(who: { email: string; password: string }): Promise<{ agent: Agent; page: Response }> {
+async function staffAgent(who: { email: string; password: string }, totp?: string): Promise<{ agent: Agent; page: Response }> {
   const agent = new Agent(server.url);
   const start = await agent.request('/loket');
   expect(start.status).toBe(303);
-  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password);
+  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password, { totp });
   const { res } = await agent.follow(landed);
   return { agent, page: res! };
 }
@@ -162,7 +163,7 @@ describe('the online check and a concurrent name change', () => {
 
 describe('the MPP counter (/loket)', () => {
   test('an officer signs in with Kediri ID, finds a citizen by NIK, and verifies the identity after the KTP-el check', async () => {
-    const { agent, page } = await staffAgent(OFFICER);
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Cari warga berdasarkan NIK');
@@ -200,7 +201,7 @@ describe('the MPP counter (/loket)', () => {
   });
 
   test('a password reset ends the staff session too', async () => {
-    const { agent, page } = await staffAgent(OFFICER);
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
     expect(page.status).toBe(200);
     await server.instance.passwordReset.request(OFFICER.email, '127.0.0.1');
     const { link } = await lastEmailTo(server.instance.db, OFFICER.email);
@@ -215,7 +216,7 @@ describe('the MPP counter (/loket)', () => {
   test('a staff area needs a fresh login: a portal session from /akun is not enough', async () => {
     // The officer signed in at a service earlier; /akun then opens through that session, without a password.
     const agent = new Agent(server.url);
-    await signIn(agent, (await authorizationRequest(rp, { prompt: 'consent' })).url, OFFICER.email, OFFICER.password);
+    await signIn(agent, (await authorizationRequest(rp, { prompt: 'consent' })).url, OFFICER.email, OFFICER.password, { totp: officerTotp });
     const start = await agent.request('/akun');
     const { res: account } = await agent.follow(start.headers.get('location')!);
     expect(account!.status).toBe(200);
@@ -225,6 +226,17 @@ describe('the MPP counter (/loket)', () => {
     // The sign-in asks for the password again even though the browser has a session.
     expect(url).toMatch(/\/interaction\//);
     expect(await res!.text()).toContain('name="password"');
+  });
+
+  test('an officer without a second factor is refused at the counter and told to turn it on', async () => {
+    const NEW_OFFICER = { nik: '3571024707900004', name: 'Tari Petugas', birthdate: '1990-07-07', email: 'tari@kedirikota.go.id', password: 'loket-mpp-kedua-baru' };
+    await createCitizen(server.instance, NEW_OFFICER);
+    await server.instance.staff.grant(NEW_OFFICER.email, 'officer', 'test');
+    const { page } = await staffAgent(NEW_OFFICER);
+    expect(page.status).toBe(403);
+    const html = await page.text();
+    expect(html).toContain('memerlukan verifikasi dua langkah');
+    expect(html).toContain('href="/akun#dua-langkah"');
   });
 
   test('a citizen without the officer role is refused, and the counter needs a sign-in', async () => {

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { CALLBACK, SITI } from '../support/fixtures.js';
 import { kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
+import { loadConfig } from '../../src/config.js';
+import { createSealer, resolveEncryptionKey } from '../../src/secrets.js';
 
 /**
  * The operator's workflow with the real binary: register a client and a citizen with the CLI,
@@ -90,7 +93,8 @@ describe('operator CLI', () => {
       );
 
       sub = await logIn(env.ISSUER!, client.client_id, client.client_secret);
-      expect(sub).toBe(id);
+      // Pairwise per unit: a function of the unit, the account and the instance key only.
+      expect(sub).toBe(pairwiseSubject(createSealer(await resolveEncryptionKey(loadConfig(env))), 'samsat', id));
       keysBefore = await kids(env.ISSUER!);
     } finally {
       await server.stop();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { CALLBACK, SITI, createCitizen } from '../support/fixtures.js';
+import { CALLBACK, SITI, createCitizen, grantStaff } from '../support/fixtures.js';
 import { lastEmailTo } from '../support/mail.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -41,10 +41,10 @@ beforeAll(async () => {
   await createCitizen(server.instance);
   await createCitizen(server.instance, ADMIN);
   devId = (await createCitizen(server.instance, DEV)).id;
-  await server.instance.staff.grant(ADMIN.email, 'admin', 'test');
+  const { totp } = await grantStaff(server.instance, ADMIN.email, 'admin');
   await server.instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
   admin = new Agent(server.url);
-  const landed = await signIn(admin, (await admin.request('/admin')).headers.get('location')!, ADMIN.email, ADMIN.password);
+  const landed = await signIn(admin, (await admin.request('/admin')).headers.get('location')!, ADMIN.email, ADMIN.password, { totp });
   const { res } = await admin.follow(landed);
   expect(res!.status).toBe(200);
   _csrf = csrfTokenOf(await (await admin.request('/admin/staf')).text());
@@ -202,6 +202,29 @@ describe('units and staff', () => {
     expect((await browser.post('/undangan/terima', { _csrf: acceptCsrf })).status).toBe(400);
   });
 
+  test('a new invitation replaces the one before; a pending one can be cancelled; neither old link works', async () => {
+    const email = 'calon@dinkes.example.id';
+    const invite = () => admin.post('/admin/staf/undang', { _csrf, email, role: 'developer', unit: 'dinkes' });
+    expect((await invite()).status).toBe(303);
+    const first = (await lastEmailTo(server.instance.db, email)).link!;
+    expect((await invite()).status).toBe(303);
+    const second = (await lastEmailTo(server.instance.db, email)).link!;
+    const live = async () => (await server.instance.staff.pendingInvitations()).filter((i) => i.email === email);
+    expect(await live()).toHaveLength(1);
+    expect(await server.instance.db.query('select 1 from staff_invitations where email = $1 and expires_at > now()', [email])).toMatchObject({ rowCount: 1 });
+    expect(first).not.toBe(second);
+    const page = await (await admin.request('/admin/staf')).text();
+    expect(page).toContain(`Batalkan undangan untuk ${email}`);
+    expect((await admin.post(`/admin/staf/undangan/${(await live())[0]!.id}/batal`, { _csrf })).status).toBe(303);
+    expect(await live()).toHaveLength(0);
+    expect((await admin.post('/admin/staf/undangan/bukan-id/batal', { _csrf })).status).toBe(400);
+    // Neither link's invitation is live any more.
+    for (const link of [first, second]) {
+      const hash = server.instance.sealer.keyedHash('staff-invitation', new URL(link).searchParams.get('token')!);
+      expect(await server.instance.db.query('select 1 from staff_invitations where token_hash = $1 and expires_at > now()', [hash])).toMatchObject({ rowCount: 0 });
+    }
+  });
+
   test('an admin cannot revoke their own admin role; revoking a developer role takes the units with it', async () => {
     const adminId = (await server.instance.citizens.findByEmail(ADMIN.email))!.id;
     expect((await admin.post(`/admin/staf/${adminId}/cabut`, { _csrf, role: 'admin' })).status).toBe(400);
@@ -245,5 +268,24 @@ describe('client settings', () => {
     expect(audited.rows).toEqual([{ details: { before: { subjectType: 'pairwise', highAssurance: false }, after: { subjectType: 'public', highAssurance: false } } }]);
     expect((await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'other' })).status).toBe(400);
     expect((await admin.request('/admin/layanan/tidak-ada')).status).toBe(400);
+  });
+});
+
+describe('a recent login for what reveals or grants the most', () => {
+  test('sixteen minutes after the login, inviting staff sends the admin through the login again; the console itself still opens', async () => {
+    const { jest } = await import('@jest/globals');
+    // Only the clock moves: timers and the database run as ever.
+    jest.useFakeTimers({ now: Date.now() + 16 * 60 * 1000, doNotFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'hrtime', 'performance'] });
+    try {
+      expect((await admin.request('/admin/staf')).status).toBe(200);
+      const invite = await admin.post('/admin/staf/undang', { _csrf, email: 'baru@kedirikota.go.id', role: 'officer', unit: '' });
+      expect(invite.status).toBe(303);
+      expect(invite.headers.get('location')).toBe('/masuk?ulang=1&lanjut=%2Fadmin');
+      const rotate = await admin.post('/admin/kunci/rotasi', { _csrf });
+      expect(rotate.headers.get('location')).toBe('/masuk?ulang=1&lanjut=%2Fadmin');
+    } finally {
+      jest.useRealTimers();
+    }
+    expect(await server.instance.db.query("select 1 from staff_invitations where email = 'baru@kedirikota.go.id'")).toMatchObject({ rowCount: 0 });
   });
 });

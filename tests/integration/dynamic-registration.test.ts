@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { AFTER_LOGOUT, CALLBACK, SITI, createCitizen } from '../support/fixtures.js';
+import { AFTER_LOGOUT, CALLBACK, SITI, createCitizen, grantStaff } from '../support/fixtures.js';
+
+const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
+let adminTotp: string;
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 let server: TestServer;
 let adminId: string;
@@ -33,7 +37,8 @@ const SERVICE = {
 beforeAll(async () => {
   server = await startTestServer();
   adminId = (await createCitizen(server.instance)).id;
-  await server.instance.staff.grant(SITI.email, 'admin', 'test');
+  await createCitizen(server.instance, ADMIN);
+  adminTotp = (await grantStaff(server.instance, ADMIN.email, 'admin')).totp;
 });
 
 afterAll(() => server.close());
@@ -122,7 +127,7 @@ describe('RFC 7591 registration with initial access tokens', () => {
     await server.instance.clientRequests.approve(await pendingRequest(web.client_id), adminId, [], IP);
     expect(await authorizationError(web.client_id)).toBeUndefined();
     const tokens = await signInAndExchange(await relyingParty(server.url, web.client_id, web.client_secret), SITI.nik, SITI.password);
-    expect(tokens.claims()!.sub).toBe(adminId);
+    expect(tokens.claims()!.sub).toBe(pairwiseSubject(server.instance.sealer, UNIT, adminId));
   });
 
   test('a single-use token registers one client, also under concurrent registrations', async () => {
@@ -190,7 +195,9 @@ describe('RFC 7592 client management', () => {
     const read = await call('GET', path(client), client.registration_access_token);
     expect(read.status).toBe(200);
     expect(read.headers.get('cache-control')).toBe('no-store');
-    expect(read.body).toMatchObject({ client_id: client.client_id, client_secret: client.client_secret, redirect_uris: [CALLBACK], kediri_status: 'active' });
+    expect(read.body).toMatchObject({ client_id: client.client_id, redirect_uris: [CALLBACK], kediri_status: 'active' });
+    // The secret went out once, at registration; a read does not hand it out again.
+    expect(read.body).not.toHaveProperty('client_secret');
     expect(read.body.registration_access_token).toBeUndefined();
 
     for (const token of [other.registration_access_token, undefined]) {
@@ -226,7 +233,8 @@ describe('RFC 7592 client management', () => {
     await server.instance.clientRequests.approve(await pendingRequest(doomed.client_id), adminId, [], IP);
     const rp = await relyingParty(server.url, doomed.client_id, doomed.client_secret);
     const tokens = await signInAndExchange(rp, SITI.nik, SITI.password);
-    expect((await oidc.fetchUserInfo(rp, tokens.access_token, adminId)).sub).toBe(adminId);
+    const sub = pairwiseSubject(server.instance.sealer, UNIT, adminId);
+    expect((await oidc.fetchUserInfo(rp, tokens.access_token, sub)).sub).toBe(sub);
 
     expect((await call('DELETE', path(doomed), other.registration_access_token)).status).toBe(401);
     const res = await call('DELETE', path(doomed), doomed.registration_access_token);
@@ -244,7 +252,7 @@ describe('RFC 7592 client management', () => {
 describe('admin console: registration tokens', () => {
   test('an admin issues a token, sees it once, and revokes it', async () => {
     const agent = new Agent(server.url);
-    await signIn(agent, `${server.url}/admin/token-registrasi`, SITI.nik, SITI.password);
+    await signIn(agent, `${server.url}/admin/token-registrasi`, ADMIN.email, ADMIN.password, { totp: adminTotp });
     const page = await agent.request('/admin/token-registrasi');
     expect(page.status).toBe(200);
     const html = await page.text();

@@ -4,6 +4,9 @@ import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { CALLBACK } from '../support/fixtures.js';
 import { kediriId, processEnvironment, startServe } from '../support/process.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
+import { loadConfig } from '../../src/config.js';
+import { createSealer, resolveEncryptionKey } from '../../src/secrets.js';
 
 /**
  * The plaintext NIK is kept nowhere but in the citizen's own hands: a registration and a login
@@ -132,10 +135,12 @@ describe('the plaintext NIK', () => {
       expect({ name, rows: tables[name]!.length > 0 }).toEqual({ name, rows: true });
     }
     expect(tables.citizens).toHaveLength(1);
-    expect(tables.citizens![0]).toContain(sub);
+    // The account that signed in: the unit's service knows it by its pairwise sub.
+    const accountId = await setup.withDatabase(async (db) => (await db.query<{ id: string }>('select id from citizens')).rows[0]!.id);
+    expect(sub).toBe(pairwiseSubject(createSealer(await resolveEncryptionKey(loadConfig(env))), 'dispendukcapil', accountId));
     const audit = tables.audit_events!.join('\n');
     for (const type of ['citizen.created', 'email.verified', 'login.failed', 'login.succeeded']) expect(audit).toContain(type);
-    expect(tables.oidc_payloads!.join('\n')).toContain(sub);
+    expect(tables.oidc_payloads!.join('\n')).toContain(accountId);
     for (const [name, rows] of Object.entries(tables)) {
       expect({ name, nik: rows.some((row) => row.includes(WARGA.nik)) }).toEqual({ name, nik: false });
     }

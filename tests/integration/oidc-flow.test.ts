@@ -5,14 +5,18 @@ import { Agent, signIn } from '../support/agent.js';
 import { AFTER_LOGOUT, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 let server: TestServer;
 let rp: oidc.Configuration;
 let citizenId: string;
+/** The sub this unit's services see for the citizen (pairwise per unit). */
+let sub: string;
 
 beforeAll(async () => {
   server = await startTestServer({ REFRESH_TOKEN_REUSE_GRACE_SECONDS: '1' });
   citizenId = (await createCitizen(server.instance)).id;
+  sub = pairwiseSubject(server.instance.sealer, 'dispendukcapil', citizenId);
   const { clientId, clientSecret } = await createWebClient(server.instance);
   rp = await relyingParty(server.url, clientId, clientSecret);
 });
@@ -44,7 +48,7 @@ describe('authorization code flow as a relying party', () => {
 
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), checks);
     const claims = tokens.claims()!;
-    expect(claims.sub).toBe(citizenId);
+    expect(claims.sub).toBe(sub);
     expect(claims.iss).toBe(server.url);
     expect(claims.acr).toBe('urn:kediri:acr:basic');
     expect(claims.amr).toEqual(['pwd']);
@@ -56,7 +60,7 @@ describe('authorization code flow as a relying party', () => {
     expect(verified.protectedHeader.alg).toBe('RS256');
 
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, claims.sub);
-    expect(userinfo).toMatchObject({ sub: citizenId, name: SITI.name, birthdate: SITI.birthdate, gender: 'female', email: SITI.email });
+    expect(userinfo).toMatchObject({ sub, name: SITI.name, birthdate: SITI.birthdate, gender: 'female', email: SITI.email });
     expect(JSON.stringify(userinfo)).not.toContain(SITI.nik);
 
     // Rotation: each refresh returns a new refresh token; two concurrent refreshes inside the
@@ -80,10 +84,10 @@ describe('authorization code flow as a relying party', () => {
     const fresh = await authorize('openid profile');
     const live = await oidc.authorizationCodeGrant(rp, new URL(fresh.callback), fresh.checks);
     const introspected = await oidc.tokenIntrospection(rp, live.access_token);
-    expect(introspected).toMatchObject({ active: true, sub: citizenId, client_id: rp.clientMetadata().client_id });
+    expect(introspected).toMatchObject({ active: true, sub, client_id: rp.clientMetadata().client_id });
     await oidc.tokenRevocation(rp, live.access_token);
     expect((await oidc.tokenIntrospection(rp, live.access_token)).active).toBe(false);
-    await expect(oidc.fetchUserInfo(rp, live.access_token, citizenId)).rejects.toBeDefined();
+    await expect(oidc.fetchUserInfo(rp, live.access_token, sub)).rejects.toBeDefined();
 
     // RP-initiated logout: confirm page, then the post-logout redirect; the session is gone.
     const endSession = oidc.buildEndSessionUrl(rp, { id_token_hint: live.id_token!, post_logout_redirect_uri: AFTER_LOGOUT, state: 'bye' });

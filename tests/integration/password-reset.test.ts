@@ -5,6 +5,7 @@ import { emailedTokensAge, emailsTo, lastEmailTo } from '../support/mail.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 
 let server: TestServer;
 let rp: oidc.Configuration;
@@ -183,7 +184,7 @@ describe('password reset (/lupa-sandi)', () => {
     expect(await stored()).toEqual([]);
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await oidc.tokenIntrospection(rp, tokens.access_token)).active).toBe(false);
-    await expect(oidc.fetchUserInfo(rp, tokens.access_token, citizenId)).rejects.toBeDefined();
+    await expect(oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub)).rejects.toBeDefined();
     const again = await browser.follow((await authorizationRequest(rp, { scope: 'openid' })).url);
     expect(again.url).toContain('/interaction/');
     expect(await again.res!.text()).toContain('name="password"');
@@ -191,7 +192,7 @@ describe('password reset (/lupa-sandi)', () => {
     // The old password fails at the login form; the new one signs in.
     await expect(signInAndExchange(rp, SITI.nik, SITI.password, { scope: 'openid' })).rejects.toThrow(/login answered 400/);
     const fresh = await signInAndExchange(rp, SITI.nik, NEW_PASSWORD, { scope: 'openid' });
-    expect(fresh.claims()!.sub).toBe(citizenId);
+    expect(fresh.claims()!.sub).toBe(pairwiseSubject(server.instance.sealer, 'dispendukcapil', citizenId));
 
     // The "password changed" notice is queued.
     expect(await emailsTo(server.instance.db, SITI.email)).toBe(mails + 1);

@@ -1,3 +1,5 @@
+import { totpCode } from './fixtures.js';
+
 /**
  * A small browser for the server-rendered pages: a cookie jar, manual redirects, and form posts.
  * (tests/e2e drives a real Chromium; this one keeps protocol tests fast.)
@@ -57,17 +59,25 @@ export function csrfTokenOf(html: string): string {
 }
 
 /**
- * Runs the citizen's side of an authorization request: login, then consent when asked.
- * Returns the URL the server finally sends the browser to (the client's redirect URI).
+ * Runs the citizen's side of an authorization request: login (with a code from the TOTP app whose
+ * secret is `totp`, when the account has one), then consent when asked. Returns the URL the server
+ * finally sends the browser to (the client's redirect URI).
  */
-export async function signIn(agent: Agent, authorizationUrl: string, identifier: string, password: string): Promise<string> {
+export async function signIn(agent: Agent, authorizationUrl: string, identifier: string, password: string, { totp }: { totp?: string } = {}): Promise<string> {
   let { res, url } = await agent.follow(authorizationUrl);
-  for (let step = 0; step < 3 && url.includes('/interaction/'); step++) {
+  for (let step = 0; step < 4 && url.includes('/interaction/'); step++) {
     const html = await res!.text();
     const _csrf = csrfTokenOf(html);
-    const action = html.includes('name="password"') ? 'login' : 'consent';
-    const fields: Record<string, string> = action === 'login' ? { _csrf, identifier, password } : { _csrf };
+    const action = html.includes('name="password"') ? 'login' : html.includes('/otp"') ? 'otp' : 'consent';
+    if (action === 'otp' && !totp) throw new Error('the account asks for a second factor: pass its TOTP secret');
+    const fields: Record<string, string> =
+      action === 'login' ? { _csrf, identifier, password } : action === 'otp' ? { _csrf, code: await totpCode(totp!) } : { _csrf };
     const posted = await agent.post(`${url.replace(/\/$/, '')}/${action}`, fields);
+    // The right password of an account with a second factor: the code page follows at once.
+    if (action === 'login' && posted.status === 200 && totp) {
+      res = posted;
+      continue;
+    }
     if (posted.status !== 303) throw new Error(`${action} answered ${posted.status}`);
     ({ res, url } = await agent.follow(posted.headers.get('location')!));
   }

@@ -1,3 +1,4 @@
+import { generate } from 'otplib';
 import type { Services } from '../../src/services.js';
 import type { NewClient } from '../../src/clients/clients.js';
 
@@ -32,4 +33,33 @@ export async function createWebClient(instance: Pick<Services, 'clients'>, overr
     'test',
   );
   return { clientId: created.client_id, clientSecret: created.client_secret! };
+}
+
+/** The last TOTP time step used per secret: the server takes each step once. */
+const lastSteps = new Map<string, number>();
+
+/**
+ * What the authenticator app shows: a code of a time step not used before (the current one, or
+ * the next within the server's one step of drift; waits for a new step when both were used).
+ */
+export async function totpCode(secret: string): Promise<string> {
+  const step = Math.max(Math.floor(Date.now() / 30_000), (lastSteps.get(secret) ?? 0) + 1);
+  const wait = (step - 1) * 30_000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
+  lastSteps.set(secret, step);
+  return generate({ secret, epoch: step * 30 });
+}
+
+/** Turns on a TOTP app for the account with this email, as the account page would; returns the secret. */
+export async function enrolTotp(instance: Pick<Services, 'citizens' | 'secondFactors'>, email: string): Promise<string> {
+  const citizen = (await instance.citizens.findByEmail(email))!;
+  const { secret } = (await instance.secondFactors.enrolment(citizen))!;
+  if (!(await instance.secondFactors.confirm(citizen, await totpCode(secret), '127.0.0.1'))) throw new Error('TOTP enrolment failed');
+  return secret;
+}
+
+/** Staff who see citizens' data (administrators, counter officers) need a second factor: the role and a TOTP app. */
+export async function grantStaff(instance: Pick<Services, 'citizens' | 'secondFactors' | 'staff'>, email: string, role: 'admin' | 'officer'): Promise<{ id: string; totp: string }> {
+  const id = await instance.staff.grant(email, role, 'test');
+  return { id, totp: await enrolTotp(instance, email) };
 }

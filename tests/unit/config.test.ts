@@ -14,6 +14,14 @@ describe('configuration from the environment', () => {
       devMail: true,
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
       keyPromotionSeconds: 86400,
+      outboundAllow: { hosts: [], networks: [] },
+    });
+  });
+
+  test('OUTBOUND_ALLOW: host names, addresses and networks, comma-separated', () => {
+    expect(loadConfig({ OUTBOUND_ALLOW: ' Perizinan.Kedirikota.go.id, 10.20.0.0/16,127.0.0.1, fd00::/8 ' }).outboundAllow).toEqual({
+      hosts: ['perizinan.kedirikota.go.id'],
+      networks: ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8'],
     });
   });
 
@@ -31,6 +39,9 @@ describe('configuration from the environment', () => {
     [{ COOKIE_KEYS: 'too-short' }, /COOKIE_KEYS/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB/],
     [{ KEY_PROMOTION_SECONDS: '0' }, /KEY_PROMOTION_SECONDS/],
+    [{ OUTBOUND_ALLOW: '10.0.0.0/33' }, /OUTBOUND_ALLOW "10.0.0.0\/33" has a bad network prefix/],
+    [{ OUTBOUND_ALLOW: 'http://intranet.example' }, /OUTBOUND_ALLOW "http:\/\/intranet.example" is neither/],
+    [{ OUTBOUND_ALLOW: '*' }, /OUTBOUND_ALLOW/],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ISSUER: 'https://id.example' }, /ENCRYPTION_KEY is required/],
     [{ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret() }, /ISSUER is required/],
     [{ NODE_ENV: 'production', ISSUER: 'http://id.example', TRUST_PROXY: 'true' }, /https/],

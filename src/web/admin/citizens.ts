@@ -31,7 +31,7 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
     if (!/^\d{16}$/.test(query) && !EMAIL.test(query)) {
       return render(ctx, 'admin/citizens', { errors: [problem(ctx, new InputError('query_invalid', 'q'))] }, 400);
     }
-    render(ctx, 'admin/citizens', { results: await citizenAdmin.search(query), errors: [] });
+    render(ctx, 'admin/citizens', { results: await citizenAdmin.search(query, ctx.state.accountId, ctx.ip), errors: [] });
   });
 
   /** One citizen's page: the NIK masked unless `nik` is given (a reveal). */

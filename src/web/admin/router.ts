@@ -9,6 +9,9 @@ import { reviewRoutes } from './review.js';
 import { unitAndStaffRoutes } from './units-staff.js';
 import { keyRoutes } from './keys.js';
 
+/** Revealing a NIK, inviting staff, approving a client, issuing a registration token, rotating keys. */
+const SENSITIVE_ACTIONS = /^\/admin\/(warga\/[^/]+\/nik|staf\/undang|permintaan\/[^/]+\/setujui|token-registrasi|kunci\/rotasi)$/;
+
 /** What an admin console module adds its routes to, and what it works with. */
 export type AdminModule = (router: Router, deps: AppDeps) => void;
 
@@ -17,9 +20,11 @@ export type AdminModule = (router: Router, deps: AppDeps) => void;
  * `adminOnly`, so that no route can be reached without the admin role (tests/integration
  * admin-guard walks this router's routes one by one).
  */
-export function adminRouter(deps: AppDeps, adminOnly: Middleware): Router {
+export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: Middleware): Router {
   const router = new Router({ prefix: '/admin' });
   router.use(adminOnly);
+  // What reveals or grants the most also needs a login of the last minutes, not only a session.
+  router.use((ctx, next) => (ctx.method === 'POST' && SENSITIVE_ACTIONS.test(ctx.path) ? recentLogin(ctx, next) : next()));
   router.get('/', async (ctx) => render(ctx, 'admin/home', { pending: (await deps.clientRequests.queue()).length }));
   for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes]) module(router, deps);
   return router;

@@ -8,12 +8,12 @@ import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { readUpload } from '../upload.js';
 import type { AdminModule } from './router.js';
+import { isUuid } from '../../ids.js';
 
 const unitForm = z.object({ slug: field(64), name: field(200) });
 const renameForm = z.object({ name: field(200) });
 const inviteForm = z.object({ email: field(254), role: z.enum(STAFF_ROLES), unit: field(64) });
 const revokeForm = z.object({ role: z.enum(STAFF_ROLES) });
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Units (/admin/unit: add, rename, logo) and staff with their roles (/admin/staf: invite, revoke). */
 export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
@@ -49,7 +49,7 @@ export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
   });
 
   const showStaff = async (ctx: Context, errors: object[] = [], status = 200, notice?: string) =>
-    render(ctx, 'admin/staff', { members: await staff.list(), units: await units.list(), roles: STAFF_ROLES, errors, notice }, status);
+    render(ctx, 'admin/staff', { members: await staff.list(), invitations: await staff.pendingInvitations(), units: await units.list(), roles: STAFF_ROLES, errors, notice }, status);
 
   router.get('/staf', (ctx) => showStaff(ctx, [], 200, ctx.query.diundang === '1' ? 'invited' : undefined));
 
@@ -65,10 +65,16 @@ export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
     seeOther(ctx, '/admin/staf?diundang=1');
   });
 
+  router.post('/staf/undangan/:id/batal', async (ctx) => {
+    requireCsrf(ctx);
+    await staff.cancelInvitation(String(ctx.params.id), ctx.state.accountId, ctx.ip);
+    seeOther(ctx, '/admin/staf');
+  });
+
   router.post('/staf/:id/cabut', async (ctx) => {
     requireCsrf(ctx);
     const { role } = parseForm(ctx, revokeForm);
-    if (!UUID.test(String(ctx.params.id))) throw new InputError('staff_role_unknown');
+    if (!isUuid(String(ctx.params.id))) throw new InputError('staff_role_unknown');
     // An administrator cannot take away their own admin role: the console must keep one.
     if (role === 'admin' && ctx.params.id === ctx.state.accountId) throw new InputError('own_admin_role');
     await staff.revoke(String(ctx.params.id), role, ctx.state.accountId, ctx.ip);

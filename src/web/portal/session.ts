@@ -6,6 +6,9 @@ import type { Audit } from '../../audit/audit.js';
 import { InputError } from '../../errors.js';
 import type { Staff, StaffRole } from '../../identity/staff.js';
 import type { CitizenStore } from '../../identity/citizens.js';
+import type { SecondFactors } from '../../identity/second-factors.js';
+import type { Db } from '../../db/db.js';
+import { enqueueSessionLogouts } from '../../oidc/logout-outbox.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/portal-client.js';
 import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
@@ -45,7 +48,11 @@ const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is Po
  * staff areas), and the areas keep an 8-hour signed cookie. It ends when the password changes or
  * the account is locked; staff roles are read from the database on every request.
  */
-export function portalSession(provider: Provider, citizens: CitizenStore, staff: Staff, audit: Audit, issuer: string) {
+export function portalSession(
+  provider: Provider,
+  { db, citizens, staff, secondFactors, audit }: { db: Db; citizens: CitizenStore; staff: Staff; secondFactors: SecondFactors; audit: Audit },
+  issuer: string,
+) {
   const router = new Router();
   const redirectUri = portalRedirectUri(issuer);
 
@@ -101,6 +108,8 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     session.clear(ctx);
     const provided = await provider.Session.get(ctx);
     if (provided.accountId) {
+      // Every service that took part in this session is told (back-channel logout).
+      await enqueueSessionLogouts(db, provided.accountId, provided.jti);
       await provided.destroy();
       await audit({ type: 'logout', citizenId: provided.accountId, ip: ctx.ip });
     }
@@ -128,13 +137,18 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
     await signedIn(ctx, async () => {
       const current = session.get(ctx)!;
       if (current.f !== 1 || Date.now() - current.s > RECENT_LOGIN_MINUTES * 60 * 1000) {
-        return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(ctx.method === 'GET' ? ctx.url : ctx.path)}`);
+        // After the login, back to the page asked for; a form post goes back to its area's front page.
+        const back = ctx.method === 'GET' ? ctx.url : `/${ctx.path.split('/')[1]}`;
+        return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(back)}`);
       }
       await next();
     });
   }
 
-  /** As signedIn, and only for staff with this role. */
+  /**
+   * As signedIn, and only for staff with this role. Administrators and counter officers, who see
+   * citizens' NIKs, must have a second factor (their fresh login then used it).
+   */
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
       signedIn(ctx, async () => {
@@ -142,8 +156,12 @@ export function portalSession(provider: Provider, citizens: CitizenStore, staff:
           // A staff area needs a fresh login, not a session carried over from earlier.
           return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
         }
+        const t = translator(ctx.state.lang);
         if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
-          return render(ctx, 'error', { message: translator(ctx.state.lang)('counter.role_required', { role }) }, 403);
+          return render(ctx, 'error', { message: t('counter.role_required', { role }) }, 403);
+        }
+        if (role !== 'developer' && !(await secondFactors.required(ctx.state.accountId))) {
+          return render(ctx, 'error', { message: t('counter.second_factor_required'), link: { href: '/akun#dua-langkah', text: t('counter.second_factor_link') } }, 403);
         }
         await next();
       });
