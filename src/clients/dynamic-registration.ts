@@ -70,6 +70,7 @@ const metadataBody = z.object({
   logo_uri: z.string().max(500).optional(),
   policy_uri: z.string().max(500).optional(),
   backchannel_logout_uri: z.string().max(500).optional(),
+  frontchannel_logout_uri: z.string().max(500).optional(),
   contacts: z.array(z.string().max(254)).max(5).default([]),
   /** Our extension: why the service needs each sensitive scope it asks for. */
   kediri_scope_reasons: z.object({ nik: z.string().max(1000).optional(), address: z.string().max(1000).optional() }).optional(),
@@ -134,6 +135,7 @@ function registrationFromMetadata(body: unknown): ClientRegistration {
     redirect_uris: m.redirect_uris.join(' '),
     post_logout_redirect_uris: m.post_logout_redirect_uris.join(' '),
     backchannel_logout_uri: m.backchannel_logout_uri ?? '',
+    frontchannel_logout_uri: m.frontchannel_logout_uri ?? '',
     scopes,
     reason_nik: m.kediri_scope_reasons?.nik ?? '',
     reason_address: m.kediri_scope_reasons?.address ?? '',

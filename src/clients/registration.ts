@@ -21,6 +21,8 @@ export interface ClientRegistration {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   backchannelLogoutUri?: string;
+  /** For a service that only supports front-channel logout (an iframe on our logout page, best effort). */
+  frontchannelLogoutUri?: string;
   /** Without openid: the requestable scopes asked for. */
   scopes: string[];
   /** Why the service needs each sensitive scope it asks for. */
@@ -62,6 +64,7 @@ export const registrationForm = z.object({
   redirect_uris: z.string().max(4000).default(''),
   post_logout_redirect_uris: z.string().max(4000).default(''),
   backchannel_logout_uri: z.string().max(500).default(''),
+  frontchannel_logout_uri: z.string().max(500).default(''),
   scopes: z.union([z.string().max(40), z.array(z.string().max(40)).max(10)]).default([]),
   reason_nik: z.string().max(1000).default(''),
   reason_address: z.string().max(1000).default(''),
@@ -98,6 +101,8 @@ export function checkRegistration(form: RegistrationForm):
   }
   const backchannelLogoutUri = interactive ? form.backchannel_logout_uri.trim() || undefined : undefined;
   if (backchannelLogoutUri && uriProblem(backchannelLogoutUri)) problems.push(new InputError(uriProblem(backchannelLogoutUri)!, 'backchannel_logout_uri'));
+  const frontchannelLogoutUri = interactive ? form.frontchannel_logout_uri.trim() || undefined : undefined;
+  if (frontchannelLogoutUri && uriProblem(frontchannelLogoutUri)) problems.push(new InputError(uriProblem(frontchannelLogoutUri)!, 'frontchannel_logout_uri'));
 
   const asked = [form.scopes].flat().filter(Boolean);
   const scopes = REQUESTABLE_SCOPES.filter((s) => asked.includes(s) && (interactive || s !== 'offline_access'));
@@ -145,6 +150,7 @@ export function checkRegistration(form: RegistrationForm):
       redirectUris,
       postLogoutRedirectUris,
       ...(backchannelLogoutUri && { backchannelLogoutUri }),
+      ...(frontchannelLogoutUri && { frontchannelLogoutUri }),
       scopes,
       scopeReasons,
       authMethod: authMethod!,
@@ -202,6 +208,10 @@ export function metadataOf(registration: ClientRegistration, scope: string): Rec
       backchannel_logout_uri: registration.backchannelLogoutUri,
       backchannel_logout_session_required: true,
     }),
+    ...(registration.frontchannelLogoutUri && {
+      frontchannel_logout_uri: registration.frontchannelLogoutUri,
+      frontchannel_logout_session_required: true,
+    }),
     // oidc-provider refuses an empty scope (a service client may ask for none).
     ...(scope && { scope }),
     ...(registration.jwks && { jwks: registration.jwks }),
@@ -236,6 +246,7 @@ export function registrationOf(metadata: Record<string, unknown>): ClientRegistr
     redirectUris: list(metadata.redirect_uris),
     postLogoutRedirectUris: list(metadata.post_logout_redirect_uris),
     ...(typeof metadata.backchannel_logout_uri === 'string' && { backchannelLogoutUri: metadata.backchannel_logout_uri }),
+    ...(typeof metadata.frontchannel_logout_uri === 'string' && { frontchannelLogoutUri: metadata.frontchannel_logout_uri }),
     scopes: String(metadata.scope ?? '').split(' ').filter((s) => s && s !== 'openid'),
     scopeReasons: {},
     authMethod: method === 'none' || method === 'private_key_jwt' ? method : 'client_secret_basic',
@@ -255,6 +266,7 @@ export function formOf(registration: ClientRegistration): RegistrationForm {
     redirect_uris: registration.redirectUris.join('\n'),
     post_logout_redirect_uris: registration.postLogoutRedirectUris.join('\n'),
     backchannel_logout_uri: registration.backchannelLogoutUri ?? '',
+    frontchannel_logout_uri: registration.frontchannelLogoutUri ?? '',
     scopes: registration.scopes,
     reason_nik: registration.scopeReasons.nik ?? '',
     reason_address: registration.scopeReasons.address ?? '',
@@ -285,7 +297,7 @@ export function compare(requested: ClientRegistration, live: ClientRegistration 
     return String(value);
   };
   const fields: (keyof ClientRegistration)[] = [
-    'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'scopes', 'scopeReasons',
+    'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'frontchannelLogoutUri', 'scopes', 'scopeReasons',
     'authMethod', 'jwks', 'jwksUri', 'logoUri', 'policyUri', 'contact',
   ];
   return fields.map((field) => {

@@ -180,7 +180,13 @@ describe('a registration request', () => {
   });
 
   test('a valid request is stored as pending and listed; a developer of another unit cannot see it', async () => {
-    const id = await submit(developer, { ...WEB, name: 'Layanan Retribusi', scopes: ['profile', 'nik'], reason_nik: 'Mencocokkan wajib retribusi dengan data kependudukan.' });
+    const id = await submit(developer, {
+      ...WEB,
+      name: 'Layanan Retribusi',
+      scopes: ['profile', 'nik'],
+      reason_nik: 'Mencocokkan wajib retribusi dengan data kependudukan.',
+      frontchannel_logout_uri: 'https://retribusi.kedirikota.go.id/keluar-iframe',
+    });
     const page = await get(developer, `/developer/permintaan/${id}`);
     expect(page.status).toBe(200);
     expect(page.html).toContain('Menunggu tinjauan');
@@ -192,6 +198,7 @@ describe('a registration request', () => {
     const stored = await server.instance.clientRequests.get(id);
     expect(stored).toMatchObject({ unit: 'bppkad', status: 'pending', kind: 'create', submittedBy: developerId });
     expect(stored!.details.scopes).toEqual(['profile', 'nik']);
+    expect(stored!.details.frontchannelLogoutUri).toBe('https://retribusi.kedirikota.go.id/keluar-iframe');
 
     expect((await get(otherDeveloper, `/developer/permintaan/${id}`)).status).toBe(404);
     expect((await get(otherDeveloper, '/developer')).html).not.toContain('Layanan Retribusi');

@@ -17,7 +17,7 @@ const METADATA_REJECTED = 'client_metadata_rejected';
 
 /** The form fields in page order: the error summary lists problems in the order of the form. */
 const FIELD_ORDER = [
-  'name', 'unit', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'scopes',
+  'name', 'unit', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'frontchannel_logout_uri', 'scopes',
   'reason_nik', 'reason_address', 'auth_method', 'jwks', 'jwks_uri', 'logo_uri', 'policy_uri', 'contact',
 ];
 
