@@ -9,10 +9,9 @@
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
-import { SITI, createWebClient } from '../support/fixtures.js';
+import { SITI, createWebClient, totpCode } from '../support/fixtures.js';
 import { emailsTo } from '../support/mail.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -43,8 +42,6 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
   /** The secret key as shown on the page, without its spaces (base32). */
   let secret = '';
   let recoveryCodes: string[] = [];
-  /** The last TOTP time step a code was computed for: the server accepts each step only once. */
-  let lastStep = 0;
 
   beforeAll(async () => {
     [server, rpPages, browser] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser()]);
@@ -72,18 +69,10 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     return { page: await context.newPage(), watcher };
   }
 
-  /**
-   * What the authenticator app shows: a code of the current 30-second step, or of the next one
-   * when the current step was used already (the server allows one step of drift, and takes each
-   * step once). Should even the next step be used, it waits, as a person would, for a new code.
-   */
+  /** What the authenticator app shows (tests/support/fixtures.ts totpCode: each time step once). */
   async function authenticatorCode(): Promise<string> {
     expect(secret).toMatch(/^[A-Z2-7]{16,}$/);
-    const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
-    const wait = (step - 1) * 30_000 - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
-    lastStep = step;
-    return generate({ secret, epoch: step * 30 });
+    return totpCode(secret);
   }
 
   const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { generate } from 'otplib';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { SITI, createWebClient } from '../support/fixtures.js';
+import { SITI, createWebClient, totpCode } from '../support/fixtures.js';
 import { emailsTo } from '../support/mail.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -14,7 +14,6 @@ let server: TestServer;
 let rp: oidc.Configuration;
 let secret: string;
 let recoveryCodes: string[];
-let lastStep = 0;
 let lastAcceptedCode: string;
 
 beforeAll(async () => {
@@ -27,17 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-/**
- * A fresh TOTP code from a time step not used before. The server accepts one step of drift, so
- * when even the next step was used, this waits for a new one, as a person would.
- */
-async function freshCode(): Promise<string> {
-  const step = Math.max(Math.floor(Date.now() / 30_000), lastStep + 1);
-  const wait = (step - 1) * 30_000 - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
-  lastStep = step;
-  return generate({ secret, epoch: step * 30 });
-}
+/** A fresh TOTP code of the enrolled app (tests/support/fixtures.ts totpCode: each time step once). */
+const freshCode = () => totpCode(secret);
 
 /** Password step of a login at a relying party; returns the browser, the page that follows and its URL. */
 async function passwordStep(who: { email: string; password: string }, params: Record<string, string> = {}) {
