@@ -302,3 +302,27 @@ describe('operator CLI for identity', () => {
     expect(await server.instance.staff.rolesOf((await server.instance.citizens.findByEmail('rina@example.id'))!.id)).toEqual(['admin']);
   });
 });
+
+describe('the first administrator (kediri-id admin create)', () => {
+  const run = (argv: string[], stdin = '') => runOperatorCommand(server.instance, argv, stdin);
+  const roles = async (email: string) => server.instance.staff.rolesOf((await server.instance.citizens.findByEmail(email))!.id);
+
+  test('a new verified account with the admin role, the password from standard input; an existing account only with its own password', async () => {
+    const newAdmin = ['admin', 'create', '--email', 'kepala@kedirikota.go.id', '--nik', '3571021203800005', '--name', 'Kepala Diskominfo', '--birthdate', '1980-03-12'];
+    expect(await run(newAdmin)).toMatchObject({ code: 2, stderr: expect.stringContaining('standard input') });
+    const created = await run(newAdmin, 'rapat-pagi-di-balai-kota\n');
+    expect(created.code).toBe(0);
+    expect(await roles('kepala@kedirikota.go.id')).toEqual(['admin']);
+    expect((await assuranceOf('kepala@kedirikota.go.id')).assurance).toBe('verified');
+    expect(await server.instance.citizens.authenticate('kepala@kedirikota.go.id', 'rapat-pagi-di-balai-kota')).toBeTruthy();
+
+    // An existing account: the operator must know its password; nothing is created without the NIK.
+    const wrong = await run(['admin', 'create', '--email', BUDI.email], 'bukan-kata-sandinya');
+    expect(wrong).toMatchObject({ code: 2, stdout: '' });
+    expect(await roles(BUDI.email)).not.toContain('admin');
+    expect((await run(['admin', 'create', '--email', 'belum-ada@example.id'], 'kata-sandi-panjang-sekali')).stderr).toContain('--nik');
+    expect(await server.instance.citizens.findByEmail('belum-ada@example.id')).toBeUndefined();
+    expect((await run(['admin', 'create', '--email', BUDI.email], BUDI.password)).code).toBe(0);
+    expect(await roles(BUDI.email)).toContain('admin');
+  });
+});
