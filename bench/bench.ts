@@ -1,0 +1,365 @@
+/**
+ * npm run bench: starts Kediri ID (NODE_ENV=production, as a child process) and a bare
+ * oidc-provider, loads each in turn, and prints throughput, latency, server CPU per 1,000
+ * requests and peak RSS beside the targets of issue 7. Writes the figures to bench/results/.
+ *
+ *   npm run bench                                          (embedded database, temp DATA_DIR)
+ *   BENCH_DATABASE_URL=postgres://... npm run bench        (PostgreSQL; the database must exist)
+ *   BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_LOGIN_CONCURRENCY=8 BENCH_CHAINS=16 npm run bench
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import argon2 from 'argon2';
+import autocannon from 'autocannon';
+import { loadConfig } from '../src/config.js';
+import { newSecret } from '../src/secrets.js';
+import { BenchAgent, csrfTokenOf, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const LOGIN_CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 8);
+const CHAINS = Number(process.env.BENCH_CHAINS ?? 16);
+const CALLBACK = 'http://127.0.0.1:9/callback';
+const CITIZEN = { nik: '3571014101900001', name: 'Siti Aminah', birthdate: '1990-01-01', email: 'siti@example.id', password: 'kembang-api-di-alun-alun' };
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitFor(url: string, headers: Record<string, string>, child: ChildProcess, seconds = 120): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with status ${child.exitCode}`);
+    try {
+      const res = await fetch(url, { headers });
+      if (res.ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${url} did not answer within ${seconds} s`);
+}
+
+function cli(env: NodeJS.ProcessEnv, args: string[], stdin = ''): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/kediri-id.js', ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.stdin.end(stdin);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Record<string, string>) : reject(new Error(`kediri-id ${args.slice(0, 2).join(' ')}: ${code}: ${err || out}`))));
+  });
+}
+
+interface Phase {
+  name: string;
+  unit: string;
+  perSecond: number;
+  p50?: number;
+  p99?: number;
+  operations: number;
+  errors: number;
+  /** HTTP requests the server handled in the phase (for the CPU figure). */
+  httpRequests: number;
+  cpuSeconds?: number;
+  cpuPer1000?: number;
+  /** Requests per second of server CPU: the rate one fully used core would give. */
+  perCore?: number;
+  /** Server CPU seconds per wall-clock second: how many cores the server kept busy. */
+  coresBusy?: number;
+  peakRssMb?: number;
+}
+
+async function measured(pid: number | undefined, run: () => Promise<Omit<Phase, 'cpuSeconds' | 'cpuPer1000' | 'perCore' | 'coresBusy' | 'peakRssMb'>>): Promise<Phase> {
+  const before: ProcSample | undefined = pid ? sampleProcess(pid) : undefined;
+  const started = Date.now();
+  const phase: Phase = await run();
+  const wallSeconds = (Date.now() - started) / 1000;
+  if (pid && before) {
+    const after = sampleProcess(pid);
+    phase.cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+    phase.cpuPer1000 = (phase.cpuSeconds / phase.httpRequests) * 1000;
+    phase.perCore = phase.cpuSeconds > 0 ? (phase.operations / phase.cpuSeconds) : undefined;
+    phase.coresBusy = phase.cpuSeconds / wallSeconds;
+    phase.peakRssMb = after.peakRssMb;
+  }
+  const extra = phase.errors ? ` (${phase.errors} errors)` : '';
+  console.error(`  ${phase.name}: ${phase.perSecond.toFixed(0)} ${phase.unit}${extra}`);
+  return phase;
+}
+
+async function cannon(name: string, pid: number | undefined, options: autocannon.Options): Promise<Phase> {
+  return measured(pid, async () => {
+    const r = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...options });
+    const ok = r['2xx'];
+    return {
+      name,
+      unit: 'req/s',
+      perSecond: ok / (r.duration || SECONDS),
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      operations: ok,
+      errors: r.non2xx + r.errors + r.timeouts,
+      httpRequests: r.requests.total,
+    };
+  });
+}
+
+async function main() {
+  const dataDir = await mkdtemp(join(os.tmpdir(), 'kediri-bench-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  // Production refuses an http:// issuer and wants TRUST_PROXY: the server believes a TLS proxy
+  // is in front, and the benchmark sends X-Forwarded-Proto: https as that proxy would.
+  const issuer = `https://127.0.0.1:${port}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    PORT: String(port),
+    ISSUER: issuer,
+    TRUST_PROXY: 'true',
+    DATA_DIR: dataDir,
+    ENCRYPTION_KEY: newSecret(),
+    LOG_LEVEL: 'warn',
+    // Required in production; nothing in the benchmark sends email.
+    SMTP_URL: 'smtp://127.0.0.1:1',
+    // Many logins from one address: the per-address login limit would stop them.
+    IP_LIMIT_LOGIN: '100000000',
+  };
+  delete env.DATABASE_URL;
+  if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
+  const config = loadConfig(env);
+  const database = config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
+  const proxyHeaders = { 'x-forwarded-proto': 'https' };
+
+  const log = createWriteStream(join(dataDir, 'server.log'));
+  console.error(`starting Kediri ID on ${origin} (${database}); log: ${join(dataDir, 'server.log')}`);
+  const server = spawn(process.execPath, ['bin/kediri-id.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout!.pipe(log);
+  server.stderr!.pipe(log);
+  let bare: ChildProcess | undefined;
+  const phases: Phase[] = [];
+  try {
+    const startedAt = Date.now();
+    await waitFor(`${origin}/.well-known/openid-configuration`, proxyHeaders, server);
+    const startupSeconds = (Date.now() - startedAt) / 1000;
+    const pid = server.pid!;
+
+    const client = await cli(env, [
+      'client', 'create', '--unit', 'dispendukcapil', '--name', 'Benchmark', '--redirect-uri', CALLBACK,
+      '--scope', 'openid offline_access profile email', '--grant-type', 'authorization_code',
+      '--grant-type', 'refresh_token', '--grant-type', 'client_credentials',
+    ]);
+    await cli(env, ['citizen', 'create', '--nik', CITIZEN.nik, '--name', CITIZEN.name, '--birthdate', CITIZEN.birthdate, '--email', CITIZEN.email], CITIZEN.password);
+    const clientId = client.client_id!;
+    const basic = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(client.client_secret!)}`).toString('base64')}`;
+
+    const discovery = (await (await fetch(`${origin}/.well-known/openid-configuration`, { headers: proxyHeaders })).json()) as Record<string, string>;
+    const local = (url: string) => origin + url.slice(issuer.length);
+    const tokenUrl = local(discovery.token_endpoint!);
+
+    /** One whole login in a fresh browser: authorize, login form, code exchange, userinfo. Returns the tokens and the request count. */
+    async function login(scope: string, extra: Record<string, string> = {}) {
+      const agent = new BenchAgent(issuer, origin);
+      const { verifier, challenge } = pkcePair();
+      const state = crypto.randomUUID();
+      const authorize = new URL(discovery.authorization_endpoint!);
+      for (const [k, v] of Object.entries({
+        client_id: clientId, response_type: 'code', redirect_uri: CALLBACK, scope, state, nonce: crypto.randomUUID(),
+        code_challenge: challenge, code_challenge_method: 'S256', ...extra,
+      })) authorize.searchParams.set(k, v);
+      let { res, url } = await agent.follow(authorize.toString());
+      for (let step = 0; step < 3 && url.includes('/interaction/'); step++) {
+        const html = await res!.text();
+        const _csrf = csrfTokenOf(html);
+        const action = html.includes('name="password"') ? 'login' : 'consent';
+        const fields: Record<string, string> = action === 'login' ? { _csrf, identifier: CITIZEN.email, password: CITIZEN.password } : { _csrf };
+        const posted = await agent.post(`${url.replace(/\/$/, '')}/${action}`, fields);
+        await posted.arrayBuffer();
+        if (posted.status !== 303) throw new Error(`${action} answered ${posted.status}`);
+        ({ res, url } = await agent.follow(new URL(posted.headers.get('location')!, agent.local(url)).toString()));
+      }
+      const callback = new URL(url);
+      const code = callback.searchParams.get('code');
+      if (!code || callback.searchParams.get('state') !== state) throw new Error(`no code at the callback: ${url}`);
+      const tokenRes = await agent.post(tokenUrl, { grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }, { authorization: basic });
+      const tokens = (await tokenRes.json()) as Record<string, string>;
+      if (tokenRes.status !== 200) throw new Error(`code exchange answered ${tokenRes.status}: ${JSON.stringify(tokens)}`);
+      const info = await agent.request(local(discovery.userinfo_endpoint!), { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      const claims = (await info.json()) as Record<string, string>;
+      if (info.status !== 200 || !claims.sub) throw new Error(`userinfo answered ${info.status}`);
+      return { tokens, requests: agent.requests };
+    }
+
+    // The first login consents (scope remembered across sessions); the warm-up also tells how many
+    // HTTP requests one login takes.
+    await login('openid profile email');
+    const { requests: requestsPerLogin } = await login('openid profile email');
+
+    console.error('phases:');
+    phases.push(await cannon('discovery', pid, { url: `${origin}/.well-known/openid-configuration`, headers: proxyHeaders }));
+    phases.push(await cannon('jwks', pid, { url: local(discovery.jwks_uri!), headers: proxyHeaders }));
+    const ccBody = 'grant_type=client_credentials';
+    const ccHeaders = { ...proxyHeaders, authorization: basic, 'content-type': 'application/x-www-form-urlencoded' };
+    phases.push(await cannon('client credentials', pid, { url: tokenUrl, method: 'POST', headers: ccHeaders, body: ccBody }));
+
+    // Refresh: CHAINS independent chains, each using the token the previous response rotated in.
+    const chains: string[] = [];
+    for (let i = 0; i < CHAINS; i += LOGIN_CONCURRENCY) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(LOGIN_CONCURRENCY, CHAINS - i) }, () => login('openid offline_access', { prompt: 'consent' })),
+      );
+      for (const { tokens } of batch) {
+        if (!tokens.refresh_token) throw new Error('the login gave no refresh token');
+        chains.push(tokens.refresh_token);
+      }
+    }
+    phases.push(
+      await measured(pid, async () => {
+        const r: LoopResult = await runLoop(SECONDS, CHAINS, async (chain) => {
+          const res = await fetch(tokenUrl, {
+            method: 'POST',
+            headers: ccHeaders,
+            body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: chains[chain]! }).toString(),
+          });
+          const body = (await res.json()) as Record<string, string>;
+          if (res.status !== 200 || !body.refresh_token) throw new Error(`refresh answered ${res.status}: ${JSON.stringify(body)}`);
+          chains[chain] = body.refresh_token;
+        });
+        if (r.firstError) console.error(`  refresh: first error: ${r.firstError}`);
+        return { name: 'refresh token', unit: 'req/s', ...r, httpRequests: r.operations + r.errors };
+      }),
+    );
+
+    phases.push(
+      await measured(pid, async () => {
+        const r = await runLoop(SECONDS, LOGIN_CONCURRENCY, async () => {
+          await login('openid profile email');
+        });
+        if (r.firstError) console.error(`  logins: first error: ${r.firstError}`);
+        return { name: 'login (authorize..userinfo)', unit: 'logins/s', ...r, httpRequests: (r.operations + r.errors) * requestsPerLogin };
+      }),
+    );
+
+    // The raw argon2id verify rate at the configured parameters, the same concurrency, in this process.
+    const argonOptions = { type: argon2.argon2id as 2, ...config.argon2 };
+    const hash = await argon2.hash(CITIZEN.password, argonOptions);
+    phases.push(
+      await measured(undefined, async () => {
+        const r = await runLoop(SECONDS, LOGIN_CONCURRENCY, async () => {
+          if (!(await argon2.verify(hash, CITIZEN.password))) throw new Error('argon2 verify failed');
+        });
+        return { name: 'argon2id verify (raw)', unit: 'verifies/s', ...r, httpRequests: 0 };
+      }),
+    );
+    const finalSample = sampleProcess(pid);
+
+    // The bare oidc-provider, in a child process of its own.
+    const bareSecret = newSecret();
+    bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, NODE_ENV: 'production', BARE_CLIENT_ID: 'bare', BARE_CLIENT_SECRET: bareSecret },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    bare.stderr!.pipe(log);
+    const [firstLine] = (await once(createInterface({ input: bare.stdout! }), 'line')) as [string];
+    const barePort = (JSON.parse(firstLine) as { port: number }).port;
+    const bareOrigin = `http://127.0.0.1:${barePort}`;
+    const bareBasic = `Basic ${Buffer.from(`bare:${bareSecret}`).toString('base64')}`;
+    phases.push(await cannon('bare: discovery', bare.pid, { url: `${bareOrigin}/.well-known/openid-configuration` }));
+    phases.push(
+      await cannon('bare: client credentials', bare.pid, {
+        url: `${bareOrigin}/token`,
+        method: 'POST',
+        headers: { authorization: bareBasic, 'content-type': 'application/x-www-form-urlencoded' },
+        body: ccBody,
+      }),
+    );
+
+    // The report.
+    const byName = (name: string) => phases.find((p) => p.name === name)!;
+    const cc = byName('client credentials');
+    const refresh = byName('refresh token');
+    const logins = byName('login (authorize..userinfo)');
+    const raw = byName('argon2id verify (raw)');
+    const ratios = {
+      discoveryVsBare: byName('discovery').perSecond / byName('bare: discovery').perSecond,
+      clientCredentialsVsBare: cc.perSecond / byName('bare: client credentials').perSecond,
+      loginsVsArgon2: logins.perSecond / raw.perSecond,
+    };
+    const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
+    const targets: Record<string, string> = {
+      'client credentials': `≥ 1,200/s per core: ${mark((cc.perCore ?? 0) >= 1200)}; ≥ 50% of bare: ${(ratios.clientCredentialsVsBare * 100).toFixed(0)}% ${mark(ratios.clientCredentialsVsBare >= 0.5)}`,
+      'refresh token': `≥ 600/s per core: ${mark((refresh.perCore ?? 0) >= 600)}`,
+      'login (authorize..userinfo)': `≥ 85% of raw argon2: ${(ratios.loginsVsArgon2 * 100).toFixed(0)}% ${mark(ratios.loginsVsArgon2 >= 0.85)}`,
+      discovery: `${(ratios.discoveryVsBare * 100).toFixed(0)}% of bare`,
+    };
+    const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
+    const header = ['phase', 'rate', 'p50 ms', 'p99 ms', 'per core', 'server cores busy', 'CPU s/1k req', 'peak RSS MB', 'errors', 'target'];
+    const rows = phases.map((p) => [
+      p.name, `${fmt(p.perSecond)} ${p.unit}`, fmt(p.p50, 1), fmt(p.p99, 1), fmt(p.perCore), fmt(p.coresBusy, 2), fmt(p.cpuPer1000, 3), fmt(p.peakRssMb), String(p.errors), targets[p.name] ?? '',
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+    const rssOk = finalSample.peakRssMb < 250;
+    const table = [
+      line(header),
+      line(widths.map((w) => '-'.repeat(w))),
+      ...rows.map(line),
+    ].join('\n');
+    const summary = [
+      `Kediri ID benchmark: ${database}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), node ${process.version}`,
+      `${SECONDS} s per phase; autocannon ${CONNECTIONS} connections; ${LOGIN_CONCURRENCY} concurrent logins and argon2 verifies; ${CHAINS} refresh chains; one login = ${requestsPerLogin} HTTP requests`,
+      `argon2id m=${config.argon2.memoryCost} KiB t=${config.argon2.timeCost} p=${config.argon2.parallelism}; server start ${startupSeconds.toFixed(1)} s`,
+      '',
+      table,
+      '',
+      `per core = operations per second of the server process's CPU time (utime+stime); the load generator shares the machine.`,
+      `server peak RSS (VmHWM) over the run: ${finalSample.peakRssMb.toFixed(0)} MB (target < 250 MB: ${mark(rssOk)})`,
+    ].join('\n');
+    console.log(summary);
+
+    const resultsDir = join(ROOT, 'bench', 'results');
+    await mkdir(resultsDir, { recursive: true });
+    const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    await writeFile(
+      file,
+      `${JSON.stringify({
+        date: new Date().toISOString(), database, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
+        memoryMb: Math.round(os.totalmem() / 2 ** 20), seconds: SECONDS, connections: CONNECTIONS, loginConcurrency: LOGIN_CONCURRENCY,
+        chains: CHAINS, requestsPerLogin, argon2: config.argon2, startupSeconds, phases, ratios, peakRssMb: finalSample.peakRssMb, targets,
+      }, null, 2)}\n`,
+    );
+    console.log(`\nwritten ${file}`);
+  } catch (error) {
+    console.error(`benchmark failed: ${(error as Error).stack}`);
+    console.error(`server log (tail):\n${(await readFile(join(dataDir, 'server.log'), 'utf8').catch(() => '')).slice(-3000)}`);
+    process.exitCode = 1;
+  } finally {
+    for (const child of [bare, server]) {
+      if (child && child.exitCode === null) {
+        child.kill('SIGTERM');
+        await Promise.race([once(child, 'exit'), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }
+    log.end();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

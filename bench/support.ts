@@ -1,0 +1,162 @@
+/** Helpers for bench/bench.ts: process figures from /proc, latency statistics, a small browser. */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+let clockTicks: number | undefined;
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+export interface ProcSample {
+  cpuSeconds: number;
+  rssMb: number;
+  peakRssMb: number;
+}
+
+/** utime + stime of the process (not its children), its resident set and its peak (VmHWM). */
+export function sampleProcess(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name "(...)": state is field 3, utime field 14, stime field 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { cpuSeconds, rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 };
+}
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export interface LoopResult {
+  operations: number;
+  errors: number;
+  firstError: string | undefined;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Runs `concurrency` workers for `seconds`; each calls op(worker) again and again and its latency
+ * is recorded. A failed operation counts as an error (not in the latencies).
+ */
+export async function runLoop(seconds: number, concurrency: number, op: (worker: number) => Promise<void>): Promise<LoopResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        try {
+          await op(worker);
+          latencies.push(performance.now() - t0);
+        } catch (error) {
+          errors++;
+          firstError ??= (error as Error).message;
+          if (errors > 50 && latencies.length === 0) throw new Error(`every operation fails: ${firstError}`);
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    operations: latencies.length,
+    errors,
+    firstError,
+    seconds: elapsed,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+export const base64url = (bytes: Buffer) => bytes.toString('base64url');
+export function pkcePair() {
+  const verifier = base64url(randomBytes(32));
+  return { verifier, challenge: base64url(createHash('sha256').update(verifier).digest()) };
+}
+
+/**
+ * A cookie-keeping browser for the server under test. The server runs as in production behind a
+ * TLS proxy: its issuer is https://127.0.0.1:PORT, so every request carries X-Forwarded-Proto:
+ * https and goes to http://127.0.0.1:PORT. URLs of the issuer are mapped to that origin.
+ */
+export class BenchAgent {
+  private readonly cookies = new Map<string, string>();
+  requests = 0;
+
+  constructor(
+    private readonly issuer: string,
+    private readonly origin: string,
+  ) {}
+
+  local(url: string): string {
+    return url.startsWith(this.issuer) ? this.origin + url.slice(this.issuer.length) : url;
+  }
+
+  isServer(url: string): boolean {
+    return url.startsWith(this.issuer) || url.startsWith(this.origin);
+  }
+
+  async request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('x-forwarded-proto', 'https');
+    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
+    this.requests++;
+    const res = await fetch(this.local(url), { ...init, headers, redirect: 'manual' });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const expired = attributes.some((a) => /^\s*(max-age=0|expires=Thu, 01 Jan 1970)/i.exec(a) !== null);
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(eq + 1));
+    }
+    return res;
+  }
+
+  /** Follows redirects while they stay on the server; returns the last response and URL. */
+  async follow(url: string): Promise<{ res: Response | undefined; url: string }> {
+    let current = url;
+    let res: Response | undefined;
+    for (let hops = 0; hops < 10; hops++) {
+      if (!this.isServer(current)) return { res, url: current };
+      res = await this.request(current);
+      const location = res.headers.get('location');
+      if (res.status < 300 || res.status >= 400 || !location) return { res, url: current };
+      await res.arrayBuffer();
+      current = new URL(location, this.local(current)).toString();
+    }
+    throw new Error('too many redirects');
+  }
+
+  post(url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+    return this.request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(fields).toString(),
+    });
+  }
+}
+
+export function csrfTokenOf(html: string): string {
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!token) throw new Error('page has no CSRF token');
+  return token;
+}
