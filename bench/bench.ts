@@ -20,7 +20,8 @@ import argon2 from 'argon2';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
 import { newSecret } from '../src/secrets.js';
-import { BenchAgent, csrfTokenOf, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
+import { csrfTokenOf } from '../tests/support/agent.js';
+import { BenchAgent, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { Agent } from '../tests/support/agent.js';
 
 let clockTicks: number | undefined;
 function ticksPerSecond(): number {
@@ -97,66 +98,33 @@ export function pkcePair() {
  * TLS proxy: its issuer is https://127.0.0.1:PORT, so every request carries X-Forwarded-Proto:
  * https and goes to http://127.0.0.1:PORT. URLs of the issuer are mapped to that origin.
  */
-export class BenchAgent {
-  private readonly cookies = new Map<string, string>();
+/**
+ * The test suite's small browser (tests/support/agent.ts) as a benchmark drives it: the server runs
+ * behind a pretend TLS proxy, so URLs on the https issuer go to its plain-http origin with
+ * X-Forwarded-Proto, and requests are counted.
+ */
+export class BenchAgent extends Agent {
   requests = 0;
 
   constructor(
     private readonly issuer: string,
-    private readonly origin: string,
-  ) {}
+    origin: string,
+  ) {
+    super(origin);
+  }
 
   local(url: string): string {
     return url.startsWith(this.issuer) ? this.origin + url.slice(this.issuer.length) : url;
   }
 
-  isServer(url: string): boolean {
-    return url.startsWith(this.issuer) || url.startsWith(this.origin);
+  protected override isServer(url: string): boolean {
+    return url.startsWith(this.issuer) || super.isServer(url);
   }
 
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
+  override request(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     headers.set('x-forwarded-proto', 'https');
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
     this.requests++;
-    const res = await fetch(this.local(url), { ...init, headers, redirect: 'manual' });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair = '', ...attributes] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const expired = attributes.some((a) => /^\s*(max-age=0|expires=Thu, 01 Jan 1970)/i.exec(a) !== null);
-      if (expired) this.cookies.delete(name);
-      else this.cookies.set(name, pair.slice(eq + 1));
-    }
-    return res;
+    return super.request(this.local(url), { ...init, headers });
   }
-
-  /** Follows redirects while they stay on the server; returns the last response and URL. */
-  async follow(url: string): Promise<{ res: Response | undefined; url: string }> {
-    let current = url;
-    let res: Response | undefined;
-    for (let hops = 0; hops < 10; hops++) {
-      if (!this.isServer(current)) return { res, url: current };
-      res = await this.request(current);
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status >= 400 || !location) return { res, url: current };
-      await res.arrayBuffer();
-      current = new URL(location, this.local(current)).toString();
-    }
-    throw new Error('too many redirects');
-  }
-
-  post(url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
-    return this.request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-      body: new URLSearchParams(fields).toString(),
-    });
-  }
-}
-
-export function csrfTokenOf(html: string): string {
-  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
-  if (!token) throw new Error('page has no CSRF token');
-  return token;
 }

@@ -7,7 +7,12 @@ import { totpCode } from './fixtures.js';
 export class Agent {
   private readonly cookies = new Map<string, string>();
 
-  constructor(private readonly origin: string) {}
+  constructor(protected readonly origin: string) {}
+
+  /** Whether a URL is this server's: redirects are followed while they stay on it. */
+  protected isServer(url: string): boolean {
+    return url.startsWith(this.origin);
+  }
 
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
@@ -33,20 +38,21 @@ export class Agent {
     let current = new URL(url, this.origin).toString();
     let res: Response | undefined;
     for (let hops = 0; hops < 10; hops++) {
-      if (!current.startsWith(this.origin)) return { res, url: current };
+      if (!this.isServer(current)) return { res, url: current };
       res = await this.request(current);
       const location = res.headers.get('location');
       if (res.status < 300 || res.status >= 400 || !location) return { res, url: current };
+      await res.arrayBuffer(); // a redirect's body is not read: free its connection for the next request
       current = new URL(location, current).toString();
     }
     throw new Error('too many redirects');
   }
 
   /** POSTs a form; the response is returned without following its redirect. */
-  post(url: string, fields: Record<string, string>): Promise<Response> {
+  post(url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
     return this.request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
       body: new URLSearchParams(fields).toString(),
     });
   }
