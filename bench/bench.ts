@@ -6,6 +6,7 @@
  *   npm run bench                                          (embedded database, temp DATA_DIR)
  *   BENCH_DATABASE_URL=postgres://... npm run bench        (PostgreSQL; the database must exist)
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_LOGIN_CONCURRENCY=8 BENCH_CHAINS=16 npm run bench
+ *   BENCH_CPU_PROFILE=/tmp/prof npm run bench              (the server writes a .cpuprofile there)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -149,7 +150,9 @@ async function main() {
 
   const log = createWriteStream(join(dataDir, 'server.log'));
   console.error(`starting Kediri ID on ${origin} (${database}); log: ${join(dataDir, 'server.log')}`);
-  const server = spawn(process.execPath, ['bin/kediri-id.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_CPU_PROFILE=<dir>: the server writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROFILE] : [];
+  const server = spawn(process.execPath, [...profile, 'bin/kediri-id.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout!.pipe(log);
   server.stderr!.pipe(log);
   let bare: ChildProcess | undefined;

@@ -14,6 +14,8 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+  /** Connections each process keeps to PostgreSQL at most. */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
   /** Comma-separated; the first signs cookies, the others are still accepted (rotation). */
@@ -54,6 +56,7 @@ export interface Config {
   port: number;
   issuer: string;
   databaseUrl: string | undefined;
+  databasePoolSize: number;
   dataDir: string;
   production: boolean;
   cookieKeys: string[] | undefined;
@@ -121,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     issuer,
     databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: e.DATA_DIR,
     production,
     cookieKeys,

@@ -23,6 +23,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
   await services.signingKeys.ensure();
+  await clients.followChanges();
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const outbound = createOutbound(config.outboundAllow);

@@ -4,6 +4,7 @@ import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
+import { createClientCache } from './client-cache.js';
 import { uriProblem } from './registration.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -80,38 +81,45 @@ function checkUri(value: string, code: string, field: string): string {
 }
 
 export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
+  /** The provider's view of a client: active ones only, secret decrypted. */
+  async function loadActiveMetadata(clientId: string): Promise<AdapterPayload | undefined> {
+    const { rows } = await db.query<{
+      metadata: AdapterPayload;
+      client_secret_enc: string | null;
+      allow_nik: boolean;
+      high_assurance: boolean;
+      unit_slug: string;
+      subject_type: SubjectType;
+    }>(
+      `select metadata, client_secret_enc, allow_nik, high_assurance, unit_slug, subject_type
+       from clients where client_id = $1 and status = 'active'`,
+      [clientId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    // High assurance means private_key_jwt (the admin page insists): a client that is not is not
+    // served at all, rather than served below its profile.
+    if (row.high_assurance && row.metadata.token_endpoint_auth_method !== 'private_key_jwt') return undefined;
+    const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
+    // The administrator's flag decides: without it the nik scope is not the client's to ask for.
+    const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
+    return {
+      ...row.metadata,
+      scope,
+      client_id: clientId,
+      ...secret,
+      ...(row.high_assurance && HIGH_ASSURANCE),
+      ...subjectMetadata(row.unit_slug, row.subject_type),
+    };
+  }
+  const cache = createClientCache(loadActiveMetadata);
+
   return {
-    /** The provider's view of a client: active ones only, secret decrypted. */
-    async findActiveMetadata(clientId: string): Promise<AdapterPayload | undefined> {
-      const { rows } = await db.query<{
-        metadata: AdapterPayload;
-        client_secret_enc: string | null;
-        allow_nik: boolean;
-        high_assurance: boolean;
-        unit_slug: string;
-        subject_type: SubjectType;
-      }>(
-        `select metadata, client_secret_enc, allow_nik, high_assurance, unit_slug, subject_type
-         from clients where client_id = $1 and status = 'active'`,
-        [clientId],
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      // High assurance means private_key_jwt (the admin page insists): a client that is not is not
-      // served at all, rather than served below its profile.
-      if (row.high_assurance && row.metadata.token_endpoint_auth_method !== 'private_key_jwt') return undefined;
-      const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
-      // The administrator's flag decides: without it the nik scope is not the client's to ask for.
-      const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
-      return {
-        ...row.metadata,
-        scope,
-        client_id: clientId,
-        ...secret,
-        ...(row.high_assurance && HIGH_ASSURANCE),
-        ...subjectMetadata(row.unit_slug, row.subject_type),
-      };
-    },
+    /** The provider's view of a client (active ones only, secret decrypted), from memory when it can. */
+    findActiveMetadata: cache.find,
+
+    /** Keeps the clients in memory from now on, forgetting each as it changes (see client-cache.ts). */
+    followChanges: () => cache.follow(db),
 
     /** What a citizen sees of a client: its name, its unit (name, slug, whether it has a logo) and its privacy policy. */
     async describe(clientId: string): Promise<ClientDescription | undefined> {

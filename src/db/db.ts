@@ -16,6 +16,12 @@ export interface Db extends Queryable {
   readonly driver: 'pg' | 'pglite';
   /** Runs fn in one transaction: committed when fn resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Hears NOTIFY on channel (a plain identifier) until the database is closed: onMessage gets each
+   * payload; onListening(false) says notifications may be missed from now on (the connection
+   * dropped; it reconnects by itself), onListening(true) that they are heard again.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onListening: (listening: boolean) => void): Promise<void>;
   close(): Promise<void>;
 }
 

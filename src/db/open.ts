@@ -31,7 +31,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
 
 /** PostgreSQL when DATABASE_URL is set, else the embedded PGlite in DATA_DIR (locked to this process). */
 export async function openDatabase(config: Config): Promise<Db> {
-  if (config.databaseUrl) return openPgDb(config.databaseUrl);
+  if (config.databaseUrl) return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
   const unlock = await lockDataDir(config.dataDir);
   try {
     const db = await openPgliteDb(join(config.dataDir, 'pglite'));

@@ -1,21 +1,38 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Db, Queryable, Rows } from './db.js';
 
-/** A Db over a PostgreSQL server (pg Pool). */
-export function openPgDb(connectionString: string, options: { max?: number } = {}): Db {
-  const pool = new pg.Pool({ connectionString, max: options.max ?? 10 });
+const RECONNECT_MS = 1000;
+
+/**
+ * A Db over a PostgreSQL server (pg Pool). A statement with parameters is prepared once per
+ * connection (named by a hash of its text) rather than parsed and planned at every call.
+ */
+export function openPgDb(connectionString: string, options: { max: number }): Db {
+  const pool = new pg.Pool({ connectionString, max: options.max });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  const statementNames = new Map<string, string>();
+  const nameOf = (sql: string) => {
+    let name = statementNames.get(sql);
+    if (!name) {
+      name = createHash('sha256').update(sql).digest('base64url').slice(0, 32);
+      statementNames.set(sql, name);
+    }
+    return name;
+  };
 
   const over = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: unknown[]): Promise<Rows<T>> {
-      const result = await client.query(sql, params as unknown[]);
+      const result = params?.length ? await client.query({ name: nameOf(sql), text: sql, values: params }) : await client.query(sql);
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string) {
       await client.query(sql);
     },
   });
+
+  const stopListening = new Set<() => Promise<void>>();
 
   return {
     driver: 'pg',
@@ -34,7 +51,51 @@ export function openPgDb(connectionString: string, options: { max?: number } = {
         client.release();
       }
     },
+    /** A connection of its own (not from the pool), reconnected a second after it drops. */
+    async listen(channel, onMessage, onListening) {
+      if (!/^[a-z_]+$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+      let current: pg.Client | undefined;
+      let retry: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const connect = async () => {
+        const client = new pg.Client({ connectionString });
+        client.on('error', () => {});
+        client.on('notification', (message) => {
+          if (message.channel === channel) onMessage(message.payload ?? '');
+        });
+        client.on('end', () => {
+          if (current !== client) return;
+          current = undefined;
+          onListening(false);
+          if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
+        });
+        try {
+          await client.connect();
+          await client.query(`listen ${channel}`);
+        } catch (error) {
+          await client.end().catch(() => {});
+          throw error;
+        }
+        current = client;
+        onListening(true);
+      };
+      const reconnect = () => {
+        connect().catch(() => {
+          if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
+        });
+      };
+      stopListening.add(async () => {
+        stopped = true;
+        clearTimeout(retry);
+        const client = current;
+        current = undefined;
+        onListening(false);
+        await client?.end().catch(() => {});
+      });
+      await connect();
+    },
     async close() {
+      await Promise.all([...stopListening].map((stop) => stop()));
       await pool.end();
     },
   };

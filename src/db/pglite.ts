@@ -21,6 +21,11 @@ export async function openPgliteDb(dataDir: string): Promise<Db & { pglite: PGli
     pglite,
     ...over(pglite),
     transaction: (fn) => pglite.transaction((tx) => fn(over(tx))),
+    // One database in this process: nothing to lose, so it is listening until closed.
+    async listen(channel, onMessage, onListening) {
+      await pglite.listen(channel, onMessage);
+      onListening(true);
+    },
     async close() {
       await pglite.close();
     },

@@ -24,7 +24,7 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
   test('migrations apply once, also when two processes start at once', async () => {
     const files = (await readdir(MIGRATIONS)).filter((f) => f.endsWith('.sql')).sort();
     // A second connection pool stands for a second process (PGlite: the same single connection).
-    const second = testDb.url ? openPgDb(testDb.url) : testDb.db;
+    const second = testDb.url ? openPgDb(testDb.url, { max: 10 }) : testDb.db;
     try {
       const [a, b] = await Promise.all([migrate(testDb.db), migrate(second)]);
       expect([...a, ...b].sort()).toEqual(files);

@@ -28,7 +28,7 @@ export async function createTestDb(): Promise<TestDb> {
   await admin.end();
   const url = new URL(server);
   url.pathname = `/${name}`;
-  const db = openPgDb(url.toString());
+  const db = openPgDb(url.toString(), { max: 10 });
   return {
     db,
     url: url.toString(),

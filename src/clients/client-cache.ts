@@ -1,0 +1,58 @@
+import type { AdapterPayload } from 'oidc-provider';
+import type { Db } from '../db/db.js';
+
+/** Clients in memory at most; past it the oldest entry goes (unknown client_ids are cached too). */
+const MAX_ENTRIES = 10_000;
+/** A backstop only: a change is forgotten when its notification arrives, in milliseconds. */
+const MAX_AGE_MS = 60_000;
+
+interface Entry {
+  metadata: AdapterPayload | undefined;
+  at: number;
+}
+
+/**
+ * The provider asks for the client on every protocol request; this keeps the answer (the database
+ * read and the secret's decryption) in memory while the process hears of every change: the
+ * clients table's trigger (migration 013) announces each changed client_id on client_changed, and
+ * the entry is forgotten. While the process is not listening (before follow(), or when the
+ * connection that listens has dropped) nothing is cached and every lookup reads the database.
+ *
+ * A lookup that was under way when a change was announced does not store what it read: it may
+ * have read the row before the change.
+ */
+export function createClientCache(load: (clientId: string) => Promise<AdapterPayload | undefined>) {
+  const entries = new Map<string, Entry>();
+  let listening = false;
+  /** Changes announced so far: a lookup stores its result only if none came while it ran. */
+  let changes = 0;
+
+  const forget = (clientId?: string) => {
+    changes++;
+    if (clientId === undefined) entries.clear();
+    else entries.delete(clientId);
+  };
+
+  return {
+    async find(clientId: string): Promise<AdapterPayload | undefined> {
+      const entry = entries.get(clientId);
+      if (entry && Date.now() - entry.at < MAX_AGE_MS) return entry.metadata && { ...entry.metadata };
+      const before = changes;
+      const metadata = await load(clientId);
+      if (listening && before === changes) {
+        entries.delete(clientId);
+        if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
+        entries.set(clientId, { metadata, at: Date.now() });
+      }
+      return metadata && { ...metadata };
+    },
+
+    /** Starts caching, for as long as the database's client_changed notifications are heard. */
+    async follow(db: Db): Promise<void> {
+      await db.listen('client_changed', forget, (heard) => {
+        listening = heard;
+        forget();
+      });
+    },
+  };
+}
