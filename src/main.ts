@@ -6,7 +6,7 @@ import { createLogger } from './log.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
-import { runOperatorCommand, USAGE, type CommandResult } from './operator.js';
+import { readsPassword, runOperatorCommand, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
@@ -72,7 +72,7 @@ async function serve(config: Config): Promise<number> {
 
 /** Runs an operator command here, or in the running server when it holds the embedded database. */
 async function operate(config: Config, argv: string[]): Promise<CommandResult> {
-  const stdin = argv[0] === 'citizen' ? await readStdin() : '';
+  const stdin = readsPassword(argv) ? await readStdin() : '';
   let db;
   try {
     db = await openDatabase(config);

@@ -5,6 +5,7 @@ import { migrate } from './db/migrate.js';
 import { InputError, inputErrorMessage } from './errors.js';
 import type { Services } from './services.js';
 import { STAFF_ROLES } from './identity/staff.js';
+import { seedCitizens, seedRefusal } from './identity/seed.js';
 
 export interface CommandResult {
   code: number;
@@ -36,7 +37,14 @@ export const USAGE = `Usage: kediri-id <command>
   keys rotate                publish a new signing key per algorithm now; it signs after
                              KEY_PROMOTION_SECONDS and the old one retires after the longest token
                              lifetime; refused while a rotation is in progress
+  dev seed --citizens N      top the seeded test citizens up to N (warga<i>@seed.kediri-id.invalid,
+                             all with the password from standard input); only on the embedded
+                             database or a PostgreSQL database named for tests ("test" or "bench"
+                             in its name); prints {"created", "total", "seconds"}
 `;
+
+/** The commands that take a password on standard input. */
+export const readsPassword = (argv: string[]) => ['citizen create', 'admin create', 'dev seed'].includes(argv.slice(0, 2).join(' '));
 
 const ok = (value: unknown): CommandResult => ({ code: 0, stdout: JSON.stringify(value) + '\n', stderr: '' });
 const bad = (message: string): CommandResult => ({ code: 2, stdout: '', stderr: `kediri-id: ${message}\n` });
@@ -74,6 +82,10 @@ const citizenArgs = z.object({
   email: z.string({ error: '--email is required' }),
   phone: z.string().optional(),
   verified: z.boolean().default(false),
+});
+
+const seedArgs = z.object({
+  citizens: z.coerce.number({ error: '--citizens is required: a number' }).int('--citizens must be a whole number').min(1, '--citizens must be at least 1').max(10_000_000, '--citizens must be at most 10000000'),
 });
 
 function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z.ZodType<T>): T {
@@ -166,6 +178,15 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         );
       }
       return ok({ id: await services.staff.grant(a.email, 'admin', actor), role: 'admin' });
+    }
+
+    if (command === 'dev' && sub === 'seed') {
+      const a = parse(rest, { citizens: { type: 'string' } }, seedArgs);
+      const refusal = seedRefusal(services.config);
+      if (refusal) return bad(refusal);
+      const password = stdin.replace(/\r?\n$/, '');
+      if (!password) return bad('the password is read from standard input, and it was empty');
+      return ok(await seedCitizens(services.db, services.sealer, services.passwords, a.citizens, password));
     }
 
     if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {

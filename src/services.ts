@@ -32,7 +32,8 @@ export async function createServices(config: Config, db: Db) {
   const sealer = createSealer(await resolveEncryptionKey(config));
   const audit = createAudit(db);
   const clients = createClientStore(db, sealer, audit);
-  const citizens = createCitizenStore(db, sealer, createPasswords(config.argon2), audit);
+  const passwords = createPasswords(config.argon2);
+  const citizens = createCitizenStore(db, sealer, passwords, audit);
   const outbox = createOutbox(db);
   const tokens = createAccountTokens(sealer);
   const accountDeps = { db, issuer: config.issuer, citizens, tokens, outbox, audit };
@@ -58,7 +59,7 @@ export async function createServices(config: Config, db: Db) {
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, clientRequests, units, profile },
-    ...{ dynamicRegistration },
+    ...{ dynamicRegistration, passwords },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };
 }

@@ -43,7 +43,8 @@ export interface NewCitizen {
   password: string;
 }
 
-const NIK = 'nik';
+/** The sealer purpose of the NIK: its encryption and its lookup hash. */
+export const NIK = 'nik';
 export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const PHONE = /^\+?[0-9]{8,15}$/;
 /**

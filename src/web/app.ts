@@ -44,6 +44,11 @@ const STATIC: Record<string, { type: string; body: Buffer }> = {
   'webauthn.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(WEBAUTHN_BROWSER) },
 };
 
+/** oidc-provider's routes that answer JSON only (none of our routes share them). */
+const PAGELESS_PROVIDER_PATHS = new Set([
+  '/.well-known/openid-configuration', '/jwks', '/token', '/me', '/token/introspection', '/token/revocation', '/request',
+]);
+
 /** The whole HTTP surface: our pages and operations endpoints in front, oidc-provider behind. */
 export function createApp(deps: AppDeps): Koa {
   const { config, db, log, provider } = deps;
@@ -60,6 +65,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(language);
   app.use(errorPages(log, deps.audit));
   app.use(csrfProtection(deps.csrfKey, https));
+
+  provider.use(followKeySchedule(deps.signingKeys));
+  const toProvider = mount(provider);
+  // The provider's endpoints that never show a page go to it at once, past our pages' routers.
+  app.use((ctx, next) => (PAGELESS_PROVIDER_PATHS.has(ctx.path) ? toProvider(ctx, next) : next()));
 
   const pages = new Router();
   pages.get('/', (ctx) => render(ctx, 'home'));
@@ -109,7 +119,6 @@ export function createApp(deps: AppDeps): Koa {
   app.use(developerRouter(deps, portal.requireRole('developer')).routes());
   app.use(dynamicRegistrationRoutes(deps).routes());
 
-  app.use(followKeySchedule(deps.signingKeys));
-  app.use(mount(provider));
+  app.use(toProvider);
   return app;
 }

@@ -137,4 +137,11 @@ describe('operator CLI', () => {
       await server.stop();
     }
   }, 120_000);
+
+  test('admin create reads the password from standard input', async () => {
+    const args = ['admin', 'create', '--email', 'kepala@kedirikota.go.id', '--nik', '3571021203800005', '--name', 'Kepala Diskominfo', '--birthdate', '1980-03-12'];
+    const created = await kediriId(args, env, 'rapat-pagi-di-balai-kota\n');
+    expect(created.stderr).toBe('');
+    expect(JSON.parse(created.stdout)).toMatchObject({ role: 'admin' });
+  });
 });
