@@ -7,6 +7,7 @@
  *   BENCH_DATABASE_URL=postgres://... npm run bench        (PostgreSQL; the database must exist)
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_LOGIN_CONCURRENCY=8 BENCH_CHAINS=16 npm run bench
  *   BENCH_CPU_PROFILE=/tmp/prof npm run bench              (the server writes a .cpuprofile there)
+ *   BENCH_CITIZENS=1000,1000000 BENCH_DATABASE_URL=...     (also logins among 1,000 and 1,000,000 seeded citizens)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,7 +20,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { loadConfig } from '../src/config.js';
+import { SEED_EMAIL_DOMAIN } from '../src/identity/seed.js';
 import { newSecret } from '../src/secrets.js';
 import { csrfTokenOf } from '../tests/support/agent.js';
 import { BenchAgent, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
@@ -29,6 +32,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const LOGIN_CONCURRENCY = Number(process.env.BENCH_LOGIN_CONCURRENCY ?? 8);
 const CHAINS = Number(process.env.BENCH_CHAINS ?? 16);
+/** BENCH_CITIZENS=1000,1000000: login phases among that many seeded citizens (PostgreSQL only). */
+const CITIZEN_SCALE = (process.env.BENCH_CITIZENS ?? '').split(',').filter(Boolean).map(Number);
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const CITIZEN = { nik: '3571014101900001', name: 'Siti Aminah', birthdate: '1990-01-01', email: 'siti@example.id', password: 'kembang-api-di-alun-alun' };
 
@@ -65,6 +70,17 @@ function cli(env: NodeJS.ProcessEnv, args: string[], stdin = ''): Promise<Record
     child.stdin.end(stdin);
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Record<string, string>) : reject(new Error(`kediri-id ${args.slice(0, 2).join(' ')}: ${code}: ${err || out}`))));
   });
+}
+
+/** Fresh planner statistics after seeding, as autovacuum would gather them in a while. */
+async function analyze(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query('analyze citizens');
+  } finally {
+    await client.end();
+  }
 }
 
 interface Phase {
@@ -145,6 +161,8 @@ async function main() {
   delete env.DATABASE_URL;
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
   const config = loadConfig(env);
+  if (CITIZEN_SCALE.length && !config.databaseUrl) throw new Error('BENCH_CITIZENS needs BENCH_DATABASE_URL (PostgreSQL)');
+  if (CITIZEN_SCALE.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_CITIZENS: counts separated by commas, e.g. 1000,1000000');
   const database = config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
   const proxyHeaders = { 'x-forwarded-proto': 'https' };
 
@@ -177,7 +195,7 @@ async function main() {
     const tokenUrl = local(discovery.token_endpoint!);
 
     /** One whole login in a fresh browser: authorize, login form, code exchange, userinfo. Returns the tokens and the request count. */
-    async function login(scope: string, extra: Record<string, string> = {}) {
+    async function login(scope: string, extra: Record<string, string> = {}, identifier = CITIZEN.email) {
       const agent = new BenchAgent(issuer, origin);
       const { verifier, challenge } = pkcePair();
       const state = crypto.randomUUID();
@@ -191,7 +209,7 @@ async function main() {
         const html = await res!.text();
         const _csrf = csrfTokenOf(html);
         const action = html.includes('name="password"') ? 'login' : 'consent';
-        const fields: Record<string, string> = action === 'login' ? { _csrf, identifier: CITIZEN.email, password: CITIZEN.password } : { _csrf };
+        const fields: Record<string, string> = action === 'login' ? { _csrf, identifier, password: CITIZEN.password } : { _csrf };
         const posted = await agent.post(`${url.replace(/\/$/, '')}/${action}`, fields);
         await posted.arrayBuffer();
         if (posted.status !== 303) throw new Error(`${action} answered ${posted.status}`);
@@ -259,6 +277,26 @@ async function main() {
       }),
     );
 
+    // Logins among many citizens: each login is a citizen's first (with consent), chosen in turn
+    // from a random start, so that the database finds each account cold among N.
+    for (const citizens of CITIZEN_SCALE) {
+      const seeded = await cli(env, ['dev', 'seed', '--citizens', String(citizens)], CITIZEN.password);
+      console.error(`  seeded ${seeded.created} citizens in ${Number(seeded.seconds).toFixed(0)} s (${seeded.total} in all)`);
+      await analyze(env.DATABASE_URL!);
+      let next = Math.floor(Math.random() * citizens);
+      phases.push(
+        await measured(pid, async () => {
+          let httpRequests = 0;
+          const r = await runLoop(SECONDS, LOGIN_CONCURRENCY, async () => {
+            const { requests } = await login('openid profile email', {}, `warga${next++ % citizens}@${SEED_EMAIL_DOMAIN}`);
+            httpRequests += requests;
+          });
+          if (r.firstError) console.error(`  logins among ${citizens}: first error: ${r.firstError}`);
+          return { name: `login, ${citizens} citizens`, unit: 'logins/s', ...r, httpRequests };
+        }),
+      );
+    }
+
     // The raw argon2id verify rate at the configured parameters, the same concurrency, in this process.
     const argonOptions = { type: argon2.argon2id as 2, ...config.argon2 };
     const hash = await argon2.hash(CITIZEN.password, argonOptions);
@@ -312,6 +350,13 @@ async function main() {
       'login (authorize..userinfo)': `≥ 85% of raw argon2: ${(ratios.loginsVsArgon2 * 100).toFixed(0)}% ${mark(ratios.loginsVsArgon2 >= 0.85)}`,
       discovery: `${(ratios.discoveryVsBare * 100).toFixed(0)}% of bare`,
     };
+    // Login p99 among the most citizens against that among the fewest.
+    if (CITIZEN_SCALE.length > 1) {
+      const fewest = byName(`login, ${Math.min(...CITIZEN_SCALE)} citizens`);
+      const most = byName(`login, ${Math.max(...CITIZEN_SCALE)} citizens`);
+      const growth = most.p99! / fewest.p99! - 1;
+      targets[most.name] = `p99 within 10% of ${fewest.name.slice(7)}: ${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(0)}% ${mark(growth <= 0.1)}`;
+    }
     const fmt = (n: number | undefined, digits = 0) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(digits));
     const header = ['phase', 'rate', 'p50 ms', 'p99 ms', 'per core', 'server cores busy', 'CPU s/1k req', 'peak RSS MB', 'errors', 'target'];
     const rows = phases.map((p) => [
