@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_THROTTLE, type ThrottlePolicy } from './identity/throttle.js';
 import { parseOutboundAllow, type OutboundAllow } from './oidc/outbound.js';
@@ -12,6 +13,8 @@ const secretKey = z
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /** Server processes sharing PORT: a number, or "auto" for one per CPU. Above 1 needs PostgreSQL. */
+  WORKERS: z.union([z.literal('auto').transform(() => availableParallelism()), z.coerce.number().int().min(1).max(64)]).default(1),
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   /** Connections each process keeps to PostgreSQL at most. */
@@ -26,6 +29,8 @@ const schema = z.object({
   ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
   ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  /** Password hashes computed at once by one process (each holds ARGON2_MEMORY_KIB); others wait. */
+  ARGON2_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
   /** Seconds during which a rotated refresh token may be used again (concurrent refreshes). */
   REFRESH_TOKEN_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
@@ -57,12 +62,14 @@ export interface Config {
   issuer: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  workers: number;
   dataDir: string;
   production: boolean;
   cookieKeys: string[] | undefined;
   encryptionKey: string | undefined;
   trustProxy: boolean;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  argon2Concurrency: number;
   refreshTokenReuseGraceSeconds: number;
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   smtpUrl: string | undefined;
@@ -89,6 +96,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (production && e.DATABASE_URL && !e.ENCRYPTION_KEY) {
     throw new ConfigError('Configuration error: ENCRYPTION_KEY is required in production with DATABASE_URL');
+  }
+  if (e.WORKERS > 1 && !e.DATABASE_URL) {
+    throw new ConfigError('Configuration error: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)');
   }
   if (production && e.DATABASE_URL && !e.ISSUER) {
     throw new ConfigError('Configuration error: ISSUER is required in production with DATABASE_URL');
@@ -122,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     port: e.PORT,
+    workers: e.WORKERS,
     issuer,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
@@ -131,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryptionKey: e.ENCRYPTION_KEY,
     trustProxy: e.TRUST_PROXY,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    argon2Concurrency: e.ARGON2_CONCURRENCY,
     refreshTokenReuseGraceSeconds: e.REFRESH_TOKEN_REUSE_GRACE_SECONDS,
     logLevel: e.LOG_LEVEL,
     smtpUrl: e.SMTP_URL,

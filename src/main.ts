@@ -1,8 +1,10 @@
+import cluster from 'node:cluster';
 import http from 'node:http';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DataDirBusy, openDatabase } from './db/open.js';
 import { createServices } from './services.js';
 import { createLogger } from './log.js';
+import { superviseWorkers } from './workers.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
@@ -54,7 +56,11 @@ async function serve(config: Config): Promise<number> {
   }
 
   return new Promise((resolve) => {
+    let stopping = false;
+    // A signal may come twice (a terminal signals every process; the supervisor passes it on too).
     const stop = async () => {
+      if (stopping) return;
+      stopping = true;
       clearInterval(sweeper);
       clearInterval(mailer);
       clearInterval(logouts);
@@ -65,8 +71,8 @@ async function serve(config: Config): Promise<number> {
       await db.close();
       resolve(0);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }
 
@@ -104,11 +110,15 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
   if (argv[0] === 'serve') {
-    return serve(config).catch((error: unknown) => {
+    if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config, createLogger(config.logLevel));
+    const code = await serve(config).catch((error: unknown) => {
       if (!(error instanceof DataDirBusy)) throw error;
       process.stderr.write(`kediri-id: ${error.message}: is a server already running? (a crashed one's lock expires after 10 s)\n`);
       return 1;
     });
+    // A worker's channel to its supervisor would keep it alive.
+    cluster.worker?.disconnect();
+    return code;
   }
   const result = await operate(config, argv);
   process.stdout.write(result.stdout);

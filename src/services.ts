@@ -32,7 +32,7 @@ export async function createServices(config: Config, db: Db) {
   const sealer = createSealer(await resolveEncryptionKey(config));
   const audit = createAudit(db);
   const clients = createClientStore(db, sealer, audit);
-  const passwords = createPasswords(config.argon2);
+  const passwords = createPasswords(config.argon2, config.argon2Concurrency);
   const citizens = createCitizenStore(db, sealer, passwords, audit);
   const outbox = createOutbox(db);
   const tokens = createAccountTokens(sealer);

@@ -4,7 +4,6 @@ import lockfile from 'proper-lockfile';
 import type { Config } from '../config.js';
 import type { Db } from './db.js';
 import { openPgDb } from './pg.js';
-import { openPgliteDb } from './pglite.js';
 
 /** The embedded data directory is held by another live process (a running server, usually). */
 export class DataDirBusy extends Error {
@@ -34,6 +33,8 @@ export async function openDatabase(config: Config): Promise<Db> {
   if (config.databaseUrl) return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
   const unlock = await lockDataDir(config.dataDir);
   try {
+    // Loaded only here: a process on PostgreSQL does not carry PGlite (some 35 MB resident).
+    const { openPgliteDb } = await import('./pglite.js');
     const db = await openPgliteDb(join(config.dataDir, 'pglite'));
     return {
       ...db,

@@ -6,18 +6,41 @@ export interface Argon2Params {
   parallelism: number;
 }
 
-export function createPasswords(params: Argon2Params) {
+/**
+ * At most `limit` calls of fn at once; the others wait in line, first come first served. Each
+ * argon2id hash holds its memory cost (19 MiB by default) and a thread of libuv's pool while it
+ * runs: beyond one per CPU, more at once only adds memory and starves the pool's other work.
+ */
+export function limitConcurrency<A extends unknown[], R>(limit: number, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (...args) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await fn(...args);
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+export function createPasswords(params: Argon2Params, concurrency: number) {
   const options = { type: argon2.argon2id as 2, ...params };
+  const hash = limitConcurrency(concurrency, (password: string) => argon2.hash(password, options));
+  const verify = limitConcurrency(concurrency, (stored: string, password: string) => argon2.verify(stored, password));
   // A real hash of a random password, verified when the account is unknown so that an unknown
   // NIK or email costs the same time as a wrong password.
-  const decoy = argon2.hash(crypto.randomUUID(), options);
+  const decoy = hash(crypto.randomUUID());
 
   return {
-    hash: (password: string) => argon2.hash(password, options),
+    hash,
     /** True when the password matches; `rehash` when the stored parameters are below today's. */
-    async verify(hash: string | undefined, password: string): Promise<{ ok: boolean; rehash: boolean }> {
-      const ok = await argon2.verify(hash ?? (await decoy), password).catch(() => false);
-      return { ok: ok && hash !== undefined, rehash: ok && hash !== undefined && argon2.needsRehash(hash, options) };
+    async verify(stored: string | undefined, password: string): Promise<{ ok: boolean; rehash: boolean }> {
+      const ok = await verify(stored ?? (await decoy), password).catch(() => false);
+      return { ok: ok && stored !== undefined, rehash: ok && stored !== undefined && argon2.needsRehash(stored, options) };
     },
   };
 }

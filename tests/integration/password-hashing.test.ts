@@ -21,14 +21,14 @@ describe('password hashing', () => {
   test('argon2id with the configured parameters, rehashed at the next login when they rise', async () => {
     const sealer = createSealer(newSecret());
     const audit = createAudit(testDb.db);
-    const today = createCitizenStore(testDb.db, sealer, createPasswords({ memoryCost: 19456, timeCost: 2, parallelism: 1 }), audit);
+    const today = createCitizenStore(testDb.db, sealer, createPasswords({ memoryCost: 19456, timeCost: 2, parallelism: 1 }, 2), audit);
     await today.create(SITI, { actor: 'test', emailVerified: true });
     const params = async () => (await storedHash()).split('$')[3]!.split(',').sort();
     expect(await storedHash()).toMatch(/^\$argon2id\$/);
     expect(await params()).toEqual(['m=19456', 'p=1', 't=2']);
     expect(await storedHash()).not.toContain(SITI.password);
 
-    const raised = createCitizenStore(testDb.db, sealer, createPasswords({ memoryCost: 19456, timeCost: 3, parallelism: 1 }), audit);
+    const raised = createCitizenStore(testDb.db, sealer, createPasswords({ memoryCost: 19456, timeCost: 3, parallelism: 1 }, 2), audit);
     expect(await raised.authenticate(SITI.email, 'wrong-password-entirely')).toBeUndefined();
     expect(await params()).toContain('t=2');
     expect((await raised.authenticate(SITI.email, SITI.password))?.email).toBe(SITI.email);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
+import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
 
@@ -14,6 +15,8 @@ describe('configuration from the environment', () => {
       devMail: true,
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
       keyPromotionSeconds: 86400,
+      workers: 1,
+      databasePoolSize: 10,
       outboundAllow: { hosts: [], networks: [] },
     });
   });
@@ -23,6 +26,11 @@ describe('configuration from the environment', () => {
       hosts: ['perizinan.kedirikota.go.id'],
       networks: ['10.20.0.0/16', '127.0.0.1/32', 'fd00::/8'],
     });
+  });
+
+  test('WORKERS: a number, or auto for one per CPU', () => {
+    expect(loadConfig({ WORKERS: '3', DATABASE_URL: 'postgres://db/kediri' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: 'auto', DATABASE_URL: 'postgres://db/kediri' }).workers).toBe(availableParallelism());
   });
 
   test('ISSUER follows PORT and loses a trailing slash', () => {
@@ -39,6 +47,9 @@ describe('configuration from the environment', () => {
     [{ COOKIE_KEYS: 'too-short' }, /COOKIE_KEYS/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /ARGON2_MEMORY_KIB/],
     [{ KEY_PROMOTION_SECONDS: '0' }, /KEY_PROMOTION_SECONDS/],
+    [{ WORKERS: '2' }, /WORKERS above 1 needs DATABASE_URL/],
+    [{ WORKERS: 'many', DATABASE_URL: 'postgres://db/kediri' }, /WORKERS/],
+    [{ DATABASE_POOL_SIZE: '1', DATABASE_URL: 'postgres://db/kediri' }, /DATABASE_POOL_SIZE/],
     [{ OUTBOUND_ALLOW: '10.0.0.0/33' }, /OUTBOUND_ALLOW "10.0.0.0\/33" has a bad network prefix/],
     [{ OUTBOUND_ALLOW: 'http://intranet.example' }, /OUTBOUND_ALLOW "http:\/\/intranet.example" is neither/],
     [{ OUTBOUND_ALLOW: '*' }, /OUTBOUND_ALLOW/],

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { CALLBACK, SITI } from '../support/fixtures.js';
+import { kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
+
+/**
+ * WORKERS=2: one supervising process and two server processes on one port and one PostgreSQL
+ * database. PostgreSQL only: the embedded database belongs to one process.
+ */
+const describeOnPostgres = process.env.DATABASE_URL ? describe : describe.skip;
+
+const childrenOf = (pid: number): number[] =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+
+/** A GET on a connection of its own (no keep-alive), so that the primary hands each to a worker in turn; 0 when it fails. */
+function freshGet(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function waitUntil(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  return check();
+}
+
+describeOnPostgres('WORKERS=2', () => {
+  let setup: Awaited<ReturnType<typeof processEnvironment>>;
+  let served: Served;
+  let primary: number;
+
+  beforeAll(async () => {
+    setup = await processEnvironment({ WORKERS: '2' });
+    served = await startServe(setup.env);
+    primary = served.child.pid!;
+  }, 60_000);
+  afterAll(async () => {
+    await served?.stop();
+    await setup?.cleanup();
+  });
+
+  test('two server processes under one supervisor serve a login', async () => {
+    expect(await waitUntil(() => childrenOf(primary).length === 2, 10_000)).toBe(true);
+    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, '--scope', 'openid profile'], setup.env);
+    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
+    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
+    const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile' });
+    expect(tokens.claims()!.sub).toBeTruthy();
+  });
+
+  test('a server process killed with SIGKILL: the other answers every request meanwhile, and a new one takes its place', async () => {
+    const [victim, survivor] = childrenOf(primary);
+    process.kill(victim!, 'SIGKILL');
+    // Once the supervisor has seen it die (a connection handed over just before is lost with it).
+    expect(await waitUntil(() => !childrenOf(primary).includes(victim!), 5_000)).toBe(true);
+    const statuses = [];
+    for (let i = 0; i < 20; i++) statuses.push(await freshGet(`${setup.issuer}/.well-known/openid-configuration`));
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(await waitUntil(() => childrenOf(primary).length === 2, 10_000)).toBe(true);
+    const now = childrenOf(primary);
+    expect(now).toContain(survivor);
+    expect(now).not.toContain(victim);
+  });
+
+  test('SIGTERM to the supervisor ends every server process, and it exits with 0', async () => {
+    const workers = childrenOf(primary);
+    const exited = new Promise<number | null>((resolve) => served.child.once('exit', (code) => resolve(code)));
+    served.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    for (const pid of workers) expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+});
