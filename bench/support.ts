@@ -23,8 +23,22 @@ export interface ProcSample {
   peakRssMb: number;
 }
 
-/** utime + stime of the process (not its children), its resident set and its peak (VmHWM). */
+/**
+ * A server and its worker processes (WORKERS > 1): CPU time and resident sets added up; the
+ * peak is that of the largest single process (the RSS target is per process).
+ */
 export function sampleProcess(pid: number): ProcSample {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const samples = [sampleOne(pid), ...children.map(sampleOne)];
+  return {
+    cpuSeconds: samples.reduce((sum, s) => sum + s.cpuSeconds, 0),
+    rssMb: samples.reduce((sum, s) => sum + s.rssMb, 0),
+    peakRssMb: Math.max(...samples.map((s) => s.peakRssMb)),
+  };
+}
+
+/** utime + stime of one process (all its threads), its resident set and its peak (VmHWM). */
+function sampleOne(pid: number): ProcSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name "(...)": state is field 3, utime field 14, stime field 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
