@@ -320,7 +320,7 @@ async function main() {
     const bareSecret = newSecret();
     bare = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-provider.ts'], {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', BARE_CLIENT_ID: 'bare', BARE_CLIENT_SECRET: bareSecret },
+      env: { ...process.env, NODE_ENV: 'production', NODE_OPTIONS: env.NODE_OPTIONS, BARE_CLIENT_ID: 'bare', BARE_CLIENT_SECRET: bareSecret },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     bare.stderr!.pipe(log);
