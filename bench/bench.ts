@@ -104,7 +104,7 @@ interface Phase {
   peakRssMb?: number;
 }
 
-async function measured(pid: number | undefined, run: () => Promise<Omit<Phase, 'cpuSeconds' | 'cpuPer1000' | 'perCore' | 'coresBusy' | 'peakRssMb'>>): Promise<Phase> {
+async function measured(pid: number | undefined, run: () => Promise<Phase>): Promise<Phase> {
   const before: ProcSample | undefined = pid ? sampleProcess(pid) : undefined;
   const started = Date.now();
   const phase: Phase = await run();
@@ -308,10 +308,14 @@ async function main() {
     const hash = await argon2.hash(CITIZEN.password, argonOptions);
     phases.push(
       await measured(undefined, async () => {
+        // This process's CPU (every thread, so libuv's pool where argon2 runs): per core as for the server.
+        const cpu = process.cpuUsage();
         const r = await runLoop(SECONDS, LOGIN_CONCURRENCY, async () => {
           if (!(await argon2.verify(hash, CITIZEN.password))) throw new Error('argon2 verify failed');
         });
-        return { name: 'argon2id verify (raw)', unit: 'verifies/s', ...r, httpRequests: 0 };
+        const used = process.cpuUsage(cpu);
+        const cpuSeconds = (used.user + used.system) / 1e6;
+        return { name: 'argon2id verify (raw)', unit: 'verifies/s', ...r, httpRequests: 0, perCore: r.operations / cpuSeconds, coresBusy: cpuSeconds / r.seconds };
       }),
     );
     const finalSample = sampleProcess(pid);
@@ -348,12 +352,13 @@ async function main() {
       discoveryVsBare: byName('discovery').perSecond / byName('bare: discovery').perSecond,
       clientCredentialsVsBare: cc.perSecond / byName('bare: client credentials').perSecond,
       loginsVsArgon2: logins.perSecond / raw.perSecond,
+      loginsVsArgon2PerCore: logins.perCore! / raw.perCore!,
     };
     const mark = (ok: boolean) => (ok ? 'met' : 'MISSED');
     const targets: Record<string, string> = {
       'client credentials': `≥ 1,200/s per core: ${mark((cc.perCore ?? 0) >= 1200)}; ≥ 50% of bare: ${(ratios.clientCredentialsVsBare * 100).toFixed(0)}% ${mark(ratios.clientCredentialsVsBare >= 0.5)}`,
       'refresh token': `≥ 600/s per core: ${mark((refresh.perCore ?? 0) >= 600)}`,
-      'login (authorize..userinfo)': `≥ 85% of raw argon2: ${(ratios.loginsVsArgon2 * 100).toFixed(0)}% ${mark(ratios.loginsVsArgon2 >= 0.85)}`,
+      'login (authorize..userinfo)': `≥ 85% of raw argon2: ${(ratios.loginsVsArgon2 * 100).toFixed(0)}% ${mark(ratios.loginsVsArgon2 >= 0.85)} (per core: ${(ratios.loginsVsArgon2PerCore * 100).toFixed(0)}%)`,
       discovery: `${(ratios.discoveryVsBare * 100).toFixed(0)}% of bare`,
     };
     // Login p99 among the most citizens against that among the fewest.

@@ -60,7 +60,10 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
   async function issueRecoveryCodes(tx: Queryable, citizenId: string): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
     await tx.query('delete from recovery_codes where citizen_id = $1', [citizenId]);
-    for (const c of codes) await tx.query('insert into recovery_codes (citizen_id, code_hash) values ($1, $2)', [citizenId, hashRecovery(citizenId, c)]);
+    await tx.query('insert into recovery_codes (citizen_id, code_hash) select $1, unnest($2::text[])', [
+      citizenId,
+      codes.map((c) => hashRecovery(citizenId, c)),
+    ]);
     return codes;
   }
 
