@@ -286,7 +286,8 @@ async function main() {
     // Logins among many citizens: each login is a citizen's first (with consent), chosen in turn
     // from a random start, so that the database finds each account cold among N.
     for (const citizens of CITIZEN_SCALE) {
-      const seeded = await cli(env, ['dev', 'seed', '--citizens', String(citizens)], CITIZEN.password);
+      // Seeding is refused in production: the seeding command runs as a test tool.
+      const seeded = await cli({ ...env, NODE_ENV: 'test' }, ['dev', 'seed', '--citizens', String(citizens)], CITIZEN.password);
       console.error(`  seeded ${seeded.created} citizens in ${Number(seeded.seconds).toFixed(0)} s (${seeded.total} in all)`);
       await analyze(env.DATABASE_URL!);
       let next = Math.floor(Math.random() * citizens);

@@ -3,9 +3,10 @@
 -- process or tool made it. Notifications are sent when the transaction commits.
 create function notify_client_changed() returns trigger language plpgsql as $$
 begin
-  if tg_op = 'DELETE' then
+  if tg_op in ('UPDATE', 'DELETE') then
     perform pg_notify('client_changed', old.client_id);
-  else
+  end if;
+  if tg_op = 'INSERT' or (tg_op = 'UPDATE' and new.client_id <> old.client_id) then
     perform pg_notify('client_changed', new.client_id);
   end if;
   return null;

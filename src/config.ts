@@ -13,6 +13,10 @@ const secretKey = z
 
 const schema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /** Prometheus metrics (GET /metrics) on this port, apart from the public one; unset: none. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** The address METRICS_PORT listens on (0.0.0.0 in a container, for the scraper to reach it). */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Server processes sharing PORT: a number, or "auto" for one per CPU. Above 1 needs PostgreSQL. */
   WORKERS: z.union([z.literal('auto').transform(() => availableParallelism()), z.coerce.number().int().min(1).max(64)]).default(1),
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
@@ -63,6 +67,7 @@ export interface Config {
   databaseUrl: string | undefined;
   databasePoolSize: number;
   workers: number;
+  metrics: { host: string; port: number } | undefined;
   dataDir: string;
   production: boolean;
   cookieKeys: string[] | undefined;
@@ -133,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     workers: e.WORKERS,
+    metrics: e.METRICS_PORT === undefined ? undefined : { host: e.METRICS_HOST, port: e.METRICS_PORT },
     issuer,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

@@ -32,6 +32,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
   });
+  provider.on('grant.success', (ctx) => services.metrics.tokenIssued(String(ctx.oidc.params?.grant_type)));
   provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc-provider server error'));
   const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
   const app = createApp({ ...services, log, provider, cookieKeys, csrfKey });

@@ -5,6 +5,7 @@ import { DataDirBusy, openDatabase } from './db/open.js';
 import { createServices } from './services.js';
 import { createLogger } from './log.js';
 import { superviseWorkers } from './workers.js';
+import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
@@ -30,6 +31,11 @@ async function serve(config: Config): Promise<number> {
   const instance = await createInstance(services, log);
   const server = http.createServer(instance.app.callback());
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  // A worker's figures are served by its supervisor, on the supervisor's metrics port.
+  offerToSupervisor(services.metrics.registry);
+  const metricsServer = config.metrics && cluster.isPrimary
+    ? await serveMetrics(config.metrics.host, config.metrics.port, services.metrics.registry)
+    : undefined;
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
@@ -66,6 +72,7 @@ async function serve(config: Config): Promise<number> {
       clearInterval(logouts);
       sender.close();
       operatorSocket?.close();
+      metricsServer?.close();
       server.close();
       server.closeAllConnections();
       await db.close();

@@ -25,12 +25,14 @@ import { createIdentityVerification } from './identity/identity-verification.js'
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
+import { createMetrics } from './metrics.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
 export async function createServices(config: Config, db: Db) {
   await migrate(db);
   const sealer = createSealer(await resolveEncryptionKey(config));
-  const audit = createAudit(db);
+  const metrics = createMetrics(db);
+  const audit = createAudit(db, metrics.securityEvent);
   const clients = createClientStore(db, sealer, audit);
   const passwords = createPasswords(config.argon2, config.argon2Concurrency);
   const citizens = createCitizenStore(db, sealer, passwords, audit);
@@ -48,7 +50,7 @@ export async function createServices(config: Config, db: Db) {
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
-  const throttle = createThrottle(db, config.throttle);
+  const throttle = createThrottle(db, config.throttle, metrics.throttled);
   const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, outbox, audit);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
@@ -59,7 +61,7 @@ export async function createServices(config: Config, db: Db) {
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, clientRequests, units, profile },
-    ...{ dynamicRegistration, passwords },
+    ...{ dynamicRegistration, passwords, metrics },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };
 }

@@ -1,41 +1,63 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { serveMetrics } from './metrics.js';
 
-const RESTART_AFTER_MS = 1000;
+/** A worker that dies sooner than this after its start counts as failing to start. */
+const EARLY_DEATH_MS = 30_000;
+/** After this many early deaths in a row the supervisor gives up (exit status 1): see the log. */
+const MAX_EARLY_DEATHS = 5;
 
 /**
  * WORKERS above 1: this process serves nothing itself. It starts that many server processes
  * (node:cluster; they share PORT and the primary hands connections to them in turn) and starts a
- * new one a second after any dies. Every state is in PostgreSQL, so any process serves any
- * request. On SIGTERM or SIGINT each worker is told to stop, and this process ends after them.
+ * new one when one dies: after a second, doubling with each death soon after a start, and it
+ * exits with status 1 when five in a row die soon after starting (the database is unreachable,
+ * the configuration is wrong), so that whatever runs it sees the failure. Every state is in
+ * PostgreSQL, so any process serves any request. On SIGTERM or SIGINT each worker is told to
+ * stop, and this process ends after them. METRICS_PORT, when set, serves every worker's figures.
  */
-export function superviseWorkers(config: Config, log: Logger): Promise<number> {
+export async function superviseWorkers(config: Config, log: Logger): Promise<number> {
   let stopping = false;
-  const start = (): Worker => {
-    const worker = cluster.fork();
-    worker.once('exit', (code, signal) => {
-      if (stopping) return;
-      log.error({ worker: worker.process.pid, code, signal }, 'a server process ended; starting another');
-      setTimeout(() => !stopping && start(), RESTART_AFTER_MS);
-    });
-    return worker;
-  };
-  for (let i = 0; i < config.workers; i++) start();
-  log.info({ workers: config.workers, port: config.port }, 'Kediri ID server processes started');
+  let earlyDeaths = 0;
+  const metricsServer = config.metrics ? await serveMetrics(config.metrics.host, config.metrics.port, undefined) : undefined;
 
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    const start = (): Worker => {
+      const startedAt = Date.now();
+      const worker = cluster.fork();
+      worker.once('exit', (code, signal) => {
+        if (stopping) return;
+        earlyDeaths = Date.now() - startedAt < EARLY_DEATH_MS ? earlyDeaths + 1 : 0;
+        if (earlyDeaths >= MAX_EARLY_DEATHS) {
+          log.error({ worker: worker.process.pid, code, signal }, `${MAX_EARLY_DEATHS} server processes in a row ended soon after starting; giving up`);
+          stop('SIGTERM', 1);
+          return;
+        }
+        const delay = 1000 * 2 ** Math.max(0, earlyDeaths - 1);
+        log.error({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'a server process ended; starting another');
+        setTimeout(() => !stopping && start(), delay);
+      });
+      return worker;
+    };
+
+    const stop = (signal: NodeJS.Signals, status = 0) => {
+      if (stopping) return;
       stopping = true;
+      metricsServer?.close();
       const running = Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => !!worker && !worker.isDead());
       let left = running.length;
-      if (left === 0) resolve(0);
+      if (left === 0) resolve(status);
       for (const worker of running) {
-        worker.once('exit', () => --left === 0 && resolve(0));
+        worker.once('exit', () => --left === 0 && resolve(status));
         worker.process.kill(signal);
       }
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // A second signal (a terminal signals every process in its group) changes nothing.
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+
+    for (let i = 0; i < config.workers; i++) start();
+    log.info({ workers: config.workers, port: config.port }, 'Kediri ID server processes started');
   });
 }

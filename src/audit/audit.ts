@@ -72,12 +72,16 @@ export interface AuditEvent {
 
 export type Audit = (event: AuditEvent, db?: Queryable) => Promise<void>;
 
-/** Returns record(event[, tx]): pass the transaction to make the entry part of the change it audits. */
-export function createAudit(db: Queryable): Audit {
+/**
+ * Returns record(event[, tx]): pass the transaction to make the entry part of the change it
+ * audits. `recorded` hears of each entry once it is written (the metrics count them).
+ */
+export function createAudit(db: Queryable, recorded: (event: AuditEvent) => void = () => {}): Audit {
   return async (event, on = db) => {
     await on.query(
       'insert into audit_events (type, actor, citizen_id, client_id, ip, details) values ($1, $2, $3, $4, $5, $6)',
       [event.type, event.actor ?? null, event.citizenId ?? null, event.clientId ?? null, event.ip ?? null, event.details ?? {}],
     );
+    recorded(event);
   };
 }

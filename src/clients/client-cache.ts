@@ -1,13 +1,13 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { Db } from '../db/db.js';
 
-/** Clients in memory at most; past it the oldest entry goes (unknown client_ids are cached too). */
+/** Clients in memory at most; past it the oldest entry goes. */
 const MAX_ENTRIES = 10_000;
 /** A backstop only: a change is forgotten when its notification arrives, in milliseconds. */
 const MAX_AGE_MS = 60_000;
 
 interface Entry {
-  metadata: AdapterPayload | undefined;
+  metadata: AdapterPayload;
   at: number;
 }
 
@@ -19,7 +19,8 @@ interface Entry {
  * connection that listens has dropped) nothing is cached and every lookup reads the database.
  *
  * A lookup that was under way when a change was announced does not store what it read: it may
- * have read the row before the change.
+ * have read the row before the change. Only clients that exist are kept: a client_id nobody has
+ * (anyone may send one, of any length) is looked up each time and takes no memory.
  */
 export function createClientCache(load: (clientId: string) => Promise<AdapterPayload | undefined>) {
   const entries = new Map<string, Entry>();
@@ -34,17 +35,18 @@ export function createClientCache(load: (clientId: string) => Promise<AdapterPay
   };
 
   return {
+    /** A copy each time: oidc-provider adjusts the metadata it is given. */
     async find(clientId: string): Promise<AdapterPayload | undefined> {
       const entry = entries.get(clientId);
-      if (entry && Date.now() - entry.at < MAX_AGE_MS) return entry.metadata && { ...entry.metadata };
+      if (entry && performance.now() - entry.at < MAX_AGE_MS) return structuredClone(entry.metadata);
       const before = changes;
       const metadata = await load(clientId);
-      if (listening && before === changes) {
+      if (metadata && listening && before === changes) {
         entries.delete(clientId);
         if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value!);
-        entries.set(clientId, { metadata, at: Date.now() });
+        entries.set(clientId, { metadata: structuredClone(metadata), at: performance.now() });
       }
-      return metadata && { ...metadata };
+      return metadata;
     },
 
     /** Starts caching, for as long as the database's client_changed notifications are heard. */

@@ -22,6 +22,8 @@ export interface Db extends Queryable {
    * dropped; it reconnects by itself), onListening(true) that they are heard again.
    */
   listen(channel: string, onMessage: (payload: string) => void, onListening: (listening: boolean) => void): Promise<void>;
+  /** PostgreSQL only: the connections of this process's pool. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

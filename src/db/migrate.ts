@@ -11,8 +11,10 @@ const MIGRATION_LOCK = 4_357_101;
  * schema_migrations. A transaction-scoped advisory lock serialises processes that start at once:
  * the second one waits, then sees the file recorded and skips it. Returns the names applied now.
  */
+const migrationFiles = async (dir: string) => (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+
 export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const files = (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+  const files = await migrationFiles(dir);
   const applied: string[] = [];
   for (const name of files) {
     const sql = await readFile(dir + name, 'utf8');
@@ -30,4 +32,14 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
     if (ran) applied.push(name);
   }
   return applied;
+}
+
+/** The migrations this code has that the database has not applied (a newer version may have applied more). */
+export async function pendingMigrations(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const files = await migrationFiles(dir);
+  const exists = await db.query("select to_regclass('schema_migrations') is not null as exists");
+  if (!(exists.rows[0] as { exists: boolean }).exists) return files;
+  const { rows } = await db.query<{ name: string }>('select name from schema_migrations');
+  const applied = new Set(rows.map((row) => row.name));
+  return files.filter((name) => !applied.has(name));
 }

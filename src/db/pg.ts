@@ -3,13 +3,17 @@ import pg from 'pg';
 import type { Db, Queryable, Rows } from './db.js';
 
 const RECONNECT_MS = 1000;
+/** How often a listening connection is checked, and how long its answer may take. */
+const PING_EVERY_MS = 5000;
+const PING_TIMEOUT_MS = 3000;
 
 /**
  * A Db over a PostgreSQL server (pg Pool). A statement with parameters is prepared once per
  * connection (named by a hash of its text) rather than parsed and planned at every call.
  */
 export function openPgDb(connectionString: string, options: { max: number }): Db {
-  const pool = new pg.Pool({ connectionString, max: options.max });
+  // A database that does not take a connection within 5 s fails the request (503), not hangs it.
+  const pool = new pg.Pool({ connectionString, max: options.max, connectionTimeoutMillis: 5000 });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   const statementNames = new Map<string, string>();
@@ -51,23 +55,29 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
         client.release();
       }
     },
-    /** A connection of its own (not from the pool), reconnected a second after it drops. */
+    /**
+     * A connection of its own (not from the pool), reconnected a second after it drops. It is
+     * asked a question every few seconds: one that does not answer in time (a link that died
+     * without a word) counts as dropped, since changes would be missed on it.
+     */
     async listen(channel, onMessage, onListening) {
       if (!/^[a-z_]+$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
       let current: pg.Client | undefined;
       let retry: NodeJS.Timeout | undefined;
       let stopped = false;
+      const drop = (client: pg.Client) => {
+        if (current !== client) return;
+        current = undefined;
+        onListening(false);
+        client.end().catch(() => {});
+        if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
+      };
       const connect = async () => {
-        const client = new pg.Client({ connectionString });
-        client.on('error', () => {});
+        const client = new pg.Client({ connectionString, keepAlive: true });
+        client.on('error', () => drop(client));
+        client.on('end', () => drop(client));
         client.on('notification', (message) => {
           if (message.channel === channel) onMessage(message.payload ?? '');
-        });
-        client.on('end', () => {
-          if (current !== client) return;
-          current = undefined;
-          onListening(false);
-          if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
         });
         try {
           await client.connect();
@@ -76,8 +86,18 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
           await client.end().catch(() => {});
           throw error;
         }
+        if (stopped) {
+          await client.end().catch(() => {});
+          return;
+        }
         current = client;
         onListening(true);
+        const ping = setInterval(() => {
+          if (current !== client) return clearInterval(ping);
+          const late = setTimeout(() => drop(client), PING_TIMEOUT_MS).unref();
+          client.query('select 1').then(() => clearTimeout(late), () => drop(client));
+        }, PING_EVERY_MS);
+        ping.unref();
       };
       const reconnect = () => {
         connect().catch(() => {
@@ -94,6 +114,7 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
       });
       await connect();
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...stopListening].map((stop) => stop()));
       await pool.end();

@@ -7,18 +7,18 @@ export interface Argon2Params {
 }
 
 /**
- * At most `limit` calls of fn at once; the others wait in line, first come first served. Each
+ * Runs tasks with at most `limit` at once; the others wait in line, first come first served. Each
  * argon2id hash holds its memory cost (19 MiB by default) and a thread of libuv's pool while it
  * runs: beyond one per CPU, more at once only adds memory and starves the pool's other work.
  */
-export function limitConcurrency<A extends unknown[], R>(limit: number, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function createLimiter(limit: number) {
   let running = 0;
   const waiting: Array<() => void> = [];
-  return async (...args) => {
+  return async function run<T>(task: () => Promise<T>): Promise<T> {
     if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
     else running++;
     try {
-      return await fn(...args);
+      return await task();
     } finally {
       const next = waiting.shift();
       if (next) next();
@@ -29,8 +29,10 @@ export function limitConcurrency<A extends unknown[], R>(limit: number, fn: (...
 
 export function createPasswords(params: Argon2Params, concurrency: number) {
   const options = { type: argon2.argon2id as 2, ...params };
-  const hash = limitConcurrency(concurrency, (password: string) => argon2.hash(password, options));
-  const verify = limitConcurrency(concurrency, (stored: string, password: string) => argon2.verify(stored, password));
+  // Hashing and verifying share the one limit.
+  const run = createLimiter(concurrency);
+  const hash = (password: string) => run(() => argon2.hash(password, options));
+  const verify = (stored: string, password: string) => run(() => argon2.verify(stored, password));
   // A real hash of a random password, verified when the account is unknown so that an unknown
   // NIK or email costs the same time as a wrong password.
   const decoy = hash(crypto.randomUUID());

@@ -13,10 +13,12 @@ const DAYS = 25_000;
 const FIRST_DAY = Date.UTC(1940, 0, 1);
 
 /**
- * Why seeding is refused for this configuration, or undefined: it is allowed on the embedded
- * database and on a PostgreSQL database whose name says it is for tests or benchmarks.
+ * Why seeding is refused for this configuration, or undefined: it is allowed outside production,
+ * on the embedded database and on a PostgreSQL database whose name says it is for tests or
+ * benchmarks.
  */
 export function seedRefusal(config: Config): string | undefined {
+  if (config.production) return 'refused in production (NODE_ENV=production)';
   if (!config.databaseUrl) return undefined;
   const name = decodeURIComponent(new URL(config.databaseUrl).pathname.slice(1));
   if (/test|bench/i.test(name)) return undefined;

@@ -38,7 +38,8 @@ const IP_WINDOW_MINUTES = 15;
 
 export type Verdict = { allowed: true } | { allowed: false; retryAfterSeconds: number; locked: boolean };
 
-export function createThrottle(db: Db, policy: ThrottlePolicy) {
+/** `refused` hears of each refusal, by what was limited: ip_<action> or account (the metrics count them). */
+export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: string) => void = () => {}) {
   const WINDOW = `make_interval(mins => ${FAILURE_WINDOW_MINUTES})`;
   const LOCK_RAN_OUT = 'throttle.locked_until <= now()';
 
@@ -64,9 +65,13 @@ export function createThrottle(db: Db, policy: ThrottlePolicy) {
         [`account:${key}`],
       );
       const { count, wait } = rows[0]!;
-      if (wait > 0) return { allowed: false, retryAfterSeconds: wait, locked: count >= policy.lockoutFailures };
-      if (count > policy.lockoutFailures) return { allowed: false, retryAfterSeconds: policy.lockoutMinutes * 60, locked: true };
-      return { allowed: true };
+      const verdict: Verdict = wait > 0
+        ? { allowed: false, retryAfterSeconds: wait, locked: count >= policy.lockoutFailures }
+        : count > policy.lockoutFailures
+          ? { allowed: false, retryAfterSeconds: policy.lockoutMinutes * 60, locked: true }
+          : { allowed: true };
+      if (!verdict.allowed) refused('account');
+      return verdict;
     },
 
     /**
@@ -117,7 +122,9 @@ export function createThrottle(db: Db, policy: ThrottlePolicy) {
         [key],
       );
       const { count, wait } = rows[0]!;
-      return count > policy.ipLimits[action] ? { allowed: false, retryAfterSeconds: Math.max(1, wait), locked: false } : { allowed: true };
+      if (count <= policy.ipLimits[action]) return { allowed: true };
+      refused(`ip_${action}`);
+      return { allowed: false, retryAfterSeconds: Math.max(1, wait), locked: false };
     },
 
     /** Deletes counters whose windows are long over (run with the other sweeps). */

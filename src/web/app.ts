@@ -22,6 +22,7 @@ import { accountRoutes } from './account/routes.js';
 import { profileRoutes } from './account/profile-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
 import { followKeySchedule } from '../oidc/key-rotation.js';
+import { readinessProblems } from '../readiness.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
@@ -61,6 +62,7 @@ export function createApp(deps: AppDeps): Koa {
   // added (the entries before it are whatever the client sent).
   app.maxIpsCount = 1;
 
+  app.use(deps.metrics.http);
   app.use(securityHeaders(https));
   app.use(language);
   app.use(errorPages(log, deps.audit));
@@ -94,9 +96,9 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = { status: 'ok' };
   });
   pages.get('/readyz', async (ctx) => {
-    const ready = await db.query('select 1').then(() => true, () => false);
-    ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'database unavailable' };
+    const problems = await readinessProblems(db, deps.signingKeys);
+    ctx.status = problems.length === 0 ? 200 : 503;
+    ctx.body = problems.length === 0 ? { status: 'ready' } : { status: 'not ready', problems };
   });
   app.use(pages.routes());
 

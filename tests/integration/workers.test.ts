@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { CALLBACK, SITI } from '../support/fixtures.js';
-import { kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort, kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
@@ -78,4 +80,21 @@ describeOnPostgres('WORKERS=2', () => {
     expect(await exited).toBe(0);
     for (const pid of workers) expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
+});
+
+describe('WORKERS=2 when the server processes cannot start', () => {
+  test('the supervisor restarts them with growing waits, then gives up with status 1 and says why', async () => {
+    const bin = fileURLToPath(new URL('../../bin/kediri-id.js', import.meta.url));
+    // Nothing listens on port 1: every server process fails at its first query.
+    const env = { ...process.env, WORKERS: '2', PORT: String(await freePort()), DATABASE_URL: 'postgres://kediri@127.0.0.1:1/kediri_test_none', LOG_LEVEL: 'info' };
+    const child = spawn(process.execPath, [bin, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', () => {});
+    const status = await new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    expect(status).toBe(1);
+    const lines = out.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; restartInMs?: number });
+    expect(lines.filter((l) => l.restartInMs !== undefined).map((l) => l.restartInMs)).toEqual([1000, 2000, 4000, 8000]);
+    expect(lines.at(-1)!.msg).toMatch(/5 server processes in a row ended soon after starting; giving up/);
+  }, 60_000);
 });

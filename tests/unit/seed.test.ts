@@ -17,12 +17,14 @@ describe('seeded citizens', () => {
     expect(niks.size).toBe(numbers.length);
   });
 
-  test('seeding is refused on a PostgreSQL database not named for tests', () => {
+  test('seeding is refused in production and on a PostgreSQL database not named for tests', () => {
     const refusal = (url?: string) => seedRefusal(loadConfig({ ...(url && { DATABASE_URL: url }) }));
     expect(refusal()).toBeUndefined();
     expect(refusal('postgres://db.internal/kediri_test_42')).toBeUndefined();
     expect(refusal('postgres://db.internal/kediri_bench')).toBeUndefined();
     expect(refusal('postgres://db.internal/kediri_id')).toMatch(/refused on the PostgreSQL database "kediri_id"/);
     expect(refusal('postgres://db.internal/postgres')).toMatch(/refused/);
+    const production = { NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://mail.example' };
+    expect(seedRefusal(loadConfig(production))).toMatch(/refused in production/);
   });
 });

@@ -25,6 +25,7 @@ import type { Passkeys } from '../../identity/passkeys.js';
 import type { Outbox } from '../../email/outbox.js';
 import { accountLockedEmail } from '../../email/messages.js';
 import type { Config } from '../../config.js';
+import type { Metrics } from '../../metrics.js';
 import { parseForm, seeOther } from '../forms.js';
 
 interface Deps {
@@ -39,7 +40,11 @@ interface Deps {
   outbox: Outbox;
   config: Config;
   audit: Audit;
+  metrics: Metrics;
 }
+
+/** The unit of the service being signed in to (none for Kediri ID's own portal). */
+const unitOf = (client: object): string | undefined => (client as { unitSlug?: string }).unitSlug;
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -83,7 +88,7 @@ const loginForm = z.object({
 
 /** The login and consent pages that oidc-provider sends the browser to (/interaction/:uid). */
 export function interactionRoutes(deps: Deps): Router {
-  const { provider, citizens, clients, registration, identityVerification, throttle, secondFactors, passkeys, outbox, audit } = deps;
+  const { provider, citizens, clients, registration, identityVerification, throttle, secondFactors, passkeys, outbox, audit, metrics } = deps;
   const lockoutMinutes = deps.config.throttle.lockoutMinutes;
   const router = new Router({ prefix: '/interaction/:uid' });
 
@@ -167,6 +172,7 @@ export function interactionRoutes(deps: Deps): Router {
     const verdict = await firstRefusal(throttle.ipAttempt('login', ctx.ip), () => throttle.accountAttempt(subject.key));
     if (!verdict.allowed) {
       await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip: ctx.ip, details: { locked: verdict.locked } });
+      metrics.login('throttled', unitOf(client));
       const message = verdict.locked
         ? t('login.locked', { minutes: Math.ceil(verdict.retryAfterSeconds / 60) })
         : t('login.wait', { seconds: verdict.retryAfterSeconds });
@@ -177,6 +183,7 @@ export function interactionRoutes(deps: Deps): Router {
     const citizen = await citizens.authenticate(identifier, password);
     if (!citizen) {
       await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip: ctx.ip });
+      metrics.login('failed', unitOf(client));
       if ((await throttle.accountFailed(subject.key)) && subject.citizen) {
         await audit({ type: 'account.locked', citizenId: subject.citizen.id, ip: ctx.ip });
         await outbox.enqueue(accountLockedEmail(subject.citizen.email, subject.citizen.name, lockoutMinutes));
@@ -224,6 +231,7 @@ export function interactionRoutes(deps: Deps): Router {
     const method = await check(citizen);
     if (!method) {
       await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip: ctx.ip });
+      metrics.login('second_factor_failed', unitOf(client));
       if (await throttle.accountFailed(citizen.id)) {
         await audit({ type: 'account.locked', citizenId: citizen.id, ip: ctx.ip });
         await outbox.enqueue(accountLockedEmail(citizen.email, citizen.name, lockoutMinutes));
@@ -276,6 +284,7 @@ export function interactionRoutes(deps: Deps): Router {
     }
     pendingCheck.clear(ctx);
     await audit({ type: 'login.succeeded', citizenId: citizen.id, clientId, ip: ctx.ip, details: { acr, amr, userAgent: ctx.get('user-agent').slice(0, 200) } });
+    metrics.login('succeeded', unitOf(client));
     const to = await provider.interactionResult(ctx.req, ctx.res, {
       login: { accountId: citizen.id, acr, amr, remember: true },
     });

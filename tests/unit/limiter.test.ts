@@ -1,12 +1,13 @@
 import { describe, expect, test } from '@jest/globals';
-import { limitConcurrency } from '../../src/identity/passwords.js';
+import { createLimiter } from '../../src/identity/passwords.js';
 
-describe('limitConcurrency (argon2 hashes per process)', () => {
+describe('createLimiter (argon2 hashes per process)', () => {
   test('runs at most the limit at once, all of them in the end, in the order they came; a failure frees its place', async () => {
     let running = 0;
     let most = 0;
     const started: number[] = [];
-    const limited = limitConcurrency(2, async (n: number) => {
+    const run = createLimiter(2);
+    const task = async (n: number) => {
       started.push(n);
       running++;
       most = Math.max(most, running);
@@ -14,8 +15,8 @@ describe('limitConcurrency (argon2 hashes per process)', () => {
       running--;
       if (n % 3 === 0) throw new Error(`failed ${n}`);
       return n * 10;
-    });
-    const results = await Promise.allSettled(Array.from({ length: 9 }, (_, n) => limited(n)));
+    };
+    const results = await Promise.allSettled(Array.from({ length: 9 }, (_, n) => run(() => task(n))));
     expect(most).toBe(2);
     expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual([

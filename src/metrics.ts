@@ -1,0 +1,124 @@
+import cluster from 'node:cluster';
+import http from 'node:http';
+import type { Context, Next } from 'koa';
+import client from 'prom-client';
+import type { AuditEvent } from './audit/audit.js';
+import type { Db } from './db/db.js';
+
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export type LoginResult = 'succeeded' | 'failed' | 'throttled' | 'second_factor_failed';
+
+/**
+ * The Prometheus metrics of one server process, in a registry of its own. Served on
+ * METRICS_PORT only (serveMetrics), never on the public port. Counts carry no identifiers: labels
+ * are routes (patterns, not paths), statuses, event types, units and grant types.
+ */
+export function createMetrics(db: Db) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const httpRequests = new client.Counter({
+    name: 'kediri_http_requests_total', help: 'HTTP requests answered, by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'], registers,
+  });
+  const httpDuration = new client.Histogram({
+    name: 'kediri_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route pattern and method',
+    labelNames: ['route', 'method'], buckets: HTTP_BUCKETS, registers,
+  });
+  const securityEvents = new client.Counter({
+    name: 'kediri_security_events_total', help: 'Audited security events, by type', labelNames: ['type'], registers,
+  });
+  const logins = new client.Counter({
+    name: 'kediri_logins_total', help: 'Password logins, by result and by the unit of the service signed in to',
+    labelNames: ['result', 'unit'], registers,
+  });
+  const tokens = new client.Counter({
+    name: 'kediri_tokens_issued_total', help: 'Successful token endpoint requests, by grant type', labelNames: ['grant_type'], registers,
+  });
+  const throttled = new client.Counter({
+    name: 'kediri_throttled_total', help: 'Attempts refused by the brute-force defence, by what was limited (ip_login, ip_register, ip_reset, ip_code, account)',
+    labelNames: ['limit'], registers,
+  });
+
+  /** A gauge read from the database at each scrape; every process sees the same rows, so processes' values are not added up. */
+  const countGauge = (name: string, help: string, sql: string) =>
+    new client.Gauge({
+      name, help, registers, aggregator: 'max',
+      async collect() {
+        const { rows } = await db.query<{ n: number }>(sql);
+        this.set(rows[0]!.n);
+      },
+    });
+  countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', "select count(*)::int as n from oidc_payloads where model = 'Session' and expires_at > now()");
+  countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', 'select count(*)::int as n from outbox where sent_at is null and failed_at is null');
+  countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', 'select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null');
+  const poolStats = db.poolStats;
+  if (poolStats) {
+    const pool = [
+      ['total', 'PostgreSQL connections open in this process\'s pool'],
+      ['idle', 'PostgreSQL connections idle in this process\'s pool'],
+      ['waiting', 'Queries waiting for a connection of this process\'s pool'],
+    ] as const;
+    for (const [key, help] of pool) {
+      new client.Gauge({ name: `kediri_db_pool_${key}`, help, registers, collect() { this.set(poolStats()[key]); } });
+    }
+  }
+
+  return {
+    registry,
+
+    /** Koa middleware, first in the chain: counts and times every request under its route pattern. */
+    async http(ctx: Context, next: Next) {
+      const stop = httpDuration.startTimer();
+      try {
+        await next();
+      } finally {
+        const route = routeOf(ctx);
+        stop({ route, method: ctx.method });
+        httpRequests.inc({ route, method: ctx.method, status: String(ctx.status) });
+      }
+    },
+    securityEvent: (event: AuditEvent) => securityEvents.inc({ type: event.type }),
+    login: (result: LoginResult, unit: string | undefined) => logins.inc({ result, unit: unit ?? 'kediri-id' }),
+    tokenIssued: (grantType: string) => tokens.inc({ grant_type: grantType }),
+    throttled: (limit: string) => throttled.inc({ limit }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The route pattern that answered (ours, or the provider's: its router sets the same field), never the path with its ids. */
+function routeOf(ctx: Context): string {
+  const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
+}
+
+/**
+ * GET /metrics on host:port: this process's registry, or, in the supervisor of WORKERS > 1, every
+ * server process's figures aggregated (each worker answers through prom-client's cluster messages).
+ */
+export async function serveMetrics(host: string, port: number, registry: client.Registry | undefined): Promise<http.Server> {
+  const aggregator = registry ? undefined : new client.AggregatorRegistry();
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    const text = aggregator ? aggregator.clusterMetrics() : registry!.metrics();
+    text.then(
+      (body) => res.writeHead(200, { 'Content-Type': registry?.contentType ?? aggregator!.contentType }).end(body),
+      () => res.writeHead(503).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return server;
+}
+
+/** In a worker of WORKERS > 1: the supervisor's aggregation reads this registry. */
+export function offerToSupervisor(registry: client.Registry): void {
+  if (!cluster.isWorker) return;
+  client.AggregatorRegistry.setRegistries([registry]);
+  // Constructing one is what makes a worker answer the supervisor's requests for its figures.
+  new client.AggregatorRegistry();
+}

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import pg from 'pg';
+import * as oidc from 'openid-client';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { freePort, kediriId, processEnvironment, startServe } from '../support/process.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+const onPostgres = process.env.DATABASE_URL ? test : test.skip;
+
+/** One sample of a metric in Prometheus text, e.g. value(text, 'kediri_logins_total{result="failed",unit="samsat"}'). */
+function value(text: string, sample: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+}
+
+describe('health, readiness and metrics', () => {
+  let server: TestServer;
+  let rp: oidc.Configuration;
+  const metrics = () => server.instance.metrics.registry.metrics();
+
+  beforeAll(async () => {
+    server = await startTestServer({ LOCKOUT_FAILURES: '100', LOGIN_MAX_DELAY_SECONDS: '0' });
+    await createCitizen(server.instance);
+    const { clientId, clientSecret } = await createWebClient(server.instance, { unit: 'samsat' });
+    rp = await relyingParty(server.url, clientId, clientSecret);
+  });
+  afterAll(() => server?.close());
+
+  test('healthz and readyz answer 200 when all is well', async () => {
+    expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${server.url}/readyz`);
+    expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { status: 'ready' } });
+  });
+
+  test('readyz answers 503 and says why while a migration of this version is not applied', async () => {
+    const db = server.testDb.db;
+    await db.query("delete from schema_migrations where name = '013_client_changes.sql'");
+    try {
+      const res = await fetch(`${server.url}/readyz`);
+      expect({ status: res.status, body: await res.json() }).toEqual({
+        status: 503,
+        body: { status: 'not ready', problems: ['migrations not applied: 013_client_changes.sql'] },
+      });
+    } finally {
+      await db.query("insert into schema_migrations (name) values ('013_client_changes.sql')");
+    }
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
+
+  test('logins by result and unit, tokens by grant type, requests by route pattern and security events are counted', async () => {
+    const before = await metrics();
+    const count = (text: string, sample: string) => value(text, sample) ?? 0;
+    await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid' });
+    await expect(signInAndExchange(rp, SITI.email, 'bukan-kata-sandinya', { scope: 'openid' })).rejects.toThrow('login answered 400');
+    await oidc.clientCredentialsGrant(rp);
+    const after = await metrics();
+
+    for (const [sample, added] of [
+      ['kediri_logins_total{result="succeeded",unit="samsat"}', 1],
+      ['kediri_logins_total{result="failed",unit="samsat"}', 1],
+      ['kediri_tokens_issued_total{grant_type="authorization_code"}', 1],
+      ['kediri_tokens_issued_total{grant_type="client_credentials"}', 1],
+      ['kediri_security_events_total{type="login.failed"}', 1],
+      ['kediri_http_requests_total{route="/token",method="POST",status="200"}', 2],
+      ['kediri_http_requests_total{route="/interaction/:uid/login",method="POST",status="400"}', 1],
+    ] as const) {
+      expect({ sample, added: count(after, sample) - count(before, sample) }).toEqual({ sample, added });
+    }
+    expect(value(after, 'kediri_active_sessions')).toBeGreaterThanOrEqual(1);
+    expect(value(after, 'kediri_email_outbox_backlog')).toBeGreaterThanOrEqual(0);
+    expect(after).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    // Labels are patterns and names, never what a person typed or holds.
+    for (const secret of [SITI.email, SITI.nik, SITI.password, 'bukan-kata-sandinya']) expect(after).not.toContain(secret);
+    expect(after).not.toMatch(/\/interaction\/[A-Za-z0-9_-]{20,}/);
+  });
+
+  test('refusals of the brute-force defence are counted by what was limited', async () => {
+    const sample = 'kediri_throttled_total{limit="ip_code"}';
+    const before = value(await metrics(), sample) ?? 0;
+    let refusals = 0;
+    for (let i = 0; refusals < 2 && i < 1000; i++) {
+      if (!(await server.instance.throttle.ipAttempt('code', '203.0.113.9')).allowed) refusals++;
+    }
+    expect(refusals).toBe(2);
+    expect(value(await metrics(), sample)).toBe(before + 2);
+  });
+
+  test('metrics are not on the public port', async () => {
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+  });
+
+  onPostgres('while PostgreSQL refuses connections readyz answers 503 within seconds, and ready again once it is back', async () => {
+    const name = new URL(server.testDb.url!).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    try {
+      await admin.query(`alter database ${name} allow_connections false`);
+      await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+      const started = Date.now();
+      const res = await fetch(`${server.url}/readyz`);
+      expect({ status: res.status, body: await res.json() }).toEqual({ status: 503, body: { status: 'not ready', problems: ['database unavailable'] } });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await admin.query(`alter database ${name} allow_connections true`);
+      await admin.end();
+    }
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (status !== 200 && Date.now() < deadline) status = (await fetch(`${server.url}/readyz`)).status;
+    expect(status).toBe(200);
+  });
+});
+
+describe('METRICS_PORT', () => {
+  let setup: Awaited<ReturnType<typeof processEnvironment>>;
+
+  beforeAll(async () => {
+    setup = await processEnvironment({ METRICS_PORT: String(await freePort()), ...(process.env.DATABASE_URL && { WORKERS: '2' }) });
+  });
+  afterAll(() => setup?.cleanup());
+
+  test('serves the metrics of every server process on its own port (aggregated by the supervisor with WORKERS=2)', async () => {
+    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak', '--redirect-uri', 'http://127.0.0.1:9/callback', '--grant-type', 'client_credentials'], setup.env);
+    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
+    const served = await startServe(setup.env);
+    try {
+      const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+      for (let i = 0; i < 3; i++) await oidc.clientCredentialsGrant(rp);
+      const res = await fetch(`http://127.0.0.1:${setup.env.METRICS_PORT}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await res.text();
+      expect(value(text, 'kediri_tokens_issued_total{grant_type="client_credentials"}')).toBe(3);
+      expect((await fetch(`${setup.issuer}/metrics`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${setup.env.METRICS_PORT}/anything-else`)).status).toBe(404);
+    } finally {
+      await served.stop();
+    }
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, test } from '@jest/globals';
+import type { AdapterPayload } from 'oidc-provider';
+import { createClientCache } from '../../src/clients/client-cache.js';
+import { openPgliteDb } from '../../src/db/pglite.js';
+
+describe('the client cache', () => {
+  test('keeps clients that exist, never a client_id nobody has; hands out copies; forgets on notification', async () => {
+    const db = await openPgliteDb('memory://');
+    try {
+      const loads: string[] = [];
+      const cache = createClientCache(async (id) => {
+        loads.push(id);
+        return id === 'samsat-known' ? ({ client_id: id, grant_types: ['client_credentials'] } as AdapterPayload) : undefined;
+      });
+      await cache.follow(db);
+      for (const id of ['samsat-known', 'samsat-known', 'x'.repeat(50_000), 'x'.repeat(50_000)]) await cache.find(id);
+      expect(loads.map((id) => id.slice(0, 12))).toEqual(['samsat-known', 'xxxxxxxxxxxx', 'xxxxxxxxxxxx']);
+
+      const first = (await cache.find('samsat-known'))!;
+      (first.grant_types as string[]).push('refresh_token');
+      expect((await cache.find('samsat-known'))!.grant_types).toEqual(['client_credentials']);
+
+      await db.query("select pg_notify('client_changed', 'samsat-known')");
+      await cache.find('samsat-known');
+      expect(loads.filter((id) => id === 'samsat-known')).toHaveLength(2);
+    } finally {
+      await db.close();
+    }
+  });
+});
