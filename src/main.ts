@@ -14,6 +14,8 @@ import { readsPassword, runOperatorCommand, USAGE, type CommandResult } from './
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
 const SEND_LOGOUTS_EVERY_MS = 2000;
+/** On SIGTERM, how long requests under way may take to finish before their connections close. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) return '';
@@ -73,9 +75,13 @@ async function serve(config: Config): Promise<number> {
       sender.close();
       operatorSocket?.close();
       metricsServer?.close();
-      server.close();
+      // No new connections; idle ones close now, and requests under way get SHUTDOWN_GRACE_MS to finish.
+      const closed = new Promise((done) => server.close(done));
+      const grace = new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref());
+      await Promise.race([closed, grace]);
       server.closeAllConnections();
       await db.close();
+      log.info('Kediri ID stopped');
       resolve(0);
     };
     process.on('SIGINT', stop);
