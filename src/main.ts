@@ -27,7 +27,7 @@ async function readStdin(): Promise<string> {
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
-  const services = await createServices(config, db);
+  const services = await createServices(config, db, log);
   // Loaded here only: the operator commands do not need the provider.
   const { createInstance } = await import('./instance.js');
   const instance = await createInstance(services, log);

@@ -89,7 +89,7 @@ export function createMetrics(db: Db) {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The route pattern that answered (ours, or the provider's: its router sets the same field), never the path with its ids. */
-function routeOf(ctx: Context): string {
+export function routeOf(ctx: Context): string {
   const matched = (ctx as Context & { _matchedRoute?: unknown })._matchedRoute;
   return typeof matched === 'string' ? matched : 'unmatched';
 }

@@ -26,13 +26,19 @@ import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createMetrics } from './metrics.js';
+import { createLogger, type Logger } from './log.js';
 
 /** The stores over one migrated database: what the server and the operator CLI share. */
-export async function createServices(config: Config, db: Db) {
+export async function createServices(config: Config, db: Db, log: Logger = createLogger('silent')) {
   await migrate(db);
   const sealer = createSealer(await resolveEncryptionKey(config));
   const metrics = createMetrics(db);
-  const audit = createAudit(db, metrics.securityEvent);
+  // Every audited event is counted, and logged as a line of its own (the details never hold secrets or NIKs).
+  const audit = createAudit(db, (event) => {
+    metrics.securityEvent(event);
+    const { type, ...rest } = event;
+    log.info({ securityEvent: type, ...rest }, 'security event');
+  });
   const clients = createClientStore(db, sealer, audit);
   const passwords = createPasswords(config.argon2, config.argon2Concurrency);
   const citizens = createCitizenStore(db, sealer, passwords, audit);

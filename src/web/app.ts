@@ -23,6 +23,7 @@ import { profileRoutes } from './account/profile-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
 import { followKeySchedule } from '../oidc/key-rotation.js';
 import { readinessProblems } from '../readiness.js';
+import { requestLogging } from './request-log.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps): Koa {
   // added (the entries before it are whatever the client sent).
   app.maxIpsCount = 1;
 
+  app.use(requestLogging(log, config.trustProxy));
   app.use(deps.metrics.http);
   app.use(securityHeaders(https));
   app.use(language);

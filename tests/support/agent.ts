@@ -48,6 +48,11 @@ export class Agent {
     throw new Error('too many redirects');
   }
 
+  /** The values of the cookies this browser holds (for tests that look for them where they must not be). */
+  cookieValues(): string[] {
+    return [...this.cookies.values()];
+  }
+
   /** POSTs a form; the response is returned without following its redirect. */
   post(url: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
     return this.request(url, {

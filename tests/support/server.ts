@@ -35,7 +35,8 @@ export async function startTestServer(env: Record<string, string> = {}, { hostna
     ...env,
   });
   const testDb = await createTestDb();
-  const instance = await createInstance(await createServices(config, testDb.db), createLogger(config.logLevel));
+  const log = createLogger(config.logLevel);
+  const instance = await createInstance(await createServices(config, testDb.db, log), log);
   server.on('request', instance.app.callback());
   return {
     url,
