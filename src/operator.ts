@@ -16,6 +16,8 @@ export interface CommandResult {
 export const USAGE = `Usage: kediri-id <command>
 
   serve                      run the server (what npm start runs)
+  doctor                     check the configuration, database, migrations, keys, clock and mail
+                             relay, and say what is wrong in plain words (exit status 1 if anything is)
   migrate                    apply database migrations
   client create --unit SLUG --name NAME --redirect-uri URI [--redirect-uri URI ...]
       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--jwks-uri URI]

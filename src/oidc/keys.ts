@@ -181,3 +181,29 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
 }
 
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
+
+/**
+ * What is wrong with the signing keys in the database, in plain words, without changing them:
+ * an algorithm with no current key, or a key in use that this ENCRYPTION_KEY cannot decrypt.
+ */
+export async function signingKeyProblems(db: Queryable, sealer: Sealer): Promise<string[]> {
+  const { rows } = await db.query<Schedule & { private_jwk_enc: string | null }>(`select ${SCHEDULE}, private_jwk_enc from signing_keys`);
+  const now = Date.now();
+  const problems: string[] = [];
+  for (const alg of ALGORITHMS) {
+    if (!rows.some((row) => row.alg === alg && stateAt(row, rows, now) === 'current')) problems.push(`no current ${alg} key (the server makes one when it starts)`);
+  }
+  const unreadable = rows.filter((row) => {
+    if (!row.private_jwk_enc) return false;
+    try {
+      sealer.open(PURPOSE, row.private_jwk_enc);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (unreadable.length > 0) {
+    problems.push(`ENCRYPTION_KEY cannot decrypt ${unreadable.length} signing key(s) (${unreadable.map((row) => row.kid).join(', ')}): is it the key this database was made with?`);
+  }
+  return problems;
+}

@@ -1,0 +1,108 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import type { Db } from './db/db.js';
+import { pendingMigrations } from './db/migrate.js';
+import { DataDirBusy, openDatabase } from './db/open.js';
+import { signingKeyProblems } from './oidc/keys.js';
+import { createSealer, resolveEncryptionKey } from './secrets.js';
+
+/** How far the server's clock may be from the database's before tokens and codes suffer. */
+const MAX_CLOCK_SKEW_SECONDS = 2;
+const WAIT_MS = 5000;
+
+interface Finding {
+  ok: boolean;
+  what: string;
+  says: string;
+}
+
+const within = <T>(ms: number, promise: Promise<T>): Promise<T> =>
+  Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms).unref())]);
+
+/** Where a URL points, without its user name or password. */
+function whereTo(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
+}
+
+/**
+ * `kediri-id doctor`: checks the configuration, the database, the migrations, the encryption and
+ * signing keys, the clock and the mail relay, and prints each in plain words. Changes nothing.
+ * Returns the exit status: 0 when every check passed, 1 otherwise.
+ */
+export async function doctor(env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {
+  const findings: Finding[] = [];
+  const note = (ok: boolean, what: string, says: string) => {
+    findings.push({ ok, what, says });
+    print(`${ok ? 'ok  ' : 'FAIL'}  ${what}: ${says}`);
+  };
+
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    note(false, 'configuration', error.message.replace(/^Configuration error: /, ''));
+    return 1;
+  }
+  const database = config.databaseUrl ? `PostgreSQL at ${whereTo(config.databaseUrl)}` : `the embedded database in ${config.dataDir}`;
+  note(true, 'configuration', `${config.production ? 'production' : 'NODE_ENV is not production'}; issuer ${config.issuer}; ${database}`);
+
+  let db: Db | undefined;
+  try {
+    db = await within(WAIT_MS, openDatabase(config));
+    const { rows } = await within(WAIT_MS, db.query<{ version: string }>("select current_setting('server_version') as version"));
+    note(true, 'database', `${database} answers (PostgreSQL ${rows[0]!.version})`);
+  } catch (error) {
+    const busy = error instanceof DataDirBusy;
+    note(busy, 'database', busy ? `${database} is held by a running server: ask it at /readyz` : `cannot use ${database}: ${(error as Error).message}`);
+    await db?.close().catch(() => {});
+    db = undefined;
+  }
+
+  if (db) {
+    try {
+      const pending = await pendingMigrations(db);
+      note(pending.length === 0, 'migrations', pending.length === 0 ? 'all applied' : `not applied: ${pending.join(', ')} (kediri-id migrate, or start the server)`);
+
+      const keyFile = join(config.dataDir, 'secrets.json');
+      const keyKnown = config.encryptionKey !== undefined || (await access(keyFile).then(() => true, () => false));
+      if (!keyKnown) {
+        note(false, 'signing keys', `no ENCRYPTION_KEY and no ${keyFile}: the server makes both on its first start`);
+      } else {
+        const problems = await signingKeyProblems(db, createSealer(await resolveEncryptionKey(config)));
+        note(problems.length === 0, 'signing keys', problems.length === 0 ? 'a current RS256 and ES256 key, each readable with ENCRYPTION_KEY' : problems.join('; '));
+      }
+
+      if (config.databaseUrl) {
+        const { rows } = await db.query<{ now: number }>('select extract(epoch from clock_timestamp())::float8 as now');
+        const skew = Date.now() / 1000 - rows[0]!.now;
+        const ok = Math.abs(skew) <= MAX_CLOCK_SKEW_SECONDS;
+        note(ok, 'clock', ok ? `within ${MAX_CLOCK_SKEW_SECONDS} s of the database's` : `${skew.toFixed(1)} s off the database's: token lifetimes and one-time codes depend on it; synchronise both with NTP`);
+      }
+    } finally {
+      await db.close();
+    }
+  }
+
+  if (config.smtpUrl) {
+    const relay = whereTo(config.smtpUrl);
+    const transport = nodemailer.createTransport(config.smtpUrl);
+    try {
+      await within(WAIT_MS * 2, transport.verify());
+      note(true, 'email', `the mail relay ${relay} accepts us`);
+    } catch (error) {
+      note(false, 'email', `the mail relay ${relay} does not accept us: ${(error as Error).message}`);
+    } finally {
+      transport.close();
+    }
+  } else {
+    note(true, 'email', 'no SMTP_URL: messages go to the log (development only; production requires SMTP_URL)');
+  }
+
+  const failed = findings.filter((finding) => !finding.ok).length;
+  print(failed === 0 ? 'Every check passed.' : `${failed} check(s) failed.`);
+  return failed === 0 ? 0 : 1;
+}
