@@ -10,7 +10,7 @@ import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
-import { readsPassword, runOperatorCommand, USAGE, type CommandResult } from './operator.js';
+import { readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
@@ -136,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     cluster.worker?.disconnect();
     return code;
   }
-  const result = await operate(config, argv);
+  const result = argv[0] === 'restore' ? await runRestore(config, argv.slice(1)) : await operate(config, argv);
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);
   return result.code;

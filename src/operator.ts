@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ZodError, z } from 'zod';
 import { AUTH_METHODS, GRANT_TYPES } from './clients/clients.js';
@@ -6,6 +7,9 @@ import { InputError, inputErrorMessage } from './errors.js';
 import type { Services } from './services.js';
 import { STAFF_ROLES } from './identity/staff.js';
 import { seedCitizens, seedRefusal } from './identity/seed.js';
+import { backup, restore } from './backup.js';
+import type { Config } from './config.js';
+import { DataDirBusy } from './db/open.js';
 
 export interface CommandResult {
   code: number;
@@ -34,6 +38,11 @@ export const USAGE = `Usage: kediri-id <command>
                              the first administrator: the account with that email (its password on
                              standard input), or a new verified account with that NIK, name and
                              birth date and the password from standard input; prints {"id"}
+  backup --file PATH         the embedded database into PATH (absolute; a new file), a gzipped tar;
+                             taken by the running server if there is one. Keep the encryption key
+                             (ENCRYPTION_KEY or DATA_DIR/secrets.json) apart: the backup needs it
+  restore --file PATH        a backup into an empty DATA_DIR, the server stopped; ENCRYPTION_KEY or
+                             the backed-up secrets.json must be in place first (it is checked)
   keys list                  the token-signing keys: kid, alg, state (next, current, previous,
                              retired) and times; never private material
   keys rotate                publish a new signing key per algorithm now; it signs after
@@ -86,6 +95,8 @@ const citizenArgs = z.object({
   verified: z.boolean().default(false),
 });
 
+const fileArgs = z.object({ file: z.string({ error: '--file is required' }) });
+
 const seedArgs = z.object({
   citizens: z.coerce.number({ error: '--citizens is required: a number' }).int('--citizens must be a whole number').min(1, '--citizens must be at least 1').max(10_000_000, '--citizens must be at most 10000000'),
 });
@@ -96,6 +107,27 @@ function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z
   return schema.parse(values);
 }
 
+/** `kediri-id restore --file PATH`: runs before any database is opened (see backup.ts). */
+export async function runRestore(config: Config, args: string[]): Promise<CommandResult> {
+  return reported(async () => {
+    const a = parse(args, { file: { type: 'string' } }, fileArgs);
+    return ok(await restore(config, a.file, (file) => readFile(file)));
+  });
+}
+
+/** Bad arguments and refusals as exit status 2 with a one-line message. */
+async function reported(run: () => Promise<CommandResult>): Promise<CommandResult> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof InputError) return bad(`${error.field ? `--${error.field}: ` : ''}${inputErrorMessage(error, 'en')}`);
+    if (error instanceof ZodError) return bad(error.issues[0]!.message);
+    if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return bad((error as Error).message);
+    if (error instanceof DataDirBusy) return bad(`${error.message}: stop the server first`);
+    throw error;
+  }
+}
+
 /**
  * One operator command over the given services. Bad arguments give exit status 2 with a one-line
  * message and write nothing. Runs in the CLI process, or in the server that holds the embedded
@@ -104,7 +136,7 @@ function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z
 export async function runOperatorCommand(services: Services, argv: string[], stdin: string): Promise<CommandResult> {
   const [command, sub, ...rest] = argv;
   const actor = 'operator-cli';
-  try {
+  return reported(async () => {
     if (command === 'migrate') return ok({ applied: await migrate(services.db) });
 
     if (command === 'client' && sub === 'create') {
@@ -182,6 +214,11 @@ export async function runOperatorCommand(services: Services, argv: string[], std
       return ok({ id: await services.staff.grant(a.email, 'admin', actor), role: 'admin' });
     }
 
+    if (command === 'backup') {
+      const a = parse([sub, ...rest].filter((x): x is string => x !== undefined), { file: { type: 'string' } }, fileArgs);
+      return ok(await backup(services.db, a.file));
+    }
+
     if (command === 'dev' && sub === 'seed') {
       const a = parse(rest, { citizens: { type: 'string' } }, seedArgs);
       const refusal = seedRefusal(services.config);
@@ -197,10 +234,5 @@ export async function runOperatorCommand(services: Services, argv: string[], std
     }
 
     return bad(`unknown command: ${argv.join(' ') || '(none)'}\n${USAGE}`);
-  } catch (error) {
-    if (error instanceof InputError) return bad(`${error.field ? `--${error.field}: ` : ''}${inputErrorMessage(error, 'en')}`);
-    if (error instanceof ZodError) return bad(error.issues[0]!.message);
-    if ((error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) return bad((error as Error).message);
-    throw error;
-  }
+  });
 }

@@ -22,6 +22,8 @@ export interface Db extends Queryable {
    * dropped; it reconnects by itself), onListening(true) that they are heard again.
    */
   listen(channel: string, onMessage: (payload: string) => void, onListening: (listening: boolean) => void): Promise<void>;
+  /** The embedded database only: its whole data directory, a gzipped tar (kediri-id backup). */
+  snapshot?(): Promise<Uint8Array>;
   /** PostgreSQL only: the connections of this process's pool. */
   poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;

@@ -18,7 +18,7 @@ export class DataDirBusy extends Error {
  * process that died goes stale after 10 s and is taken over. If the lock is ever lost while held,
  * proper-lockfile ends the process rather than let two processes write one directory.
  */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   try {
     return await lockfile.lock(dataDir, { lockfilePath: join(dataDir, 'kediri-id.lock'), stale: 10_000, update: 2_000, retries: 0 });

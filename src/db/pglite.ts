@@ -1,9 +1,12 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Db, Queryable, Rows } from './db.js';
 
-/** A Db over the embedded PGlite in dataDir ('memory://' for a throw-away database). */
-export async function openPgliteDb(dataDir: string): Promise<Db & { pglite: PGlite }> {
-  const pglite = await PGlite.create(dataDir);
+/**
+ * A Db over the embedded PGlite in dataDir ('memory://' for a throw-away database); `from`, a
+ * snapshot() of another, fills an empty dataDir with it (kediri-id restore).
+ */
+export async function openPgliteDb(dataDir: string, from?: Uint8Array): Promise<Db & { pglite: PGlite }> {
+  const pglite = await PGlite.create(dataDir, from ? { loadDataDir: new Blob([new Uint8Array(from)]) } : {});
 
   const over = (client: PGlite | Transaction): Queryable => ({
     async query<T>(sql: string, params?: unknown[]): Promise<Rows<T>> {
@@ -25,6 +28,9 @@ export async function openPgliteDb(dataDir: string): Promise<Db & { pglite: PGli
     async listen(channel, onMessage, onListening) {
       await pglite.listen(channel, onMessage);
       onListening(true);
+    },
+    async snapshot() {
+      return new Uint8Array(await (await pglite.dumpDataDir('gzip')).arrayBuffer());
     },
     async close() {
       await pglite.close();
