@@ -19,6 +19,13 @@ interface Row {
  *
  * Consuming is atomic: of two concurrent redemptions of one authorization code only one succeeds.
  */
+/**
+ * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
+ * lookup by anything else (NUL, other control characters, unicode, a megabyte) finds nothing
+ * without asking the database, which would refuse some of it with an error, not an answer.
+ */
+export const isStorableId = (id: unknown): id is string => typeof id === 'string' && /^[\x21-\x7e]{1,512}$/.test(id);
+
 export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -35,16 +42,17 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (!isStorableId(id)) return undefined;
       if (this.model === 'Client') return clients.findActiveMetadata(id);
       return this.findWhere('id = $2', id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.findWhere('uid = $2', uid);
+      return isStorableId(uid) ? this.findWhere('uid = $2', uid) : undefined;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.findWhere('user_code = $2', userCode);
+      return isStorableId(userCode) ? this.findWhere('user_code = $2', userCode) : undefined;
     }
 
     async consume(id: string): Promise<void> {

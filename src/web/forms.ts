@@ -6,9 +6,16 @@ import { translator } from './i18n.js';
 /** A text field of a posted form: a single string (a repeated field is bad input), trimmed of nothing. */
 export const field = (max: number) => z.string().max(max).default('');
 
-/** Parses a posted form; a body that does not fit the schema at all is bad input (400). */
+const hasNul = (value: unknown): boolean => (typeof value === 'string' ? value.includes('\u0000') : Array.isArray(value) && value.some(hasNul));
+
+/**
+ * Parses a posted form; a body that does not fit the schema at all, or holds a NUL character (no
+ * form needs one, and PostgreSQL's text refuses it), is bad input (400).
+ */
 export function parseForm<T extends z.ZodType>(ctx: Context, schema: T): z.infer<T> {
-  const parsed = schema.safeParse(ctx.request.body ?? {});
+  const body: unknown = ctx.request.body ?? {};
+  if (typeof body === 'object' && body !== null && Object.values(body).some(hasNul)) throw new InputError('form_invalid');
+  const parsed = schema.safeParse(body);
   if (!parsed.success) throw new InputError('form_invalid');
   return parsed.data;
 }
