@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, link, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
@@ -25,11 +25,17 @@ export async function backup(db: Db, file: string): Promise<{ file: string; byte
   if (!db.snapshot) throw new InputError('backup_embedded_only', undefined, `backup is for ${FOR_POSTGRES}`);
   const target = absolute(file);
   const bytes = await db.snapshot();
+  // Written whole under a temporary name, then linked to its name (which fails if that exists):
+  // a failed write leaves no partial backup behind.
+  const partial = `${target}.${process.pid}.partial`;
   try {
-    await writeFile(target, bytes, { mode: 0o600, flag: 'wx' });
+    await writeFile(partial, bytes, { mode: 0o600, flag: 'wx', flush: true });
+    await link(partial, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new InputError('backup_file_exists', 'file', `${target} exists: choose a new name`);
     throw error;
+  } finally {
+    await unlink(partial).catch(() => {});
   }
   return { file: target, bytes: bytes.length };
 }

@@ -21,9 +21,10 @@ interface Finding {
 const within = <T>(ms: number, promise: Promise<T>): Promise<T> =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms).unref())]);
 
-/** Where a URL points, without its user name or password. */
+/** Where a URL points, without its user name or password (nor the rest of one that does not parse). */
 function whereTo(url: string): string {
-  const parsed = new URL(url);
+  const parsed = URL.parse(url);
+  if (!parsed) return 'a URL that does not parse';
   return `${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}${parsed.pathname.length > 1 ? parsed.pathname : ''}`;
 }
 
@@ -52,6 +53,10 @@ export async function doctor(env: NodeJS.ProcessEnv, print: (line: string) => vo
 
   let db: Db | undefined;
   try {
+    // Opening an embedded database that is not there would make one: say so instead.
+    if (!config.databaseUrl && !(await access(join(config.dataDir, 'pglite', 'PG_VERSION')).then(() => true, () => false))) {
+      throw new Error('there is none yet (the server makes it on its first start; is DATA_DIR right?)');
+    }
     db = await within(WAIT_MS, openDatabase(config));
     const { rows } = await within(WAIT_MS, db.query<{ version: string }>("select current_setting('server_version') as version"));
     note(true, 'database', `${database} answers (PostgreSQL ${rows[0]!.version})`);

@@ -70,6 +70,8 @@ async function serve(config: Config): Promise<number> {
     const stop = async () => {
       if (stopping) return;
       stopping = true;
+      // Whatever still hangs (a database that does not answer) does not keep the process alive.
+      setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS + 5000).unref();
       clearInterval(sweeper);
       clearInterval(mailer);
       clearInterval(logouts);

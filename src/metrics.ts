@@ -46,8 +46,9 @@ export function createMetrics(db: Db) {
     new client.Gauge({
       name, help, registers, aggregator: 'max',
       async collect() {
-        const { rows } = await db.query<{ n: number }>(sql);
-        this.set(rows[0]!.n);
+        // A database that does not answer must not take the other figures down with it.
+        const rows = await db.query<{ n: number }>(sql).then((result) => result.rows, () => undefined);
+        this.set(rows ? rows[0]!.n : Number.NaN);
       },
     });
   countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', "select count(*)::int as n from oidc_payloads where model = 'Session' and expires_at > now()");

@@ -11,9 +11,10 @@ const MAX_EARLY_DEATHS = 5;
 /**
  * WORKERS above 1: this process serves nothing itself. It starts that many server processes
  * (node:cluster; they share PORT and the primary hands connections to them in turn) and starts a
- * new one when one dies: after a second, doubling with each death soon after a start, and it
- * exits with status 1 when five in a row die soon after starting (the database is unreachable,
- * the configuration is wrong), so that whatever runs it sees the failure. Every state is in
+ * new one when one dies: after a second, doubling with each death soon after a start (a minute
+ * at most), and it exits with status 1 when five in a row died soon after starting and none is
+ * left serving (the database is unreachable, the configuration is wrong), so that whatever runs
+ * it sees the failure. Every state is in
  * PostgreSQL, so any process serves any request. On SIGTERM or SIGINT each worker is told to
  * stop, and this process ends after them. METRICS_PORT, when set, serves every worker's figures.
  */
@@ -29,12 +30,14 @@ export async function superviseWorkers(config: Config, log: Logger): Promise<num
       worker.once('exit', (code, signal) => {
         if (stopping) return;
         earlyDeaths = Date.now() - startedAt < EARLY_DEATH_MS ? earlyDeaths + 1 : 0;
-        if (earlyDeaths >= MAX_EARLY_DEATHS) {
+        // While another process still serves, it goes on (waiting at most a minute between starts).
+        const anyAlive = Object.values(cluster.workers ?? {}).some((other) => other && other !== worker && !other.isDead());
+        if (earlyDeaths >= MAX_EARLY_DEATHS && !anyAlive) {
           log.error({ worker: worker.process.pid, code, signal }, `${MAX_EARLY_DEATHS} server processes in a row ended soon after starting; giving up`);
           stop('SIGTERM', 1);
           return;
         }
-        const delay = 1000 * 2 ** Math.max(0, earlyDeaths - 1);
+        const delay = Math.min(60_000, 1000 * 2 ** Math.max(0, earlyDeaths - 1));
         log.error({ worker: worker.process.pid, code, signal, restartInMs: delay }, 'a server process ended; starting another');
         setTimeout(() => !stopping && start(), delay);
       });

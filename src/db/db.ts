@@ -33,3 +33,11 @@ export interface Db extends Queryable {
 export function isUniqueViolation(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
+
+/**
+ * Whether JSON text holds what PostgreSQL's jsonb refuses: an escaped NUL, or an escaped lone
+ * surrogate (JSON.stringify escapes only lone ones). Such input is the sender's fault (400).
+ */
+export function unstorableInJson(json: string): boolean {
+  return /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(json);
+}

@@ -1,5 +1,5 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Db } from '../db/db.js';
+import { unstorableInJson, type Db } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
 
 interface Row {
@@ -32,12 +32,16 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.model === 'Client') throw new Error('clients are managed through the clients table');
+      // Request parameters end up in payloads (state, nonce, login_hint...): one PostgreSQL's
+      // jsonb cannot hold (NUL, a lone surrogate) is the request's fault, not the server's.
+      const json = JSON.stringify(payload);
+      if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
       await db.query(
         `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
          values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
-        [this.model, id, payload, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? 0],
+        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? 0],
       );
     }
 

@@ -24,6 +24,7 @@ import { factorRoutes } from './account/factor-routes.js';
 import { followKeySchedule } from '../oidc/key-rotation.js';
 import { readinessProblems } from '../readiness.js';
 import { requestLogging } from './request-log.js';
+import { refuseUnstorableUrls } from './input-guard.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLogging(log, config.trustProxy));
   app.use(deps.metrics.http);
   app.use(securityHeaders(https));
+  app.use(refuseUnstorableUrls);
   app.use(language);
   app.use(errorPages(log, deps.audit));
   app.use(csrfProtection(deps.csrfKey, https));
@@ -97,8 +99,11 @@ export function createApp(deps: AppDeps): Koa {
   pages.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
+  // Asked often by load balancers, and by anyone: one check a second at most.
+  let readiness: { at: number; problems: Promise<string[]> } | undefined;
   pages.get('/readyz', async (ctx) => {
-    const problems = await readinessProblems(db, deps.signingKeys);
+    if (!readiness || Date.now() - readiness.at > 1000) readiness = { at: Date.now(), problems: readinessProblems(db, deps.signingKeys) };
+    const problems = await readiness.problems;
     ctx.status = problems.length === 0 ? 200 : 503;
     ctx.body = problems.length === 0 ? { status: 'ready' } : { status: 'not ready', problems };
   });

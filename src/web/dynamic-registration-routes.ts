@@ -6,6 +6,7 @@ import { InputError } from '../errors.js';
 import { RegistrationError, type ValidateMetadata } from '../clients/dynamic-registration.js';
 import type { AppDeps } from './app.js';
 import { isDatabaseUnavailable } from './errors.js';
+import { unstorableInJson } from '../db/db.js';
 
 /** The token of an `Authorization: Bearer <token>` header, or '' (RFC 6750 §2.1). */
 function bearer(ctx: Context): string {
@@ -30,6 +31,10 @@ export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }
     } catch (error) {
       if ((error as { status?: unknown }).status === 413) throw error;
       throw new RegistrationError(400, 'invalid_client_metadata', 'the body could not be read as JSON');
+    }
+    // Text PostgreSQL cannot store (NUL, a lone surrogate) in any field.
+    if (unstorableInJson(JSON.stringify(ctx.request.body ?? null))) {
+      throw new RegistrationError(400, 'invalid_client_metadata', 'a field holds a character that cannot be stored');
     }
     await next();
   };

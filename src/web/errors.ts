@@ -12,7 +12,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(String(code)) ||
     /^(57P0[1-3]|08\d{3})$/.test(String(code)) ||
-    /Connection terminated|connection timeout/i.test(String((error as Error)?.message))
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(String((error as Error)?.message))
   );
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -79,6 +79,24 @@ describe('fuzzing every endpoint', () => {
       await hit(stranger, 'GET', `/auth${query}`, {}, `GET /auth${query.slice(0, 40)}`);
     }
     await hit(stranger, 'GET', '/me', {}, 'GET /me without a token');
+    // NUL and broken UTF-8 in paths and in parameters the provider stores (state, nonce, login_hint).
+    const authorize = `client_id=${clientId}&response_type=code&redirect_uri=${encodeURIComponent(CALLBACK)}&scope=openid&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`;
+    for (const path of ['/reg/%00', '/reg/%ED%A0%80', '/unit/%00/logo', '/akun/%E0%A4%A', `/auth?${authorize}&state=%00`, `/auth?${authorize}&nonce=a%00b`]) {
+      const res = await stranger.request(path, { headers: { authorization: 'Bearer abc' } });
+      expect({ path, status: res.status, trace: STACK_TRACE.test(await res.text()) }).toEqual({ path, status: 400, trace: false });
+    }
+    const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`;
+    const par = await stranger.request('/request', { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: `${authorize}&state=a%00b` });
+    // Stored inside a signed request object (base64url), so storable: accepted, and refused when used.
+    expect(par.status).toBe(201);
+    const { request_uri } = (await par.json()) as { request_uri: string };
+    const used = await stranger.request(`/auth?client_id=${clientId}&request_uri=${encodeURIComponent(request_uri)}`);
+    // An error the relying party hears of at its redirect URI, as OAuth has it.
+    expect({ status: used.status, location: used.headers.get('location') }).toEqual({ status: 303, location: expect.stringContaining('error=invalid_request') });
+    for (const name of ['a\\u0000b', 'a\\ud800b']) {
+      const reg = await stranger.request('/reg', { method: 'POST', headers: { authorization: 'Bearer abc', 'content-type': 'application/json' }, body: `{"client_name":"${name}","redirect_uris":["https://x.example/cb"]}` });
+      expect({ name, status: reg.status }).toEqual({ name, status: 400 });
+    }
 
     // Public forms, with the CSRF token of their page.
     const visitor = new Agent(server.url);
