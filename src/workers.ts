@@ -14,9 +14,9 @@ const MAX_EARLY_DEATHS = 5;
  * new one when one dies: after a second, doubling with each death soon after a start (a minute
  * at most), and it exits with status 1 when five in a row died soon after starting and none is
  * left serving (the database is unreachable, the configuration is wrong), so that whatever runs
- * it sees the failure. Every state is in
- * PostgreSQL, so any process serves any request. On SIGTERM or SIGINT each worker is told to
- * stop, and this process ends after them. METRICS_PORT, when set, serves every worker's figures.
+ * it sees the failure. Every state is in PostgreSQL, so any process serves any request. On
+ * SIGTERM or SIGINT each worker is told to stop, and this process ends after them. METRICS_PORT,
+ * when set, serves every worker's figures.
  */
 export async function superviseWorkers(config: Config, log: Logger): Promise<number> {
   let stopping = false;
