@@ -2,6 +2,9 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.js';
 import { render } from '../render.js';
+import { translator } from '../i18n.js';
+import { weekActivity } from '../../audit/activity.js';
+import { colourClass, stackedBars } from './charts.js';
 import { accessTokenRoutes } from './access-tokens.js';
 import { auditLogRoutes } from './audit-log.js';
 import { citizenRoutes } from './citizens.js';
@@ -25,7 +28,23 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
   router.use(adminOnly);
   // What reveals or grants the most also needs a login of the last minutes, not only a session.
   router.use((ctx, next) => (ctx.method === 'POST' && SENSITIVE_ACTIONS.test(ctx.path) ? recentLogin(ctx, next) : next()));
-  router.get('/', async (ctx) => render(ctx, 'admin/home', { pending: (await deps.clientRequests.queue()).length }));
+  router.get('/', async (ctx) => {
+    const t = translator(ctx.state.lang);
+    const [pending, week] = await Promise.all([deps.clientRequests.queue(), weekActivity(deps.db)]);
+    const unitLabel = (unit: string) => (unit === 'kediri-id' ? t('admin.dashboard.portal') : unit);
+    const charts = [
+      { title: t('admin.dashboard.logins'), series: week.loginsByUnit.map((u) => ({ label: unitLabel(u.unit), values: u.counts })) },
+      { title: t('admin.dashboard.failures'), series: [
+        { label: t('admin.dashboard.failed'), values: week.counts['login.failed'] },
+        { label: t('admin.dashboard.locked'), values: week.counts['account.locked'] },
+      ] },
+      { title: t('admin.dashboard.registrations'), series: [
+        { label: t('admin.dashboard.registered'), values: week.counts['citizen.created'] },
+        { label: t('admin.dashboard.verified'), values: week.counts['identity.verified'] },
+      ] },
+    ].map((chart) => ({ ...chart, svg: stackedBars(chart.title, week.days, chart.series), colours: chart.series.map((_, k) => colourClass(k)) }));
+    render(ctx, 'admin/home', { pending: pending.length, days: week.days, charts });
+  });
   for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes]) module(router, deps);
   return router;
 }

@@ -1,0 +1,51 @@
+import type { Db } from '../db/db.js';
+
+/** The events the admin home shows, day by day. */
+const SHOWN = ['login.succeeded', 'login.failed', 'account.locked', 'citizen.created', 'identity.verified'] as const;
+type Shown = (typeof SHOWN)[number];
+
+export interface WeekActivity {
+  /** The last seven days, oldest first, as YYYY-MM-DD in Kediri's time zone (WIB). */
+  days: string[];
+  /** Per event type, a count per day (in the order of days). */
+  counts: Record<Shown, number[]>;
+  /** Successful logins per day for each unit that had any (Kediri ID's own portal as "kediri-id"). */
+  loginsByUnit: Array<{ unit: string; counts: number[] }>;
+}
+
+/** The admin's week at a glance, from the audit log: one query for the counts, one for the units. */
+export async function weekActivity(db: Db, now = new Date()): Promise<WeekActivity> {
+  const days = Array.from({ length: 7 }, (_, i) => {
+    const day = new Date(now.getTime() + 7 * 3600_000 - (6 - i) * 86_400_000);
+    return day.toISOString().slice(0, 10);
+  });
+  const since = `${days[0]} 00:00:00+07`;
+  const day = "to_char(e.at at time zone 'Asia/Jakarta', 'YYYY-MM-DD')";
+  const [byType, byUnit] = await Promise.all([
+    db.query<{ day: string; type: Shown; n: number }>(
+      `select ${day} as day, e.type, count(*)::int as n from audit_events e
+       where e.at >= $1::timestamptz and e.type = any($2) group by 1, 2`,
+      [since, [...SHOWN]],
+    ),
+    db.query<{ day: string; unit: string; n: number }>(
+      `select ${day} as day, coalesce(c.unit_slug, 'kediri-id') as unit, count(*)::int as n
+       from audit_events e left join clients c on c.client_id = e.client_id
+       where e.at >= $1::timestamptz and e.type = 'login.succeeded' group by 1, 2 order by 2`,
+      [since],
+    ),
+  ]);
+  const index = new Map(days.map((d, i) => [d, i]));
+  const counts = Object.fromEntries(SHOWN.map((type) => [type, days.map(() => 0)])) as Record<Shown, number[]>;
+  for (const row of byType.rows) {
+    const i = index.get(row.day);
+    if (i !== undefined) counts[row.type][i] = row.n;
+  }
+  const units = new Map<string, number[]>();
+  for (const row of byUnit.rows) {
+    const i = index.get(row.day);
+    if (i === undefined) continue;
+    if (!units.has(row.unit)) units.set(row.unit, days.map(() => 0));
+    units.get(row.unit)![i] = row.n;
+  }
+  return { days, counts, loginsByUnit: [...units].map(([unit, values]) => ({ unit, counts: values })) };
+}
