@@ -1,12 +1,11 @@
-import { constants } from 'node:fs';
-import { access, link, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import { lockDataDir } from './db/open.js';
 import { InputError } from './errors.js';
 import { signingKeyProblems } from './oidc/keys.js';
-import { createSealer, resolveEncryptionKey } from './secrets.js';
+import { createSealer, storedEncryptionKey } from './secrets.js';
 
 const FOR_POSTGRES = 'the embedded database only; for PostgreSQL use pg_dump and pg_restore (docs/operations.md)';
 
@@ -51,9 +50,8 @@ export async function restore(config: Config, file: string, read: (file: string)
   const source = await read(absolute(file)).catch(() => {
     throw new InputError('backup_file_unreadable', 'file', `cannot read ${file}`);
   });
-  const keyFile = join(config.dataDir, 'secrets.json');
-  const keyKnown = config.encryptionKey !== undefined || (await access(keyFile, constants.R_OK).then(() => true, () => false));
-  if (!keyKnown) {
+  const encryptionKey = await storedEncryptionKey(config);
+  if (!encryptionKey) {
     throw new InputError('restore_needs_key', undefined, `set ENCRYPTION_KEY or copy the secrets.json of the installation backed up into ${config.dataDir} first`);
   }
   const unlock = await lockDataDir(config.dataDir);
@@ -69,7 +67,7 @@ export async function restore(config: Config, file: string, read: (file: string)
     });
     let restored = false;
     try {
-      const problems = await signingKeyProblems(db, createSealer(await resolveEncryptionKey(config)));
+      const problems = await signingKeyProblems(db, createSealer(encryptionKey));
       if (problems.some((problem) => problem.startsWith('ENCRYPTION_KEY'))) {
         throw new InputError('restore_wrong_key', undefined, `${problems.join('; ')}; nothing restored`);
       }

@@ -6,7 +6,7 @@ import type { Db } from './db/db.js';
 import { pendingMigrations } from './db/migrate.js';
 import { DataDirBusy, openDatabase } from './db/open.js';
 import { signingKeyProblems } from './oidc/keys.js';
-import { createSealer, resolveEncryptionKey } from './secrets.js';
+import { createSealer, storedEncryptionKey } from './secrets.js';
 
 /** How far the server's clock may be from the database's before tokens and codes suffer. */
 const MAX_CLOCK_SKEW_SECONDS = 2;
@@ -72,12 +72,11 @@ export async function doctor(env: NodeJS.ProcessEnv, print: (line: string) => vo
       const pending = await pendingMigrations(db);
       note(pending.length === 0, 'migrations', pending.length === 0 ? 'all applied' : `not applied: ${pending.join(', ')} (kediri-id migrate, or start the server)`);
 
-      const keyFile = join(config.dataDir, 'secrets.json');
-      const keyKnown = config.encryptionKey !== undefined || (await access(keyFile).then(() => true, () => false));
-      if (!keyKnown) {
-        note(false, 'signing keys', `no ENCRYPTION_KEY and no ${keyFile}: the server makes both on its first start`);
+      const encryptionKey = await storedEncryptionKey(config);
+      if (!encryptionKey) {
+        note(false, 'signing keys', `no ENCRYPTION_KEY and no ${join(config.dataDir, 'secrets.json')}: the server makes both on its first start`);
       } else {
-        const problems = await signingKeyProblems(db, createSealer(await resolveEncryptionKey(config)));
+        const problems = await signingKeyProblems(db, createSealer(encryptionKey));
         note(problems.length === 0, 'signing keys', problems.length === 0 ? 'a current RS256 and ES256 key, each readable with ENCRYPTION_KEY' : problems.join('; '));
       }
 

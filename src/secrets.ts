@@ -49,11 +49,10 @@ export function createSealer(encryptionKey: string): Sealer {
 export const newSecret = () => randomBytes(32).toString('base64url');
 
 /**
- * The encryption key from config, or (when config has none, which production with DATABASE_URL
- * forbids) the one generated on first start and kept in DATA_DIR/secrets.json, readable by the
- * owner only, so that a restart can still read what it encrypted.
+ * The encryption key from config, else the one kept in DATA_DIR/secrets.json; undefined when
+ * there is none yet (nothing is made: for the checks of kediri-id doctor and restore).
  */
-export async function resolveEncryptionKey(config: Config): Promise<string> {
+export async function storedEncryptionKey(config: Config): Promise<string | undefined> {
   if (config.encryptionKey) return config.encryptionKey;
   const file = join(config.dataDir, 'secrets.json');
   try {
@@ -62,11 +61,22 @@ export async function resolveEncryptionKey(config: Config): Promise<string> {
     throw new Error(`${file} has no encryptionKey`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return undefined;
   }
+}
+
+/**
+ * The encryption key from config, or (when config has none, which production with DATABASE_URL
+ * forbids) the one generated on first start and kept in DATA_DIR/secrets.json, readable by the
+ * owner only, so that a restart can still read what it encrypted.
+ */
+export async function resolveEncryptionKey(config: Config): Promise<string> {
+  const existing = await storedEncryptionKey(config);
+  if (existing) return existing;
   await mkdir(config.dataDir, { recursive: true });
   const encryptionKey = newSecret();
   try {
-    await writeFile(file, JSON.stringify({ encryptionKey }) + '\n', { mode: 0o600, flag: 'wx' });
+    await writeFile(join(config.dataDir, 'secrets.json'), JSON.stringify({ encryptionKey }) + '\n', { mode: 0o600, flag: 'wx' });
     return encryptionKey;
   } catch (error) {
     // Another process created it first: use theirs.
