@@ -22,6 +22,18 @@ interface Entry {
  * have read the row before the change. Only clients that exist are kept: a client_id nobody has
  * (anyone may send one, of any length) is looked up each time and takes no memory.
  */
+/** Every cache of this process (tests run several instances in one): forgetClient reaches them all. */
+const caches = new Set<(clientId: string) => void>();
+
+/**
+ * Forgets a client in this process's caches at once, for writers to call beside their change:
+ * the database's notification reaches every process too, but a moment later, and a request of
+ * this process's own that follows the change must see it.
+ */
+export function forgetClient(clientId: string): void {
+  for (const forget of caches) forget(clientId);
+}
+
 export function createClientCache(load: (clientId: string) => Promise<AdapterPayload | undefined>) {
   const entries = new Map<string, Entry>();
   let listening = false;
@@ -33,6 +45,8 @@ export function createClientCache(load: (clientId: string) => Promise<AdapterPay
     if (clientId === undefined) entries.clear();
     else entries.delete(clientId);
   };
+
+  caches.add(forget);
 
   return {
     /** A copy each time: oidc-provider adjusts the metadata it is given. */

@@ -4,7 +4,7 @@ import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
-import { createClientCache } from './client-cache.js';
+import { createClientCache, forgetClient } from './client-cache.js';
 import { uriProblem } from './registration.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -194,6 +194,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     async setStatus(clientId: string, status: ClientStatus, actor: string): Promise<void> {
       await db.transaction(async (tx) => {
         const result = await tx.query('update clients set status = $2, updated_at = now() where client_id = $1', [clientId, status]);
+        forgetClient(clientId);
         if (result.rowCount === 0) throw new InputError('client_unknown', 'client', `no client ${clientId}`);
         await audit({ type: 'client.status_changed', actor, clientId, details: { status } }, tx);
       });

@@ -1,3 +1,4 @@
+import { forgetClient } from './client-cache.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Db, Queryable } from '../db/db.js';
@@ -348,6 +349,7 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
         const client = await authenticated(tx, clientId, token, true);
         const revoked = await tx.query("delete from oidc_payloads where payload->>'clientId' = $1", [clientId]);
         await tx.query('delete from clients where client_id = $1', [clientId]);
+        forgetClient(clientId);
         await audit({ type: 'client.deleted_dynamically', actor: ACTOR, clientId, ip, details: { unit: client.unit, status: client.status, before: client.metadata, revoked: revoked.rowCount } }, tx);
       });
     },

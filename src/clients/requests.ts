@@ -1,3 +1,4 @@
+import { forgetClient } from './client-cache.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db, type Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
@@ -222,6 +223,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
              where client_id = $1`,
             [clientId, registration.name, metadata, scope.split(' ').includes('nik'), secretEnc],
           );
+          forgetClient(clientId);
         } else {
           clientId = `${request.unit}-${randomBytes(9).toString('base64url')}`;
           await tx.query(
@@ -254,6 +256,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
           [id, reviewer, why],
         );
         if (request.clientId) await tx.query("update clients set status = 'rejected', updated_at = now() where client_id = $1 and status = 'pending'", [request.clientId]);
+        if (request.clientId) forgetClient(request.clientId);
         await audit({ type: 'client_request.rejected', actor: reviewer, clientId: request.clientId ?? undefined, ip, details: { request: id, reason: why } }, tx);
         await tellSubmitter(tx, request, 'rejected', why);
       });
@@ -266,6 +269,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
         const from = rows[0]?.status;
         if (from !== (status === 'active' ? 'suspended' : 'active')) throw new InputError('client_status_invalid');
         await tx.query('update clients set status = $2, updated_at = now() where client_id = $1', [clientId, status]);
+        forgetClient(clientId);
         await audit({ type: 'client.status_changed', actor, clientId, ip, details: { before: from, after: status } }, tx);
         // The developers of the unit are told through the last approved request's submitter.
         const { rows: last } = await tx.query<{ id: string }>(
@@ -305,6 +309,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
         await tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]);
+        forgetClient(clientId);
         await audit({
           type: 'client.profile_changed',
           actor,
@@ -339,6 +344,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
            where client_id = $1 and metadata->>'token_endpoint_auth_method' = 'private_key_jwt'`,
           [clientId, JSON.stringify(jwks)],
         );
+        forgetClient(clientId);
         if (rowCount !== 1) throw new InputError('client_not_private_key_jwt');
         await audit({ type: 'client.jwks_updated', actor: developer, clientId, ip, details: { kids: jwks.keys.map((k) => k.kid ?? null) } }, tx);
       });
@@ -353,6 +359,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
            where client_id = $1 and client_secret_enc is not null and status in ('active', 'suspended')`,
           [clientId, sealer.seal(SECRET, secret)],
         );
+        forgetClient(clientId);
         if (rowCount !== 1) throw new InputError('client_has_no_secret');
         await audit({ type: 'client.secret_rotated', actor: developer, clientId, ip }, tx);
         return secret;
