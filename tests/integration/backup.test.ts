@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CALLBACK, SITI } from '../support/fixtures.js';
-import { freePort, kediriId, processEnvironment, startServe } from '../support/process.js';
+import { SITI } from '../support/fixtures.js';
+import { freePort, createClientByCli, createSitiByCli, kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 const onEmbedded = process.env.DATABASE_URL ? describe.skip : describe;
@@ -16,15 +16,15 @@ const onPostgres = process.env.DATABASE_URL ? test : test.skip;
 onEmbedded('backup and restore of the embedded database', () => {
   let setup: Awaited<ReturnType<typeof processEnvironment>>;
   let spare: string;
-  let client: Record<string, string>;
+  let client: { clientId: string; clientSecret: string };
   let backupFile: string;
 
   beforeAll(async () => {
     setup = await processEnvironment();
     spare = await mkdtemp(join(tmpdir(), 'kediri-restore-'));
     backupFile = join(spare, 'kediri-id.tar.gz');
-    client = JSON.parse((await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak', '--redirect-uri', CALLBACK, '--scope', 'openid profile'], setup.env)).stdout) as Record<string, string>;
-    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
+    client = await createClientByCli(setup.env, ['--scope', 'openid profile']);
+    await createSitiByCli(setup.env);
   }, 60_000);
   afterAll(async () => {
     await setup?.cleanup();
@@ -65,7 +65,7 @@ onEmbedded('backup and restore of the embedded database', () => {
 
     const served = await startServe(env);
     try {
-      const rp = await relyingParty(env.ISSUER, client.client_id!, client.client_secret!);
+      const rp = await relyingParty(env.ISSUER, client.clientId, client.clientSecret);
       const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile' });
       expect(tokens.claims()!.sub).toBeTruthy();
     } finally {

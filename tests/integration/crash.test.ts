@@ -4,8 +4,8 @@ import * as oidc from 'openid-client';
 import type { Db } from '../../src/db/db.js';
 import { seededCitizen } from '../../src/identity/seed.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
-import { CALLBACK, SITI } from '../support/fixtures.js';
-import { kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { SITI } from '../support/fixtures.js';
+import { createClientByCli, createSitiByCli, processEnvironment, startServe, type Served } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
@@ -161,15 +161,10 @@ describe('kill -9 during logins and registrations', () => {
 
   beforeAll(async () => {
     setup = await processEnvironment({ ...LIMITS, ...(onPostgres && { WORKERS: '2' }) });
-    const client = await kediriId(
-      ['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, '--scope', 'openid offline_access',
-        '--grant-type', 'authorization_code', '--grant-type', 'refresh_token'],
-      setup.env,
-    );
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
-    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--scope', 'openid offline_access', '--grant-type', 'authorization_code', '--grant-type', 'refresh_token']);
+    await createSitiByCli(setup.env);
     served = await startServe(setup.env);
-    rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+    rp = await relyingParty(setup.issuer, clientId, clientSecret);
   }, 90_000);
   afterAll(async () => {
     await served?.stop();

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { CALLBACK, SITI } from '../support/fixtures.js';
-import { kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { SITI } from '../support/fixtures.js';
+import { createClientByCli, createSitiByCli, processEnvironment, startServe, type Served } from '../support/process.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 
 const BUDI = {
@@ -23,18 +23,17 @@ describe('logs', () => {
 
   beforeAll(async () => {
     setup = await processEnvironment({ LOG_LEVEL: 'debug' });
-    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak', '--redirect-uri', CALLBACK, '--scope', 'openid offline_access profile',
-      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials'], setup.env);
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
-    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--scope', 'openid offline_access profile',
+      '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--grant-type', 'client_credentials']);
+    await createSitiByCli(setup.env);
     served = await startServe(setup.env, { captureOutput: true });
-    Object.assign(secrets, { siti_nik: SITI.nik, siti_password: SITI.password, budi_nik: BUDI.nik, budi_password: BUDI.password, client_secret: client_secret! });
+    Object.assign(secrets, { siti_nik: SITI.nik, siti_password: SITI.password, budi_nik: BUDI.nik, budi_password: BUDI.password, client_secret: clientSecret });
 
     const register = new Agent(setup.issuer);
     const form = csrfTokenOf(await (await register.request('/daftar')).text());
     expect((await register.post('/daftar', { _csrf: form, password_confirm: BUDI.password, privacy: 'ya', ...BUDI })).status).toBe(303);
 
-    const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+    const rp = await relyingParty(setup.issuer, clientId, clientSecret);
     const wrong = await authorizationRequest(rp);
     await expect(signIn(new Agent(setup.issuer), wrong.url, SITI.email, 'tebakan-yang-salah-sekali')).rejects.toThrow('login answered 400');
     secrets.wrong_password = 'tebakan-yang-salah-sekali';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import * as oidc from 'openid-client';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { freePort, kediriId, processEnvironment, startServe } from '../support/process.js';
+import { freePort, createClientByCli, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -124,11 +124,10 @@ describe('METRICS_PORT', () => {
   afterAll(() => setup?.cleanup());
 
   test('serves the metrics of every server process on its own port (aggregated by the supervisor with WORKERS=2)', async () => {
-    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak', '--redirect-uri', 'http://127.0.0.1:9/callback', '--grant-type', 'client_credentials'], setup.env);
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--grant-type', 'client_credentials']);
     const served = await startServe(setup.env);
     try {
-      const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+      const rp = await relyingParty(setup.issuer, clientId, clientSecret);
       for (let i = 0; i < 3; i++) await oidc.clientCredentialsGrant(rp);
       const res = await fetch(`http://127.0.0.1:${setup.env.METRICS_PORT}/metrics`);
       expect(res.status).toBe(200);

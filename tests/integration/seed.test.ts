@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import pg from 'pg';
-import { CALLBACK } from '../support/fixtures.js';
-import { kediriId, processEnvironment, startServe } from '../support/process.js';
+import { createClientByCli, kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { seededCitizen } from '../../src/identity/seed.js';
 
@@ -26,11 +25,10 @@ describe('kediri-id dev seed', () => {
     const count = await setup.withDatabase(async (db) => (await db.query<{ n: number }>('select count(*)::int as n from citizens')).rows[0]!.n);
     expect(count).toBe(12500);
 
-    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, '--scope', 'openid profile'], setup.env);
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--scope', 'openid profile']);
     const server = await startServe(setup.env);
     try {
-      const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+      const rp = await relyingParty(setup.issuer, clientId, clientSecret);
       const seeded = seededCitizen(12345);
       const tokens = await signInAndExchange(rp, seeded.nik, PASSWORD, { scope: 'openid profile' });
       const claims = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Agent, csrfTokenOf } from '../support/agent.js';
-import { CALLBACK, SITI } from '../support/fixtures.js';
-import { kediriId, processEnvironment, startServe } from '../support/process.js';
+import { SITI } from '../support/fixtures.js';
+import { createClientByCli, createSitiByCli, processEnvironment, startServe } from '../support/process.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 
 /**
@@ -18,13 +18,12 @@ describe('graceful shutdown', () => {
   afterAll(() => setup?.cleanup());
 
   test('a request under way when SIGTERM comes is answered; then the port is closed and the exit status is 0', async () => {
-    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak', '--redirect-uri', CALLBACK], setup.env);
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
-    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
+    const { clientId, clientSecret } = await createClientByCli(setup.env);
+    await createSitiByCli(setup.env);
     const served = await startServe(setup.env);
     const exited = new Promise<number | null>((resolve) => served.child.once('exit', (code) => resolve(code)));
 
-    const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+    const rp = await relyingParty(setup.issuer, clientId, clientSecret);
     const agent = new Agent(setup.issuer);
     const { res, url } = await agent.follow((await authorizationRequest(rp)).url);
     const _csrf = csrfTokenOf(await res!.text());

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import { CALLBACK, SITI } from '../support/fixtures.js';
+import { SITI } from '../support/fixtures.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort, kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { freePort, createClientByCli, createSitiByCli, processEnvironment, startServe, type Served } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /**
@@ -51,10 +51,9 @@ describeOnPostgres('WORKERS=2', () => {
 
   test('two server processes under one supervisor serve a login', async () => {
     expect(await waitUntil(() => childrenOf(primary).length === 2, 10_000)).toBe(true);
-    const client = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, '--scope', 'openid profile'], setup.env);
-    const { client_id, client_secret } = JSON.parse(client.stdout) as Record<string, string>;
-    await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], setup.env, SITI.password);
-    const rp = await relyingParty(setup.issuer, client_id!, client_secret!);
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--scope', 'openid profile']);
+    await createSitiByCli(setup.env);
+    const rp = await relyingParty(setup.issuer, clientId, clientSecret);
     const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile' });
     expect(tokens.claims()!.sub).toBeTruthy();
   });

@@ -8,6 +8,7 @@ import type { Db } from '../../src/db/db.js';
 import { openPgliteDb } from '../../src/db/pglite.js';
 import { newSecret } from '../../src/secrets.js';
 import { createTestDb, type TestDb } from './db.js';
+import { CALLBACK, SITI } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../bin/kediri-id.js', import.meta.url));
 
@@ -121,4 +122,18 @@ export async function processEnvironment(extra: Record<string, string> = {}) {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A client of Samsat made with the CLI (`kediri-id client create`), redirecting to CALLBACK; `options` add to its arguments. */
+export async function createClientByCli(env: Record<string, string>, options: string[] = []): Promise<{ clientId: string; clientSecret: string }> {
+  const run = await kediriId(['client', 'create', '--unit', 'samsat', '--name', 'Pajak Kendaraan', '--redirect-uri', CALLBACK, ...options], env);
+  if (run.code !== 0) throw new Error(`client create failed: ${run.stderr}`);
+  const { client_id, client_secret } = JSON.parse(run.stdout) as Record<string, string>;
+  return { clientId: client_id!, clientSecret: client_secret! };
+}
+
+/** Siti's account made with the CLI (`kediri-id citizen create`, the password on standard input). */
+export async function createSitiByCli(env: Record<string, string>): Promise<void> {
+  const run = await kediriId(['citizen', 'create', '--nik', SITI.nik, '--name', SITI.name, '--birthdate', SITI.birthdate, '--email', SITI.email], env, SITI.password);
+  if (run.code !== 0) throw new Error(`citizen create failed: ${run.stderr}`);
 }
