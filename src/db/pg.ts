@@ -43,6 +43,12 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
     ...over(pool),
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool stops listening for a client's errors while it is lent out: a connection that
+      // dies mid-transaction (the server stopped) would otherwise end the process. Such a client
+      // is destroyed on release, not returned to the pool.
+      let lost: Error | undefined;
+      const onError = (error: Error) => (lost = error);
+      client.on('error', onError);
       try {
         await client.query('begin');
         const result = await fn(over(client));
@@ -52,7 +58,8 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
         await client.query('rollback').catch(() => {});
         throw error;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     /**

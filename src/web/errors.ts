@@ -5,16 +5,7 @@ import { CsrfError } from './csrf.js';
 import { InputError, knownInputErrorMessage } from '../errors.js';
 import { render } from './render.js';
 import { translator } from './i18n.js';
-
-/** PostgreSQL unreachable or shutting down: the service answers 503 and recovers by itself. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(String(code)) ||
-    /^(57P0[1-3]|08\d{3})$/.test(String(code)) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(String((error as Error)?.message))
-  );
-}
+import { isDatabaseUnavailable } from '../db/db.js';
 
 /**
  * The last line of defence for our pages: every failure becomes an Indonesian (or English) error

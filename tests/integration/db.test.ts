@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDatabaseUnavailable } from '../../src/db/db.js';
 import { migrate } from '../../src/db/migrate.js';
 import { openPgDb } from '../../src/db/pg.js';
 import { createAudit } from '../../src/audit/audit.js';
@@ -62,6 +63,21 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
       }),
     ).rejects.toThrow('stop');
     expect((await testDb.db.query("select 1 from units where slug = 'probe-unit'")).rowCount).toBe(0);
+  });
+
+  (process.env.DATABASE_URL ? test : test.skip)('a connection that dies inside a transaction fails that transaction, not the process; the pool carries on', async () => {
+    const failure = await testDb.db
+      .transaction(async (tx) => {
+        const { rows } = await tx.query<{ pid: number }>('select pg_backend_pid() as pid');
+        await testDb.db.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+        // The connection's error arrives while no statement of it runs.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await tx.query("insert into units (slug, name) values ('probe-lost', 'Probe')");
+      })
+      .then(() => undefined, (error: unknown) => error);
+    expect(isDatabaseUnavailable(failure)).toBe(true);
+    expect((await testDb.db.query("select 1 from units where slug = 'probe-lost'")).rowCount).toBe(0);
+    expect(await testDb.db.transaction((tx) => tx.query('select 1'))).toMatchObject({ rowCount: 1 });
   });
 
   test('the provider adapter: expiry, sweeping, grant revocation, and the refresh-token grace window', async () => {
