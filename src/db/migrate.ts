@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from './db.js';
 
@@ -17,7 +18,7 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await migrationFiles(dir);
   const applied: string[] = [];
   for (const name of files) {
-    const sql = await readFile(dir + name, 'utf8');
+    const sql = await readFile(join(dir, name), 'utf8');
     const ran = await db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       await tx.exec(`create table if not exists schema_migrations (

@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import { migrate } from '../../src/db/migrate.js';
+import { SITI } from '../support/fixtures.js';
+import { createClientByCli, createSitiByCli, processEnvironment, startServe, type Served } from '../support/process.js';
+import { relyingParty, signInAndExchange } from '../support/rp.js';
+
+/**
+ * Upgrades without downtime: the new version's processes apply its migrations while the previous
+ * version still serves (docs/operations.md). That holds when (1) every migration only adds, which
+ * the first test reads off the SQL, with each reviewed exception written down, and (2) a version
+ * keeps working on a schema that a newer version expanded, which the second test shows on
+ * PostgreSQL: a running server under load while another process applies a next version's
+ * typical migration, then a server of this version restarted on that newer schema.
+ */
+const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+/** Statements that would break the previous version, or block its writes while they run. */
+const RULES: Array<{ rule: string; pattern: RegExp }> = [
+  { rule: 'drops a table or column', pattern: /\bdrop\s+(table|column)\b/ },
+  { rule: 'renames', pattern: /\brename\b/ },
+  { rule: 'changes a column type', pattern: /\balter\s+column\s+\w+\s+(set\s+data\s+)?type\b/ },
+  { rule: 'makes a column required', pattern: /\bset\s+not\s+null\b/ },
+  { rule: 'adds a required column without a default', pattern: /\badd\s+column\s+(?:(?!\bdefault\b)[^,;])*\bnot\s+null\b(?:(?!\bdefault\b)[^,;])*$/ },
+  { rule: 'replaces a constraint', pattern: /\bdrop\s+constraint\b/ },
+  { rule: 'deletes or rewrites rows', pattern: /^\s*(delete\s+from|update)\b/ },
+  { rule: 'builds an index on an existing table (writes wait)', pattern: /\bcreate\s+(unique\s+)?index\b/ },
+];
+
+/**
+ * The reviewed exceptions: file, rule, and why the previous version is still safe (or why it did
+ * not matter then). A new migration that breaks a rule fails until it is reviewed and added here.
+ */
+const REVIEWED: Array<{ file: string; rule: string; why: string }> = [
+  { file: '007_profile.sql', rule: 'replaces a constraint', why: 'the purpose check is widened (change_email added); the previous version writes only purposes it allows' },
+  { file: '008_onboarding.sql', rule: 'replaces a constraint', why: 'the role check is widened (developer added)' },
+  { file: '008_onboarding.sql', rule: 'builds an index on an existing table (writes wait)', why: 'audit_events indexes, landed before the first release' },
+  { file: '009_key_rotation.sql', rule: 'renames', why: 'landed before the first release, when no previous version served' },
+  { file: '009_key_rotation.sql', rule: 'drops a table or column', why: 'landed before the first release, when no previous version served' },
+  { file: '009_key_rotation.sql', rule: 'makes a column required', why: 'landed before the first release, when no previous version served' },
+  { file: '009_key_rotation.sql', rule: 'deletes or rewrites rows', why: 'landed before the first release, when no previous version served' },
+  {
+    file: '012_account_index.sql', rule: 'builds an index on an existing table (writes wait)',
+    why: 'oidc_payloads: sign-ins wait (they do not fail) while it is built, seconds at city scale; run the upgrade at a quiet hour',
+  },
+];
+
+/** The statements of a migration, lower case, without comments. */
+function statementsOf(sql: string): string[] {
+  return sql
+    .replace(/--.*$/gm, '')
+    .toLowerCase()
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.replace(/\s+/g, ' ').trim())
+    .filter(Boolean);
+}
+
+describe('migrations are safe to apply while the previous version serves', () => {
+  test('every migration only adds, or its exception is reviewed above', async () => {
+    const files = (await readdir(MIGRATIONS)).filter((f) => f.endsWith('.sql')).sort();
+    const created = new Set<string>();
+    const found: Array<{ file: string; rule: string }> = [];
+    for (const file of files) {
+      const createdHere = new Set<string>();
+      for (const statement of statementsOf(await readFile(join(MIGRATIONS, file), 'utf8'))) {
+        const table = /^create table (?:if not exists )?(\w+)/.exec(statement)?.[1];
+        if (table) createdHere.add(table);
+        for (const { rule, pattern } of RULES) {
+          if (!pattern.test(statement)) continue;
+          // An index on a table this same migration creates blocks nobody.
+          const indexed = / on (\w+)/.exec(statement)?.[1];
+          if (rule.startsWith('builds an index') && indexed && createdHere.has(indexed) && !created.has(indexed)) continue;
+          if (!found.some((f) => f.file === file && f.rule === rule)) found.push({ file, rule });
+        }
+      }
+      for (const table of createdHere) created.add(table);
+    }
+    const reviewed = REVIEWED.map(({ file, rule }) => ({ file, rule }));
+    // Nothing unreviewed, and no review of a finding that is gone.
+    expect(found.filter((f) => !reviewed.some((r) => r.file === f.file && r.rule === f.rule))).toEqual([]);
+    expect(reviewed.filter((r) => !found.some((f) => f.file === r.file && f.rule === r.rule))).toEqual([]);
+  });
+
+  test('the rules catch what they are for', () => {
+    const broken = [
+      'alter table citizens drop column phone',
+      'alter table citizens rename column name to full_name',
+      'alter table citizens alter column name type varchar(50)',
+      'alter table citizens alter column phone set not null',
+      'alter table citizens add column region text not null',
+      'update citizens set name = upper(name)',
+    ];
+    for (const sql of broken) expect({ sql, caught: RULES.some(({ pattern }) => statementsOf(sql).some((s) => pattern.test(s))) }).toEqual({ sql, caught: true });
+    const additive = ['alter table citizens add column region text not null default \'\'', 'alter table citizens add column nickname text', 'create table notes (id int primary key)'];
+    for (const sql of additive) expect({ sql, caught: RULES.some(({ pattern }) => statementsOf(sql).some((s) => pattern.test(s))) }).toEqual({ sql, caught: false });
+  });
+});
+
+/** What a next version typically adds to the hottest tables: a table, columns, an index, a trigger. */
+const NEXT_VERSION_MIGRATION = `
+create table next_version_notes (id bigserial primary key, citizen_id uuid references citizens (id) on delete cascade, note text not null);
+alter table citizens add column next_version_region text not null default '';
+alter table citizens add column next_version_nickname text;
+alter table clients add column next_version_tier int not null default 0;
+alter table oidc_payloads add column next_version_seen_at timestamptz;
+alter table audit_events add column next_version_source text default 'web';
+create index next_version_citizens_region_idx on citizens (next_version_region);
+create function next_version_touch() returns trigger language plpgsql as $$ begin new.next_version_seen_at := now(); return new; end $$;
+create trigger next_version_touch before insert on oidc_payloads for each row execute function next_version_touch();
+`;
+
+(process.env.DATABASE_URL ? describe : describe.skip)('this version on a schema a next version expanded (PostgreSQL)', () => {
+  let setup: Awaited<ReturnType<typeof processEnvironment>>;
+  let served: Served;
+  let rp: oidc.Configuration;
+  let nextMigrations: string;
+
+  beforeAll(async () => {
+    setup = await processEnvironment({ LOGIN_MAX_DELAY_SECONDS: '0', IP_LIMIT_LOGIN: '100000' });
+    const { clientId, clientSecret } = await createClientByCli(setup.env, ['--scope', 'openid offline_access', '--grant-type', 'authorization_code', '--grant-type', 'refresh_token']);
+    await createSitiByCli(setup.env);
+    served = await startServe(setup.env);
+    rp = await relyingParty(setup.issuer, clientId, clientSecret);
+    // The next version's migrations: this version's, and one more.
+    nextMigrations = await mkdtemp(join(tmpdir(), 'kediri-next-migrations-'));
+    await cp(MIGRATIONS, nextMigrations, { recursive: true });
+    await writeFile(join(nextMigrations, '999_next_version.sql'), NEXT_VERSION_MIGRATION);
+  }, 90_000);
+  afterAll(async () => {
+    await served?.stop();
+    await setup?.cleanup();
+    if (nextMigrations) await rm(nextMigrations, { recursive: true, force: true });
+  });
+
+  test('logins and refreshes go on while another process migrates, and after it', async () => {
+    const failures: string[] = [];
+    let done = 0;
+    let running = true;
+    const signInAndRefresh = async () => {
+      while (running && failures.length === 0) {
+        try {
+          const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
+          await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+          done++;
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    };
+    const load = [signInAndRefresh(), signInAndRefresh()];
+    let applied: string[];
+    try {
+      while (done < 3 && failures.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      applied = await setup.withDatabase((db) => migrate(db, nextMigrations));
+      const doneBefore = done;
+      while (done < doneBefore + 4 && failures.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      running = false;
+      await Promise.all(load);
+    }
+
+    expect(applied).toEqual(['999_next_version.sql']);
+    expect(failures).toEqual([]);
+    // The trigger of the next version ran on this version's writes.
+    const touched = await setup.withDatabase((db) => db.query('select 1 from oidc_payloads where next_version_seen_at is not null limit 1'));
+    expect(touched.rowCount).toBe(1);
+    // Still ready: a newer version's migration is not one this version is missing.
+    expect((await fetch(`${setup.issuer}/readyz`)).status).toBe(200);
+  }, 120_000);
+
+  test('a server of this version restarted on the expanded schema is ready and serves a login', async () => {
+    await served.stop();
+    served = await startServe(setup.env);
+    expect((await fetch(`${setup.issuer}/readyz`)).status).toBe(200);
+    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
+    expect(tokens.claims()!.sub).toBeTruthy();
+  }, 60_000);
+});
