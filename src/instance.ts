@@ -9,6 +9,7 @@ import { createSingleLogout, type SingleLogout } from './oidc/logout.js';
 import { createOutbound } from './oidc/outbound.js';
 import { resolveCookieKeys, resolveDpopNonceSecret } from './secrets.js';
 import { createApp } from './web/app.js';
+import { isDatabaseUnavailable } from './db/db.js';
 
 export interface Instance extends Services {
   provider: Provider;
@@ -33,7 +34,17 @@ export async function createInstance(services: Services, log: Logger): Promise<I
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
   });
   provider.on('grant.success', (ctx) => services.metrics.tokenIssued(String(ctx.oidc.params?.grant_type)));
-  provider.on('server_error', (_ctx, error) => log.error({ err: error }, 'oidc-provider server error'));
+  provider.on('server_error', (ctx, error) => {
+    if (!isDatabaseUnavailable(error)) return log.error({ err: error }, 'oidc-provider server error');
+    log.warn({ err: error }, 'database unavailable');
+    // JSON endpoints (token, userinfo, introspection...): 503 with the OAuth code for it, so that
+    // clients retry rather than give up. Pages got theirs from renderError.
+    if (ctx.response.is('json')) {
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
+    }
+  });
   const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
   const app = createApp({ ...services, log, provider, cookieKeys, csrfKey });
   return { ...services, provider, app, singleLogout };

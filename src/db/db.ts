@@ -42,12 +42,12 @@ export function unstorableInJson(json: string): boolean {
   return /\\u0000|\\ud[89a-f][0-9a-f]{2}/i.test(json);
 }
 
-/** PostgreSQL unreachable or shutting down: the service answers 503 and recovers by itself. */
+/** PostgreSQL unreachable, shutting down, refusing connections or out of them: the service answers 503 and recovers by itself. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE'].includes(String(code)) ||
-    /^(57P0[1-3]|08\d{3})$/.test(String(code)) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|connection error and is not queryable/i.test(String((error as Error)?.message))
+    /^(57P0[1-3]|08\d{3}|53300)$/.test(String(code)) ||
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|connection error and is not queryable|not currently accepting connections/i.test(String((error as Error)?.message))
   );
 }

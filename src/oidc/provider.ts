@@ -8,7 +8,7 @@ import { translator } from '../web/i18n.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';
-import type { Db } from '../db/db.js';
+import { isDatabaseUnavailable, type Db } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 
 const MINUTE = 60;
@@ -234,9 +234,11 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     },
 
     // Protocol errors shown to a person: a plain message in their language, and the OAuth error
-    // (code and description, never a stack) for whoever has to report it.
-    async renderError(ctx, out) {
+    // (code and description, never a stack) for whoever has to report it. The database out of
+    // reach: 503 and "try again shortly", as our own pages say.
+    async renderError(ctx, out, error) {
       const t = translator(ctx.state.lang);
+      if (isDatabaseUnavailable(error)) return render(ctx, 'error', { message: t('common.error.unavailable') }, 503);
       const status = ctx.status >= 400 ? ctx.status : 400;
       const detail = [out.error, out.error_description].filter(Boolean).join(': ');
       render(ctx, 'error', { message: t(status >= 500 ? 'common.error.server' : 'common.error.bad_request'), detail }, status);

@@ -3,7 +3,7 @@ import pg from 'pg';
 import * as oidc from 'openid-client';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { freePort, createClientByCli, processEnvironment, startServe } from '../support/process.js';
-import { relyingParty, signInAndExchange } from '../support/rp.js';
+import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const onPostgres = process.env.DATABASE_URL ? test : test.skip;
@@ -17,13 +17,14 @@ function value(text: string, sample: string): number | undefined {
 describe('health, readiness and metrics', () => {
   let server: TestServer;
   let rp: oidc.Configuration;
+  let client: { clientId: string; clientSecret: string };
   const metrics = () => server.instance.metrics.registry.metrics();
 
   beforeAll(async () => {
     server = await startTestServer({ LOCKOUT_FAILURES: '100', LOGIN_MAX_DELAY_SECONDS: '0' });
     await createCitizen(server.instance);
-    const { clientId, clientSecret } = await createWebClient(server.instance, { unit: 'samsat' });
-    rp = await relyingParty(server.url, clientId, clientSecret);
+    client = await createWebClient(server.instance, { unit: 'samsat' });
+    rp = await relyingParty(server.url, client.clientId, client.clientSecret);
   });
   afterAll(() => server?.close());
 
@@ -107,6 +108,20 @@ describe('health, readiness and metrics', () => {
       const started = Date.now();
       expect(await readyz(503)).toEqual({ status: 503, body: { status: 'not ready', problems: ['database unavailable'] } });
       expect(Date.now() - started).toBeLessThan(10_000);
+      // The provider's endpoints say so too (503, never 500): JSON for clients, a page for people.
+      const token = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=refresh_token&refresh_token=abc',
+      });
+      expect({ status: token.status, retryAfter: token.headers.get('retry-after'), body: await token.json() }).toEqual({
+        status: 503, retryAfter: '5', body: { error: 'temporarily_unavailable', error_description: expect.any(String) },
+      });
+      const { url } = await authorizationRequest(rp);
+      for (const clientId of [client.clientId, 'a-client-not-in-memory']) {
+        const page = await fetch(url.replace(client.clientId, clientId), { headers: { accept: 'text/html' }, redirect: 'manual' });
+        expect({ clientId, status: page.status, text: (await page.text()).includes('Coba lagi') }).toEqual({ clientId, status: 503, text: true });
+      }
     } finally {
       await admin.query(`alter database ${name} allow_connections true`);
       await admin.end();
