@@ -55,7 +55,8 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
         await client.query('commit');
         return result;
       } catch (error) {
-        await client.query('rollback').catch(() => {});
+        // A connection that cannot roll back is not fit for the pool either.
+        await client.query('rollback').catch((rollbackError: Error) => (lost ??= rollbackError));
         throw error;
       } finally {
         client.off('error', onError);

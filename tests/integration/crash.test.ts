@@ -175,12 +175,18 @@ describe('kill -9 during logins and registrations', () => {
     const primary = served.child.pid!;
     await waitFor(() => childrenOf(primary).length === 2, 10_000);
     const load = startLoad(setup.issuer, rp);
-    await waitFor(load.warmedUp, 30_000);
-    const [victim] = childrenOf(primary);
-    process.kill(victim!, 'SIGKILL');
-    const killedAt = Date.now();
-    await sleep(4_000);
-    const outcomes = await load.stop();
+    let victim: number | undefined;
+    let killedAt = 0;
+    try {
+      await waitFor(load.warmedUp, 30_000);
+      [victim] = childrenOf(primary);
+      process.kill(victim!, 'SIGKILL');
+      killedAt = Date.now();
+      await sleep(4_000);
+    } finally {
+      await load.stop();
+    }
+    const { outcomes } = load;
 
     // Whatever started a second after the kill was served by the other process or the new one.
     const after = outcomes.filter((o) => o.startedAt > killedAt + 1_000);
@@ -194,10 +200,15 @@ describe('kill -9 during logins and registrations', () => {
 
   (onPostgres ? test.skip : test)('embedded database: started again on its data directory, it holds every answered registration whole', async () => {
     const load = startLoad(setup.issuer, rp);
-    await waitFor(load.warmedUp, 30_000);
-    served.child.kill('SIGKILL');
-    const killedAt = Date.now();
-    const outcomes = await load.stop();
+    let killedAt = 0;
+    try {
+      await waitFor(load.warmedUp, 30_000);
+      served.child.kill('SIGKILL');
+      killedAt = Date.now();
+    } finally {
+      await load.stop();
+    }
+    const { outcomes } = load;
     await served.stop();
 
     // The data directory opens again as it was left, then the server starts on it.

@@ -145,7 +145,8 @@ const STAFF_FIELDS = [
 /**
  * Staff actions that take no field: a POST with a valid CSRF token is the action itself (approve,
  * revoke, cancel, rotate, end sessions, show a secret once), so a fuzzed body is accepted. They
- * are fuzzed through ids that name nothing, where they must change nothing.
+ * are fuzzed with a forged CSRF token, and through ids that name nothing with a valid one: either
+ * way they must change nothing.
  */
 const FIELDLESS = new Set([
   '/admin/permintaan/:id/setujui', '/admin/token-registrasi/:id/cabut', '/admin/staf/undangan/:id/batal', '/admin/kunci/rotasi',
@@ -165,10 +166,15 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
   const ids: Record<string, string> = {};
   const roles: Record<string, { agent: Agent; csrf: string; router: Router }> = {};
   const pass: Middleware = (_ctx, next) => next();
-  /** A digest of every table whose rows a staff route could change. */
-  const tables = ['units', 'clients', 'citizens', 'signing_keys', 'staff_roles', 'staff_invitations', 'developer_units', 'client_requests', 'initial_access_tokens', 'totp_factors', 'passkeys', 'population_checks'];
-  const snapshot = async () =>
-    (await server.testDb.db.query(`select ${tables.map((t) => `(select md5(coalesce(string_agg(r::text, ',' order by r::text), '')) from ${t} r) as ${t}`).join(', ')}`)).rows[0];
+  /** A digest of every table whose rows a staff route could change, and of a signed-in citizen's sessions and grants. */
+  const tables = [
+    'units', 'clients', 'citizens', 'signing_keys', 'staff_roles', 'staff_invitations', 'developer_units', 'client_requests', 'initial_access_tokens',
+    'totp_factors', 'recovery_codes', 'passkeys', 'webauthn_challenges', 'population_checks', 'account_tokens', 'outbox', 'logout_outbox',
+  ];
+  const snapshot = async () => ({
+    ...(await server.testDb.db.query(`select ${tables.map((t) => `(select md5(coalesce(string_agg(r::text, ',' order by r::text), '')) from ${t} r) as ${t}`).join(', ')}`)).rows[0],
+    sitiSessions: (await server.testDb.db.query("select model, id from oidc_payloads where payload->>'accountId' = $1 order by 1, 2", [ids.warga])).rows,
+  });
 
   async function signedIn(who: { email: string; password: string }, area: string, totp?: string) {
     const agent = new Agent(server.url);
@@ -188,7 +194,11 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
 
   /** A route's path with each parameter naming the thing the test made for it. */
   function realPath(path: string): string {
-    return path.replace(/(\w[\w-]*)\/:(\w+)/g, (_match, segment: string, param: string) => `${segment}/${ids[param === 'id' ? segment : param]!}`);
+    return path.replace(/(\w[\w-]*)\/:(\w+)/g, (_match, segment: string, param: string) => {
+      const id = ids[param === 'id' ? segment : param];
+      if (!id) throw new Error(`no id made for :${param} after ${segment}/ (a new route?)`);
+      return `${segment}/${id}`;
+    });
   }
 
   beforeAll(async () => {
@@ -218,6 +228,8 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     });
     expect(submitted.status).toBe(303);
     ids.permintaan = /permintaan\/([0-9a-f-]{36})$/.exec(submitted.headers.get('location')!)![1]!;
+    // Siti signs in: a live session and grant that no refused staff action may end.
+    await signedIn(SITI, '/akun/profil');
   }, 120_000);
   afterAll(() => server?.close());
 
@@ -232,8 +244,9 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
         const named = index === 0;
         if (method === 'GET') {
           for (const query of ['', ...QUERIES]) await hit(agent, 'GET', `${target}${query}`, {}, `GET ${target.slice(0, 80)}${query.slice(0, 60)}`);
-        } else if (!(named && FIELDLESS.has(path))) {
-          await fuzz(agent, [target], csrf, STAFF_FIELDS);
+        } else {
+          // A fieldless action named by a real id is the action itself with a valid token: fuzzed with a forged one.
+          await fuzz(agent, [target], named && FIELDLESS.has(path) ? 'forged-csrf-token' : csrf, STAFF_FIELDS);
         }
       }
     }
