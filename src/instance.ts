@@ -41,7 +41,6 @@ export async function createInstance(services: Services, log: Logger): Promise<I
     // clients retry rather than give up. Pages got theirs from renderError.
     if (ctx.response.is('json')) {
       ctx.status = 503;
-      ctx.set('Retry-After', '5');
       ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
     }
   });

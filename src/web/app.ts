@@ -67,6 +67,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLogging(log, config.trustProxy));
   app.use(deps.metrics.http);
   app.use(securityHeaders(https));
+  // Every 503 (the database out of reach, a process not ready) says when to try again.
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 503) ctx.set('Retry-After', '5');
+  });
   app.use(refuseUnstorableUrls);
   app.use(language);
   app.use(errorPages(log, deps.audit));

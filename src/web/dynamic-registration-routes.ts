@@ -5,8 +5,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import { InputError } from '../errors.js';
 import { RegistrationError, type ValidateMetadata } from '../clients/dynamic-registration.js';
 import type { AppDeps } from './app.js';
-import { isDatabaseUnavailable } from '../db/db.js';
-import { unstorableInJson } from '../db/db.js';
+import { isDatabaseUnavailable, unstorableInJson } from '../db/db.js';
 
 /** The token of an `Authorization: Bearer <token>` header, or '' (RFC 6750 §2.1). */
 function bearer(ctx: Context): string {

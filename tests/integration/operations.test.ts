@@ -120,7 +120,9 @@ describe('health, readiness and metrics', () => {
       const { url } = await authorizationRequest(rp);
       for (const clientId of [client.clientId, 'a-client-not-in-memory']) {
         const page = await fetch(url.replace(client.clientId, clientId), { headers: { accept: 'text/html' }, redirect: 'manual' });
-        expect({ clientId, status: page.status, text: (await page.text()).includes('Coba lagi') }).toEqual({ clientId, status: 503, text: true });
+        expect({ clientId, status: page.status, retryAfter: page.headers.get('retry-after'), text: (await page.text()).includes('Coba lagi') }).toEqual({
+          clientId, status: 503, retryAfter: '5', text: true,
+        });
       }
     } finally {
       await admin.query(`alter database ${name} allow_connections true`);
