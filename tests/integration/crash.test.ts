@@ -80,10 +80,9 @@ function startLoad(issuer: string, rp: oidc.Configuration) {
     outcomes,
     /** Until a few of each kind have succeeded: then a kill catches both in flight. */
     warmedUp: () => ['register', 'login'].every((kind) => outcomes.filter((o) => o.kind === kind && o.ok).length >= 3),
-    async stop(): Promise<Outcome[]> {
+    async stop(): Promise<void> {
       running = false;
       await Promise.all(loops);
-      return outcomes;
     },
   };
 }
