@@ -1,10 +1,14 @@
-import { translator, type Lang } from './web/i18n.js';
+/**
+ * Plain error types, each with the HTTP status it is answered with. They carry codes, never
+ * translated text: the pages and the CLI turn a code into words (i18n.ts).
+ */
 
 /**
  * Bad input: carries a code that maps to an Indonesian and an English message (views/locales) and,
- * for forms, the field it concerns. Callers answer it with a 4xx; it never means a server fault.
+ * for forms, the field it concerns. It never means a server fault.
  */
 export class InputError extends Error {
+  readonly status = 400;
   constructor(
     readonly code: string,
     readonly field?: string,
@@ -14,21 +18,7 @@ export class InputError extends Error {
   }
 }
 
-/** The areas of views/locales whose keys are InputError codes. */
-const MESSAGE_AREAS = ['nik', 'citizen', 'profile.error', 'developer.error', 'admin.error'];
-
-/** The person-facing message of an InputError's code, if the locales have one. */
-export function knownInputErrorMessage(error: InputError, lang: Lang): string | undefined {
-  const t = translator(lang);
-  for (const area of MESSAGE_AREAS) {
-    const key = `${area}.${error.code}`;
-    const text = t(key);
-    if (text !== key) return text;
-  }
-  return undefined;
-}
-
-/** The person-facing message of an InputError, or its technical detail when it has no message. */
-export function inputErrorMessage(error: InputError, lang: Lang): string {
-  return knownInputErrorMessage(error, lang) ?? error.message;
+/** A form POST without a valid CSRF token; answered with 403 and the form left untouched. */
+export class CsrfError extends Error {
+  readonly status = 403;
 }

@@ -4,7 +4,7 @@ import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
-import { translator } from '../web/i18n.js';
+import { translator } from '../i18n.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';

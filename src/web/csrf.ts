@@ -1,10 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-
-/** Raised for a POST without a valid token; answered with 403 and the form left untouched. */
-export class CsrfError extends Error {
-  readonly status = 403;
-}
+import { CsrfError } from '../errors.js';
 
 /**
  * HMAC-bound double-submit token. A random per-browser secret lives in an httpOnly cookie

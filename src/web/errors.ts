@@ -1,10 +1,10 @@
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
+import { errors as oidcErrors } from 'oidc-provider';
 import type { Audit } from '../audit/audit.js';
-import { CsrfError } from './csrf.js';
-import { InputError, knownInputErrorMessage } from '../errors.js';
+import { CsrfError, InputError } from '../errors.js';
 import { render } from './render.js';
-import { translator } from './i18n.js';
+import { knownInputErrorMessage, translator } from '../i18n.js';
 import { isDatabaseUnavailable } from '../db/db.js';
 
 /**
@@ -39,10 +39,10 @@ function classify(error: unknown): { status: number; key: string } {
   if (error instanceof CsrfError) return { status: 403, key: 'csrf' };
   if (error instanceof InputError) return { status: 400, key: 'bad_request' };
   if (isDatabaseUnavailable(error)) return { status: 503, key: 'unavailable' };
-  const e = error as { status?: number; statusCode?: number; name?: string; expose?: boolean };
-  const status = e.statusCode ?? e.status ?? 500;
   // oidc-provider: the interaction cookie is missing or the interaction expired.
-  if (e.name === 'SessionNotFound') return { status: 400, key: 'expired' };
+  if (error instanceof oidcErrors.SessionNotFound) return { status: 400, key: 'expired' };
+  const e = error as { status?: number; statusCode?: number };
+  const status = e.statusCode ?? e.status ?? 500;
   if (status >= 400 && status < 500) return { status, key: status === 404 ? 'not_found' : 'bad_request' };
   return { status: 500, key: 'server' };
 }

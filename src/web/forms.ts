@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { InputError, inputErrorMessage } from '../errors.js';
-import { translator } from './i18n.js';
+import { InputError } from '../errors.js';
+import { inputErrorMessage, translator } from '../i18n.js';
 
 /** A text field of a posted form: a single string (a repeated field is bad input), trimmed of nothing. */
 export const field = (max: number) => z.string().max(max).default('');

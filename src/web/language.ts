@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { DEFAULT_LANG, isLang } from './i18n.js';
+import { DEFAULT_LANG, isLang } from '../i18n.js';
 
 const COOKIE = 'kid.lang';
 

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
-import { LANGS, translator, type Lang } from './i18n.js';
+import { LANGS, translator, type Lang } from '../i18n.js';
 
 const eta = new Eta({
   views: fileURLToPath(new URL('../../views/', import.meta.url)),

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { IpAction, Throttle, Verdict } from '../identity/throttle.js';
 import { render } from './render.js';
-import { translator } from './i18n.js';
+import { translator } from '../i18n.js';
 
 /** The first refusal among checks run in order (a later check runs only when the earlier allow). */
 export async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promise<Verdict>>): Promise<Verdict> {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { catalogKeys, translator } from '../../src/web/i18n.js';
+import { catalogKeys, translator } from '../../src/i18n.js';
 
 describe('page strings', () => {
   test('Bahasa Indonesia and English have the same keys', () => {

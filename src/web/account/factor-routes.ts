@@ -10,7 +10,7 @@ import { InputError } from '../../errors.js';
 import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
-import { translator } from '../i18n.js';
+import { translator } from '../../i18n.js';
 
 const password = field(PASSWORD_MAX * 4);
 const enrolForm = z.object({ code: field(20), password });

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { HOURS_MAX, USES_MAX } from '../../clients/dynamic-registration.js';
 import { requireCsrf } from '../csrf.js';
 import { field, parseForm, seeOther } from '../forms.js';
-import { translator } from '../i18n.js';
+import { translator } from '../../i18n.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
 

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.js';
 import { render } from '../render.js';
-import { translator } from '../i18n.js';
+import { translator } from '../../i18n.js';
 import { weekActivity } from '../../audit/activity.js';
 import { colourClass, stackedBars } from './charts.js';
 import { accessTokenRoutes } from './access-tokens.js';

@@ -9,8 +9,8 @@ import {
   type ClientRegistration,
   type RegistrationForm,
 } from '../../clients/registration.js';
-import { InputError, inputErrorMessage } from '../../errors.js';
-import { translator } from '../i18n.js';
+import { InputError } from '../../errors.js';
+import { inputErrorMessage, translator } from '../../i18n.js';
 
 /** The code of a registration that oidc-provider's own client metadata validation refused. */
 const METADATA_REJECTED = 'client_metadata_rejected';

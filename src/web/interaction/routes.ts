@@ -15,7 +15,7 @@ import { pendingVerification } from '../register/verify-cookie.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { requireCsrf } from '../csrf.js';
 import { InputError } from '../../errors.js';
-import { isLang, translator } from '../i18n.js';
+import { isLang, translator } from '../../i18n.js';
 import { render } from '../render.js';
 import { allowFormActions } from '../security-headers.js';
 import { firstRefusal } from '../throttling.js';

@@ -12,7 +12,7 @@ import { enqueueSessionLogouts } from '../../oidc/logout-outbox.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/portal-client.js';
 import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
-import { translator } from '../i18n.js';
+import { translator } from '../../i18n.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { seeOther } from '../forms.js';
 

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { InputError } from './errors.js';
 
 /** Pages speak Bahasa Indonesia first and English second. */
 export const LANGS = ['id', 'en'] as const;
@@ -8,7 +9,7 @@ export const DEFAULT_LANG: Lang = 'id';
 
 export type Translate = (key: string, vars?: Record<string, string | number>) => string;
 
-const LOCALES_DIR = fileURLToPath(new URL('../../views/locales/', import.meta.url));
+const LOCALES_DIR = fileURLToPath(new URL('../views/locales/', import.meta.url));
 
 /**
  * views/locales/<lang>/<area>.json holds one area's strings; a key is "<area>.<path.in.file>".
@@ -48,4 +49,23 @@ export function translator(lang: Lang): Translate {
 /** Every key of every language, for the test that the catalogs agree. */
 export function catalogKeys(lang: Lang): string[] {
   return [...catalogs.get(lang)!.keys()].sort();
+}
+
+/** The areas of views/locales whose keys are InputError codes. */
+const INPUT_ERROR_AREAS = ['nik', 'citizen', 'profile.error', 'developer.error', 'admin.error'];
+
+/** The person-facing message of an InputError's code, if the locales have one. */
+export function knownInputErrorMessage(error: InputError, lang: Lang): string | undefined {
+  const t = translator(lang);
+  for (const area of INPUT_ERROR_AREAS) {
+    const key = `${area}.${error.code}`;
+    const text = t(key);
+    if (text !== key) return text;
+  }
+  return undefined;
+}
+
+/** The person-facing message of an InputError, or its technical detail when it has no message. */
+export function inputErrorMessage(error: InputError, lang: Lang): string {
+  return knownInputErrorMessage(error, lang) ?? error.message;
 }
