@@ -20,6 +20,7 @@ import { createAccount } from './identity/account.js';
 import { createCitizenAdmin } from './identity/citizen-admin.js';
 import { createSecondFactors } from './identity/second-factors.js';
 import { createPasskeys } from './identity/passkeys.js';
+import { createLoginAttempts } from './identity/login-attempt.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
@@ -60,13 +61,17 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, outbox, audit);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
+  const loginAttempts = createLoginAttempts({
+    ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit, metrics },
+    lockoutMinutes: config.throttle.lockoutMinutes,
+  });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
   const citizenAdmin = createCitizenAdmin(db, sealer, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
-    ...{ identityVerification, throttle, account, secondFactors, passkeys, clientRequests, units, profile },
+    ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };

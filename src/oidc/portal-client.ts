@@ -5,3 +5,7 @@
  */
 export const PORTAL_CLIENT_ID = 'kediri-id-portal';
 export const portalRedirectUri = (issuer: string) => `${issuer}/masuk`;
+
+/** How the login pages name the portal: Kediri ID, run by the city's Diskominfo. */
+export const PORTAL_CLIENT_NAME = 'Kediri ID';
+export const PORTAL_UNIT_NAME = 'Diskominfo';

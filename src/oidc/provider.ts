@@ -5,7 +5,7 @@ import { ACR_VALUES } from '../identity/assurance.js';
 import type { createAdapterFactory } from './adapter.js';
 import { render } from '../web/render.js';
 import { translator } from '../i18n.js';
-import { PORTAL_CLIENT_ID, portalRedirectUri } from './portal-client.js';
+import { PORTAL_CLIENT_ID, PORTAL_CLIENT_NAME, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';
 import { isDatabaseUnavailable, type Db } from '../db/db.js';
@@ -74,7 +74,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     clients: [
       {
         client_id: PORTAL_CLIENT_ID,
-        client_name: 'Kediri ID',
+        client_name: PORTAL_CLIENT_NAME,
         token_endpoint_auth_method: 'none',
         redirect_uris: [portalRedirectUri(config.issuer)],
         grant_types: ['authorization_code'],

@@ -1,13 +1,12 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
-import { csrfProtection } from './csrf.js';
+import { checkFormPosts, csrfProtection } from './csrf.js';
 import { errorPages } from './errors.js';
 import { language } from './language.js';
 import { render } from './render.js';
@@ -28,7 +27,7 @@ import { refuseUnstorableUrls } from './input-guard.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
-import { dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
+import { DYNAMIC_REGISTRATION_ENDPOINTS, dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
 
 /** What the web app is built from: the services, the provider, and the keys of this instance. */
 export type AppDeps = Services & {
@@ -114,24 +113,24 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(pages.routes());
 
-  const forms = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
-  for (const prefix of ['/interaction', '/daftar', '/verifikasi', '/lupa-sandi', '/keluar', '/loket', '/akun', '/admin', '/undangan']) app.use(mount(prefix, forms));
-  // A client registration may carry a JWKS.
-  app.use(mount('/developer', bodyParser({ enableTypes: ['form'], formLimit: '64kb' })));
-  app.use(interactionRoutes(deps).routes());
-  app.use(registerRoutes(deps.registration, deps.throttle).routes());
-  app.use(resetRoutes(deps.passwordReset, deps.throttle).routes());
-  if (config.devMail) app.use(devMailRoutes(deps.outbox).routes());
   const portal = portalSession(provider, deps, config.issuer);
-  app.use(portal.routes.routes());
-  app.use(counterRoutes(deps.staff, portal.requireRole('officer')).routes());
-  app.use(profileRoutes(deps, portal).routes());
-  app.use(accountRoutes(deps, portal.signedIn).routes());
-  app.use(factorRoutes(deps, portal).routes());
-  app.use(invitationRoutes(deps.staff, portal.signedIn).routes());
-  app.use(adminRouter(deps, portal.requireRole('admin'), portal.recentLogin).routes());
-  app.use(developerRouter(deps, portal.requireRole('developer')).routes());
-  app.use(dynamicRegistrationRoutes(deps).routes());
+  const routers = [
+    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined }),
+    registerRoutes(deps.registration, deps.throttle),
+    resetRoutes(deps.passwordReset, deps.throttle),
+    ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),
+    portal.routes,
+    counterRoutes(deps.staff, portal.requireRole('officer')),
+    profileRoutes(deps, portal),
+    accountRoutes(deps, portal.signedIn),
+    factorRoutes(deps, portal),
+    invitationRoutes(deps.staff, portal.signedIn),
+    adminRouter(deps, portal.requireRole('admin'), portal.recentLogin),
+    developerRouter(deps, portal.requireRole('developer')),
+    dynamicRegistrationRoutes(deps),
+  ];
+  checkFormPosts(routers, DYNAMIC_REGISTRATION_ENDPOINTS);
+  for (const router of routers) app.use(router.routes());
 
   app.use(toProvider);
   return app;

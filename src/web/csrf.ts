@@ -1,4 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { CsrfError } from '../errors.js';
 
@@ -36,7 +38,38 @@ export function csrfProtection(key: string, secure: boolean) {
   };
 }
 
-/** For POST handlers of our own forms (the provider's endpoints have their own protection). */
-export function requireCsrf(ctx: Context): void {
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** A posted form: a urlencoded body of at most 64 kB (a client registration may carry a JWKS). */
+const formBody = bodyParser({ enableTypes: ['form'], formLimit: '64kb' });
+
+/**
+ * The check of every form post: its body is read as a form (unless a route middleware read it
+ * already, as an upload does), and it must carry the CSRF token of the cookie it arrives with.
+ */
+async function checkFormPost(ctx: Context, next: Next): Promise<void> {
+  await formBody(ctx, async () => {});
   ctx.state.csrf.verify((ctx.request.body as Record<string, unknown> | undefined)?._csrf);
+  await next();
+}
+
+/**
+ * Gives every state-changing route (POST, PUT, PATCH, DELETE) of our routers the form check, placed
+ * right before its handler: after the route's guards, so that a signed-out browser is still sent
+ * to sign in and a missing role still says so. Routes answering JSON to other programs (which
+ * carry a bearer token, not a cookie) opt out by their route name; a listed name that no route
+ * has is a mistake, and stops the start. Call it once every route is registered.
+ */
+export function checkFormPosts(routers: Router[], jsonEndpoints: readonly string[]): void {
+  const optedOut = new Set<string>();
+  for (const layer of routers.flatMap((router) => router.stack)) {
+    if (!layer.methods.some((method) => STATE_CHANGING.has(method))) continue;
+    if (layer.name && jsonEndpoints.includes(layer.name)) {
+      optedOut.add(layer.name);
+      continue;
+    }
+    layer.stack.splice(layer.stack.length - 1, 0, checkFormPost);
+  }
+  const unknown = jsonEndpoints.filter((name) => !optedOut.has(name));
+  if (unknown.length > 0) throw new Error(`no state-changing route is named ${unknown.join(', ')}`);
 }

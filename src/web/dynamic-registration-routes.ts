@@ -15,6 +15,9 @@ function bearer(ctx: Context): string {
 /** A JSON body, or undefined (which the metadata check refuses) for any other content type. */
 const jsonBody = (ctx: Context): unknown => (ctx.is('application/json') ? ctx.request.body : undefined);
 
+/** These routes answer programs with a bearer token, not forms: no CSRF token (see csrf.ts). */
+export const DYNAMIC_REGISTRATION_ENDPOINTS = ['registration.create', 'registration.update', 'registration.delete'];
+
 /**
  * RFC 7591 dynamic client registration (POST /reg with an initial access token) and RFC 7592
  * management (GET, PUT, DELETE /reg/:clientId with the client's registration access token).
@@ -66,7 +69,7 @@ export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }
     }
   });
 
-  router.post('/', json, async (ctx) => {
+  router.post('registration.create', '/', json, async (ctx) => {
     ctx.body = await dynamicRegistration.register(bearer(ctx), jsonBody(ctx), ctx.ip, validate);
     ctx.status = 201;
   });
@@ -75,11 +78,11 @@ export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }
     ctx.body = await dynamicRegistration.read(ctx.params.clientId!, bearer(ctx));
   });
 
-  router.put('/:clientId', json, async (ctx) => {
+  router.put('registration.update', '/:clientId', json, async (ctx) => {
     ctx.body = await dynamicRegistration.update(ctx.params.clientId!, bearer(ctx), jsonBody(ctx), ctx.ip, validate);
   });
 
-  router.delete('/:clientId', async (ctx) => {
+  router.delete('registration.delete', '/:clientId', async (ctx) => {
     await dynamicRegistration.remove(ctx.params.clientId!, bearer(ctx), ctx.ip);
     ctx.status = 204;
   });

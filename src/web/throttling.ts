@@ -1,16 +1,14 @@
 import type { Context } from 'koa';
-import type { IpAction, Throttle, Verdict } from '../identity/throttle.js';
+import type { IpAction, Throttle } from '../identity/throttle.js';
+import type { Refusal } from '../identity/login-attempt.js';
 import { render } from './render.js';
-import { translator } from '../i18n.js';
+import { translator, type Translate } from '../i18n.js';
 
-/** The first refusal among checks run in order (a later check runs only when the earlier allow). */
-export async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promise<Verdict>>): Promise<Verdict> {
-  let verdict = await first;
-  for (const next of rest) {
-    if (!verdict.allowed) break;
-    verdict = await next();
-  }
-  return verdict;
+/** What a refused login attempt tells the person: wait this many seconds, or the account is locked. */
+export function refusalMessage(t: Translate, refusal: Refusal): string {
+  return refusal.locked
+    ? t('login.locked', { minutes: Math.ceil(refusal.retryAfterSeconds / 60) })
+    : t('login.wait', { seconds: refusal.retryAfterSeconds });
 }
 
 /**

@@ -1,14 +1,21 @@
 import busboy from 'busboy';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { InputError } from '../errors.js';
 
 /**
- * Reads a multipart/form-data post with one file: its text fields become ctx.request.body (so
- * that requireCsrf reads the form's token as for any form) and the file is returned, at most
- * `maxBytes` (more is bad input). A malformed, cut-off or abandoned body is bad input too, never
- * an unhandled stream error.
+ * A route middleware for a multipart/form-data post with one file: its text fields become
+ * ctx.request.body (so that the form check reads the form's token as for any form) and the file,
+ * at most `maxBytes` (more is bad input), ctx.state.upload (undefined when none or empty).
  */
-export async function readUpload(ctx: Context, fileField: string, maxBytes: number): Promise<Buffer | undefined> {
+export function acceptUpload(fileField: string, maxBytes: number): Middleware {
+  return async (ctx, next) => {
+    ctx.state.upload = await readUpload(ctx, fileField, maxBytes);
+    await next();
+  };
+}
+
+/** A malformed, cut-off or abandoned body is bad input, never an unhandled stream error. */
+async function readUpload(ctx: Context, fileField: string, maxBytes: number): Promise<Buffer | undefined> {
   if (!ctx.is('multipart/form-data')) throw new InputError('form_invalid');
   const fields: Record<string, string> = {};
   let file: Buffer | undefined;

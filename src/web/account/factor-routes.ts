@@ -7,7 +7,6 @@ import type { SecondFactors } from '../../identity/second-factors.js';
 import { CREDENTIAL_ID_MAX, PASSKEY_NAME_MAX, type Passkeys } from '../../identity/passkeys.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { InputError } from '../../errors.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { translator } from '../../i18n.js';
@@ -67,7 +66,6 @@ export function factorRoutes(
   router.get('/dua-langkah', recentLogin, (ctx) => renderEnrolment(ctx));
 
   router.post('/dua-langkah', recentLogin, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, enrolForm);
     const citizen = await current(ctx);
     const problems = await passwordProblems(ctx, citizen, form.password);
@@ -86,7 +84,6 @@ export function factorRoutes(
   router.get('/kunci-sandi', recentLogin, (ctx) => renderPasskey(ctx));
 
   router.post('/kunci-sandi', recentLogin, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, passkeyForm);
     const citizen = await current(ctx);
     const problems = await passwordProblems(ctx, citizen, form.password);
@@ -97,7 +94,6 @@ export function factorRoutes(
   });
 
   router.post('/kunci-sandi/nama', signedIn, async (ctx) => {
-    requireCsrf(ctx);
     const { id, name } = parseForm(ctx, renameForm);
     if (!name || !(await passkeys.rename(ctx.state.accountId, id, name))) throw new InputError('factor_unknown');
     seeOther(ctx, '/akun?faktor=1');
@@ -115,7 +111,6 @@ export function factorRoutes(
   router.get('/faktor/hapus', recentLogin, (ctx) => renderRemoval(ctx, String(ctx.query.faktor ?? '')));
 
   router.post('/faktor/hapus', recentLogin, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, removeForm);
     const citizen = await current(ctx);
     const problems = await passwordProblems(ctx, citizen, form.password);
@@ -134,7 +129,6 @@ export function factorRoutes(
   router.get('/kode-pemulihan', recentLogin, (ctx) => renderRenewal(ctx));
 
   router.post('/kode-pemulihan', recentLogin, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, renewForm);
     const citizen = await current(ctx);
     const problems = await passwordProblems(ctx, citizen, form.password);

@@ -8,7 +8,6 @@ import { addressParts, checkNewEmail, type Profile } from '../../identity/profil
 import type { Throttle } from '../../identity/throttle.js';
 import { InputError } from '../../errors.js';
 import { maskNik } from '../../identity/nik.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
@@ -65,7 +64,6 @@ export function profileRoutes(
   router.get('/profil', signedIn, (ctx) => renderProfile(ctx));
 
   router.post('/profil', signedIn, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, profileForm);
     const { name, phone, ...address } = form;
     const saved = await profile.save(ctx.state.accountId, { name, phone, address }, ctx.ip).catch((error: unknown) => {
@@ -79,7 +77,6 @@ export function profileRoutes(
   router.get('/email', recentLogin, async (ctx) => render(ctx, 'account/email', { citizen: await citizenOf(ctx), errors: [] }));
 
   router.post('/email', recentLogin, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, emailForm);
     const citizen = await citizenOf(ctx);
     try {
@@ -101,7 +98,6 @@ export function profileRoutes(
   router.get('/email/verifikasi', signedIn, (ctx) => renderCode(ctx));
 
   router.post('/email/verifikasi', signedIn, async (ctx) => {
-    requireCsrf(ctx);
     if (!(await withinIpLimit(ctx, throttle, 'code'))) return;
     const { code } = parseForm(ctx, codeForm);
     try {
@@ -121,7 +117,6 @@ export function profileRoutes(
   });
 
   router.post('/email/konfirmasi', async (ctx) => {
-    requireCsrf(ctx);
     const { token } = parseForm(ctx, linkForm);
     try {
       if (await profile.confirmByLink(token, ctx.ip)) return render(ctx, 'account/email-link', { done: true, errors: [] });

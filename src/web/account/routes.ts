@@ -5,7 +5,6 @@ import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { maskNik } from '../../identity/nik.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
@@ -46,21 +45,18 @@ export function accountRoutes(
   });
 
   router.post('/layanan/cabut', async (ctx) => {
-    requireCsrf(ctx);
     const { grant } = parseForm(ctx, revokeForm);
     if (!(await account.revokeService(ctx.state.accountId, grant, ctx.ip))) throw new InputError('grant_unknown');
     seeOther(ctx, '/akun?dicabut=1');
   });
 
   router.post('/sesi/akhiri', async (ctx) => {
-    requireCsrf(ctx);
     const { session } = parseForm(ctx, sessionForm);
     if (!(await account.endSession(ctx.state.accountId, session, ctx.ip))) throw new InputError('session_unknown');
     seeOther(ctx, '/akun?sesi=1');
   });
 
   router.post('/sesi/akhiri-semua', async (ctx) => {
-    requireCsrf(ctx);
     await account.endAllSessions(ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/akun?sesi=1');
   });
@@ -68,7 +64,6 @@ export function accountRoutes(
   router.get('/kata-sandi', (ctx) => render(ctx, 'account/password', { errors: [] }));
 
   router.post('/kata-sandi', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, passwordForm);
     const problems = form.password === form.password_confirm ? [] : [new InputError('password_mismatch', 'password_confirm')];
     try {
@@ -84,7 +79,6 @@ export function accountRoutes(
   router.get('/hapus', (ctx) => render(ctx, 'account/delete', { errors: [] }));
 
   router.post('/hapus', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, deleteForm);
     const problems = form.confirm === 'ya' ? [] : [new InputError('delete_confirm_required', 'confirm')];
     try {

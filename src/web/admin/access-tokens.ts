@@ -2,7 +2,6 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { HOURS_MAX, USES_MAX } from '../../clients/dynamic-registration.js';
-import { requireCsrf } from '../csrf.js';
 import { field, parseForm, seeOther } from '../forms.js';
 import { translator } from '../../i18n.js';
 import { render } from '../render.js';
@@ -16,7 +15,7 @@ const LIMITS = { uses: USES_MAX, hours: HOURS_MAX };
  * Initial access tokens for RFC 7591 dynamic registration (/admin/token-registrasi): the list
  * (never the tokens themselves), issuing one for a unit (shown once), and revoking one.
  */
-export const accessTokenRoutes: AdminModule = (router, { dynamicRegistration, units }) => {
+export const accessTokenRoutes: AdminModule = (router, { dynamicRegistration, units }, recentLogin) => {
   const show = async (ctx: Context, errors: object[] = [], status = 200, values: object = DEFAULTS) =>
     render(ctx, 'admin/access-tokens', {
       tokens: await dynamicRegistration.listAccessTokens(),
@@ -28,8 +27,7 @@ export const accessTokenRoutes: AdminModule = (router, { dynamicRegistration, un
 
   router.get('/token-registrasi', (ctx) => show(ctx));
 
-  router.post('/token-registrasi', async (ctx) => {
-    requireCsrf(ctx);
+  router.post('/token-registrasi', recentLogin, async (ctx) => {
     const form = parseForm(ctx, issueForm);
     const whole = (text: string) => (/^\d{1,5}$/.test(text.trim()) ? Number(text) : NaN);
     try {
@@ -47,7 +45,6 @@ export const accessTokenRoutes: AdminModule = (router, { dynamicRegistration, un
   });
 
   router.post('/token-registrasi/:id/cabut', async (ctx) => {
-    requireCsrf(ctx);
     await dynamicRegistration.revokeAccessToken(String(ctx.params.id), ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/admin/token-registrasi');
   });

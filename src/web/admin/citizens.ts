@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { EMAIL } from '../../identity/citizens.js';
 import { REASON_MAX } from '../../identity/citizen-admin.js';
-import { requireCsrf } from '../csrf.js';
 import { field, message, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
@@ -20,11 +19,10 @@ const problem = (ctx: Context, error: InputError) => ({ field: error.field, mess
  * Citizens in the admin console (/admin/warga): find an account by NIK (in a POST body, never in a
  * URL) or email, reveal its NIK (audited), lock or unlock it with a reason, end its sessions.
  */
-export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
+export const citizenRoutes: AdminModule = (router, { citizenAdmin }, recentLogin) => {
   router.get('/warga', (ctx) => render(ctx, 'admin/citizens', { errors: [] }));
 
   router.post('/warga/cari', async (ctx) => {
-    requireCsrf(ctx);
     ctx.state.pagePath = '/admin/warga';
     const query = parseForm(ctx, searchForm).q.trim();
     // The query is never shown again: it may be a NIK.
@@ -44,8 +42,7 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
 
   router.get('/warga/:id', (ctx) => showCitizen(ctx));
 
-  router.post('/warga/:id/nik', async (ctx) => {
-    requireCsrf(ctx);
+  router.post('/warga/:id/nik', recentLogin, async (ctx) => {
     const nik = await citizenAdmin.revealNik(ctx.state.accountId, ctx.params.id!, ctx.ip);
     if (!nik) ctx.throw(404);
     await showCitizen(ctx, { nik });
@@ -54,7 +51,6 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
   /** Lock and unlock: a reason is required; the page says what was done. */
   for (const [path, change, notice] of [['kunci', 'lock', 'dikunci'], ['buka', 'unlock', 'dibuka']] as const) {
     router.post(`/warga/:id/${path}`, async (ctx) => {
-      requireCsrf(ctx);
       const { reason } = parseForm(ctx, reasonForm);
       try {
         if (!(await citizenAdmin[change](ctx.state.accountId, ctx.params.id!, reason, ctx.ip))) ctx.throw(404);
@@ -67,7 +63,6 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }) => {
   }
 
   router.post('/warga/:id/akhiri-sesi', async (ctx) => {
-    requireCsrf(ctx);
     if (!(await citizenAdmin.endAllSessions(ctx.state.accountId, ctx.params.id!, ctx.ip))) ctx.throw(404);
     seeOther(ctx, `/admin/warga/${ctx.params.id}?sesi=1`);
   });

@@ -2,7 +2,6 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { SENSITIVE_SCOPES, type SensitiveScope } from '../../clients/registration.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
@@ -18,7 +17,7 @@ const profileForm = z.object({ subject_type: z.enum(['pairwise', 'public']), hig
  * the clients by unit (/admin/layanan), suspended and reactivated, each with its settings (subject
  * type, high assurance).
  */
-export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
+export const reviewRoutes: AdminModule = (router, { clientRequests }, recentLogin) => {
   router.get('/permintaan', async (ctx) => render(ctx, 'admin/requests', { requests: await clientRequests.queue() }));
 
   async function showRequest(ctx: Context, errors: object[] = [], status = 200) {
@@ -30,8 +29,7 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
 
   router.get('/permintaan/:id', (ctx) => showRequest(ctx));
 
-  router.post('/permintaan/:id/setujui', async (ctx) => {
-    requireCsrf(ctx);
+  router.post('/permintaan/:id/setujui', recentLogin, async (ctx) => {
     const allowed = [parseForm(ctx, approveForm).allow].flat();
     if (allowed.some((scope) => !(SENSITIVE_SCOPES as readonly string[]).includes(scope))) throw new InputError('scope_invalid');
     const clientId = await clientRequests.approve(String(ctx.params.id), ctx.state.accountId, allowed as SensitiveScope[], ctx.ip);
@@ -39,7 +37,6 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
   });
 
   router.post('/permintaan/:id/tolak', async (ctx) => {
-    requireCsrf(ctx);
     const { reason } = parseForm(ctx, rejectForm);
     try {
       await clientRequests.reject(String(ctx.params.id), ctx.state.accountId, reason, ctx.ip);
@@ -65,7 +62,6 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
   router.get('/layanan/:clientId', (ctx) => showClient(ctx));
 
   router.post('/layanan/:clientId/pengaturan', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, profileForm);
     try {
       await clientRequests.setProfile(String(ctx.params.clientId), { subjectType: form.subject_type, highAssurance: form.high_assurance === 'ya' }, ctx.state.accountId, ctx.ip);
@@ -77,7 +73,6 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }) => {
   });
 
   router.post('/layanan/:clientId/status', async (ctx) => {
-    requireCsrf(ctx);
     const { status } = parseForm(ctx, statusForm);
     await clientRequests.setStatus(String(ctx.params.clientId), status, ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/admin/layanan');

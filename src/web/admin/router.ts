@@ -12,11 +12,12 @@ import { reviewRoutes } from './review.js';
 import { unitAndStaffRoutes } from './units-staff.js';
 import { keyRoutes } from './keys.js';
 
-/** Revealing a NIK, inviting staff, approving a client, issuing a registration token, rotating keys. */
-const SENSITIVE_ACTIONS = /^\/admin\/(warga\/[^/]+\/nik|staf\/undang|permintaan\/[^/]+\/setujui|token-registrasi|kunci\/rotasi)$/;
-
-/** What an admin console module adds its routes to, and what it works with. */
-export type AdminModule = (router: Router, deps: AppDeps) => void;
+/**
+ * What an admin console module adds its routes to, and what it works with. What reveals or grants
+ * the most (revealing a NIK, inviting staff, approving a client, issuing a registration token,
+ * rotating keys) also needs `recentLogin`: a login of the last minutes, not only a session.
+ */
+export type AdminModule = (router: Router, deps: AppDeps, recentLogin: Middleware) => void;
 
 /**
  * The admin console (/admin): every route of every module is added to this one router, behind
@@ -26,8 +27,6 @@ export type AdminModule = (router: Router, deps: AppDeps) => void;
 export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: Middleware): Router {
   const router = new Router({ prefix: '/admin' });
   router.use(adminOnly);
-  // What reveals or grants the most also needs a login of the last minutes, not only a session.
-  router.use((ctx, next) => (ctx.method === 'POST' && SENSITIVE_ACTIONS.test(ctx.path) ? recentLogin(ctx, next) : next()));
   router.get('/', async (ctx) => {
     const t = translator(ctx.state.lang);
     const [pending, week] = await Promise.all([deps.clientRequests.queue(), weekActivity(deps.db)]);
@@ -45,6 +44,6 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
     ].map((chart) => ({ ...chart, svg: stackedBars(chart.title, week.days, chart.series), colours: chart.series.map((_, k) => colourClass(k)) }));
     render(ctx, 'admin/home', { pending: pending.length, days: week.days, charts });
   });
-  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes]) module(router, deps);
+  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes]) module(router, deps, recentLogin);
   return router;
 }

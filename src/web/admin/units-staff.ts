@@ -3,10 +3,9 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { LOGO_MAX_BYTES } from '../../clients/units.js';
 import { STAFF_ROLES } from '../../identity/staff.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
-import { readUpload } from '../upload.js';
+import { acceptUpload } from '../upload.js';
 import type { AdminModule } from './router.js';
 import { isUuid } from '../../ids.js';
 
@@ -16,14 +15,13 @@ const inviteForm = z.object({ email: field(254), role: z.enum(STAFF_ROLES), unit
 const revokeForm = z.object({ role: z.enum(STAFF_ROLES) });
 
 /** Units (/admin/unit: add, rename, logo) and staff with their roles (/admin/staf: invite, revoke). */
-export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
+export const unitAndStaffRoutes: AdminModule = (router, { units, staff }, recentLogin) => {
   const showUnits = async (ctx: Context, errors: object[] = [], status = 200, values: object = {}) =>
     render(ctx, 'admin/units', { units: await units.list(), errors, values }, status);
 
   router.get('/unit', (ctx) => showUnits(ctx));
 
   router.post('/unit', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, unitForm);
     try {
       await units.create(form.slug, form.name, ctx.state.accountId, ctx.ip);
@@ -35,14 +33,12 @@ export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
   });
 
   router.post('/unit/:slug', async (ctx) => {
-    requireCsrf(ctx);
     await units.rename(String(ctx.params.slug), parseForm(ctx, renameForm).name, ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/admin/unit');
   });
 
-  router.post('/unit/:slug/logo', async (ctx) => {
-    const logo = await readUpload(ctx, 'logo', LOGO_MAX_BYTES);
-    requireCsrf(ctx);
+  router.post('/unit/:slug/logo', acceptUpload('logo', LOGO_MAX_BYTES), async (ctx) => {
+    const logo: Buffer | undefined = ctx.state.upload;
     if (!logo) throw new InputError('unit_logo_invalid', 'logo');
     await units.setLogo(String(ctx.params.slug), logo, ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/admin/unit');
@@ -53,8 +49,7 @@ export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
 
   router.get('/staf', (ctx) => showStaff(ctx, [], 200, ctx.query.diundang === '1' ? 'invited' : undefined));
 
-  router.post('/staf/undang', async (ctx) => {
-    requireCsrf(ctx);
+  router.post('/staf/undang', recentLogin, async (ctx) => {
     const form = parseForm(ctx, inviteForm);
     try {
       await staff.invite({ email: form.email, role: form.role, ...(form.role === 'developer' && { unit: form.unit }) }, ctx.state.accountId, ctx.ip);
@@ -66,13 +61,11 @@ export const unitAndStaffRoutes: AdminModule = (router, { units, staff }) => {
   });
 
   router.post('/staf/undangan/:id/batal', async (ctx) => {
-    requireCsrf(ctx);
     await staff.cancelInvitation(String(ctx.params.id), ctx.state.accountId, ctx.ip);
     seeOther(ctx, '/admin/staf');
   });
 
   router.post('/staf/:id/cabut', async (ctx) => {
-    requireCsrf(ctx);
     const { role } = parseForm(ctx, revokeForm);
     if (!isUuid(String(ctx.params.id))) throw new InputError('staff_role_unknown');
     // An administrator cannot take away their own admin role: the console must keep one.

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { parseNik } from '../../identity/nik.js';
 import type { Staff } from '../../identity/staff.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
 
@@ -30,12 +29,10 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
   }
 
   router.post('/cari', async (ctx) => {
-    requireCsrf(ctx);
     await showCitizen(ctx, parseForm(ctx, searchForm).nik);
   });
 
   router.post('/verifikasi', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, verifyForm);
     if (form.ktp_checked !== 'ya') {
       return showCitizen(ctx, form.nik, { errors: fieldErrors(ctx, [new InputError('ktp_check_required', 'ktp_checked')]) }, 400);

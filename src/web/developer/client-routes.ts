@@ -5,7 +5,6 @@ import { compare, formOf } from '../../clients/registration.js';
 import type { UnitClient } from '../../clients/requests.js';
 import { InputError } from '../../errors.js';
 import type { AppDeps } from '../app.js';
-import { requireCsrf } from '../csrf.js';
 import { field, message, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { DeveloperAccess } from './access.js';
@@ -63,7 +62,6 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
   });
 
   router.post('/layanan/:clientId/ubah', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, postedForm);
     const client = await changeable(ctx);
     if (!client) return;
@@ -81,7 +79,6 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
 
   // A new secret replaces the old one at once: the page shows it, once.
   router.post('/layanan/:clientId/rahasia', async (ctx) => {
-    requireCsrf(ctx);
     const { confirm } = parseForm(ctx, rotateForm);
     const client = await access.client(ctx, ctx.params.clientId!);
     if (confirm !== 'ya') return renderClient(ctx, client, { errors: pageErrors(ctx, [new InputError('confirm_required', 'confirm')]) });
@@ -95,7 +92,6 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
   });
 
   router.post('/layanan/:clientId/jwks', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, jwksForm);
     const client = await access.client(ctx, ctx.params.clientId!);
     try {

@@ -2,7 +2,6 @@ import type Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { InputError } from '../../errors.js';
 import type { AppDeps } from '../app.js';
-import { requireCsrf } from '../csrf.js';
 import { message, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { DeveloperAccess } from './access.js';
@@ -32,7 +31,6 @@ export function requestRoutes(router: Router, { provider, clientRequests }: AppD
   });
 
   router.post('/permintaan/baru', withUnits, async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, postedForm);
     const units = await access.unitsOf(ctx);
     const checked = await checkSubmission(provider, form);
@@ -58,7 +56,6 @@ export function requestRoutes(router: Router, { provider, clientRequests }: AppD
 
   // The secret of the client an approved request made, once; afterwards the page says so.
   router.post('/permintaan/:id/rahasia', async (ctx) => {
-    requireCsrf(ctx);
     const { request } = await access.request(ctx, ctx.params.id!);
     const clientId = request.status === 'approved' ? request.clientId : null;
     if (!clientId) return ctx.throw(404);

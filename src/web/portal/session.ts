@@ -10,7 +10,6 @@ import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Db } from '../../db/db.js';
 import { enqueueSessionLogouts } from '../../oidc/logout-outbox.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/portal-client.js';
-import { requireCsrf } from '../csrf.js';
 import { render } from '../render.js';
 import { translator } from '../../i18n.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
@@ -24,23 +23,24 @@ const PORTAL_AREAS = /^\/(akun|loket|admin|developer|undangan)(\/[\w/-]*)?(\?[\w
 const STAFF_AREAS = /^\/(loket|admin|developer)(\/|$)/;
 
 interface PortalSession {
-  /** The account. */
-  a: string;
+  accountId: string;
   /** Signed in at, and expires at (epoch ms). */
-  s: number;
-  x: number;
+  signedInAt: number;
+  expiresAt: number;
   /** 1 when the login was a fresh one (required by the staff areas). */
-  f: number;
+  fresh: number;
 }
 interface PortalLogin {
-  /** state, PKCE verifier, where to go next, when the sign-in began (the database's clock, epoch ms). */
-  s: string;
-  v: string;
-  n: string;
-  t: number;
+  state: string;
+  /** The PKCE verifier. */
+  verifier: string;
+  /** Where to go after signing in. */
+  next: string;
+  /** When the sign-in began (the database's clock, epoch ms). */
+  startedAt: number;
 }
-const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { a: 'string', s: 'number', x: 'number', f: 'number' }));
-const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { s: 'string', v: 'string', n: 'string', t: 'number' }));
+const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { accountId: 'string', signedInAt: 'number', expiresAt: 'number', fresh: 'number' }));
+const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { state: 'string', verifier: 'string', next: 'string', startedAt: 'number' }));
 
 /**
  * The portal session of Kediri ID's own areas: a person signs in with their own Kediri ID account
@@ -61,27 +61,27 @@ export function portalSession(
     if (typeof code !== 'string' && typeof error !== 'string') {
       const verifier = randomBytes(32).toString('base64url');
       const next = String(ctx.query.lanjut);
-      const login = { s: randomBytes(16).toString('base64url'), v: verifier, n: PORTAL_AREAS.test(next) ? next : '/akun', t: await citizens.databaseNow() };
+      const login = { state: randomBytes(16).toString('base64url'), verifier, next: PORTAL_AREAS.test(next) ? next : '/akun', startedAt: await citizens.databaseNow() };
       pendingLogin.set(ctx, login);
       const params = new URLSearchParams({
         client_id: PORTAL_CLIENT_ID,
         response_type: 'code',
         scope: 'openid',
         redirect_uri: redirectUri,
-        state: login.s,
+        state: login.state,
         code_challenge: createHash('sha256').update(verifier).digest('base64url'),
         code_challenge_method: 'S256',
         // A fresh login: for the staff areas, and when an action asks for a recent one (ulang=1).
-        ...((STAFF_AREAS.test(login.n) || ctx.query.ulang === '1') && { prompt: 'login' }),
+        ...((STAFF_AREAS.test(login.next) || ctx.query.ulang === '1') && { prompt: 'login' }),
       });
       return seeOther(ctx, `/auth?${params}`);
     }
     const login = pendingLogin.get(ctx);
     pendingLogin.clear(ctx);
-    if (!login || state !== login.s || typeof code !== 'string') throw new InputError('portal_login_invalid');
+    if (!login || state !== login.state || typeof code !== 'string') throw new InputError('portal_login_invalid');
     // Redeem the code here, as the token endpoint would: this client, this redirect, PKCE, once.
     const grant = await provider.AuthorizationCode.find(code);
-    const challenge = createHash('sha256').update(login.v).digest('base64url');
+    const challenge = createHash('sha256').update(login.verifier).digest('base64url');
     if (
       !grant ||
       (grant as { consumed?: unknown }).consumed !== undefined ||
@@ -94,17 +94,16 @@ export function portalSession(
     }
     await grant.consume(); // atomic: of two redemptions one fails (see the adapter)
     const accountId = grant.accountId!;
-    await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.n, roles: await staff.rolesOf(accountId) } });
+    await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.next, roles: await staff.rolesOf(accountId) } });
     // Fresh: the person entered their password (and second factor) for this very sign-in.
-    const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.t)) ? 1 : 0;
-    session.set(ctx, { a: accountId, s: Date.now(), x: Date.now() + SESSION_HOURS * 3600 * 1000, f: fresh });
-    seeOther(ctx, login.n);
+    const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.startedAt)) ? 1 : 0;
+    session.set(ctx, { accountId, signedInAt: Date.now(), expiresAt: Date.now() + SESSION_HOURS * 3600 * 1000, fresh });
+    seeOther(ctx, login.next);
   });
 
   // Signing out of Kediri ID's own pages ends the Kediri ID session in this browser too: on a shared
   // computer the next person must not be signed straight back in.
   router.post('/keluar', async (ctx) => {
-    requireCsrf(ctx);
     session.clear(ctx);
     const provided = await provider.Session.get(ctx);
     if (provided.accountId) {
@@ -119,12 +118,12 @@ export function portalSession(
   /** Lets the request through only with a portal session that stands (ctx.state.accountId). */
   async function signedIn(ctx: Context, next: Next) {
     const current = session.get(ctx);
-    if (!current || current.x <= Date.now() || !(await citizens.sessionStands(current.a, current.s))) {
+    if (!current || current.expiresAt <= Date.now() || !(await citizens.sessionStands(current.accountId, current.signedInAt))) {
       // None, expired, or the account was locked or its password changed since: sign in again.
       if (current) session.clear(ctx);
       return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
     }
-    ctx.state.accountId = current.a;
+    ctx.state.accountId = current.accountId;
     await next();
   }
 
@@ -136,7 +135,7 @@ export function portalSession(
   async function recentLogin(ctx: Context, next: Next) {
     await signedIn(ctx, async () => {
       const current = session.get(ctx)!;
-      if (current.f !== 1 || Date.now() - current.s > RECENT_LOGIN_MINUTES * 60 * 1000) {
+      if (current.fresh !== 1 || Date.now() - current.signedInAt > RECENT_LOGIN_MINUTES * 60 * 1000) {
         // After the login, back to the page asked for; a form post goes back to its area's front page.
         const back = ctx.method === 'GET' ? ctx.url : `/${ctx.path.split('/')[1]}`;
         return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(back)}`);
@@ -152,7 +151,7 @@ export function portalSession(
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
       signedIn(ctx, async () => {
-        if (session.get(ctx)?.f !== 1) {
+        if (session.get(ctx)?.fresh !== 1) {
           // A staff area needs a fresh login, not a session carried over from earlier.
           return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
         }

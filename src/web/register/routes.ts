@@ -6,7 +6,6 @@ import { InputError } from '../../errors.js';
 import { checkNewCitizen } from '../../identity/citizens.js';
 import type { Registration } from '../../identity/registration.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
@@ -46,7 +45,6 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
   });
 
   router.post('/daftar', async (ctx) => {
-    requireCsrf(ctx);
     if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const form = parseForm(ctx, registrationForm);
     const values = { ...form, password: '', password_confirm: '', lanjut: continuePath(form.lanjut) };
@@ -68,7 +66,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
 
     try {
       const { citizen, tokenId } = await registration.register(input, ctx.ip);
-      pendingVerification.set(ctx, { c: citizen.id, t: tokenId, e: maskEmail(citizen.email), r: values.lanjut });
+      pendingVerification.set(ctx, { citizenId: citizen.id, tokenId, maskedEmail: maskEmail(citizen.email), continueTo: values.lanjut });
     } catch (error) {
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
       return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, [error]) }, 409);
@@ -81,7 +79,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
     const pending = pendingVerification.get(ctx);
     if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
     const notice = waitSeconds > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
-    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.e, notice, waitSeconds, errors }, status);
+    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.maskedEmail, notice, waitSeconds, errors }, status);
   }
 
   router.get('/verifikasi', (ctx) => {
@@ -94,7 +92,6 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
   });
 
   router.post('/verifikasi', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, verifyForm);
     const pending = pendingVerification.get(ctx);
     let verified: string | undefined;
@@ -103,24 +100,23 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_link_invalid', 'code')]), 400);
     } else {
       if (!(await withinIpLimit(ctx, throttle, 'code'))) return;
-      verified = pending ? await registration.verifyByCode(pending.t, form.code.trim()) : undefined;
+      verified = pending ? await registration.verifyByCode(pending.tokenId, form.code.trim()) : undefined;
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
     }
-    const continueHref = pending && pending.c === verified ? pending.r || undefined : undefined;
+    const continueHref = pending && pending.citizenId === verified ? pending.continueTo || undefined : undefined;
     pendingVerification.clear(ctx);
     render(ctx, 'register/verified', { continueHref });
   });
 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {
-    requireCsrf(ctx);
     if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const pending = pendingVerification.get(ctx);
-    const resent = pending ? await registration.sendVerificationAgain(pending.c) : undefined;
+    const resent = pending ? await registration.sendVerificationAgain(pending.citizenId) : undefined;
     if (!pending || !resent) {
       pendingVerification.clear(ctx);
       return seeOther(ctx, '/verifikasi');
     }
-    pendingVerification.set(ctx, { ...pending, t: resent.tokenId });
+    pendingVerification.set(ctx, { ...pending, tokenId: resent.tokenId });
     if (resent.waitSeconds === 0) return seeOther(ctx, '/verifikasi?dikirim=1');
     // Too soon for another email. This browser registered or signed in with the password, so
     // it may be told so (a password reset, open to anyone, says nothing of the kind).

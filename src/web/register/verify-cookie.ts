@@ -2,19 +2,18 @@ import { hasFields, jsonCookie } from '../json-cookie.js';
 
 /** What the browser that registered (or tried to sign in unverified) needs for the code form. */
 export interface PendingVerification {
-  /** The account. */
-  c: string;
+  citizenId: string;
   /** The verification token whose code the form accepts. */
-  t: string;
+  tokenId: string;
   /** The masked email the code went to. */
-  e: string;
+  maskedEmail: string;
   /** Where to continue after verifying: an interaction page, or ''. */
-  r: string;
+  continueTo: string;
 }
 
 /** A day long: the lifetime of the code. */
 export const pendingVerification = jsonCookie('kid.verify', 24 * 3600 * 1000, (v): v is PendingVerification =>
-  hasFields(v, { c: 'string', t: 'string', e: 'string', r: 'string' }),
+  hasFields(v, { citizenId: 'string', tokenId: 'string', maskedEmail: 'string', continueTo: 'string' }),
 );
 
 /** Only an interaction page of this server is a place to continue to (no open redirect). */

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import type { PasswordReset } from '../../identity/password-reset.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { requireCsrf } from '../csrf.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
@@ -20,7 +19,6 @@ export function resetRoutes(reset: PasswordReset, throttle: Throttle): Router {
   router.get('/', (ctx) => render(ctx, 'reset/request', { email: '', errors: [] }));
 
   router.post('/', async (ctx) => {
-    requireCsrf(ctx);
     const { email } = parseForm(ctx, requestForm);
     if (!(await withinIpLimit(ctx, throttle, 'reset'))) return;
     if (!EMAIL.test(email.trim())) {
@@ -39,7 +37,6 @@ export function resetRoutes(reset: PasswordReset, throttle: Throttle): Router {
   });
 
   router.post('/atur', async (ctx) => {
-    requireCsrf(ctx);
     const form = parseForm(ctx, newPasswordForm);
     // A dead link is said first: fixing the passwords would not help.
     const email = form.token ? await reset.accountEmail(form.token) : undefined;

@@ -1,0 +1,154 @@
+import type { Audit } from '../audit/audit.js';
+import type { Outbox } from '../email/outbox.js';
+import { accountLockedEmail } from '../email/messages.js';
+import type { Metrics } from '../metrics.js';
+import type { Citizen, CitizenStore } from './citizens.js';
+import type { IdentityVerification } from './identity-verification.js';
+import type { SecondFactors } from './second-factors.js';
+import type { Throttle, Verdict } from './throttle.js';
+
+/** Where an attempt comes from: the service being signed in to and the browser's address. */
+export interface AttemptOrigin {
+  clientId: string;
+  /** The unit of that service, for the metrics (none for Kediri ID's own portal). */
+  unit: string | undefined;
+  ip: string;
+}
+
+/** A refusal by the brute-force defence: the page says to wait, or that the account is locked. */
+export type Refusal = Extract<Verdict, { allowed: false }>;
+
+/** The outcome of an identifier and password. */
+export type PasswordOutcome =
+  | { outcome: 'refused'; refusal: Refusal }
+  | { outcome: 'failed' }
+  /** Right password, but the email is unproven: a fresh code is due before anything else. */
+  | { outcome: 'verify_email'; citizen: Citizen }
+  /** Right password; the account's second factor comes next. */
+  | { outcome: 'second_factor'; citizen: Citizen }
+  | { outcome: 'passed'; citizen: Citizen };
+
+/** The amr value of the second factor used in a login (RFC 8176). */
+export type SecondFactorMethod = 'otp' | 'hwk' | 'swk';
+export const isSecondFactorMethod = (m: unknown): m is SecondFactorMethod => m === 'otp' || m === 'hwk' || m === 'swk';
+
+export type SecondFactorOutcome = { outcome: 'refused'; refusal: Refusal } | { outcome: 'failed' } | { outcome: 'passed'; method: SecondFactorMethod };
+
+/** The outcome of an online population check: its result, or refused by the brute-force defence. */
+export type PopulationOutcome = Awaited<ReturnType<IdentityVerification['verifyOnline']>> | 'too_many';
+
+interface Deps {
+  citizens: CitizenStore;
+  throttle: Throttle;
+  secondFactors: SecondFactors;
+  identityVerification: IdentityVerification | undefined;
+  outbox: Outbox;
+  audit: Audit;
+  metrics: Metrics;
+  lockoutMinutes: number;
+}
+
+/** The first refusal among checks run in order (a later check runs only when the earlier allow). */
+async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promise<Verdict>>): Promise<Verdict> {
+  let verdict = await first;
+  for (const next of rest) {
+    if (!verdict.allowed) break;
+    verdict = await next();
+  }
+  return verdict;
+}
+
+/**
+ * The attempts a login is made of, each with its brute-force defence, audit entries, metrics and
+ * the email that tells a citizen their account was locked. The pages only show the outcome.
+ *
+ * Throttling: the address first, then the account (or the unknown identifier, which locks alike,
+ * so that the answers do not tell which accounts exist). See throttle.ts.
+ */
+export function createLoginAttempts({ citizens, throttle, secondFactors, identityVerification, outbox, audit, metrics, lockoutMinutes }: Deps) {
+  /** Counts a failure towards the account's lock, and tells the citizen when it locks. */
+  async function failed(key: string, citizen: Citizen | undefined, ip: string): Promise<void> {
+    if ((await throttle.accountFailed(key)) && citizen) {
+      await audit({ type: 'account.locked', citizenId: citizen.id, ip });
+      await outbox.enqueue(accountLockedEmail(citizen.email, citizen.name, lockoutMinutes));
+    }
+  }
+
+  return {
+    /** An identifier (NIK or email) and a password. */
+    async password(identifier: string, password: string, { clientId, unit, ip }: AttemptOrigin): Promise<PasswordOutcome> {
+      const subject = await citizens.loginSubject(identifier);
+      const verdict = await firstRefusal(throttle.ipAttempt('login', ip), () => throttle.accountAttempt(subject.key));
+      if (!verdict.allowed) {
+        await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip, details: { locked: verdict.locked } });
+        metrics.login('throttled', unit);
+        return { outcome: 'refused', refusal: verdict };
+      }
+      const citizen = await citizens.authenticate(identifier, password);
+      if (!citizen) {
+        await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip });
+        metrics.login('failed', unit);
+        await failed(subject.key, subject.citizen, ip);
+        return { outcome: 'failed' };
+      }
+      if (!citizen.email_verified) {
+        await throttle.accountSucceeded(subject.key);
+        return { outcome: 'verify_email', citizen };
+      }
+      if (await secondFactors.required(citizen.id)) {
+        // The failures are forgotten only after the second factor too, so that guessing codes
+        // between right passwords still reaches the lock.
+        await throttle.accountPassedStep(subject.key);
+        return { outcome: 'second_factor', citizen };
+      }
+      await throttle.accountSucceeded(subject.key);
+      return { outcome: 'passed', citizen };
+    },
+
+    /**
+     * The second step, for an account whose password was right: `check` tries what the browser
+     * sent (a code, a recovery code or a passkey's answer). Failures count towards the same lock
+     * as wrong passwords.
+     */
+    async secondFactor(citizen: Citizen, check: () => Promise<SecondFactorMethod | undefined>, { clientId, unit, ip }: AttemptOrigin): Promise<SecondFactorOutcome> {
+      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(citizen.id));
+      if (!verdict.allowed) return { outcome: 'refused', refusal: verdict };
+      const method = await check();
+      if (!method) {
+        await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip });
+        metrics.login('second_factor_failed', unit);
+        await failed(citizen.id, citizen, ip);
+        return { outcome: 'failed' };
+      }
+      await throttle.accountSucceeded(citizen.id);
+      return { outcome: 'passed', method };
+    },
+
+    /**
+     * The online population check offered when a login does not reach the verified level. Its
+     * limit is kept per account (a replayed cookie does not reset it) and per address.
+     */
+    async populationCheck(citizenId: string, birthPlace: string, ip: string): Promise<PopulationOutcome> {
+      if (!identityVerification) throw new Error('no population verifier is configured');
+      const key = `population:${citizenId}`;
+      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(key));
+      if (!verdict.allowed) return 'too_many';
+      const result = await identityVerification.verifyOnline(citizenId, birthPlace, ip);
+      await (result === 'match' ? throttle.accountSucceeded(key) : throttle.accountFailed(key));
+      return result;
+    },
+
+    /** A login whose account does not reach the acr the service asked for. */
+    async unmet(citizenId: string, requested: unknown, { clientId, ip }: AttemptOrigin): Promise<void> {
+      await audit({ type: 'assurance.unmet', citizenId, clientId, ip, details: { requested } });
+    },
+
+    /** A login that completes: audited with its acr and amr, and counted. */
+    async succeeded(citizenId: string, { acr, amr, userAgent }: { acr: string; amr: string[]; userAgent: string }, { clientId, unit, ip }: AttemptOrigin): Promise<void> {
+      await audit({ type: 'login.succeeded', citizenId, clientId, ip, details: { acr, amr, userAgent: userAgent.slice(0, 200) } });
+      metrics.login('succeeded', unit);
+    },
+  };
+}
+
+export type LoginAttempts = ReturnType<typeof createLoginAttempts>;

@@ -1,0 +1,66 @@
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { ClientStore } from '../../clients/clients.js';
+import { InputError } from '../../errors.js';
+import { isLang } from '../../i18n.js';
+import { PORTAL_CLIENT_NAME, PORTAL_UNIT_NAME } from '../../oidc/portal-client.js';
+import type { AttemptOrigin } from '../../identity/login-attempt.js';
+import { allowFormActions } from '../security-headers.js';
+
+export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+export type PromptName = 'login' | 'consent';
+
+/** How the pages name the service being signed in to. */
+export interface ClientOnPage {
+  name: string;
+  unitName: string;
+  /** The unit's slug (none for Kediri ID's own portal). */
+  unitSlug?: string;
+}
+
+/** The interaction a request belongs to, with what every step needs of it. */
+export interface Interaction {
+  uid: string;
+  details: InteractionDetails;
+  clientId: string;
+  client: ClientOnPage;
+  /** The attempt's origin for the audit log and the metrics. */
+  origin: AttemptOrigin;
+  /** The URL of one of this interaction's actions: `action('login')` is /interaction/<uid>/login. */
+  action(step: string): string;
+}
+
+/**
+ * Reads the interaction this browser is in. It must be the one the URL names, and at the prompt
+ * a step expects when it names one. Also: the page's language from ui_locales (unless the person
+ * chose one), and the relying party's origin allowed in form-action (the forms end in a redirect
+ * to it).
+ */
+export function interactionReader(provider: Provider, clients: ClientStore) {
+  return async function readInteraction(ctx: Context, prompt?: PromptName): Promise<Interaction> {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (details.uid !== ctx.params.uid) throw new InputError('interaction_mismatch');
+    if (prompt && details.prompt.name !== prompt) throw new InputError('interaction_prompt_mismatch');
+    const uid = details.uid;
+    ctx.state.pagePath = `/interaction/${uid}`;
+    const redirect = URL.parse(String(details.params.redirect_uri));
+    allowFormActions(ctx, redirect ? [redirect.origin] : []);
+    if (!ctx.state.langChosen) {
+      const asked = String(details.params.ui_locales ?? '').split(' ').map((l) => l.slice(0, 2)).find(isLang);
+      if (asked) ctx.state.lang = asked;
+    }
+    const clientId = String(details.params.client_id);
+    // Registered clients have a unit; the only other client is Kediri ID's own portal.
+    const client: ClientOnPage = (await clients.describe(clientId)) ?? { name: PORTAL_CLIENT_NAME, unitName: PORTAL_UNIT_NAME };
+    return {
+      uid,
+      details,
+      clientId,
+      client,
+      origin: { clientId, unit: client.unitSlug, ip: ctx.ip },
+      action: (step) => `/interaction/${uid}/${step}`,
+    };
+  };
+}
+
+export type ReadInteraction = ReturnType<typeof interactionReader>;

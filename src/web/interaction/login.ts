@@ -1,0 +1,76 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { Registration } from '../../identity/registration.js';
+import type { LoginAttempts } from '../../identity/login-attempt.js';
+import { PASSWORD_MAX } from '../../identity/password-policy.js';
+import { maskEmail } from '../../email/sender.js';
+import { translator } from '../../i18n.js';
+import { parseForm, seeOther } from '../forms.js';
+import { render } from '../render.js';
+import { pendingVerification } from '../register/verify-cookie.js';
+import { refusalMessage } from '../throttling.js';
+import type { Interaction } from './context.js';
+import type { FinishLogin } from './finish-login.js';
+import type { SecondFactorPage } from './second-factor.js';
+import type { InteractionStep } from './step.js';
+
+const loginForm = z.object({
+  identifier: z.string().trim().max(254),
+  password: z.string().max(PASSWORD_MAX * 4),
+});
+
+function showLogin(ctx: Context, interaction: Interaction, identifier = '', errors: object[] = [], status = 200): void {
+  render(ctx, 'interaction/login', {
+    action: interaction.action('login'),
+    abortAction: interaction.action('abort'),
+    client: interaction.client,
+    identifier,
+    errors,
+    registerHref: `/daftar?lanjut=${encodeURIComponent(`/interaction/${interaction.uid}`)}`,
+  }, status);
+}
+
+/** The login page: an identifier (NIK or email) and the password. */
+export function loginStep({ loginAttempts, registration, secondFactorPage, finishLogin }: {
+  loginAttempts: LoginAttempts;
+  registration: Registration;
+  secondFactorPage: SecondFactorPage;
+  finishLogin: FinishLogin;
+}): InteractionStep {
+  return {
+    page: { prompt: 'login', show: async (ctx, interaction) => showLogin(ctx, interaction) },
+
+    actions(router, read) {
+      router.post('/login', async (ctx) => {
+        const interaction = await read(ctx, 'login');
+        const t = translator(ctx.state.lang);
+        const { identifier, password } = parseForm(ctx, loginForm);
+        const missing = [
+          ...(identifier ? [] : [{ field: 'identifier', message: t('login.required_identifier') }]),
+          ...(password ? [] : [{ field: 'password', message: t('login.required_password') }]),
+        ];
+        if (missing.length > 0) return showLogin(ctx, interaction, identifier, missing, 400);
+
+        const attempt = await loginAttempts.password(identifier, password, interaction.origin);
+        switch (attempt.outcome) {
+          case 'refused':
+            ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
+            return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: refusalMessage(t, attempt.refusal) }], 429);
+          case 'failed':
+            return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: t('login.invalid_credentials') }], 400);
+          case 'verify_email': {
+            // The password is right but the email unproven: send a fresh code and continue here after.
+            const { citizen } = attempt;
+            const tokenId = (await registration.resendVerification(citizen.id))!;
+            pendingVerification.set(ctx, { citizenId: citizen.id, tokenId, maskedEmail: maskEmail(citizen.email), continueTo: `/interaction/${interaction.uid}` });
+            return seeOther(ctx, '/verifikasi?dikirim=1');
+          }
+          case 'second_factor':
+            return secondFactorPage.start(ctx, interaction, attempt.citizen);
+          case 'passed':
+            return finishLogin(ctx, interaction, attempt.citizen, ['pwd']);
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import type { Context } from 'koa';
+import { z } from 'zod';
+import type { Citizen, CitizenStore } from '../../identity/citizens.js';
+import type { LoginAttempts, SecondFactorMethod } from '../../identity/login-attempt.js';
+import type { Passkeys } from '../../identity/passkeys.js';
+import type { SecondFactors } from '../../identity/second-factors.js';
+import { InputError } from '../../errors.js';
+import { translator } from '../../i18n.js';
+import { parseForm } from '../forms.js';
+import { hasFields, jsonCookie } from '../json-cookie.js';
+import { render } from '../render.js';
+import { refusalMessage } from '../throttling.js';
+import type { Interaction } from './context.js';
+import type { FinishLogin } from './finish-login.js';
+import type { InteractionStep } from './step.js';
+
+/** The account whose password was right, waiting for its second factor in this interaction. */
+interface PendingSecondFactor {
+  uid: string;
+  citizenId: string;
+}
+const pendingSecondFactor = jsonCookie('kid.mfa', 10 * 60 * 1000, (v): v is PendingSecondFactor =>
+  hasFields(v, { uid: 'string', citizenId: 'string' }),
+);
+
+const codeForm = z.object({ code: z.string().trim().max(40) });
+const passkeyForm = z.object({ credential: z.string().max(8000) });
+
+/** The second step's page: a passkey (with a fresh challenge) when the account has one, and a code field. */
+export function secondFactorPage(secondFactors: SecondFactors, passkeys: Passkeys) {
+  async function show(ctx: Context, interaction: Interaction, citizen: Citizen, errors: object[] = [], status = 200): Promise<void> {
+    const passkeyOptions = await passkeys.authenticationOptions(citizen.id, interaction.uid);
+    render(ctx, 'interaction/second-factor', {
+      action: interaction.action('otp'),
+      passkeyAction: interaction.action('passkey'),
+      passkeyOptions: passkeyOptions && JSON.stringify(passkeyOptions),
+      totp: (await secondFactors.summary(citizen.id)).totp,
+      abortAction: interaction.action('abort'),
+      client: interaction.client,
+      errors,
+    }, status);
+  }
+  return {
+    show,
+    /** After a right password: remembers the account for this interaction and asks for its second factor. */
+    start(ctx: Context, interaction: Interaction, citizen: Citizen): Promise<void> {
+      pendingSecondFactor.set(ctx, { uid: interaction.uid, citizenId: citizen.id });
+      return show(ctx, interaction, citizen);
+    },
+  };
+}
+
+export type SecondFactorPage = ReturnType<typeof secondFactorPage>;
+
+/** The second step of a login for an account with a second factor: a code, a recovery code or a passkey. */
+export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttempts, page, finishLogin }: {
+  citizens: CitizenStore;
+  secondFactors: SecondFactors;
+  passkeys: Passkeys;
+  loginAttempts: LoginAttempts;
+  page: SecondFactorPage;
+  finishLogin: FinishLogin;
+}): InteractionStep {
+  return {
+    actions(router, read) {
+      /** Tries what the browser sent (`check`) for the account waiting in this interaction. */
+      async function secondStep(ctx: Context, check: (citizen: Citizen) => Promise<SecondFactorMethod | undefined>) {
+        const interaction = await read(ctx, 'login');
+        const pending = pendingSecondFactor.get(ctx);
+        const citizen = pending?.uid === interaction.uid ? await citizens.findById(pending.citizenId) : undefined;
+        if (!citizen) throw new InputError('second_factor_invalid');
+        const t = translator(ctx.state.lang);
+        const attempt = await loginAttempts.secondFactor(citizen, () => check(citizen), interaction.origin);
+        switch (attempt.outcome) {
+          case 'refused':
+            ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
+            return page.show(ctx, interaction, citizen, [{ field: 'code', message: refusalMessage(t, attempt.refusal) }], 429);
+          case 'failed':
+            return page.show(ctx, interaction, citizen, [{ field: 'code', message: t('login.second_factor_invalid') }], 400);
+          case 'passed':
+            pendingSecondFactor.clear(ctx);
+            return finishLogin(ctx, interaction, citizen, ['pwd', attempt.method]);
+        }
+      }
+
+      // A code from the TOTP app, or a recovery code.
+      router.post('/otp', (ctx) =>
+        secondStep(ctx, async (citizen) => {
+          const { code } = parseForm(ctx, codeForm);
+          const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
+          return ok ? 'otp' : undefined;
+        }),
+      );
+
+      // A passkey's answer to the challenge on the second-step page.
+      router.post('/passkey', (ctx) =>
+        secondStep(ctx, (citizen) => passkeys.authenticate(citizen.id, String(ctx.params.uid), parseForm(ctx, passkeyForm).credential)),
+      );
+    },
+  };
+}

@@ -1,0 +1,14 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Interaction, PromptName, ReadInteraction } from './context.js';
+
+/**
+ * One step of the sign-in at /interaction/:uid. A step may show the page of a provider prompt
+ * (GET /interaction/:uid while the provider is at that prompt) and may add form actions
+ * (POST /interaction/:uid/<action>). A new way to sign in is a new step: one file, and one line
+ * in the list in routes.ts.
+ */
+export interface InteractionStep {
+  page?: { prompt: PromptName; show(ctx: Context, interaction: Interaction): Promise<void> };
+  actions?(router: Router, read: ReadInteraction): void;
+}
