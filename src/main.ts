@@ -10,6 +10,7 @@ import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
+import { WrongEncryptionKey } from './secrets.js';
 import { readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
@@ -28,10 +29,16 @@ async function readStdin(): Promise<string> {
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
-  const services = await createServices(config, db, log);
   // Loaded here only: the operator commands do not need the provider.
   const { createInstance } = await import('./instance.js');
-  const instance = await createInstance(services, log);
+  const { services, instance } = await (async () => {
+    const services = await createServices(config, db, log);
+    return { services, instance: await createInstance(services, log) };
+  })().catch(async (error: unknown) => {
+    // Nothing is served: let go of the database (and its lock) so that the process can end.
+    await db.close();
+    throw error;
+  });
   const server = http.createServer(instance.app.callback());
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
   // A worker's figures are served by its supervisor, on the supervisor's metrics port.
@@ -130,9 +137,15 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') {
     if (config.workers > 1 && cluster.isPrimary) return superviseWorkers(config, createLogger(config.logLevel));
     const code = await serve(config).catch((error: unknown) => {
-      if (!(error instanceof DataDirBusy)) throw error;
-      process.stderr.write(`kediri-id: ${error.message}: is a server already running? (a crashed one's lock expires after 10 s)\n`);
-      return 1;
+      if (error instanceof DataDirBusy) {
+        process.stderr.write(`kediri-id: ${error.message}: is a server already running? (a crashed one's lock expires after 10 s)\n`);
+        return 1;
+      }
+      if (error instanceof WrongEncryptionKey) {
+        process.stderr.write(`kediri-id: ${error.message}\n`);
+        return 1;
+      }
+      throw error;
     });
     // A worker's channel to its supervisor would keep it alive.
     cluster.worker?.disconnect();

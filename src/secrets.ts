@@ -85,6 +85,16 @@ export async function resolveEncryptionKey(config: Config): Promise<string> {
   }
 }
 
+/** The encryption key does not open what the database holds: it is not the key the database was made with. */
+export class WrongEncryptionKey extends Error {
+  constructor() {
+    super(
+      'ENCRYPTION_KEY cannot decrypt the secrets this database holds: start with the ENCRYPTION_KEY (or DATA_DIR/secrets.json) ' +
+        'the database was made with; `kediri-id doctor` checks it',
+    );
+  }
+}
+
 /**
  * A secret of the instance kept sealed in the instance_secrets table, generated once by whichever
  * process gets there first (under one advisory lock), so that every process uses the same value.
@@ -93,7 +103,13 @@ async function instanceSecret(db: Db, sealer: Sealer, name: string, generate: ()
   return db.transaction(async (tx) => {
     await tx.query("select pg_advisory_xact_lock(hashtext('instance_secrets'))");
     const found = await tx.query<{ value_enc: string }>('select value_enc from instance_secrets where name = $1', [name]);
-    if (found.rows[0]) return sealer.open('instance-secret', found.rows[0].value_enc);
+    if (found.rows[0]) {
+      try {
+        return sealer.open('instance-secret', found.rows[0].value_enc);
+      } catch {
+        throw new WrongEncryptionKey();
+      }
+    }
     const value = generate();
     await tx.query('insert into instance_secrets (name, value_enc) values ($1, $2)', [name, sealer.seal('instance-secret', value)]);
     return value;

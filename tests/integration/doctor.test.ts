@@ -45,6 +45,19 @@ describe('kediri-id doctor', () => {
     }
   });
 
+  test('a server started with another ENCRYPTION_KEY says so in one plain line and exits 1, without a stack trace', async () => {
+    const run = await kediriId(['serve'], { ...env, ENCRYPTION_KEY: newSecret() });
+    expect(run.code).toBe(1);
+    // (Node 20 also gets oidc-provider's "Unsupported runtime" warning on loading.)
+    const lines = run.stderr.trim().split('\n').filter((line) => !line.startsWith('oidc-provider WARNING: Unsupported runtime'));
+    expect(lines).toEqual([
+      'kediri-id: ENCRYPTION_KEY cannot decrypt the secrets this database holds: start with the ENCRYPTION_KEY (or DATA_DIR/secrets.json) ' +
+        'the database was made with; `kediri-id doctor` checks it',
+    ]);
+    // The database is untouched: the right key still serves.
+    await (await startServe(env)).stop();
+  });
+
   test('a bad configuration is said in plain words, exit status 1', async () => {
     const run = await kediriId(['doctor'], { ...env, PORT: 'delapan-puluh' });
     expect(run).toMatchObject({ code: 1, stdout: expect.stringMatching(/^FAIL {2}configuration: PORT /) });
