@@ -1,0 +1,195 @@
+/**
+ * Dependencies point one way (docs/architecture.md, "Import rules"). Every import of every .ts file
+ * under src/ (static, `import type`, `export ... from`, dynamic `import()`) is read and checked
+ * against this table: each file belongs to one layer, and a layer imports only the layers it
+ * lists. Besides, the graph between folders (a top-level file counts as a folder of its own) has
+ * no cycle. A new top-level file must be given its layer here.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+type Layer = 'base' | 'db' | 'domain' | 'web' | 'root';
+
+// prettier-ignore
+const LAYERS: Record<Layer, { files: string[]; mayImport: Layer[]; what: string }> = {
+  base:   { files: ['config.ts', 'errors.ts', 'log.ts', 'i18n.ts'],
+            mayImport: ['base'],
+            what: 'the environment, plain error types, logging and the translator' },
+  db:     { files: ['db/'],
+            mayImport: ['base', 'db'],
+            what: 'the Db interface, its two drivers and the migrations' },
+  domain: { files: ['identity/', 'clients/', 'audit/', 'email/', 'oidc/',
+                    'secrets.ts', 'ids.ts', 'metrics.ts', 'readiness.ts', 'backup.ts', 'doctor.ts'],
+            mayImport: ['base', 'db', 'domain'],
+            what: 'what Kediri ID does, with no page or HTTP route in it' },
+  web:    { files: ['web/'],
+            mayImport: ['base', 'db', 'domain', 'web'],
+            what: 'the Koa app, its middleware, pages and routes' },
+  root:   { files: ['services.ts', 'instance.ts', 'main.ts', 'operator.ts', 'operator-socket.ts', 'workers.ts'],
+            mayImport: ['base', 'db', 'domain', 'web', 'root'],
+            what: 'composition roots: they build the parts and wire them together' },
+};
+
+/** The one exception: the web app is built from the services and takes their type (services.ts), nothing else. */
+const TYPE_ONLY_EXCEPTIONS: Array<{ from: Layer; to: string }> = [{ from: 'web', to: 'services.ts' }];
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+interface Import {
+  /** The imported file, relative to src/ (e.g. "db/db.ts"). */
+  target: string;
+  typeOnly: boolean;
+}
+
+/** The relative imports of one source text, resolved to files under src/ (packages are left out). */
+function importsOf(file: string, text: string): Import[] {
+  const found: Array<{ specifier: string; typeOnly: boolean }> = [];
+  const visit = (node: ts.Node) => {
+    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
+      const clause = node.importClause;
+      const named = clause?.namedBindings && ts.isNamedImports(clause.namedBindings) ? clause.namedBindings.elements : undefined;
+      const allTypes = !!clause && !clause.name && !!named && named.length > 0 && named.every((e) => e.isTypeOnly);
+      found.push({ specifier: node.moduleSpecifier.text, typeOnly: !!clause?.isTypeOnly || allTypes });
+    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+      found.push({ specifier: node.moduleSpecifier.text, typeOnly: node.isTypeOnly });
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const [arg] = node.arguments;
+      // A computed specifier cannot be checked: refuse it rather than let it pass unseen.
+      found.push({ specifier: arg && ts.isStringLiteralLike(arg) ? arg.text : '<computed>', typeOnly: false });
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+      found.push({ specifier: node.argument.literal.text, typeOnly: true });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS));
+  return found.flatMap(({ specifier, typeOnly }) => {
+    if (specifier === '<computed>') return [{ target: '<computed import()>', typeOnly }];
+    if (!specifier.startsWith('.')) return [];
+    const target = relative(SRC, join(SRC, dirname(file), specifier)).replace(/\.js$/, '.ts');
+    return target.startsWith('..') ? [] : [{ target, typeOnly }];
+  });
+}
+
+/** The layer of a file under src/, or undefined for one the table does not place. */
+function layerOf(file: string): Layer | undefined {
+  const top = file.includes('/') ? `${file.split('/')[0]}/` : file;
+  return (Object.keys(LAYERS) as Layer[]).find((layer) => LAYERS[layer].files.includes(top));
+}
+
+/** The folder a file counts in for cycles: its top-level folder, or the top-level file itself. */
+const unitOf = (file: string) => (file.includes('/') ? `${file.split('/')[0]}/` : file);
+
+function sourceFiles(dir = SRC): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [relative(SRC, path)] : [];
+  });
+}
+
+/** Each broken rule, one line per import. */
+function layerViolations(graph: Map<string, Import[]>): string[] {
+  const problems: string[] = [];
+  for (const [file, imports] of graph) {
+    const from = layerOf(file);
+    if (!from) {
+      problems.push(`src/${file} has no layer: add it to LAYERS in tests/unit/import-rules.test.ts`);
+      continue;
+    }
+    for (const { target, typeOnly } of imports) {
+      const to = layerOf(target);
+      if (to && LAYERS[from].mayImport.includes(to)) continue;
+      if (typeOnly && TYPE_ONLY_EXCEPTIONS.some((e) => e.from === from && e.to === target)) continue;
+      const allowed = LAYERS[from].mayImport.join(', ');
+      problems.push(`src/${file} (${from}) imports src/${target}${to ? ` (${to})` : ''}: ${from} may import only ${allowed}`);
+    }
+  }
+  return problems;
+}
+
+/** Each cycle between folders (a strongly connected set of more than one), with the imports that make it. */
+function folderCycles(graph: Map<string, Import[]>): string[] {
+  const edges = new Map<string, Map<string, string[]>>();
+  for (const [file, imports] of graph) {
+    for (const { target } of imports) {
+      const [a, b] = [unitOf(file), unitOf(target)];
+      if (a === b || !graph.has(target)) continue;
+      const out = edges.get(a) ?? new Map<string, string[]>();
+      edges.set(a, out);
+      out.set(b, [...(out.get(b) ?? []), `src/${file} imports src/${target}`]);
+    }
+  }
+  // Tarjan's strongly connected components.
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  const connect = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    for (const w of edges.get(v)?.keys() ?? []) {
+      if (!index.has(w)) {
+        connect(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1) components.push(component.sort());
+    }
+  };
+  for (const unit of [...graph.keys()].map(unitOf)) if (!index.has(unit)) connect(unit);
+  return components.map((units) => {
+    const inside = units.flatMap((a) => units.flatMap((b) => edges.get(a)?.get(b) ?? []));
+    return `cycle between ${units.join(', ')}:\n    ${inside.join('\n    ')}`;
+  });
+}
+
+function importGraph(): Map<string, Import[]> {
+  return new Map(sourceFiles().map((file) => [file, importsOf(file, readFileSync(join(SRC, file), 'utf8'))]));
+}
+
+describe('import rules', () => {
+  const graph = importGraph();
+
+  test('every import is read: static, type-only, re-exports and dynamic', () => {
+    const text = [
+      "import { a } from './config.js';",
+      "import type { B } from '../db/db.js';",
+      "import { type C } from './errors.js';",
+      "export { d } from './log.js';",
+      "const e = await import('./i18n.js');",
+      "type F = import('../web/render.js').G;",
+      "import pino from 'pino';",
+    ].join('\n');
+    expect(importsOf('oidc/x.ts', text)).toEqual([
+      { target: 'oidc/config.ts', typeOnly: false },
+      { target: 'db/db.ts', typeOnly: true },
+      { target: 'oidc/errors.ts', typeOnly: true },
+      { target: 'oidc/log.ts', typeOnly: false },
+      { target: 'oidc/i18n.ts', typeOnly: false },
+      { target: 'web/render.ts', typeOnly: true },
+    ]);
+  });
+
+  test('each layer imports only the layers below it', () => {
+    expect(graph.size).toBeGreaterThan(50);
+    const problems = layerViolations(graph);
+    if (problems.length > 0) throw new Error(`imports that break the rules (docs/architecture.md):\n  ${problems.join('\n  ')}`);
+  });
+
+  test('the folders import each other without a cycle', () => {
+    expect(new Set([...graph.keys()].map(unitOf)).size).toBeGreaterThan(10);
+    const cycles = folderCycles(graph);
+    if (cycles.length > 0) throw new Error(`import cycles between folders (docs/architecture.md):\n  ${cycles.join('\n  ')}`);
+  });
+});
