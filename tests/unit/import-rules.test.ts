@@ -149,9 +149,37 @@ function folderCycles(graph: Map<string, Import[]>): string[] {
   };
   for (const unit of [...graph.keys()].map(unitOf)) if (!index.has(unit)) connect(unit);
   return components.map((units) => {
-    const inside = units.flatMap((a) => units.flatMap((b) => edges.get(a)?.get(b) ?? []));
-    return `cycle between ${units.join(', ')}:\n    ${inside.join('\n    ')}`;
+    const path = shortestCycle(units, edges);
+    const hops = path.slice(1).map((to, i) => `${path[i]} -> ${to}:\n      ${edges.get(path[i]!)!.get(to)!.join('\n      ')}`);
+    return `cycle ${path.join(' -> ')} (among ${units.join(', ')}):\n    ${hops.join('\n    ')}`;
   });
+}
+
+/** The shortest cycle through the units of one strongly connected set, as a path that ends where it starts. */
+function shortestCycle(units: string[], edges: Map<string, Map<string, string[]>>): string[] {
+  let best: string[] | undefined;
+  for (const start of units) {
+    // Breadth first from `start` until an edge leads back to it.
+    const previous = new Map<string, string>();
+    const queue = [start];
+    while (queue.length > 0) {
+      const unit = queue.shift()!;
+      const next = [...(edges.get(unit)?.keys() ?? [])].filter((w) => units.includes(w));
+      if (next.includes(start)) {
+        const path = [start];
+        for (let at = unit; at !== start; at = previous.get(at)!) path.splice(1, 0, at);
+        path.push(start);
+        if (!best || path.length < best.length) best = path;
+        break;
+      }
+      for (const w of next) {
+        if (w === start || previous.has(w)) continue;
+        previous.set(w, unit);
+        queue.push(w);
+      }
+    }
+  }
+  return best!;
 }
 
 function importGraph(): Map<string, Import[]> {
@@ -178,6 +206,28 @@ describe('import rules', () => {
       { target: 'oidc/log.ts', typeOnly: false },
       { target: 'oidc/i18n.ts', typeOnly: false },
       { target: 'web/render.ts', typeOnly: true },
+    ]);
+  });
+
+  test('the checks see a broken rule and a cycle', () => {
+    const fake = new Map<string, Import[]>([
+      ['db/db.ts', [{ target: 'web/render.ts', typeOnly: true }]],
+      ['web/render.ts', [{ target: 'db/db.ts', typeOnly: false }]],
+      ['web/app.ts', [{ target: 'services.ts', typeOnly: true }, { target: 'instance.ts', typeOnly: true }]],
+      ['web/routes.ts', [{ target: 'services.ts', typeOnly: false }]],
+      ['services.ts', []],
+      ['instance.ts', []],
+      ['new-helper.ts', []],
+    ]);
+    expect(layerViolations(fake)).toEqual([
+      'src/db/db.ts (db) imports src/web/render.ts (web): db may import only base, db',
+      'src/web/app.ts (web) imports src/instance.ts (root): web may import only base, db, domain, web',
+      'src/web/routes.ts (web) imports src/services.ts (root): web may import only base, db, domain, web',
+      'src/new-helper.ts has no layer: add it to LAYERS in tests/unit/import-rules.test.ts',
+    ]);
+    expect(folderCycles(fake)).toEqual([
+      'cycle db/ -> web/ -> db/ (among db/, web/):\n    db/ -> web/:\n      src/db/db.ts imports src/web/render.ts\n' +
+        '    web/ -> db/:\n      src/web/render.ts imports src/db/db.ts',
     ]);
   });
 
