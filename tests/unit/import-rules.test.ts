@@ -14,23 +14,23 @@ import ts from 'typescript';
 type Layer = 'base' | 'db' | 'domain' | 'web' | 'root';
 
 // prettier-ignore
-const LAYERS: Record<Layer, { files: string[]; mayImport: Layer[]; what: string }> = {
+const LAYERS: Record<Layer, { files: string[]; mayImport: Layer[] }> = {
+  // The environment, plain error types, logging and the translator.
   base:   { files: ['config.ts', 'errors.ts', 'log.ts', 'i18n.ts'],
-            mayImport: ['base'],
-            what: 'the environment, plain error types, logging and the translator' },
+            mayImport: ['base'] },
+  // The Db interface, its two drivers and the migrations.
   db:     { files: ['db/'],
-            mayImport: ['base', 'db'],
-            what: 'the Db interface, its two drivers and the migrations' },
+            mayImport: ['base', 'db'] },
+  // What Kediri ID does, with no page or HTTP route in it.
   domain: { files: ['identity/', 'clients/', 'audit/', 'email/', 'oidc/',
                     'secrets.ts', 'ids.ts', 'metrics.ts', 'readiness.ts', 'backup.ts', 'doctor.ts'],
-            mayImport: ['base', 'db', 'domain'],
-            what: 'what Kediri ID does, with no page or HTTP route in it' },
+            mayImport: ['base', 'db', 'domain'] },
+  // The Koa app, its middleware, pages and routes.
   web:    { files: ['web/'],
-            mayImport: ['base', 'db', 'domain', 'web'],
-            what: 'the Koa app, its middleware, pages and routes' },
+            mayImport: ['base', 'db', 'domain', 'web'] },
+  // Composition roots: they build the parts and wire them together.
   root:   { files: ['services.ts', 'instance.ts', 'main.ts', 'operator.ts', 'operator-socket.ts', 'workers.ts'],
-            mayImport: ['base', 'db', 'domain', 'web', 'root'],
-            what: 'composition roots: they build the parts and wire them together' },
+            mayImport: ['base', 'db', 'domain', 'web', 'root'] },
 };
 
 /** The one exception: the web app is built from the services and takes their type (services.ts), nothing else. */
