@@ -1,4 +1,4 @@
-/** Jest in ESM mode with ts-jest (see ARCHITECTURE.md, "Testing"). */
+/** Jest in ESM mode with ts-jest (its module loader cannot require ES modules on Node 20). */
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],

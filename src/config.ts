@@ -1,7 +1,69 @@
 import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DEFAULT_THROTTLE, type ThrottlePolicy } from './identity/throttle.js';
-import { parseOutboundAllow, type OutboundAllow } from './oidc/outbound.js';
+
+/**
+ * Brute-force defence (src/identity/throttle.ts). Thresholds, with the reasoning (compare
+ * Keycloak's brute-force detection: 30 failures, waits growing by 60 s up to 15 min, counts reset
+ * after 12 h; and Logto's sign-in lockout: a handful of failures, then a lock of minutes):
+ * - per account, failures are counted over an hour: from the 4th a growing wait (1, 2, 4, ... s,
+ *   at most maxDelaySeconds) slows a guesser to a crawl while a person who mistypes barely notices;
+ *   the 10th locks the account for 15 minutes and the citizen is emailed. Guessing stays far below
+ *   what a common-password list needs (our policy already refuses the 49k most common).
+ * - per IP address (an IPv6 client by its /64, see ipKey), generous limits: the MPP counter and
+ *   campus networks put many citizens behind one address, so the IP limit only stops floods.
+ * Emails that anyone can trigger have their own per-account limit (EMAIL_COOLDOWN_SECONDS).
+ */
+export interface ThrottlePolicy {
+  lockoutFailures: number;
+  lockoutMinutes: number;
+  delayAfterFailures: number;
+  maxDelaySeconds: number;
+  /** Attempts per IP address and action in a 15-minute window. */
+  ipLimits: { login: number; register: number; reset: number; code: number };
+}
+
+export const DEFAULT_THROTTLE: ThrottlePolicy = {
+  lockoutFailures: 10,
+  lockoutMinutes: 15,
+  delayAfterFailures: 3,
+  maxDelaySeconds: 30,
+  ipLimits: { login: 100, register: 30, reset: 20, code: 50 },
+};
+
+/**
+ * Outgoing requests (back-channel logout, a client's jwks_uri) go where a client's metadata
+ * says: SSRF protection (src/oidc/outbound.ts) keeps them off the city's private network and this
+ * machine, except for the hosts and networks an administrator approved in OUTBOUND_ALLOW. Public
+ * addresses are allowed.
+ */
+export interface OutboundAllow {
+  /** Host names (lower case), allowed whatever they resolve to. */
+  hosts: string[];
+  /** Networks as address/prefix; a bare address in OUTBOUND_ALLOW is one of /32 or /128. */
+  networks: string[];
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** OUTBOUND_ALLOW: comma-separated host names, addresses and networks (CIDR); throws naming a bad entry. */
+export function parseOutboundAllow(value: string | undefined): OutboundAllow {
+  const allow: OutboundAllow = { hosts: [], networks: [] };
+  for (const entry of (value ?? '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean)) {
+    const [address = '', prefix, ...rest] = entry.split('/');
+    const version = isIP(address);
+    if (version && rest.length === 0) {
+      const bits = prefix === undefined ? (version === 4 ? 32 : 128) : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
+      if (!(bits >= 0 && bits <= (version === 4 ? 32 : 128))) throw new Error(`"${entry}" has a bad network prefix`);
+      allow.networks.push(`${address}/${bits}`);
+    } else if (prefix === undefined && HOSTNAME.test(entry.replace(/\.$/, ''))) {
+      allow.hosts.push(entry.replace(/\.$/, ''));
+    } else {
+      throw new Error(`"${entry}" is neither a host name, an IP address nor a network (address/prefix)`);
+    }
+  }
+  return allow;
+}
 
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
@@ -47,7 +109,7 @@ const schema = z.object({
   POPULATION_VERIFIER_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   POPULATION_VERIFIER_CLIENT_ID: z.string().regex(/^[^:]+$/, 'must not contain ":"').optional(),
   POPULATION_VERIFIER_CLIENT_SECRET: z.string().optional(),
-  /** Brute-force defence (src/identity/throttle.ts explains the defaults). */
+  /** Brute-force defence (DEFAULT_THROTTLE above explains the defaults). */
   LOCKOUT_FAILURES: z.coerce.number().int().min(3).max(100).default(DEFAULT_THROTTLE.lockoutFailures),
   LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(DEFAULT_THROTTLE.lockoutMinutes),
   LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(0).max(300).default(DEFAULT_THROTTLE.maxDelaySeconds),

@@ -9,6 +9,7 @@ import { createSingleLogout, type SingleLogout } from './oidc/logout.js';
 import { createOutbound } from './oidc/outbound.js';
 import { resolveCookieKeys, resolveDpopNonceSecret } from './secrets.js';
 import { createApp } from './web/app.js';
+import { providerPages } from './web/provider-pages.js';
 import { isDatabaseUnavailable } from './db/db.js';
 
 export interface Instance extends Services {
@@ -28,8 +29,8 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const outbound = createOutbound(config.outboundAllow);
-  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch });
-  const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log });
+  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages });
+  const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log, pages: providerPages });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
   });

@@ -183,7 +183,7 @@ const sameSecret = (a: string, b: string) =>
   timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 /**
- * RFC 7591 dynamic client registration and RFC 7592 management (PRODUCT.md "Client onboarding").
+ * RFC 7591 dynamic client registration and RFC 7592 management (README.md "Onboarding a unit's service").
  * An administrator issues initial access tokens for a unit (a number of uses, an expiry; only
  * their keyed hash is stored). A registration spends one use and creates a client of that unit
  * in status 'pending' with a pending request for the review queue: the provider serves it only

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 
 /**
- * A client registration as a unit developer asks for it (PRODUCT.md "Client onboarding"), the
+ * A client registration as a unit developer asks for it (README.md "Onboarding a unit's service"), the
  * checks it must pass, and the oidc-provider client metadata it becomes on approval.
  */
 export const CLIENT_TYPES = ['web', 'spa', 'native', 'service'] as const;

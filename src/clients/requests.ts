@@ -65,8 +65,8 @@ const CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, 
   (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
 
 /**
- * Client registration requests and their review (PRODUCT.md "Client onboarding"): a developer of
- * a unit submits a new client or a change to an approved one; an administrator approves it (the
+ * Client registration requests and their review (README.md "Onboarding a unit's service"): a
+ * developer of a unit submits a new client or a change to an approved one; an administrator approves it (the
  * client is created or updated in the same transaction, with the sensitive scopes the
  * administrator ticked, and no others) or rejects it with a reason; an approved client can be
  * suspended and reactivated. Every step is audited with actor and before/after, and the

@@ -22,7 +22,7 @@ export function imageType(bytes: Buffer): 'image/png' | 'image/jpeg' | undefined
   return (Object.keys(SIGNATURES) as (keyof typeof SIGNATURES)[]).find((type) => SIGNATURES[type].every((b, i) => bytes[i] === b));
 }
 
-/** The city's units (PRODUCT.md: units are data that admins add to): slug, name and logo. */
+/** The city's units (data that administrators add to, not a fixed list): slug, name and logo. */
 export function createUnits(db: Db, audit: Audit) {
   const checkName = (name: string) => {
     const tidy = name.trim().replace(/\s+/g, ' ');

@@ -7,7 +7,7 @@ export type TokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
 
 
 /** Email verification lasts a day; a password reset link and an email change half an hour. */
-const TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30 };
+export const TOKEN_TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30 };
 /** The purposes whose email carries a 6-digit code besides the link. */
 const WITH_CODE: TokenPurpose[] = ['verify_email', 'change_email'];
 /** Wrong 6-digit codes allowed per token before it stops accepting codes. */
@@ -80,7 +80,7 @@ export function createAccountTokens(sealer: Sealer) {
       await on.query(
         `insert into account_tokens (id, citizen_id, purpose, token_hash, code_hash, expires_at, new_email)
          values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7)`,
-        [id, citizenId, purpose, hashToken(token), code ? hashCode(id, code) : null, TTL_MINUTES[purpose], newEmail ?? null],
+        [id, citizenId, purpose, hashToken(token), code ? hashCode(id, code) : null, TOKEN_TTL_MINUTES[purpose], newEmail ?? null],
       );
       return { id, token, ...(code && { code }) };
     },

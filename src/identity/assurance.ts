@@ -1,6 +1,6 @@
 import type { Citizen } from './citizens.js';
 
-/** The assurance levels of PRODUCT.md, as OIDC acr values. */
+/** The assurance levels (README.md, "Assurance levels"), as OIDC acr values. */
 export const ACR = {
   basic: 'urn:kediri:acr:basic',
   verified: 'urn:kediri:acr:verified',

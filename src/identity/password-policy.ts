@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * Password policy after NIST SP 800-63B (see PRODUCT.md, "Authentication"): length only, no
+ * Password policy after NIST SP 800-63B (README.md, "Security defaults"): length only, no
  * composition rules, and no password that is common or made of the person's own NIK, birth date or
  * email.
  */

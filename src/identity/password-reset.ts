@@ -1,12 +1,14 @@
 import { InputError } from '../errors.js';
 import { passwordChangedEmail, passwordResetEmail } from '../email/messages.js';
 import { endAccountSessions } from '../oidc/payloads.js';
+import { TOKEN_TTL_MINUTES } from './account-tokens.js';
 import type { AccountFlowDeps } from './registration.js';
 import { emailWait } from './throttle.js';
 
 /**
- * Password reset by email: a single-use link valid for 30 minutes, hashed at rest. A reset ends
- * every session and revokes every token of the account, and proves control of the email.
+ * Password reset by email: a single-use link (valid for TOKEN_TTL_MINUTES.reset_password), hashed
+ * at rest. A reset ends every session and revokes every token of the account, and proves control
+ * of the email.
  */
 export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
   return {
@@ -21,7 +23,7 @@ export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audi
         if ((await emailWait(tx, citizen.id, 'reset_password')) > 0) return;
         const { token } = await tokens.issue(tx, citizen.id, 'reset_password');
         const link = `${issuer}/lupa-sandi/atur?token=${encodeURIComponent(token)}`;
-        await outbox.enqueue(passwordResetEmail(citizen.email, citizen.name, link), tx);
+        await outbox.enqueue(passwordResetEmail(citizen.email, citizen.name, link, TOKEN_TTL_MINUTES.reset_password), tx);
         await audit({ type: 'password_reset.requested', citizenId: citizen.id, ip }, tx);
       });
     },

@@ -1,7 +1,7 @@
 /**
  * Population-data verification: does the population register (Dukcapil) hold this NIK with this
  * name, birth place and birth date? A match lets an account reach the `verified` assurance level
- * (PRODUCT.md, "Assurance levels"). The verifier is pluggable; the HTTP connector below speaks the
+ * (README.md, "Assurance levels"). The verifier is pluggable; the HTTP connector below speaks the
  * wire format described here, and the city's integrator puts an adapter in front of the real
  * service that speaks it (the format follows the Dukcapil data-verification web service's shape).
  *

@@ -1,7 +1,7 @@
 import { isUniqueViolation, type Queryable } from '../db/db.js';
 import { InputError } from '../errors.js';
 import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
-import type { RedeemedToken } from './account-tokens.js';
+import { TOKEN_TTL_MINUTES, type RedeemedToken } from './account-tokens.js';
 import { EMAIL, PHONE, isValidName, type Citizen } from './citizens.js';
 import type { AccountFlowDeps } from './registration.js';
 import { emailWait } from './throttle.js';
@@ -183,7 +183,7 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
         const issued = await tokens.issue(tx, citizen.id, 'change_email', newEmail);
         const link = `${issuer}/akun/email/konfirmasi?token=${encodeURIComponent(issued.token)}`;
         await outbox.enqueue(
-          holder ? emailChangeAttemptEmail(holder.email, holder.name) : emailChangeCodeEmail(newEmail, citizen.name, link, issued.code!),
+          holder ? emailChangeAttemptEmail(holder.email, holder.name) : emailChangeCodeEmail(newEmail, citizen.name, link, issued.code!, TOKEN_TTL_MINUTES.change_email),
           tx,
         );
       });

@@ -3,7 +3,7 @@ import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { registrationAttemptEmail, verificationEmail } from '../email/messages.js';
-import type { AccountTokens } from './account-tokens.js';
+import { TOKEN_TTL_MINUTES, type AccountTokens } from './account-tokens.js';
 import type { Citizen, CitizenStore, NewCitizen } from './citizens.js';
 import { emailWait } from './throttle.js';
 
@@ -26,7 +26,7 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, audit
   async function sendVerification(on: Queryable, citizen: Citizen): Promise<string> {
     const issued = await tokens.issue(on, citizen.id, 'verify_email');
     const link = `${issuer}/verifikasi?token=${encodeURIComponent(issued.token)}`;
-    await outbox.enqueue(verificationEmail(citizen.email, citizen.name, link, issued.code!), on);
+    await outbox.enqueue(verificationEmail(citizen.email, citizen.name, link, issued.code!, TOKEN_TTL_MINUTES.verify_email), on);
     await audit({ type: 'email.verification_sent', citizenId: citizen.id }, on);
     return issued.id;
   }

@@ -134,7 +134,7 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
           [randomUUID(), email, input.role, input.unit ?? null, hashInvitation(token), invitedBy],
         );
         await audit({ type: 'staff.invited', actor: invitedBy, ip, details: { role: input.role, ...(input.unit && { unit: input.unit }) } }, tx);
-        await outbox.enqueue(staffInvitationEmail(email, input.role, unit?.name, `${issuer}/undangan?token=${encodeURIComponent(token)}`), tx);
+        await outbox.enqueue(staffInvitationEmail(email, input.role, unit?.name, `${issuer}/undangan?token=${encodeURIComponent(token)}`, INVITATION_DAYS * 24 * 60), tx);
       });
     },
 

@@ -1,37 +1,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Db, Queryable } from '../db/db.js';
 import type { TokenPurpose } from './account-tokens.js';
+import type { ThrottlePolicy } from '../config.js';
 
-/**
- * Thresholds, with the reasoning (compare Keycloak's brute-force detection: 30 failures, waits
- * growing by 60 s up to 15 min, counts reset after 12 h; and Logto's sign-in lockout: a handful of
- * failures, then a lock of minutes):
- * - per account, failures are counted over an hour: from the 4th a growing wait (1, 2, 4, ... s,
- *   at most maxDelaySeconds) slows a guesser to a crawl while a person who mistypes barely notices;
- *   the 10th locks the account for 15 minutes and the citizen is emailed. Guessing stays far below
- *   what a common-password list needs (our policy already refuses the 49k most common).
- * - per IP address (an IPv6 client by its /64, see ipKey), generous limits: the MPP counter and
- *   campus networks put many citizens behind one address, so the IP limit only stops floods.
- * Emails that anyone can trigger have their own per-account limit (EMAIL_COOLDOWN_SECONDS).
- */
-export interface ThrottlePolicy {
-  lockoutFailures: number;
-  lockoutMinutes: number;
-  delayAfterFailures: number;
-  maxDelaySeconds: number;
-  /** Attempts per IP address and action in a 15-minute window. */
-  ipLimits: Record<IpAction, number>;
-}
-
-export type IpAction = 'login' | 'register' | 'reset' | 'code';
-
-export const DEFAULT_THROTTLE: ThrottlePolicy = {
-  lockoutFailures: 10,
-  lockoutMinutes: 15,
-  delayAfterFailures: 3,
-  maxDelaySeconds: 30,
-  ipLimits: { login: 100, register: 30, reset: 20, code: 50 },
-};
+/** The actions limited per IP address (their limits: ThrottlePolicy in config.ts, with the reasoning). */
+export type IpAction = keyof ThrottlePolicy['ipLimits'];
 
 const FAILURE_WINDOW_MINUTES = 60;
 const IP_WINDOW_MINUTES = 15;

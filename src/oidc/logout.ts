@@ -3,11 +3,10 @@ import type Provider from 'oidc-provider';
 import type { Client, KoaContextWithOIDC, Session } from 'oidc-provider';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../log.js';
-import { render } from '../web/render.js';
-import { allowFrames } from '../web/security-headers.js';
 import type { SigningKeys } from './keys.js';
 import type { AttemptResult, LogoutDelivery, LogoutOutbox } from './logout-outbox.js';
 import { isOutboundRefusal } from './outbound.js';
+import type { ProviderPages } from './provider.js';
 
 /*
  * Single logout. Back-channel: oidc-provider makes and sends the logout tokens (Client#backchannelLogout:
@@ -39,9 +38,11 @@ interface SingleLogoutDeps {
   db: Db;
   issuer: string;
   log: Logger;
+  /** The page with the front-channel frames (web/provider-pages.ts). */
+  pages: Pick<ProviderPages, 'frontchannelLogout'>;
 }
 
-export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, log }: SingleLogoutDeps) {
+export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, log, pages }: SingleLogoutDeps) {
   function record(client: Client, accountId: string, sid: string, result: AttemptResult): void {
     if (result.outcome !== 'delivered') log.warn({ clientId: client.clientId, reason: result.error }, 'back-channel logout failed');
     outbox
@@ -86,8 +87,8 @@ export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, 
 
   // The provider redirects after ending the session at /session/end/confirm; where clients
   // registered front-channel logout, the page with their iframes comes first (and continues to
-  // the redirect after a few seconds, or at once with its link). The frames may only load those
-  // clients' origins. Browsers that block third-party cookies make this best effort.
+  // the redirect after a few seconds, or at once with its link). Browsers that block third-party
+  // cookies make this best effort.
   provider.use(async (koaCtx, next: Next) => {
     await next();
     const ctx = koaCtx as KoaContextWithOIDC;
@@ -100,8 +101,7 @@ export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, 
     // Onward only to the relying party's post_logout_redirect_uri; the provider's own "signed out" page is this one.
     const onward = target.startsWith(`${issuer}/`) ? undefined : target;
     if (onward) ctx.set('Refresh', `${FRAME_SECONDS}; url=${onward}`);
-    render(ctx, 'logout/done', { frames, onward });
-    allowFrames(ctx, frames.map((uri) => new URL(uri).origin));
+    pages.frontchannelLogout(ctx, frames, onward);
   });
 
   return {

@@ -3,18 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { Readable } from 'node:stream';
-
-/**
- * Outgoing requests (back-channel logout, a client's jwks_uri) go where a client's metadata
- * says: SSRF protection keeps them off the city's private network and this machine, except for
- * the hosts and networks an administrator approved in OUTBOUND_ALLOW. Public addresses are allowed.
- */
-export interface OutboundAllow {
-  /** Host names (lower case), allowed whatever they resolve to. */
-  hosts: string[];
-  /** Networks as address/prefix; a bare address in OUTBOUND_ALLOW is one of /32 or /128. */
-  networks: string[];
-}
+import type { OutboundAllow } from '../config.js';
 
 /** The error of a request that the allowlist does not allow (made before any connection). */
 export class OutboundRefused extends Error {}
@@ -31,34 +20,18 @@ const SPECIAL_USE: Array<[string, number, 'ipv4' | 'ipv6']> = [
   ['3fff::', 20, 'ipv6'], ['5f00::', 16, 'ipv6'], ['fc00::', 7, 'ipv6'], ['fe80::', 10, 'ipv6'], ['ff00::', 8, 'ipv6'],
 ];
 
-const HOSTNAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
 const family = (address: string) => (isIP(address) === 6 ? 'ipv6' : 'ipv4');
-
-/** OUTBOUND_ALLOW: comma-separated host names, addresses and networks (CIDR); throws naming a bad entry. */
-export function parseOutboundAllow(value: string | undefined): OutboundAllow {
-  const allow: OutboundAllow = { hosts: [], networks: [] };
-  for (const entry of (value ?? '').split(',').map((e) => e.trim().toLowerCase()).filter(Boolean)) {
-    const [address = '', prefix, ...rest] = entry.split('/');
-    const version = isIP(address);
-    if (version && rest.length === 0) {
-      const bits = prefix === undefined ? (version === 4 ? 32 : 128) : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
-      if (!(bits >= 0 && bits <= (version === 4 ? 32 : 128))) throw new Error(`"${entry}" has a bad network prefix`);
-      allow.networks.push(`${address}/${bits}`);
-    } else if (prefix === undefined && HOSTNAME.test(entry.replace(/\.$/, ''))) {
-      allow.hosts.push(entry.replace(/\.$/, ''));
-    } else {
-      throw new Error(`"${entry}" is neither a host name, an IP address nor a network (address/prefix)`);
-    }
-  }
-  return allow;
-}
 
 type LookupCallback = (error: Error | null, address: string | LookupAddress[], family?: number) => void;
 
 /** Statuses whose responses have no body (the Response constructor refuses one). */
 const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
+/**
+ * The provider's outgoing requests (back-channel logout, a client's jwks_uri) go where a client's
+ * metadata says, but never to the city's private network or this machine unless OUTBOUND_ALLOW
+ * (config.ts) approves the host or network. Public addresses are allowed.
+ */
 export function createOutbound(allow: OutboundAllow) {
   const hosts = new Set(allow.hosts);
   const approved = new BlockList();

@@ -3,12 +3,10 @@ import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
 import type { createAdapterFactory } from './adapter.js';
-import { render } from '../web/render.js';
-import { translator } from '../i18n.js';
 import { PORTAL_CLIENT_ID, PORTAL_CLIENT_NAME, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';
-import { isDatabaseUnavailable, type Db } from '../db/db.js';
+import type { Db } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 
 const MINUTE = 60;
@@ -47,6 +45,21 @@ function interactionPolicyWithAcr() {
   return policy;
 }
 
+/**
+ * The pages the provider shows a person. They are made in web/ (web/provider-pages.ts) and handed
+ * in by the composition root (instance.ts), as oidc-provider's configuration takes them: functions.
+ */
+export interface ProviderPages {
+  /** A protocol error shown to a person (the provider's renderError). */
+  renderError: NonNullable<Configuration['renderError']>;
+  /** The logout confirmation, with the provider's form in it. */
+  logoutSource(ctx: KoaContextWithOIDC, form: string): void;
+  /** "Signed out", when the relying party gave no post_logout_redirect_uri. */
+  postLogoutSuccessSource(ctx: KoaContextWithOIDC): void;
+  /** "Signed out" with one iframe per front-channel logout URI, continuing to `onward` if given (logout.ts). */
+  frontchannelLogout(ctx: KoaContextWithOIDC, frames: string[], onward: string | undefined): void;
+}
+
 interface ProviderDeps {
   config: Config;
   adapter: ReturnType<typeof createAdapterFactory>;
@@ -62,9 +75,10 @@ interface ProviderDeps {
   sealer: Sealer;
   /** fetch() through the outbound allowlist (outbound.ts). */
   fetch: NonNullable<Configuration['fetch']>;
+  pages: ProviderPages;
 }
 
-export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch }: ProviderDeps): Provider {
+export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch, pages }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
@@ -208,12 +222,8 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
-        async logoutSource(ctx, form) {
-          render(ctx, 'logout/confirm', { form, clientName: ctx.oidc.client?.clientName });
-        },
-        async postLogoutSuccessSource(ctx) {
-          render(ctx, 'logout/done', { clientName: ctx.oidc.client?.clientName });
-        },
+        logoutSource: pages.logoutSource,
+        postLogoutSuccessSource: pages.postLogoutSuccessSource,
       },
       // High-assurance clients (FAPI 2.0) must push their authorization requests and bind their
       // tokens with DPoP: both per client, set by findActiveMetadata (clients.ts). Any client may
@@ -233,16 +243,8 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       },
     },
 
-    // Protocol errors shown to a person: a plain message in their language, and the OAuth error
-    // (code and description, never a stack) for whoever has to report it. The database out of
-    // reach: 503 and "try again shortly", as our own pages say.
-    async renderError(ctx, out, error) {
-      const t = translator(ctx.state.lang);
-      if (isDatabaseUnavailable(error)) return render(ctx, 'error', { message: t('common.error.unavailable') }, 503);
-      const status = ctx.status >= 400 ? ctx.status : 400;
-      const detail = [out.error, out.error_description].filter(Boolean).join(': ');
-      render(ctx, 'error', { message: t(status >= 500 ? 'common.error.server' : 'common.error.bad_request'), detail }, status);
-    },
+    // Protocol errors shown to a person, in our pages (web/provider-pages.ts).
+    renderError: pages.renderError,
   };
 
   const provider = new Provider(config.issuer, configuration);

@@ -1,5 +1,5 @@
 /**
- * Accessibility and mobile check (WCAG 2.1 AA, PRODUCT.md "Pages"): every page a citizen, a
+ * Accessibility and mobile check (WCAG 2.1 AA): every page a citizen, a
  * counter officer, a unit developer and an administrator can reach, in Bahasa Indonesia and in
  * English, on a phone and on a desktop, has no serious or critical axe-core violation and the
  * right <html lang>; at one of the two sizes per language, every interactive element is reached

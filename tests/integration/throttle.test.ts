@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { migrate } from '../../src/db/migrate.js';
-import { createThrottle, DEFAULT_THROTTLE } from '../../src/identity/throttle.js';
+import { DEFAULT_THROTTLE } from '../../src/config.js';
+import { createThrottle } from '../../src/identity/throttle.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';

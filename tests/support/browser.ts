@@ -1,7 +1,7 @@
 /**
- * Browser tests drive Debian's Chromium through playwright-core (never a downloaded browser; see
- * ARCHITECTURE.md, "Testing"). Where /usr/bin/chromium is missing the browser tests are skipped
- * with a note, unless REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
+ * Browser tests drive Debian's Chromium through playwright-core (never a downloaded browser).
+ * Where /usr/bin/chromium is missing the browser tests are skipped with a note, unless
+ * REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
  */
 import { describe, expect, test } from '@jest/globals';
 import { accessSync, constants } from 'node:fs';

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { createOutbound, isOutboundRefusal, parseOutboundAllow } from '../../src/oidc/outbound.js';
+import { parseOutboundAllow } from '../../src/config.js';
+import { createOutbound, isOutboundRefusal } from '../../src/oidc/outbound.js';
 
 describe('the outbound allowlist (SSRF protection)', () => {
   test('public addresses are allowed; private, loopback and other special-use ones are not', () => {

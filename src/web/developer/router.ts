@@ -7,8 +7,8 @@ import { clientRoutes } from './client-routes.js';
 import { requestRoutes } from './request-routes.js';
 
 /**
- * The developer portal (/developer, PRODUCT.md "Client onboarding"), behind `developerOnly`: a
- * unit developer registers clients and asks for changes to them; each page sees only the
+ * The developer portal (/developer, README.md "Onboarding a unit's service"), behind
+ * `developerOnly`: a unit developer registers clients and asks for changes to them; each page sees only the
  * developer's units.
  */
 export function developerRouter(deps: AppDeps, developerOnly: Middleware): Router {

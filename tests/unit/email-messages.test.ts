@@ -1,0 +1,32 @@
+import { describe, expect, test } from '@jest/globals';
+import { accountLockedEmail, lifetime, passwordResetEmail, requestDecisionEmail } from '../../src/email/messages.js';
+
+describe('email templates', () => {
+  test('a lifetime reads in whole days from two days up, else whole hours, else minutes', () => {
+    expect(lifetime(30)).toEqual({ id: '30 menit', en: '30 minutes' });
+    expect(lifetime(1)).toEqual({ id: '1 menit', en: '1 minute' });
+    expect(lifetime(60)).toEqual({ id: '1 jam', en: '1 hour' });
+    expect(lifetime(24 * 60)).toEqual({ id: '24 jam', en: '24 hours' });
+    expect(lifetime(90)).toEqual({ id: '90 menit', en: '90 minutes' });
+    expect(lifetime(7 * 24 * 60)).toEqual({ id: '7 hari', en: '7 days' });
+  });
+
+  test('the lifetime in the text is the one given, in both languages', () => {
+    const reset = passwordResetEmail('budi@example.id', 'Budi', 'http://localhost/lupa-sandi?token=t', 45);
+    expect(reset.body).toContain('dalam 45 menit');
+    expect(reset.body).toContain('within\n45 minutes');
+    const locked = accountLockedEmail('budi@example.id', 'Budi', 120);
+    expect(locked.body).toContain('selama\n2 jam.');
+    expect(locked.body).toContain('locked for\n2 hours.');
+  });
+
+  test('the first line is the subject; the body ends with the signature; text is not escaped', () => {
+    const email = requestDecisionEmail('dev@example.id', "O'Neil & Co", 'Akta <Lahir>', 'rejected', undefined, 'http://localhost/developer/permintaan/1');
+    expect(email).toEqual({
+      to: 'dev@example.id',
+      subject: 'Layanan "Akta <Lahir>" ditolak / Service "Akta <Lahir>" rejected',
+      body: expect.stringMatching(/^Halo O'Neil & Co,\n\n.*ditolak\.\nLihat rinciannya[\s\S]*\n\n--\nKediri ID · Satu Akun Kota Kediri\nPemerintah Kota Kediri$/),
+    });
+    expect(requestDecisionEmail('d@example.id', 'D', 'A', 'rejected', 'no PKCE', 'http://l/p').body).toContain('ditolak.\nAlasan: no PKCE\nLihat');
+  });
+});
