@@ -5,6 +5,8 @@ import type { Db } from './db/db.js';
 import { lockDataDir } from './db/open.js';
 import { InputError } from './errors.js';
 import { signingKeyProblems } from './oidc/keys.js';
+import { countCitizens } from './identity/citizens.js';
+import { countClients } from './clients/clients.js';
 import { createSealer, storedEncryptionKey } from './secrets.js';
 
 const FOR_POSTGRES = 'the embedded database only; for PostgreSQL use pg_dump and pg_restore (docs/operations.md)';
@@ -71,11 +73,9 @@ export async function restore(config: Config, file: string, read: (file: string)
       if (problems.some((problem) => problem.startsWith('ENCRYPTION_KEY'))) {
         throw new InputError('restore_wrong_key', undefined, `${problems.join('; ')}; nothing restored`);
       }
-      const counts = await db.query<{ citizens: number; clients: number }>(
-        'select (select count(*)::int from citizens) as citizens, (select count(*)::int from clients) as clients',
-      );
+      const counts = { citizens: await countCitizens(db), clients: await countClients(db) };
       restored = true;
-      return { restored: file, ...counts.rows[0]! };
+      return { restored: file, ...counts };
     } finally {
       await db.close();
       if (!restored) await rm(target, { recursive: true, force: true });

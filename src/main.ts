@@ -66,8 +66,7 @@ async function serve(config: Config): Promise<number> {
   if (anyAdmin.rowCount === 0) {
     log.info('No administrator yet. Create the first one (the password on standard input): npx kediri-id admin create --email you@kedirikota.go.id --nik NIK --name "Your Name" --birthdate YYYY-MM-DD; or, for an existing account, only --email');
   }
-  const anyClient = await db.query('select 1 from clients limit 1');
-  if (anyClient.rowCount === 0) {
+  if (!(await services.clients.any())) {
     log.info('No clients yet. Register one with: npx kediri-id client create --unit diskominfo --name "My service" --redirect-uri http://localhost:8080/callback');
   }
 

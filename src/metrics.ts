@@ -4,6 +4,7 @@ import type { Context, Next } from 'koa';
 import client from 'prom-client';
 import type { AuditEvent } from './audit/audit.js';
 import type { Db } from './db/db.js';
+import { countLiveSessions } from './oidc/payloads.js';
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export type LoginResult = 'succeeded' | 'failed' | 'throttled' | 'second_factor_failed';
@@ -42,18 +43,18 @@ export function createMetrics(db: Db) {
   });
 
   /** A gauge read from the database at each scrape; every process sees the same rows, so processes' values are not added up. */
-  const countGauge = (name: string, help: string, sql: string) =>
+  const countGauge = (name: string, help: string, count: () => Promise<number>) =>
     new client.Gauge({
       name, help, registers, aggregator: 'max',
       async collect() {
         // A database that does not answer must not take the other figures down with it.
-        const rows = await db.query<{ n: number }>(sql).then((result) => result.rows, () => undefined);
-        this.set(rows ? rows[0]!.n : Number.NaN);
+        this.set(await count().catch(() => Number.NaN));
       },
     });
-  countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', "select count(*)::int as n from oidc_payloads where model = 'Session' and expires_at > now()");
-  countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', 'select count(*)::int as n from outbox where sent_at is null and failed_at is null');
-  countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', 'select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null');
+  const countOf = (sql: string) => async () => (await db.query<{ n: number }>(sql)).rows[0]!.n;
+  countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', () => countLiveSessions(db));
+  countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', countOf('select count(*)::int as n from outbox where sent_at is null and failed_at is null'));
+  countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', countOf('select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null'));
   const poolStats = db.poolStats;
   if (poolStats) {
     const pool = [

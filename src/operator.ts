@@ -226,7 +226,7 @@ export async function runOperatorCommand(services: Services, argv: string[], std
       if (refusal) return bad(refusal);
       const password = stdin.replace(/\r?\n$/, '');
       if (!password) return bad('the password is read from standard input, and it was empty');
-      return ok(await seedCitizens(services.db, services.sealer, services.passwords, a.citizens, password));
+      return ok(await seedCitizens(services.citizens, services.passwords, a.citizens, password));
     }
 
     if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {

@@ -4,18 +4,41 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 
+/**
+ * Every purpose the instance key is used for; each has a subkey of its own. Named here so that a
+ * misspelt purpose fails the type check instead of sealing with a key nothing opens.
+ */
+export type Purpose =
+  // Sealed (encrypted at rest).
+  | 'nik'
+  | 'client-secret'
+  | 'totp-secret'
+  | 'signing-key'
+  | 'instance-secret'
+  // Keyed hashes, to look a value up without storing it in clear (the NIK's as well).
+  | 'login-identifier'
+  | 'account-token'
+  | 'account-code'
+  | 'recovery-code'
+  | 'staff-invitation'
+  | 'initial-access-token'
+  | 'registration-access-token'
+  | 'csrf'
+  | 'pairwise-subject'
+  | 'population-query';
+
 /** Encrypts and hashes with subkeys of the instance encryption key, one subkey per purpose. */
 export interface Sealer {
-  seal(purpose: string, plaintext: string): string;
-  open(purpose: string, sealed: string): string;
+  seal(purpose: Purpose, plaintext: string): string;
+  open(purpose: Purpose, sealed: string): string;
   /** A keyed hash for looking a value up without storing it in clear (e.g. the NIK). */
-  keyedHash(purpose: string, value: string): string;
+  keyedHash(purpose: Purpose, value: string): string;
 }
 
 export function createSealer(encryptionKey: string): Sealer {
   const master = Buffer.from(encryptionKey, 'base64url');
   const subkeys = new Map<string, Buffer>();
-  const subkey = (purpose: string) => {
+  const subkey = (purpose: `${'seal' | 'hash'}:${Purpose}`) => {
     let key = subkeys.get(purpose);
     if (!key) {
       key = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), `kediri-id:${purpose}`, 32));

@@ -26,6 +26,8 @@ import { createIdentityVerification } from './identity/identity-verification.js'
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
+import { createAccountSessions } from './oidc/account-sessions.js';
+import { deleteClientPayloads } from './oidc/payloads.js';
 import { createMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -45,28 +47,32 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const citizens = createCitizenStore(db, sealer, passwords, audit);
   const outbox = createOutbox(db);
   const tokens = createAccountTokens(sealer);
-  const accountDeps = { db, issuer: config.issuer, citizens, tokens, outbox, audit };
+  // Identity ends and lists sessions through src/oidc without importing it (identity/sessions.ts).
+  const sessions = createAccountSessions(db);
+  const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, audit };
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
-  const staff = createStaff(db, sealer, outbox, audit, config.issuer);
-  const clientRequests = createClientRequests(db, sealer, outbox, audit, config.issuer);
-  const dynamicRegistration = createDynamicRegistration(db, sealer, audit, clientRequests, config.issuer);
+  const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer);
+  const clientRequests = createClientRequests(db, clients, citizens, outbox, audit, config.issuer);
+  const dynamicRegistration = createDynamicRegistration(
+    db, sealer, audit, { clients, citizens, clientRequests, revokeClientPayloads: deleteClientPayloads }, config.issuer,
+  );
   const units = createUnits(db, audit);
   // Without a configured population service, identities are verified at the MPP counter only.
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
   const throttle = createThrottle(db, config.throttle, metrics.throttled);
-  const account = createAccount(db, sealer, citizens, outbox, audit, throttle);
-  const secondFactors = createSecondFactors(db, sealer, outbox, audit);
+  const account = createAccount(db, sealer, citizens, sessions, outbox, audit, throttle);
+  const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
     ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit, metrics },
     lockoutMinutes: config.throttle.lockoutMinutes,
   });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
-  const citizenAdmin = createCitizenAdmin(db, sealer, outbox, audit, throttle);
+  const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
   return {

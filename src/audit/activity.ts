@@ -13,27 +13,30 @@ export interface WeekActivity {
   loginsByUnit: Array<{ unit: string; counts: number[] }>;
 }
 
-/** The admin's week at a glance, from the audit log: one query for the counts, one for the units. */
-export async function weekActivity(db: Db, now = new Date()): Promise<WeekActivity> {
+/** The unit of each of these clients that exists (clients.ts clientLabels): the audit log names clients, not units. */
+export type UnitsOfClients = (clientIds: string[]) => Promise<Map<string, { unit: string }>>;
+
+/** The admin's week at a glance, from the audit log: one query for the counts, one for the clients' logins. */
+export async function weekActivity(db: Db, unitsOf: UnitsOfClients, now = new Date()): Promise<WeekActivity> {
   const days = Array.from({ length: 7 }, (_, i) => {
     const day = new Date(now.getTime() + 7 * 3600_000 - (6 - i) * 86_400_000);
     return day.toISOString().slice(0, 10);
   });
   const since = `${days[0]} 00:00:00+07`;
   const day = "to_char(e.at at time zone 'Asia/Jakarta', 'YYYY-MM-DD')";
-  const [byType, byUnit] = await Promise.all([
+  const [byType, byClient] = await Promise.all([
     db.query<{ day: string; type: Shown; n: number }>(
       `select ${day} as day, e.type, count(*)::int as n from audit_events e
        where e.at >= $1::timestamptz and e.type = any($2) group by 1, 2`,
       [since, [...SHOWN]],
     ),
-    db.query<{ day: string; unit: string; n: number }>(
-      `select ${day} as day, coalesce(c.unit_slug, 'kediri-id') as unit, count(*)::int as n
-       from audit_events e left join clients c on c.client_id = e.client_id
-       where e.at >= $1::timestamptz and e.type = 'login.succeeded' group by 1, 2 order by 2`,
+    db.query<{ day: string; client_id: string | null; n: number }>(
+      `select ${day} as day, e.client_id, count(*)::int as n
+       from audit_events e where e.at >= $1::timestamptz and e.type = 'login.succeeded' group by 1, 2`,
       [since],
     ),
   ]);
+  const unitOf = await unitsOf([...new Set(byClient.rows.flatMap((r) => (r.client_id ? [r.client_id] : [])))]);
   const index = new Map(days.map((d, i) => [d, i]));
   const counts = Object.fromEntries(SHOWN.map((type) => [type, days.map(() => 0)])) as Record<Shown, number[]>;
   for (const row of byType.rows) {
@@ -41,11 +44,15 @@ export async function weekActivity(db: Db, now = new Date()): Promise<WeekActivi
     if (i !== undefined) counts[row.type][i] = row.n;
   }
   const units = new Map<string, number[]>();
-  for (const row of byUnit.rows) {
+  for (const row of byClient.rows) {
     const i = index.get(row.day);
     if (i === undefined) continue;
-    if (!units.has(row.unit)) units.set(row.unit, days.map(() => 0));
-    units.get(row.unit)![i] = row.n;
+    // Kediri ID's own portal, and clients deleted since, count as "kediri-id".
+    const unit = (row.client_id && unitOf.get(row.client_id)?.unit) || 'kediri-id';
+    const values = units.get(unit) ?? days.map(() => 0);
+    values[i] = values[i]! + row.n;
+    units.set(unit, values);
   }
-  return { days, counts, loginsByUnit: [...units].map(([unit, values]) => ({ unit, counts: values })) };
+  const loginsByUnit = [...units].map(([unit, values]) => ({ unit, counts: values }));
+  return { days, counts, loginsByUnit: loginsByUnit.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0)) };
 }

@@ -11,17 +11,6 @@ interface Entry {
   at: number;
 }
 
-/**
- * The provider asks for the client on every protocol request; this keeps the answer (the database
- * read and the secret's decryption) in memory while the process hears of every change: the
- * clients table's trigger (migration 013) announces each changed client_id on client_changed, and
- * the entry is forgotten. While the process is not listening (before follow(), or when the
- * connection that listens has dropped) nothing is cached and every lookup reads the database.
- *
- * A lookup that was under way when a change was announced does not store what it read: it may
- * have read the row before the change. Only clients that exist are kept: a client_id nobody has
- * (anyone may send one, of any length) is looked up each time and takes no memory.
- */
 /** Every cache of this process (tests run several instances in one): forgetClient reaches them all. */
 const caches = new Set<(clientId: string) => void>();
 
@@ -34,6 +23,17 @@ export function forgetClient(clientId: string): void {
   for (const forget of caches) forget(clientId);
 }
 
+/**
+ * The provider asks for the client on every protocol request; this keeps the answer (the database
+ * read and the secret's decryption) in memory while the process hears of every change: the
+ * clients table's trigger (migration 013) announces each changed client_id on client_changed, and
+ * the entry is forgotten. While the process is not listening (before follow(), or when the
+ * connection that listens has dropped) nothing is cached and every lookup reads the database.
+ *
+ * A lookup that was under way when a change was announced does not store what it read: it may
+ * have read the row before the change. Only clients that exist are kept: a client_id nobody has
+ * (anyone may send one, of any length) is looked up each time and takes no memory.
+ */
 export function createClientCache(load: (clientId: string) => Promise<AdapterPayload | undefined>) {
   const entries = new Map<string, Entry>();
   let listening = false;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
-import type { Sealer } from '../secrets.js';
+import { newSecret, type Sealer } from '../secrets.js';
 import { createClientCache, forgetClient } from './client-cache.js';
 import { uriProblem } from './registration.js';
 
@@ -27,6 +27,59 @@ export interface NewClient {
 }
 
 const SECRET = 'client-secret';
+
+/** A new client's id: its unit's slug and 12 random characters. */
+export const newClientId = (unit: string) => `${unit}-${randomBytes(9).toString('base64url')}`;
+
+/** A client of a unit, as the developer portal and the review list it. */
+export interface UnitClient {
+  clientId: string;
+  name: string;
+  unit: string;
+  unitName: string;
+  status: ClientStatus;
+  /** A secret not yet shown to the unit's developers (shown once). */
+  secretWaiting: boolean;
+  updatedAt: Date;
+}
+
+/** What an administrator decides for a client beyond its registration. */
+export interface ClientProfile {
+  subjectType: 'pairwise' | 'public';
+  highAssurance: boolean;
+  /** Whether it authenticates with private_key_jwt (high assurance needs it). */
+  privateKeyJwt: boolean;
+}
+
+/** A stored client as its own management reads it (dynamic registration, the review), its secret opened. */
+export interface StoredClient {
+  clientId: string;
+  unit: string;
+  status: ClientStatus;
+  metadata: Record<string, unknown>;
+  secret: string | undefined;
+  createdAt: Date;
+}
+
+/** A row to insert: the one way a client comes to exist (the CLI, an approved request, dynamic registration). */
+export interface ClientRow {
+  clientId: string;
+  unit: string;
+  name: string;
+  status: 'active' | 'pending';
+  metadata: Record<string, unknown>;
+  secret?: string;
+  allowNik?: boolean;
+  /** The secret is handed over with the creation (dynamic registration), not shown later in the portal. */
+  secretShown?: boolean;
+  /** The keyed hash of a dynamically registered client's registration access token. */
+  registrationTokenHash?: string;
+}
+
+const UNIT_CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
+  (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
+const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance",
+  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"`;
 
 /**
  * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
@@ -80,6 +133,56 @@ function checkUri(value: string, code: string, field: string): string {
   return value;
 }
 
+/*
+ * This module owns the clients table: every statement on it is here. Reads that need no key are
+ * plain functions of a Queryable (other modules run them inside their own transactions, or with
+ * no services at hand); what seals, opens or audits is on the store. Every write forgets the
+ * cached client itself (client-cache.ts), so no caller has to.
+ */
+
+/** How many clients exist (a restored backup's summary). */
+export async function countClients(on: Queryable): Promise<number> {
+  const { rows } = await on.query<{ n: number }>('select count(*)::int as n from clients');
+  return rows[0]!.n;
+}
+
+/** The name and unit of each of these clients that exists (gone ones are left out). */
+export async function clientLabels(on: Queryable, clientIds: string[]): Promise<Map<string, { name: string; unit: string; unitName: string }>> {
+  const { rows } = await on.query<{ client_id: string; name: string; unit: string; unit_name: string }>(
+    `select c.client_id, c.name, c.unit_slug as unit, u.name as unit_name
+     from clients c join units u on u.slug = c.unit_slug where c.client_id = any($1)`,
+    [clientIds],
+  );
+  return new Map(rows.map((r) => [r.client_id, { name: r.name, unit: r.unit, unitName: r.unit_name }]));
+}
+
+/** The back-channel logout URI of each of these clients that is active and registered one. */
+export async function backchannelLogoutUris(on: Queryable, clientIds: string[]): Promise<Map<string, string>> {
+  const { rows } = await on.query<{ client_id: string; uri: string }>(
+    `select client_id, metadata->>'backchannel_logout_uri' as uri
+     from clients where client_id = any($1) and status = 'active' and metadata->>'backchannel_logout_uri' is not null`,
+    [clientIds],
+  );
+  return new Map(rows.map((r) => [r.client_id, r.uri]));
+}
+
+/** The front-channel logout URI of each of these clients that is active and registered one, and whether it wants iss and sid. */
+export async function frontchannelLogoutUris(on: Queryable, clientIds: string[]) {
+  const { rows } = await on.query<{ client_id: string; uri: string; with_session: boolean }>(
+    `select client_id, metadata->>'frontchannel_logout_uri' as uri,
+       coalesce(metadata->>'frontchannel_logout_session_required', '') = 'true' as with_session
+     from clients where client_id = any($1) and status = 'active' and metadata->>'frontchannel_logout_uri' is not null`,
+    [clientIds],
+  );
+  return rows.map((r) => ({ clientId: r.client_id, uri: r.uri, withSession: r.with_session }));
+}
+
+/** How many clients each unit has (units with none are absent). */
+export async function clientCountsByUnit(on: Queryable): Promise<Map<string, number>> {
+  const { rows } = await on.query<{ unit: string; n: number }>('select unit_slug as unit, count(*)::int as n from clients group by unit_slug');
+  return new Map(rows.map((r) => [r.unit, r.n]));
+}
+
 export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
   /** The provider's view of a client: active ones only, secret decrypted. */
   async function loadActiveMetadata(clientId: string): Promise<AdapterPayload | undefined> {
@@ -114,12 +217,40 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
   }
   const cache = createClientCache(loadActiveMetadata);
 
+  /** Runs a write and forgets the client in this process's caches, whatever the write did. */
+  async function writing<T>(clientId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      forgetClient(clientId);
+    }
+  }
+
+  /** Inserts a client; the secret, if any, is sealed. */
+  async function insert(tx: Queryable, row: ClientRow): Promise<void> {
+    await writing(row.clientId, () => tx.query(
+      `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc, allow_nik, secret_shown_at, registration_token_hash)
+       values ($1, $2, $3, $4, $5, $6, $7, case when $8::boolean then now() end, $9)`,
+      [row.clientId, row.unit, row.name, row.status, row.metadata, row.secret ? sealer.seal(SECRET, row.secret) : null,
+        Boolean(row.allowNik), Boolean(row.secretShown), row.registrationTokenHash ?? null],
+    ));
+  }
+
+  /** Sets a client's status; false when there is no such client. */
+  async function writeStatus(tx: Queryable, clientId: string, status: ClientStatus): Promise<boolean> {
+    const result = await writing(clientId, () => tx.query('update clients set status = $2, updated_at = now() where client_id = $1', [clientId, status]));
+    return result.rowCount === 1;
+  }
+
   return {
     /** The provider's view of a client (active ones only, secret decrypted), from memory when it can. */
     findActiveMetadata: cache.find,
 
     /** Keeps the clients in memory from now on, forgetting each as it changes (see client-cache.ts). */
     followChanges: () => cache.follow(db),
+
+    insert,
+    writeStatus,
 
     /** What a citizen sees of a client: its name, its unit (name, slug, whether it has a logo) and its privacy policy. */
     async describe(clientId: string): Promise<ClientDescription | undefined> {
@@ -134,6 +265,122 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       // Registration lets only https (or loopback http) in; checked again since it becomes a link.
       const { policyUri, ...rest } = row;
       return { ...rest, ...(policyUri && !uriProblem(policyUri) && { policyUri }) };
+    },
+
+    /** Whether any client exists. */
+    async any(): Promise<boolean> {
+      return (await db.query('select 1 from clients limit 1')).rowCount > 0;
+    },
+
+    /**
+     * A client with its secret opened; with `registrationTokenHash`, only if that is its registration
+     * access token's; with `lock`, locked for the caller's transaction.
+     */
+    async find(on: Queryable, clientId: string, { registrationTokenHash, lock = false }: { registrationTokenHash?: string; lock?: boolean } = {}): Promise<StoredClient | undefined> {
+      const { rows } = await on.query<Omit<StoredClient, 'secret'> & { secretEnc: string | null }>(
+        `select client_id as "clientId", unit_slug as unit, status, metadata, client_secret_enc as "secretEnc", created_at as "createdAt"
+         from clients where client_id = $1 and ($2::text is null or registration_token_hash = $2)${lock ? ' for update' : ''}`,
+        [clientId, registrationTokenHash ?? null],
+      );
+      const row = rows[0];
+      if (!row) return undefined;
+      const { secretEnc, ...client } = row;
+      return { ...client, secret: secretEnc ? sealer.open(SECRET, secretEnc) : undefined };
+    },
+
+    /** The clients of these units (all units when undefined), by unit and name. */
+    async list(units?: string[]): Promise<UnitClient[]> {
+      const { rows } = await db.query<UnitClient>(
+        `select ${UNIT_CLIENT_COLUMNS} from clients c join units u on u.slug = c.unit_slug
+         where $1::text[] is null or c.unit_slug = any($1) order by u.name, c.name`,
+        [units ?? null],
+      );
+      return rows;
+    },
+
+    async unitClient(clientId: string): Promise<UnitClient | undefined> {
+      const { rows } = await db.query<UnitClient>(
+        `select ${UNIT_CLIENT_COLUMNS} from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,
+        [clientId],
+      );
+      return rows[0];
+    },
+
+    /**
+     * Gives an existing client an approved registration: its name, metadata and whether it may have
+     * the nik scope. A client that needs a secret keeps its own, or gets one (shown once); others
+     * hold none. Returns the metadata it had before.
+     */
+    async applyRegistration(tx: Queryable, clientId: string, next: { name: string; metadata: Record<string, unknown>; allowNik: boolean; withSecret: boolean }) {
+      const { rows } = await tx.query<{ metadata: Record<string, unknown>; client_secret_enc: string | null }>(
+        'select metadata, client_secret_enc from clients where client_id = $1 for update',
+        [clientId],
+      );
+      const secretEnc = next.withSecret ? rows[0]?.client_secret_enc ?? sealer.seal(SECRET, newSecret()) : null;
+      await writing(clientId, () => tx.query(
+        `update clients set name = $2, metadata = $3, allow_nik = $4, client_secret_enc = $5,
+           secret_shown_at = case when $5::text is distinct from client_secret_enc then null else secret_shown_at end,
+           status = case when status = 'pending' then 'active' else status end, updated_at = now()
+         where client_id = $1`,
+        [clientId, next.name, next.metadata, next.allowNik, secretEnc],
+      ));
+      return rows[0]?.metadata;
+    },
+
+    /** A pending client whose request was rejected becomes rejected. */
+    async rejectPending(tx: Queryable, clientId: string): Promise<void> {
+      await writing(clientId, () => tx.query("update clients set status = 'rejected', updated_at = now() where client_id = $1 and status = 'pending'", [clientId]));
+    },
+
+    /** A client's status, locked for the caller's transaction. */
+    async lockStatus(tx: Queryable, clientId: string): Promise<ClientStatus | undefined> {
+      const { rows } = await tx.query<{ status: ClientStatus }>('select status from clients where client_id = $1 for update', [clientId]);
+      return rows[0]?.status;
+    },
+
+    /** The settings an administrator decides for a client; with `lock`, locked for the caller's transaction. */
+    async profile(on: Queryable, clientId: string, lock = false): Promise<ClientProfile | undefined> {
+      const { rows } = await on.query<ClientProfile>(`select ${PROFILE_COLUMNS} from clients where client_id = $1${lock ? ' for update' : ''}`, [clientId]);
+      return rows[0];
+    },
+
+    async writeProfile(tx: Queryable, clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>): Promise<void> {
+      await writing(clientId, () => tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]));
+    },
+
+    /** The secret not yet shown to the client's developers, marked shown; undefined when there is none waiting. */
+    async takeSecretToShow(tx: Queryable, clientId: string): Promise<string | undefined> {
+      const { rows } = await writing(clientId, () => tx.query<{ client_secret_enc: string }>(
+        `update clients set secret_shown_at = now() where client_id = $1 and client_secret_enc is not null and secret_shown_at is null
+         returning client_secret_enc`,
+        [clientId],
+      ));
+      return rows[0] && sealer.open(SECRET, rows[0].client_secret_enc);
+    },
+
+    /** Replaces a private_key_jwt client's keys (its jwks_uri goes); false for any other client. */
+    async replaceJwks(tx: Queryable, clientId: string, jwks: unknown): Promise<boolean> {
+      const { rowCount } = await writing(clientId, () => tx.query(
+        `update clients set metadata = (metadata - 'jwks_uri') || jsonb_build_object('jwks', $2::jsonb), updated_at = now()
+         where client_id = $1 and metadata->>'token_endpoint_auth_method' = 'private_key_jwt'`,
+        [clientId, JSON.stringify(jwks)],
+      ));
+      return rowCount === 1;
+    },
+
+    /** A new secret (returned, and counted as shown) for an approved client that has one; undefined for any other. */
+    async replaceSecret(tx: Queryable, clientId: string): Promise<string | undefined> {
+      const secret = newSecret();
+      const { rowCount } = await writing(clientId, () => tx.query(
+        `update clients set client_secret_enc = $2, secret_shown_at = now(), updated_at = now()
+         where client_id = $1 and client_secret_enc is not null and status in ('active', 'suspended')`,
+        [clientId, sealer.seal(SECRET, secret)],
+      ));
+      return rowCount === 1 ? secret : undefined;
+    },
+
+    async delete(tx: Queryable, clientId: string): Promise<void> {
+      await writing(clientId, () => tx.query('delete from clients where client_id = $1', [clientId]));
     },
 
     /** Creates an active client (operator CLI); returns the id and, when it has one, the secret. */
@@ -175,17 +422,13 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
         grant_types: grantTypes,
         response_types: interactive ? ['code'] : [],
       };
-      const secret = input.authMethod.startsWith('client_secret') ? randomBytes(32).toString('base64url') : undefined;
-      const clientId = `${input.unit}-${randomBytes(9).toString('base64url')}`;
+      const secret = input.authMethod.startsWith('client_secret') ? newSecret() : undefined;
+      const clientId = newClientId(input.unit);
 
       await db.transaction(async (tx) => {
         const unit = await tx.query('select 1 from units where slug = $1', [input.unit]);
         if (unit.rowCount === 0) throw new InputError('unit_unknown', 'unit', `no unit with slug ${input.unit}`);
-        await tx.query(
-          `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc, allow_nik)
-           values ($1, $2, $3, 'active', $4, $5, $6)`,
-          [clientId, input.unit, name, metadata, secret ? sealer.seal(SECRET, secret) : null, Boolean(input.allowNik)],
-        );
+        await insert(tx, { clientId, unit: input.unit, name, status: 'active', metadata, secret, allowNik: input.allowNik });
         await audit({ type: 'client.created', actor, clientId, details: { unit: input.unit, status: 'active' } }, tx);
       });
       return { client_id: clientId, ...(secret && { client_secret: secret }) };
@@ -193,9 +436,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
 
     async setStatus(clientId: string, status: ClientStatus, actor: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const result = await tx.query('update clients set status = $2, updated_at = now() where client_id = $1', [clientId, status]);
-        forgetClient(clientId);
-        if (result.rowCount === 0) throw new InputError('client_unknown', 'client', `no client ${clientId}`);
+        if (!(await writeStatus(tx, clientId, status))) throw new InputError('client_unknown', 'client', `no client ${clientId}`);
         await audit({ type: 'client.status_changed', actor, clientId, details: { status } }, tx);
       });
     },

@@ -1,11 +1,11 @@
-import { forgetClient } from './client-cache.js';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Db, Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import { newSecret, type Sealer } from '../secrets.js';
-import type { ClientStatus } from './clients.js';
+import type { CitizenStore } from '../identity/citizens.js';
+import { newClientId, type ClientStore, type StoredClient } from './clients.js';
 import type { ClientRequests } from './requests.js';
 import {
   REQUESTABLE_SCOPES,
@@ -17,8 +17,7 @@ import {
 } from './registration.js';
 import { isUuid } from '../ids.js';
 
-/** Sealing and hashing purposes (the client secret is sealed as clients.ts and requests.ts seal it). */
-const SECRET = 'client-secret';
+/** Hashing purposes of the tokens. */
 const INITIAL_TOKEN = 'initial-access-token';
 const REGISTRATION_TOKEN = 'registration-access-token';
 export const USES_MAX = 100;
@@ -164,18 +163,10 @@ async function providerCheck(validate: ValidateMetadata, metadata: Record<string
   }
 }
 
-interface ClientRow {
-  client_id: string;
-  unit: string;
-  status: ClientStatus;
-  metadata: Record<string, unknown>;
-  client_secret_enc: string | null;
-  created_at: Date;
-  request_pending: boolean;
-}
-const CLIENT_SELECT = `select c.client_id, c.unit_slug as unit, c.status, c.metadata, c.client_secret_enc, c.created_at,
-  exists(select 1 from client_requests r where r.client_id = c.client_id and r.status = 'pending') as request_pending
-  from clients c`;
+/** Deletes what the provider stored for a client (grants, tokens, sessions' traces), in the caller's transaction; returns how many. */
+export type RevokeClientPayloads = (tx: Queryable, clientId: string) => Promise<number>;
+
+type RegisteredClient = StoredClient & { requestPending: boolean };
 /** Members a client must not send in an update (RFC 7592 §2.2): the server sets them. */
 const SERVER_MEMBERS = ['registration_access_token', 'registration_client_uri', 'client_secret_expires_at', 'client_id_issued_at'];
 
@@ -191,34 +182,44 @@ const sameSecret = (a: string, b: string) =>
  * clients.registration_token_hash) reads it, asks for changes (each a new pending request; the
  * live client keeps its approved metadata meanwhile) and deletes it.
  */
-export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, clientRequests: ClientRequests, issuer: string) {
+export function createDynamicRegistration(
+  db: Db,
+  sealer: Sealer,
+  audit: Audit,
+  deps: { clients: ClientStore; citizens: CitizenStore; clientRequests: ClientRequests; revokeClientPayloads: RevokeClientPayloads },
+  issuer: string,
+) {
+  const { clients, citizens, clientRequests, revokeClientPayloads } = deps;
+
   /**
    * The client information response (RFC 7591 §3.2.1), with its status in our extension members.
    * The secret goes out once, in the registration response (`secret`): a registration access token
    * that leaks later does not hand out the current secret (RFC 7592 lets a read leave it out).
    */
-  function information(row: ClientRow, secret?: string): Record<string, unknown> {
+  function information(client: RegisteredClient, secret?: string): Record<string, unknown> {
     return {
-      ...row.metadata,
-      client_id: row.client_id,
-      client_id_issued_at: Math.floor(row.created_at.getTime() / 1000),
+      ...client.metadata,
+      client_id: client.clientId,
+      client_id_issued_at: Math.floor(client.createdAt.getTime() / 1000),
       ...(secret && { client_secret: secret }),
-      ...(row.client_secret_enc && { client_secret_expires_at: 0 }),
-      registration_client_uri: `${issuer}/reg/${encodeURIComponent(row.client_id)}`,
-      kediri_status: row.status,
-      kediri_request_pending: row.request_pending,
+      ...(client.secret && { client_secret_expires_at: 0 }),
+      registration_client_uri: `${issuer}/reg/${encodeURIComponent(client.clientId)}`,
+      kediri_status: client.status,
+      kediri_request_pending: client.requestPending,
     };
   }
 
+  /** The client with whether a request for it waits for review. */
+  async function registered(on: Queryable, client: StoredClient): Promise<RegisteredClient> {
+    return { ...client, requestPending: await clientRequests.hasPendingRequest(on, client.clientId) };
+  }
+
   /** The client this registration access token manages, or a 401. */
-  async function authenticated(on: Queryable, clientId: string, token: string, lock = false): Promise<ClientRow> {
+  async function authenticated(on: Queryable, clientId: string, token: string, lock = false): Promise<RegisteredClient> {
     if (!token) throw invalidToken();
-    const { rows } = await on.query<ClientRow>(
-      `${CLIENT_SELECT} where c.client_id = $1 and c.registration_token_hash = $2${lock ? ' for update of c' : ''}`,
-      [clientId, sealer.keyedHash(REGISTRATION_TOKEN, token)],
-    );
-    if (!rows[0]) throw invalidToken();
-    return rows[0];
+    const client = await clients.find(on, clientId, { registrationTokenHash: sealer.keyedHash(REGISTRATION_TOKEN, token), lock });
+    if (!client) throw invalidToken();
+    return registered(on, client);
   }
 
   /** The metadata the provider would load for this registration, checked by the provider itself. */
@@ -251,15 +252,17 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
 
     /** Every token, newest first, with its state (never the token itself). */
     async listAccessTokens(): Promise<AccessToken[]> {
-      const { rows } = await db.query<AccessToken>(
+      const { rows } = await db.query<Omit<AccessToken, 'createdByName'> & { createdBy: string | null }>(
         `select t.id, t.unit_slug as unit, u.name as "unitName", t.uses_left as "usesLeft", t.expires_at as "expiresAt",
-           t.created_at as "createdAt", c.name as "createdByName",
+           t.created_at as "createdAt", t.created_by as "createdBy",
            case when t.revoked_at is not null then 'revoked' when t.expires_at <= now() then 'expired'
                 when t.uses_left = 0 then 'used_up' else 'active' end as state
-         from initial_access_tokens t join units u on u.slug = t.unit_slug left join citizens c on c.id = t.created_by
+         from initial_access_tokens t join units u on u.slug = t.unit_slug
          order by t.created_at desc limit 200`,
       );
-      return rows;
+      const creators = await citizens.findByIds([...new Set(rows.flatMap((r) => (r.createdBy ? [r.createdBy] : [])))]);
+      const names = new Map(creators.map((c) => [c.id, c.name]));
+      return rows.map(({ createdBy, ...token }) => ({ ...token, createdByName: (createdBy && names.get(createdBy)) ?? null }));
     },
 
     async revokeAccessToken(id: string, adminId: string, ip: string): Promise<void> {
@@ -288,20 +291,19 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
         const accessToken = claimed[0];
         if (!accessToken) throw invalidToken();
         const registration = registrationFromMetadata(body);
-        const clientId = `${accessToken.unit}-${randomBytes(9).toString('base64url')}`;
+        const clientId = newClientId(accessToken.unit);
         const secret = registration.authMethod === 'client_secret_basic' ? newSecret() : undefined;
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const registrationToken = newSecret();
         // The secret goes to the registrant in this response: the portal does not show it again.
-        await tx.query(
-          `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc, secret_shown_at, registration_token_hash)
-           values ($1, $2, $3, 'pending', $4, $5, now(), $6)`,
-          [clientId, accessToken.unit, registration.name, metadata, secret ? sealer.seal(SECRET, secret) : null, sealer.keyedHash(REGISTRATION_TOKEN, registrationToken)],
-        );
+        await clients.insert(tx, {
+          clientId, unit: accessToken.unit, name: registration.name, status: 'pending', metadata, secret, secretShown: true,
+          registrationTokenHash: sealer.keyedHash(REGISTRATION_TOKEN, registrationToken),
+        });
         const request = await clientRequests.submit({ unit: accessToken.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);
         await audit({ type: 'client.registered_dynamically', actor: ACTOR, clientId, ip, details: { unit: accessToken.unit, accessToken: accessToken.id, request } }, tx);
-        const { rows } = await tx.query<ClientRow>(`${CLIENT_SELECT} where c.client_id = $1`, [clientId]);
-        return { ...information(rows[0]!, secret), registration_access_token: registrationToken };
+        const client = await registered(tx, (await clients.find(tx, clientId))!);
+        return { ...information(client, secret), registration_access_token: registrationToken };
       });
     },
 
@@ -322,20 +324,20 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
         const serverMember = SERVER_MEMBERS.find((m) => Object.hasOwn(sent, m));
         if (serverMember) throw invalidRequest(`${serverMember} must not be sent`);
         if (sent.client_id !== clientId) throw invalidRequest('client_id does not match the client');
-        const liveSecret = client.client_secret_enc ? sealer.open(SECRET, client.client_secret_enc) : undefined;
+        const liveSecret = client.secret;
         if (Object.hasOwn(sent, 'client_secret') && !sameSecret(String(sent.client_secret), liveSecret ?? '')) {
           throw invalidRequest('client_secret does not match the client');
         }
         // A rejected client stays rejected (approval would not activate it): register a new one.
         if (client.status === 'rejected') throw invalidRequest('this client was rejected; register a new one');
-        if (client.request_pending) throw invalidRequest('a request for this client is already waiting for review');
+        if (client.requestPending) throw invalidRequest('a request for this client is already waiting for review');
         const registration = registrationFromMetadata(body);
         // Approval keeps the live secret, or makes one (shown once in the developer portal) when the client had none.
         const secret = registration.authMethod === 'client_secret_basic' ? liveSecret ?? newSecret() : undefined;
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const request = await clientRequests.submit({ unit: client.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);
         await audit({ type: 'client.updated_dynamically', actor: ACTOR, clientId, ip, details: { request, before: client.metadata, after: metadata } }, tx);
-        return information({ ...client, request_pending: true });
+        return information({ ...client, requestPending: true });
       });
     },
 
@@ -347,10 +349,9 @@ export function createDynamicRegistration(db: Db, sealer: Sealer, audit: Audit, 
     async remove(clientId: string, token: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         const client = await authenticated(tx, clientId, token, true);
-        const revoked = await tx.query("delete from oidc_payloads where payload->>'clientId' = $1", [clientId]);
-        await tx.query('delete from clients where client_id = $1', [clientId]);
-        forgetClient(clientId);
-        await audit({ type: 'client.deleted_dynamically', actor: ACTOR, clientId, ip, details: { unit: client.unit, status: client.status, before: client.metadata, revoked: revoked.rowCount } }, tx);
+        const revoked = await revokeClientPayloads(tx, clientId);
+        await clients.delete(tx, clientId);
+        await audit({ type: 'client.deleted_dynamically', actor: ACTOR, clientId, ip, details: { unit: client.unit, status: client.status, before: client.metadata, revoked } }, tx);
       });
     },
   };

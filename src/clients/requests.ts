@@ -1,11 +1,12 @@
-import { forgetClient } from './client-cache.js';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db, type Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { requestDecisionEmail, type RequestDecision } from '../email/messages.js';
-import type { Sealer } from '../secrets.js';
+import { newSecret } from '../secrets.js';
+import type { CitizenStore } from '../identity/citizens.js';
+import { newClientId, type ClientProfile, type ClientStore, type UnitClient } from './clients.js';
 import {
   SENSITIVE_SCOPES,
   checkJwks,
@@ -18,7 +19,6 @@ import {
 } from './registration.js';
 import { isUuid } from '../ids.js';
 
-const SECRET = 'client-secret';
 export const REJECTION_REASON_MIN = 5;
 
 export type RequestStatus = 'pending' | 'approved' | 'rejected' | 'withdrawn';
@@ -39,30 +39,9 @@ export interface ClientRequest {
   approvedScope: string | null;
 }
 
-/** What an administrator decides for a client beyond its registration. */
-export interface ClientProfile {
-  subjectType: 'pairwise' | 'public';
-  highAssurance: boolean;
-  /** Whether it authenticates with private_key_jwt (high assurance needs it). */
-  privateKeyJwt: boolean;
-}
-
-export interface UnitClient {
-  clientId: string;
-  name: string;
-  unit: string;
-  unitName: string;
-  status: 'pending' | 'active' | 'rejected' | 'suspended';
-  /** A secret not yet shown to the unit's developers (shown once). */
-  secretWaiting: boolean;
-  updatedAt: Date;
-}
-
 const REQUEST_COLUMNS = `r.id, r.unit_slug as unit, u.name as "unitName", r.client_id as "clientId", r.kind, r.source,
   r.status, r.details, r.submitted_by as "submittedBy", r.submitted_at as "submittedAt", r.reviewed_at as "reviewedAt",
   r.review_reason as reason, r.approved_scope as "approvedScope"`;
-const CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
-  (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
 
 /**
  * Client registration requests and their review (README.md "Onboarding a unit's service"): a
@@ -72,9 +51,7 @@ const CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, 
  * suspended and reactivated. Every step is audited with actor and before/after, and the
  * developer who submitted is emailed each decision.
  */
-export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit, issuer: string) {
-  const newSecret = () => randomBytes(32).toString('base64url');
-
+export function createClientRequests(db: Db, clients: ClientStore, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string) {
   async function requestRow(on: Queryable, id: string, lock = false): Promise<ClientRequest | undefined> {
     if (!isUuid(id)) return undefined;
     const { rows } = await on.query<ClientRequest>(
@@ -86,24 +63,31 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
 
   /** The live registration of a client, with the scope reasons of its last approved request. */
   async function liveRegistration(on: Queryable, clientId: string): Promise<ClientRegistration | undefined> {
-    const { rows } = await on.query<{ metadata: Record<string, unknown>; reasons: ClientRegistration['scopeReasons'] | null }>(
-      `select c.metadata, (select r.details->'scopeReasons' from client_requests r
-                           where r.client_id = c.client_id and r.status = 'approved' order by r.reviewed_at desc limit 1) as reasons
-       from clients c where c.client_id = $1`,
+    const client = await clients.find(on, clientId);
+    if (!client) return undefined;
+    const { rows } = await on.query<{ reasons: ClientRegistration['scopeReasons'] | null }>(
+      `select details->'scopeReasons' as reasons from client_requests
+       where client_id = $1 and status = 'approved' order by reviewed_at desc limit 1`,
       [clientId],
     );
-    const row = rows[0];
-    return row && { ...registrationOf(row.metadata), scopeReasons: row.reasons ?? {} };
+    return { ...registrationOf(client.metadata), scopeReasons: rows[0]?.reasons ?? {} };
   }
 
   /** Emails the developer who submitted the request about the decision. */
   async function tellSubmitter(tx: Queryable, request: ClientRequest, decision: RequestDecision, reason?: string) {
     if (!request.submittedBy) return;
-    const { rows } = await tx.query<{ email: string; name: string }>('select email, name from citizens where id = $1', [request.submittedBy]);
-    if (rows[0]) await outbox.enqueue(requestDecisionEmail(rows[0].email, rows[0].name, request.details.name, decision, reason, `${issuer}/developer/permintaan/${request.id}`), tx);
+    const submitter = await citizens.findById(request.submittedBy, tx);
+    if (submitter) await outbox.enqueue(requestDecisionEmail(submitter.email, submitter.name, request.details.name, decision, reason, `${issuer}/developer/permintaan/${request.id}`), tx);
+  }
+
+  /** Whether a request for this client waits for review. */
+  async function hasPendingRequest(on: Queryable, clientId: string): Promise<boolean> {
+    const open = await on.query("select 1 from client_requests where client_id = $1 and status = 'pending'", [clientId]);
+    return open.rowCount > 0;
   }
 
   return {
+    hasPendingRequest,
     liveRegistration: (clientId: string) => liveRegistration(db, clientId),
 
     /**
@@ -119,11 +103,10 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
       const run = async (tx: Queryable) => {
         let clientStatus: string | undefined;
         if (input.clientId) {
-          const { rows } = await tx.query<{ unit_slug: string; status: string }>('select unit_slug, status from clients where client_id = $1', [input.clientId]);
-          if (!rows[0] || rows[0].unit_slug !== input.unit) throw new InputError('client_unknown');
-          const open = await tx.query("select 1 from client_requests where client_id = $1 and status = 'pending'", [input.clientId]);
-          if (open.rowCount) throw new InputError('request_already_open');
-          clientStatus = rows[0].status;
+          const client = await clients.find(tx, input.clientId);
+          if (!client || client.unit !== input.unit) throw new InputError('client_unknown');
+          if (await hasPendingRequest(tx, input.clientId)) throw new InputError('request_already_open');
+          clientStatus = client.status;
         }
         // A change to a client that works today; a pending client (dynamic registration) is still new.
         const changesLive = clientStatus !== undefined && clientStatus !== 'pending';
@@ -171,22 +154,9 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
     },
 
     /** The clients of these units (all units when undefined), by unit and name. */
-    async clients(units?: string[]): Promise<UnitClient[]> {
-      const { rows } = await db.query<UnitClient>(
-        `select ${CLIENT_COLUMNS} from clients c join units u on u.slug = c.unit_slug
-         where $1::text[] is null or c.unit_slug = any($1) order by u.name, c.name`,
-        [units ?? null],
-      );
-      return rows;
-    },
+    clients: (units?: string[]): Promise<UnitClient[]> => clients.list(units),
 
-    async client(clientId: string): Promise<UnitClient | undefined> {
-      const { rows } = await db.query<UnitClient>(
-        `select ${CLIENT_COLUMNS} from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,
-        [clientId],
-      );
-      return rows[0];
-    },
+    client: (clientId: string): Promise<UnitClient | undefined> => clients.unitClient(clientId),
 
     /**
      * Approves a pending request: creates the client (or updates the one it changes) with the
@@ -208,29 +178,15 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
         const confidentialSecret = registration.authMethod === 'client_secret_basic';
         let clientId = request.clientId;
         let before: Record<string, unknown> | undefined;
+        const allowNik = scope.split(' ').includes('nik');
         if (clientId) {
-          const { rows } = await tx.query<{ metadata: Record<string, unknown>; client_secret_enc: string | null }>(
-            'select metadata, client_secret_enc from clients where client_id = $1 for update',
-            [clientId],
-          );
-          before = rows[0]?.metadata;
-          // A client that needs a secret keeps its own, or gets one (shown once); others hold none.
-          const secretEnc = confidentialSecret ? rows[0]?.client_secret_enc ?? sealer.seal(SECRET, newSecret()) : null;
-          await tx.query(
-            `update clients set name = $2, metadata = $3, allow_nik = $4, client_secret_enc = $5,
-               secret_shown_at = case when $5::text is distinct from client_secret_enc then null else secret_shown_at end,
-               status = case when status = 'pending' then 'active' else status end, updated_at = now()
-             where client_id = $1`,
-            [clientId, registration.name, metadata, scope.split(' ').includes('nik'), secretEnc],
-          );
-          forgetClient(clientId);
+          before = await clients.applyRegistration(tx, clientId, { name: registration.name, metadata, allowNik, withSecret: confidentialSecret });
         } else {
-          clientId = `${request.unit}-${randomBytes(9).toString('base64url')}`;
-          await tx.query(
-            `insert into clients (client_id, unit_slug, name, status, metadata, client_secret_enc, allow_nik)
-             values ($1, $2, $3, 'active', $4, $5, $6)`,
-            [clientId, request.unit, registration.name, metadata, confidentialSecret ? sealer.seal(SECRET, newSecret()) : null, scope.split(' ').includes('nik')],
-          );
+          clientId = newClientId(request.unit);
+          await clients.insert(tx, {
+            clientId, unit: request.unit, name: registration.name, status: 'active', metadata, allowNik,
+            ...(confidentialSecret && { secret: newSecret() }),
+          });
         }
         await tx.query(
           `update client_requests set status = 'approved', client_id = $2, reviewed_by = $3, reviewed_at = now(), approved_scope = $4
@@ -255,8 +211,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
           "update client_requests set status = 'rejected', reviewed_by = $2, reviewed_at = now(), review_reason = $3 where id = $1",
           [id, reviewer, why],
         );
-        if (request.clientId) await tx.query("update clients set status = 'rejected', updated_at = now() where client_id = $1 and status = 'pending'", [request.clientId]);
-        if (request.clientId) forgetClient(request.clientId);
+        if (request.clientId) await clients.rejectPending(tx, request.clientId);
         await audit({ type: 'client_request.rejected', actor: reviewer, clientId: request.clientId ?? undefined, ip, details: { request: id, reason: why } }, tx);
         await tellSubmitter(tx, request, 'rejected', why);
       });
@@ -265,11 +220,9 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
     /** Suspends an active client or reactivates a suspended one; takes effect on its next request. */
     async setStatus(clientId: string, status: 'active' | 'suspended', actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ status: string }>('select status from clients where client_id = $1 for update', [clientId]);
-        const from = rows[0]?.status;
+        const from = await clients.lockStatus(tx, clientId);
         if (from !== (status === 'active' ? 'suspended' : 'active')) throw new InputError('client_status_invalid');
-        await tx.query('update clients set status = $2, updated_at = now() where client_id = $1', [clientId, status]);
-        forgetClient(clientId);
+        await clients.writeStatus(tx, clientId, status);
         await audit({ type: 'client.status_changed', actor, clientId, ip, details: { before: from, after: status } }, tx);
         // The developers of the unit are told through the last approved request's submitter.
         const { rows: last } = await tx.query<{ id: string }>(
@@ -282,15 +235,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
     },
 
     /** The settings an administrator decides for a client: its subject type and high assurance. */
-    async profile(clientId: string): Promise<ClientProfile | undefined> {
-      const { rows } = await db.query<ClientProfile>(
-        `select subject_type as "subjectType", high_assurance as "highAssurance",
-           metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"
-         from clients where client_id = $1`,
-        [clientId],
-      );
-      return rows[0];
-    },
+    profile: (clientId: string): Promise<ClientProfile | undefined> => clients.profile(db, clientId),
 
     /**
      * Sets them: a public subject (the same sub for every unit: only for clients that need to
@@ -299,17 +244,10 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
      */
     async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const { rows } = await tx.query<ClientProfile>(
-          `select subject_type as "subjectType", high_assurance as "highAssurance",
-             metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"
-           from clients where client_id = $1 for update`,
-          [clientId],
-        );
-        const before = rows[0];
+        const before = await clients.profile(tx, clientId, true);
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
-        await tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]);
-        forgetClient(clientId);
+        await clients.writeProfile(tx, clientId, next);
         await audit({
           type: 'client.profile_changed',
           actor,
@@ -323,14 +261,10 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
     /** The client's secret, once: to a developer of its unit, the first time after approval or rotation. */
     async revealSecret(clientId: string, developer: string, ip: string): Promise<string | undefined> {
       return db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ client_secret_enc: string }>(
-          `update clients set secret_shown_at = now() where client_id = $1 and client_secret_enc is not null and secret_shown_at is null
-           returning client_secret_enc`,
-          [clientId],
-        );
-        if (!rows[0]) return undefined;
+        const secret = await clients.takeSecretToShow(tx, clientId);
+        if (secret === undefined) return undefined;
         await audit({ type: 'client.secret_shown', actor: developer, clientId, ip }, tx);
-        return sealer.open(SECRET, rows[0].client_secret_enc);
+        return secret;
       });
     },
 
@@ -339,13 +273,7 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
       const jwks = checkJwks(given);
       if (!jwks) throw new InputError('jwks_invalid', 'jwks');
       await db.transaction(async (tx) => {
-        const { rowCount } = await tx.query(
-          `update clients set metadata = (metadata - 'jwks_uri') || jsonb_build_object('jwks', $2::jsonb), updated_at = now()
-           where client_id = $1 and metadata->>'token_endpoint_auth_method' = 'private_key_jwt'`,
-          [clientId, JSON.stringify(jwks)],
-        );
-        forgetClient(clientId);
-        if (rowCount !== 1) throw new InputError('client_not_private_key_jwt');
+        if (!(await clients.replaceJwks(tx, clientId, jwks))) throw new InputError('client_not_private_key_jwt');
         await audit({ type: 'client.jwks_updated', actor: developer, clientId, ip, details: { kids: jwks.keys.map((k) => k.kid ?? null) } }, tx);
       });
     },
@@ -353,14 +281,8 @@ export function createClientRequests(db: Db, sealer: Sealer, outbox: Outbox, aud
     /** A new secret for a client that authenticates with one; the old one stops working at once. */
     async rotateSecret(clientId: string, developer: string, ip: string): Promise<string> {
       return db.transaction(async (tx) => {
-        const secret = newSecret();
-        const { rowCount } = await tx.query(
-          `update clients set client_secret_enc = $2, secret_shown_at = now(), updated_at = now()
-           where client_id = $1 and client_secret_enc is not null and status in ('active', 'suspended')`,
-          [clientId, sealer.seal(SECRET, secret)],
-        );
-        forgetClient(clientId);
-        if (rowCount !== 1) throw new InputError('client_has_no_secret');
+        const secret = await clients.replaceSecret(tx, clientId);
+        if (secret === undefined) throw new InputError('client_has_no_secret');
         await audit({ type: 'client.secret_rotated', actor: developer, clientId, ip }, tx);
         return secret;
       });

@@ -1,6 +1,7 @@
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
+import { clientCountsByUnit } from './clients.js';
 
 export interface Unit {
   slug: string;
@@ -32,11 +33,9 @@ export function createUnits(db: Db, audit: Audit) {
 
   return {
     async list(): Promise<Unit[]> {
-      const { rows } = await db.query<Unit>(
-        `select u.slug, u.name, u.logo is not null as "hasLogo", (select count(*)::int from clients c where c.unit_slug = u.slug) as clients
-         from units u order by u.name`,
-      );
-      return rows;
+      const { rows } = await db.query<Omit<Unit, 'clients'>>('select slug, name, logo is not null as "hasLogo" from units order by name');
+      const counts = await clientCountsByUnit(db);
+      return rows.map((unit) => ({ ...unit, clients: counts.get(unit.slug) ?? 0 }));
     },
 
     async create(slug: string, name: string, actor: string, ip: string): Promise<void> {

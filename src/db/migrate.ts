@@ -7,13 +7,14 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.ur
 /** Any constant works; it only has to be the same for every process of this application. */
 const MIGRATION_LOCK = 4_357_101;
 
+/** The migration files of a directory (NNN_name.sql), in name order. */
+const migrationFiles = async (dir: string) => (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
+
 /**
  * Applies migrations/*.sql in name order, each in its own transaction together with its record in
  * schema_migrations. A transaction-scoped advisory lock serialises processes that start at once:
  * the second one waits, then sees the file recorded and skips it. Returns the names applied now.
  */
-const migrationFiles = async (dir: string) => (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
-
 export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = await migrationFiles(dir);
   const applied: string[] = [];

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Db, Queryable } from '../db/db.js';
+import { isUniqueViolation, type Db, type Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
-import { checkNik } from './nik.js';
+import { checkNik, maskNik } from './nik.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import { isUuid } from '../ids.js';
@@ -23,6 +23,45 @@ export interface Citizen {
   address: Record<string, string> | null;
   updated_at: Date;
 }
+
+/** A citizen as the MPP counter sees them, found by NIK. */
+export interface CounterView {
+  id: string;
+  name: string;
+  birthdate: string;
+  gender: 'male' | 'female';
+  email: string;
+  assurance: 'basic' | 'verified';
+  verified_at: Date | null;
+  verification_method: string | null;
+}
+
+/** A citizen as the admin console shows them: the NIK masked. */
+export interface CitizenRecord {
+  id: string;
+  name: string;
+  email: string;
+  status: Citizen['status'];
+  assurance: 'basic' | 'verified';
+  createdAt: Date;
+  lastLoginAt: Date | null;
+  maskedNik: string;
+}
+
+/** A seeded account (seed.ts): a verified email, basic assurance. */
+export interface SeededCitizen {
+  nik: string;
+  name: string;
+  birthdate: string;
+  gender: string;
+  email: string;
+}
+
+/** What a citizen edits on the account page (profile.ts checks it). */
+type ProfileFields = { name: string; phone: string | null; address: object | null };
+
+/** How an identity was verified: by an officer at the counter, or online against the population register (for the name it matched). */
+export type IdentityVerifiedBy = { method: 'counter'; officerId: string } | { method: 'population_data'; name: string };
 
 export interface CreateOptions {
   actor: string;
@@ -79,6 +118,17 @@ export function checkNewCitizen(input: NewCitizen):
   return { ok: true, citizen: { nik, name, birthdate: checkedNik.birthdate, gender: checkedNik.gender, email, phone } };
 }
 
+/*
+ * This module owns the citizens table: every statement on it is here. Other modules call the
+ * store; a statement that belongs to another module's transaction takes that transaction.
+ */
+
+/** How many accounts exist (a restored backup's summary). */
+export async function countCitizens(on: Queryable): Promise<number> {
+  const { rows } = await on.query<{ n: number }>('select count(*)::int as n from citizens');
+  return rows[0]!.n;
+}
+
 export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit) {
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
 
@@ -86,6 +136,18 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     if (!isUuid(id)) return undefined;
     const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
     return rows[0];
+  }
+
+  /** The accounts the admin console finds: by id, by NIK or by email (exact, case-insensitive). */
+  async function records(by: { id: string } | { nik: string } | { email: string }): Promise<CitizenRecord[]> {
+    const [where, param] = 'id' in by ? ['c.id = $1', by.id] : 'nik' in by ? ['c.nik_hash = $1', nikHash(by.nik)] : ['lower(c.email) = lower($1)', by.email];
+    const { rows } = await db.query<Omit<CitizenRecord, 'maskedNik'> & { nik_enc: string }>(
+      `select c.id, c.name, c.email, c.status, c.assurance, c.created_at as "createdAt", c.nik_enc,
+         (select max(a.at) from audit_events a where a.type = 'login.succeeded' and a.citizen_id = c.id) as "lastLoginAt"
+       from citizens c where ${where}`,
+      [param],
+    );
+    return rows.map(({ nik_enc, ...row }) => ({ ...row, maskedNik: maskNik(sealer.open(NIK, nik_enc)) }));
   }
 
   /** The account a login identifier (16-digit NIK, else email) names, with its password hash. */
@@ -111,11 +173,130 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
   return {
     findById,
+    records,
 
     /** The NIK in clear, for a client allowed the nik scope (or the counter); never logged. */
-    async nikOf(id: string): Promise<string | undefined> {
-      const { rows } = await db.query<{ nik_enc: string }>('select nik_enc from citizens where id = $1', [id]);
+    async nikOf(id: string, on: Queryable = db): Promise<string | undefined> {
+      const { rows } = await on.query<{ nik_enc: string }>('select nik_enc from citizens where id = $1', [id]);
       return rows[0] && sealer.open(NIK, rows[0].nik_enc);
+    },
+
+    /** The account, locked for the caller's transaction: changes to it (and to what belongs to it) happen one after the other. */
+    async lockById(tx: Queryable, id: string): Promise<Citizen | undefined> {
+      if (!isUuid(id)) return undefined;
+      const { rows } = await tx.query<Citizen>(`select ${COLUMNS} from citizens where id = $1 for update`, [id]);
+      return rows[0];
+    },
+
+    /** These accounts, by name (unknown ids are left out). */
+    async findByIds(ids: string[]): Promise<Citizen[]> {
+      const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where id = any($1::uuid[]) order by name`, [ids.filter(isUuid)]);
+      return rows;
+    },
+
+    /** The account holding this NIK, as the counter sees it (found by the NIK's keyed hash). */
+    async counterView(nik: string): Promise<CounterView | undefined> {
+      const { rows } = await db.query<CounterView>(
+        `select id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, assurance, verified_at,
+           verification_method
+         from citizens where nik_hash = $1`,
+        [nikHash(nik.trim())],
+      );
+      return rows[0];
+    },
+
+    /** What an account's data export adds to the account itself. */
+    async accountDates(id: string): Promise<Record<string, unknown> | undefined> {
+      const { rows } = await db.query<Record<string, unknown>>(
+        'select verified_at, verification_method, created_at, password_changed_at from citizens where id = $1',
+        [id],
+      );
+      return rows[0];
+    },
+
+    /**
+     * Raises the account to the verified level, recorded with method and time (and the officer);
+     * online, only for the name the register matched and an account not yet verified. False when nothing changed.
+     */
+    async markIdentityVerified(tx: Queryable, id: string, by: IdentityVerifiedBy): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        `update citizens set assurance = 'verified', verified_at = now(), verified_by = coalesce($2::uuid, verified_by),
+           verification_method = $3, updated_at = now()
+         where id = $1 and ($4::text is null or (name = $4 and assurance <> 'verified'))`,
+        [id, by.method === 'counter' ? by.officerId : null, by.method, by.method === 'population_data' ? by.name : null],
+      );
+      return rowCount === 1;
+    },
+
+    /** Every session that began before now ends, the portal's own included (sessionStands). */
+    async markSessionsEnded(tx: Queryable, id: string): Promise<void> {
+      await tx.query('update citizens set sessions_ended_at = now() where id = $1', [id]);
+    },
+
+    async setStatus(tx: Queryable, id: string, status: Citizen['status']): Promise<void> {
+      await tx.query('update citizens set status = $2, updated_at = now() where id = $1', [id, status]);
+    },
+
+    /** Which of name, phone and address differ from the account's (locked for the caller's transaction), and its assurance. */
+    async profileChanges(tx: Queryable, id: string, profile: ProfileFields) {
+      const { rows } = await tx.query<{ name: boolean; phone: boolean; address: boolean; assurance: string }>(
+        `select name is distinct from $2 as name, phone is distinct from $3 as phone,
+           address is distinct from $4::jsonb as address, assurance
+         from citizens where id = $1 for update`,
+        [id, profile.name, profile.phone, profile.address && JSON.stringify(profile.address)],
+      );
+      return rows[0];
+    },
+
+    /** Saves name, phone (unverified when it changed) and address. */
+    async setProfile(tx: Queryable, id: string, profile: ProfileFields): Promise<void> {
+      await tx.query(
+        `update citizens set name = $2, phone = $3, phone_verified = phone_verified and phone is not distinct from $3,
+           address = $4::jsonb, updated_at = now()
+         where id = $1`,
+        [id, profile.name, profile.phone, profile.address && JSON.stringify(profile.address)],
+      );
+    },
+
+    /** Switches the account to a proven email address; false when another account holds it. */
+    async changeEmail(tx: Queryable, id: string, email: string): Promise<boolean> {
+      const taken = await tx.query('select 1 from citizens where lower(email) = lower($1) and id <> $2', [email, id]);
+      if (taken.rowCount > 0) return false;
+      // Another account may take the address between the check and here: the unique index decides.
+      return tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [id, email]).then(
+        () => true,
+        (error: unknown) => {
+          if (isUniqueViolation(error)) return false;
+          throw error;
+        },
+      );
+    },
+
+    /** Deletes the account (an officer who verified others leaves them verified, by nobody on record). */
+    async delete(tx: Queryable, id: string): Promise<void> {
+      await tx.query('update citizens set verified_by = null where verified_by = $1', [id]);
+      await tx.query('delete from citizens where id = $1', [id]);
+    },
+
+    /** How many accounts have an email at this domain (the seeded ones). */
+    async countWithEmailDomain(domain: string): Promise<number> {
+      const { rows } = await db.query<{ count: string }>('select count(*) from citizens where email like $1', [`%@${domain}`]);
+      return Number(rows[0]!.count);
+    },
+
+    /** Inserts seeded accounts in one statement, all with this password hash; returns how many were new. */
+    async insertSeeded(batch: SeededCitizen[], passwordHash: string): Promise<number> {
+      const column = <K extends keyof SeededCitizen>(key: K) => batch.map((c) => c[key]);
+      const inserted = await db.query(
+        `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, email_verified, password_hash)
+         select id, nik_hash, nik_enc, name, birthdate, gender, email, true, $8
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[])
+           as t(id, nik_hash, nik_enc, name, birthdate, gender, email)
+         on conflict do nothing`,
+        [batch.map(() => randomUUID()), batch.map((c) => nikHash(c.nik)), batch.map((c) => sealer.seal(NIK, c.nik)),
+          column('name'), column('birthdate'), column('gender'), column('email'), passwordHash],
+      );
+      return inserted.rowCount;
     },
 
     /**
@@ -148,8 +329,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return rowCount > 0;
     },
 
-    async findByEmail(email: string): Promise<Citizen | undefined> {
-      const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where lower(email) = lower($1)`, [email.trim()]);
+    async findByEmail(email: string, on: Queryable = db): Promise<Citizen | undefined> {
+      const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where lower(email) = lower($1)`, [email.trim()]);
       return rows[0];
     },
 

@@ -17,12 +17,7 @@ export function createIdentityVerification(db: Db, citizens: CitizenStore, verif
       const checked = await verifier.verify({ nik, name: citizen.name, birthPlace, birthdate: citizen.birthdate });
       return db.transaction(async (tx) => {
         // Only the name the register matched is verified: a name changed while the check ran is not.
-        const raised = checked === 'match' && (await tx.query(
-          `update citizens set assurance = 'verified', verified_at = now(), verification_method = 'population_data',
-             updated_at = now()
-           where id = $1 and name = $2 and assurance <> 'verified'`,
-          [citizenId, citizen.name],
-        )).rowCount === 1;
+        const raised = checked === 'match' && (await citizens.markIdentityVerified(tx, citizenId, { method: 'population_data', name: citizen.name }));
         const result: PopulationResult = checked === 'match' && !raised ? 'no_match' : checked;
         await audit({ type: result === 'match' ? 'identity.verified' : 'identity.check_failed', citizenId, ip, details: { method: 'population_data', result } }, tx);
         return result;

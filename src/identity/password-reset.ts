@@ -1,6 +1,5 @@
 import { InputError } from '../errors.js';
 import { passwordChangedEmail, passwordResetEmail } from '../email/messages.js';
-import { endAccountSessions } from '../oidc/payloads.js';
 import { TOKEN_TTL_MINUTES } from './account-tokens.js';
 import type { AccountFlowDeps } from './registration.js';
 import { emailWait } from './throttle.js';
@@ -10,7 +9,7 @@ import { emailWait } from './throttle.js';
  * at rest. A reset ends every session and revokes every token of the account, and proves control
  * of the email.
  */
-export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
+export function createPasswordReset({ db, issuer, citizens, sessions, tokens, outbox, audit }: AccountFlowDeps) {
   return {
     /**
      * Sends a reset link when the email has an account and its last link is not too recent
@@ -47,7 +46,7 @@ export function createPasswordReset({ db, issuer, citizens, tokens, outbox, audi
         if ((await tokens.redeem(tx, 'reset_password', token)) !== citizenId) throw new InputError('reset_token_invalid');
         await citizens.setPassword(tx, citizenId, password);
         await citizens.markEmailVerified(tx, citizenId);
-        await endAccountSessions(tx, citizenId);
+        await sessions.endAll(tx, citizenId);
         const citizen = (await citizens.findById(citizenId, tx))!;
         await outbox.enqueue(passwordChangedEmail(citizen.email, citizen.name), tx);
         await audit({ type: 'password_reset.completed', citizenId, ip }, tx);

@@ -1,4 +1,4 @@
-import { isUniqueViolation, type Queryable } from '../db/db.js';
+import type { Queryable } from '../db/db.js';
 import { InputError } from '../errors.js';
 import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
 import { TOKEN_TTL_MINUTES, type RedeemedToken } from './account-tokens.js';
@@ -122,12 +122,7 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
   async function applyEmailChange(tx: Queryable, { citizenId, newEmail }: RedeemedToken, ip: string): Promise<boolean> {
     const citizen = await citizens.findById(citizenId, tx);
     if (!citizen || !newEmail) return false;
-    const taken = await tx.query('select 1 from citizens where lower(email) = lower($1) and id <> $2', [newEmail, citizenId]);
-    if (taken.rowCount > 0) throw new InputError('email_taken', 'code');
-    // Another account may take the address between the check and here: the unique index decides.
-    await tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [citizenId, newEmail]).catch((error: unknown) => {
-      throw isUniqueViolation(error) ? new InputError('email_taken', 'code') : error;
-    });
+    if (!(await citizens.changeEmail(tx, citizenId, newEmail))) throw new InputError('email_taken', 'code');
     // A reset link mailed to the old address must not open the account any more.
     await tokens.retire(tx, citizenId, 'reset_password');
     await outbox.enqueue(emailChangedEmail(citizen.email, citizen.name), tx);
@@ -143,27 +138,15 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
       if (!citizen) throw new InputError('account_unknown');
       const checked = checkProfile(citizen, input);
       if (!checked.ok) return checked;
-      const { name, phone, address } = checked.profile;
       return db.transaction(async (tx) => {
         // Compared under the row's lock, so that the audit names exactly what this save changed.
-        const { rows } = await tx.query<{ name: boolean; phone: boolean; address: boolean; assurance: string }>(
-          `select name is distinct from $2 as name, phone is distinct from $3 as phone,
-             address is distinct from $4::jsonb as address, assurance
-           from citizens where id = $1 for update`,
-          [citizenId, name, phone, address && JSON.stringify(address)],
-        );
-        const current = rows[0];
+        const current = await citizens.profileChanges(tx, citizenId, checked.profile);
         if (!current) throw new InputError('account_unknown');
         // Verified since the form was checked: the name is the counter's to correct.
         if (current.name && current.assurance !== 'basic') throw new InputError('name_locked', 'name');
         const changed = (['name', 'phone', 'address'] as const).filter((f) => current[f]);
         if (changed.length === 0) return { ok: true, changed };
-        await tx.query(
-          `update citizens set name = $2, phone = $3, phone_verified = phone_verified and phone is not distinct from $3,
-             address = $4::jsonb, updated_at = now()
-           where id = $1`,
-          [citizenId, name, phone, address && JSON.stringify(address)],
-        );
+        await citizens.setProfile(tx, citizenId, checked.profile);
         await audit({ type: 'profile.changed', citizenId, ip, details: { fields: changed } }, tx);
         return { ok: true, changed };
       });

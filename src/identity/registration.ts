@@ -5,6 +5,7 @@ import type { Outbox } from '../email/outbox.js';
 import { registrationAttemptEmail, verificationEmail } from '../email/messages.js';
 import { TOKEN_TTL_MINUTES, type AccountTokens } from './account-tokens.js';
 import type { Citizen, CitizenStore, NewCitizen } from './citizens.js';
+import type { AccountSessions } from './sessions.js';
 import { emailWait } from './throttle.js';
 
 /** What the emailed-token flows (registration, password reset) work with. */
@@ -12,6 +13,7 @@ export interface AccountFlowDeps {
   db: Db;
   issuer: string;
   citizens: CitizenStore;
+  sessions: AccountSessions;
   tokens: AccountTokens;
   outbox: Outbox;
   audit: Audit;

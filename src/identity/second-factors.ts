@@ -7,7 +7,7 @@ import type { Outbox } from '../email/outbox.js';
 import { factorChangedEmail, recoveryCodeUsedEmail } from '../email/messages.js';
 import type { Queryable } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
-import type { Citizen } from './citizens.js';
+import type { Citizen, CitizenStore } from './citizens.js';
 
 const SECRET = 'totp-secret';
 const RECOVERY = 'recovery-code';
@@ -39,7 +39,7 @@ export interface FactorSummary {
  * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
  * shown once; a use is audited and emailed). Every change is audited and emailed.
  */
-export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit) {
+export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit) {
   const hashRecovery = (citizenId: string, code: string) => sealer.keyedHash(RECOVERY, `${citizenId}:${normalise(code)}`);
 
   async function summary(citizenId: string, on: Queryable = db): Promise<FactorSummary> {
@@ -54,7 +54,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, outbox: Outbox, audi
 
   /** Changes to the factors of one account, one after the other: each sees what the last one left. */
   async function lockAccount(tx: Queryable, citizenId: string): Promise<void> {
-    await tx.query('select 1 from citizens where id = $1 for update', [citizenId]);
+    await citizens.lockById(tx, citizenId);
   }
 
   async function issueRecoveryCodes(tx: Queryable, citizenId: string): Promise<string[]> {

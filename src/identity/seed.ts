@@ -1,8 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
-import type { Db } from '../db/db.js';
-import type { Sealer } from '../secrets.js';
-import { NIK } from './citizens.js';
+import type { CitizenStore } from './citizens.js';
 import type { Passwords } from './passwords.js';
 
 /** Seeded accounts' emails are at this reserved domain (RFC 6761): no message can reach one. */
@@ -49,33 +46,14 @@ export function seededCitizen(i: number) {
  * hashed once, in batches of 5,000 rows per statement. Returns how many it created and how long
  * it took. Seeded citizen i signs in as warga<i>@seed.kediri-id.invalid.
  */
-export async function seedCitizens(db: Db, sealer: Sealer, passwords: Passwords, total: number, password: string) {
+export async function seedCitizens(citizens: CitizenStore, passwords: Passwords, total: number, password: string) {
   const started = Date.now();
-  const { rows } = await db.query<{ count: string }>('select count(*) from citizens where email like $1', [`%@${SEED_EMAIL_DOMAIN}`]);
-  const existing = Number(rows[0]!.count);
+  const existing = await citizens.countWithEmailDomain(SEED_EMAIL_DOMAIN);
   const passwordHash = await passwords.hash(password);
   let created = 0;
   for (let from = existing; from < total; from += BATCH) {
-    const columns = { id: [] as string[], nikHash: [] as string[], nikEnc: [] as string[], name: [] as string[], birthdate: [] as string[], gender: [] as string[], email: [] as string[] };
-    for (let i = from; i < Math.min(total, from + BATCH); i++) {
-      const citizen = seededCitizen(i);
-      columns.id.push(randomUUID());
-      columns.nikHash.push(sealer.keyedHash(NIK, citizen.nik));
-      columns.nikEnc.push(sealer.seal(NIK, citizen.nik));
-      columns.name.push(citizen.name);
-      columns.birthdate.push(citizen.birthdate);
-      columns.gender.push(citizen.gender);
-      columns.email.push(citizen.email);
-    }
-    const inserted = await db.query(
-      `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, email_verified, password_hash)
-       select id, nik_hash, nik_enc, name, birthdate, gender, email, true, $8
-       from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[])
-         as t(id, nik_hash, nik_enc, name, birthdate, gender, email)
-       on conflict do nothing`,
-      [columns.id, columns.nikHash, columns.nikEnc, columns.name, columns.birthdate, columns.gender, columns.email, passwordHash],
-    );
-    created += inserted.rowCount;
+    const batch = Array.from({ length: Math.min(total, from + BATCH) - from }, (_, k) => seededCitizen(from + k));
+    created += await citizens.insertSeeded(batch, passwordHash);
   }
   return { created, total: existing + created, seconds: (Date.now() - started) / 1000 };
 }

@@ -6,6 +6,7 @@ import type { Outbox } from '../email/outbox.js';
 import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
+import type { CitizenStore, CounterView } from './citizens.js';
 
 export type StaffRole = 'officer' | 'admin' | 'developer';
 export const STAFF_ROLES: StaffRole[] = ['officer', 'admin', 'developer'];
@@ -27,22 +28,11 @@ export interface Invitation {
   unitName: string | null;
 }
 
-export interface CounterView {
-  id: string;
-  name: string;
-  birthdate: string;
-  gender: 'male' | 'female';
-  email: string;
-  assurance: 'basic' | 'verified';
-  verified_at: Date | null;
-  verification_method: string | null;
-}
-
 /**
  * Staff: roles (MPP counter officers, administrators, unit developers tied to units), invitations
  * by email, and what officers do at the counter.
  */
-export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit, issuer: string) {
+export function createStaff(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string) {
   const hashInvitation = (token: string) => sealer.keyedHash('staff-invitation', token);
 
   /** Gives an account a role (a developer: for a unit too), in the caller's transaction. */
@@ -76,8 +66,7 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
     /** Gives the account with this email a staff role (operator CLI; a developer with a unit). */
     async grant(email: string, role: StaffRole, grantedBy: string, unit?: string): Promise<string> {
       return db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ id: string }>('select id from citizens where lower(email) = lower($1)', [email.trim()]);
-        const citizenId = rows[0]?.id;
+        const citizenId = (await citizens.findByEmail(email, tx))?.id;
         if (!citizenId) throw new InputError('staff_unknown_email', 'email', `no account with email ${email}`);
         await grantRole(tx, citizenId, role, unit, grantedBy);
         return citizenId;
@@ -90,10 +79,11 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
         const gone = await tx.query('delete from staff_roles where citizen_id = $1 and role = $2', [citizenId, role]);
         if (gone.rowCount !== 1) throw new InputError('staff_role_unknown');
         // An invitation to the same role must not bring it back.
+        const citizen = await citizens.findById(citizenId, tx);
         await tx.query(
           `update staff_invitations set expires_at = now()
-           where role = $2 and accepted_at is null and expires_at > now() and email = (select lower(email) from citizens where id = $1)`,
-          [citizenId, role],
+           where role = $2 and accepted_at is null and expires_at > now() and email = lower($1)`,
+          [citizen?.email ?? null, role],
         );
         if (role === 'developer') await tx.query('delete from developer_units where citizen_id = $1', [citizenId]);
         await audit({ type: 'staff.revoked', actor, citizenId, ip, details: { role } }, tx);
@@ -102,13 +92,14 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
 
     /** Everyone with a staff role, with their roles and (developers) units. */
     async list(): Promise<StaffMember[]> {
-      const { rows } = await db.query<StaffMember>(
-        `select c.id, c.name, c.email,
-           array(select role from staff_roles r where r.citizen_id = c.id order by role) as roles,
-           array(select unit_slug from developer_units d where d.citizen_id = c.id order by unit_slug) as units
-         from citizens c where exists (select 1 from staff_roles r where r.citizen_id = c.id) order by c.name`,
+      const { rows } = await db.query<{ id: string; roles: StaffRole[]; units: string[] }>(
+        `select r.citizen_id as id, array_agg(r.role order by r.role) as roles,
+           array(select unit_slug from developer_units d where d.citizen_id = r.citizen_id order by unit_slug) as units
+         from staff_roles r group by r.citizen_id`,
       );
-      return rows;
+      const staff = new Map(rows.map((r) => [r.id, r]));
+      const people = await citizens.findByIds([...staff.keys()]);
+      return people.map(({ id, name, email }) => ({ id, name, email, roles: staff.get(id)!.roles, units: staff.get(id)!.units }));
     },
 
     /**
@@ -162,13 +153,14 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
 
     /** A live invitation by its link's token, for the account that holds the invited email. */
     async invitation(token: string, citizenId: string): Promise<Invitation | undefined> {
+      const citizen = await citizens.findById(citizenId);
+      if (!citizen) return undefined;
       const { rows } = await db.query<Invitation>(
         `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName" from staff_invitations i
-         join citizens c on c.id = $2 and lower(c.email) = i.email
          left join units u on u.slug = i.unit_slug
-         where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now()
+         where i.token_hash = $1 and i.email = lower($2) and i.accepted_at is null and i.expires_at > now()
            and exists (select 1 from staff_roles r where r.citizen_id = i.invited_by and r.role = 'admin')`,
-        [hashInvitation(token), citizenId],
+        [hashInvitation(token), citizen.email],
       );
       return rows[0];
     },
@@ -176,13 +168,13 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
     /** Accepts an invitation for the signed-in account, which must hold the invited email. */
     async accept(token: string, citizenId: string, ip: string): Promise<Invitation> {
       return db.transaction(async (tx) => {
+        const citizen = await citizens.findById(citizenId, tx);
         const { rows } = await tx.query<Invitation & { invited_by: string | null }>(
           `update staff_invitations i set accepted_at = now(), accepted_by = $2
-           from citizens c
-           where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now() and c.id = $2 and lower(c.email) = i.email
+           where i.token_hash = $1 and i.accepted_at is null and i.expires_at > now() and i.email = lower($3)
              and exists (select 1 from staff_roles r where r.citizen_id = i.invited_by and r.role = 'admin')
            returning i.id, i.email, i.role, i.unit_slug as unit, null as "unitName", i.invited_by`,
-          [hashInvitation(token), citizenId],
+          [hashInvitation(token), citizenId, citizen?.email ?? null],
         );
         const invitation = rows[0];
         if (!invitation) throw new InputError('invitation_invalid');
@@ -193,15 +185,7 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
     },
 
     /** The account holding this NIK, as the counter sees it (found by the NIK's keyed hash). */
-    async findByNik(nik: string): Promise<CounterView | undefined> {
-      const { rows } = await db.query<CounterView>(
-        `select id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, assurance, verified_at,
-           verification_method
-         from citizens where nik_hash = $1`,
-        [sealer.keyedHash('nik', nik.trim())],
-      );
-      return rows[0];
-    },
+    findByNik: (nik: string): Promise<CounterView | undefined> => citizens.counterView(nik),
 
     /**
      * An officer checked the KTP-el in person: the identity is verified, recorded with officer and
@@ -209,15 +193,10 @@ export function createStaff(db: Db, sealer: Sealer, outbox: Outbox, audit: Audit
      */
     async verifyAtCounter(officerId: string, citizenId: string, seenName: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const { rows } = await tx.query<{ assurance: string; name: string }>('select assurance, name from citizens where id = $1 for update', [citizenId]);
-        if (rows[0]?.assurance === 'verified') throw new InputError('already_verified');
-        if (rows[0]?.name !== seenName) throw new InputError('citizen_changed', 'ktp_checked');
-        await tx.query(
-          `update citizens set assurance = 'verified', verified_at = now(), verified_by = $2,
-             verification_method = 'counter', updated_at = now()
-           where id = $1`,
-          [citizenId, officerId],
-        );
+        const citizen = await citizens.lockById(tx, citizenId);
+        if (citizen?.assurance === 'verified') throw new InputError('already_verified');
+        if (citizen?.name !== seenName) throw new InputError('citizen_changed', 'ktp_checked');
+        await citizens.markIdentityVerified(tx, citizenId, { method: 'counter', officerId });
         await audit({ type: 'identity.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);
       });
     },

@@ -9,6 +9,13 @@ interface Row {
 }
 
 /**
+ * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
+ * lookup by anything else (NUL, other control characters, unicode, a megabyte) finds nothing
+ * without asking the database, which would refuse some of it with an error, not an answer.
+ */
+export const isStorableId = (id: unknown): id is string => typeof id === 'string' && /^[\x21-\x7e]{1,512}$/.test(id);
+
+/**
  * oidc-provider's storage: every model in oidc_payloads, except Client, which reads the clients
  * table (only active clients exist for the provider, so a suspension applies to the next request).
  *
@@ -19,13 +26,6 @@ interface Row {
  *
  * Consuming is atomic: of two concurrent redemptions of one authorization code only one succeeds.
  */
-/**
- * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
- * lookup by anything else (NUL, other control characters, unicode, a megabyte) finds nothing
- * without asking the database, which would refuse some of it with an error, not an answer.
- */
-export const isStorableId = (id: unknown): id is string => typeof id === 'string' && /^[\x21-\x7e]{1,512}$/.test(id);
-
 export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}

@@ -1,9 +1,11 @@
 import type { Db, Queryable } from '../db/db.js';
+import { backchannelLogoutUris } from '../clients/clients.js';
+import { sessionParticipants } from './payloads.js';
 
 /*
  * The back-channel logout outbox (migrations/011_logout_outbox.sql): one row per relying party
  * and ended session. Apart from the delivery (logout.ts) so that the code that ends sessions in
- * the database (payloads.ts, account.ts) does not load oidc-provider.
+ * the database (account-sessions.ts) does not load oidc-provider.
  */
 
 /** Seconds to wait after each failed attempt; after the last one the delivery is given up (about a day in all). */
@@ -34,17 +36,16 @@ export type AttemptResult =
  * the sessions, before it does: their authorizations name the clients and the sid of each.
  */
 export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
+  const participants = await sessionParticipants(on, accountId, sessionId);
+  if (participants.length === 0) return;
+  const uris = await backchannelLogoutUris(on, [...new Set(participants.map((p) => p.clientId))]);
+  const due = participants.filter((p) => uris.has(p.clientId));
+  if (due.length === 0) return;
   await on.query(
     `insert into logout_outbox (client_id, uri, account_id, sid)
-     select a.key, c.metadata->>'backchannel_logout_uri', s.payload->>'accountId', a.value->>'sid'
-     from oidc_payloads s
-     cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
-     join clients c on c.client_id = a.key and c.status = 'active'
-     where s.model = 'Session' and s.payload->>'accountId' = $1 and ($2::text is null or s.id = $2)
-       and (s.expires_at is null or s.expires_at > now())
-       and c.metadata->>'backchannel_logout_uri' is not null and a.value->>'sid' is not null
+     select client_id, uri, $3, sid from unnest($1::text[], $2::text[], $4::text[]) as t(client_id, uri, sid)
      on conflict (client_id, sid) do nothing`,
-    [accountId, sessionId ?? null],
+    [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), accountId, due.map((p) => p.sid)],
   );
 }
 

@@ -2,6 +2,7 @@ import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Client, KoaContextWithOIDC, Session } from 'oidc-provider';
 import type { Db } from '../db/db.js';
+import { frontchannelLogoutUris } from '../clients/clients.js';
 import type { Logger } from '../log.js';
 import type { SigningKeys } from './keys.js';
 import type { AttemptResult, LogoutDelivery, LogoutOutbox } from './logout-outbox.js';
@@ -67,17 +68,12 @@ export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, 
 
   /** After a logout that ended the whole session: the participants' front-channel logout URIs. */
   async function frontchannelUris(authorizations: NonNullable<Session['authorizations']>): Promise<string[]> {
-    const { rows } = await db.query<{ client_id: string; uri: string; with_session: boolean }>(
-      `select client_id, metadata->>'frontchannel_logout_uri' as uri,
-         coalesce(metadata->>'frontchannel_logout_session_required', '') = 'true' as with_session
-       from clients where client_id = any($1) and status = 'active' and metadata->>'frontchannel_logout_uri' is not null`,
-      [Object.keys(authorizations)],
-    );
-    return rows.flatMap(({ client_id, uri, with_session }) => {
+    const clients = await frontchannelLogoutUris(db, Object.keys(authorizations));
+    return clients.flatMap(({ clientId, uri, withSession }) => {
       const url = URL.parse(uri);
       if (!url || !['https:', 'http:'].includes(url.protocol)) return [];
-      const sid = authorizations[client_id]?.sid;
-      if (with_session && sid) {
+      const sid = authorizations[clientId]?.sid;
+      if (withSession && sid) {
         url.searchParams.set('iss', issuer);
         url.searchParams.set('sid', sid);
       }

@@ -1,9 +1,9 @@
 import type { Db, Queryable } from '../db/db.js';
-import { enqueueSessionLogouts } from './logout-outbox.js';
 
 /*
- * Maintenance of oidc-provider's stored models, apart from the adapter so that the operator CLI
- * and the server's timers do not load oidc-provider.
+ * The statements on oidc_payloads other than the adapter's own: maintenance, and what the rest of
+ * the service reads and ends of an account's sessions and grants. Apart from the adapter so that
+ * the operator CLI and the server's timers do not load oidc-provider.
  */
 
 /** Deletes expired rows; every process runs it now and then (idempotent, cheap with the index). */
@@ -12,20 +12,33 @@ export async function sweepExpired(db: Db): Promise<number> {
   return result.rowCount;
 }
 
+/** How many sign-in sessions have not expired (a metric). */
+export async function countLiveSessions(db: Db): Promise<number> {
+  const { rows } = await db.query<{ n: number }>("select count(*)::int as n from oidc_payloads where model = 'Session' and expires_at > now()");
+  return rows[0]!.n;
+}
+
 /**
- * Ends every session of an account and revokes every grant and token issued to it, and drops the
- * interactions in which it has signed in but not yet finished (their login is nested in the
- * payload: a login entered just before a password reset must not complete after it). An email
- * change begun in one of those sessions ends too: its link works without a session, and must not
- * outlive a password change by someone who noticed an intruder. Every relying party that took part
- * in one of the sessions is sent a back-channel logout.
+ * The clients that took part in the account's live sessions (or in the one session named), each
+ * with the sid the session gave it.
  */
-export async function endAccountSessions(on: Queryable, accountId: string): Promise<void> {
-  await enqueueSessionLogouts(on, accountId);
-  await on.query(
-    "update account_tokens set consumed_at = now() where citizen_id = $1 and purpose = 'change_email' and consumed_at is null",
-    [accountId],
+export async function sessionParticipants(on: Queryable, accountId: string, sessionId?: string) {
+  const { rows } = await on.query<{ clientId: string; sid: string }>(
+    `select a.key as "clientId", a.value->>'sid' as sid
+     from oidc_payloads s
+     cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
+     where s.model = 'Session' and s.payload->>'accountId' = $1 and ($2::text is null or s.id = $2)
+       and (s.expires_at is null or s.expires_at > now()) and a.value->>'sid' is not null`,
+    [accountId, sessionId ?? null],
   );
+  return rows;
+}
+
+/**
+ * Deletes every session, grant and token of an account, and the interactions in which it has
+ * signed in but not yet finished (their login is nested in the payload).
+ */
+export async function deleteAccountPayloads(on: Queryable, accountId: string): Promise<void> {
   await on.query(
     `delete from oidc_payloads
      where payload->>'accountId' = $1
@@ -33,6 +46,73 @@ export async function endAccountSessions(on: Queryable, accountId: string): Prom
               payload->'lastSubmission'->'login'->>'accountId', payload->'session'->>'accountId'))`,
     [accountId],
   );
+}
+
+/** The grants made in one session of this account; undefined when it is not this account's live session. */
+export async function sessionGrants(on: Queryable, accountId: string, sessionId: string): Promise<string[] | undefined> {
+  const { rows } = await on.query<{ grants: string[] }>(
+    `select coalesce(array(select value->>'grantId' from jsonb_each(payload->'authorizations')), '{}') as grants
+     from oidc_payloads where model = 'Session' and id = $1 and payload->>'accountId' = $2`,
+    [sessionId, accountId],
+  );
+  return rows[0]?.grants.filter(Boolean);
+}
+
+export async function deleteSession(on: Queryable, sessionId: string): Promise<void> {
+  await on.query("delete from oidc_payloads where model = 'Session' and id = $1", [sessionId]);
+}
+
+/** Deletes grants with every token issued under them. */
+export async function deleteGrants(on: Queryable, grantIds: string[]): Promise<void> {
+  if (grantIds.length) await on.query("delete from oidc_payloads where grant_id = any($1) or (model = 'Grant' and id = any($1))", [grantIds]);
+}
+
+/** The client of a grant of this account, unless that client is `except`; undefined when the grant is not this account's. */
+export async function grantClient(on: Queryable, accountId: string, grantId: string, except: string): Promise<string | undefined> {
+  const { rows } = await on.query<{ client_id: string }>(
+    `select payload->>'clientId' as client_id from oidc_payloads
+     where model = 'Grant' and id = $1 and payload->>'accountId' = $2 and payload->>'clientId' <> $3`,
+    [grantId, accountId, except],
+  );
+  return rows[0]?.client_id;
+}
+
+/** The account's live grants, newest first. */
+export async function accountGrants(db: Db, accountId: string) {
+  const { rows } = await db.query<{ grantId: string; clientId: string; scope: string | null; since: Date }>(
+    `select id as "grantId", payload->>'clientId' as "clientId", payload->'openid'->>'scope' as scope,
+       to_timestamp((payload->>'iat')::double precision) as since
+     from oidc_payloads
+     where model = 'Grant' and payload->>'accountId' = $1 and (expires_at is null or expires_at > now())
+     order by since desc`,
+    [accountId],
+  );
+  return rows;
+}
+
+/** The account's live sign-in sessions, newest first, with the device and address of each login (from its audit entry). */
+export async function accountSessions(db: Db, accountId: string) {
+  const { rows } = await db.query<{ id: string; login_ts: number; authorizations: Record<string, unknown> | null; user_agent: string | null; ip: string | null }>(
+    `select s.id, (s.payload->>'loginTs')::bigint as login_ts, s.payload->'authorizations' as authorizations,
+       l.details->>'userAgent' as user_agent, l.ip
+     from oidc_payloads s
+     left join lateral (
+       select details, ip from audit_events a
+       where a.citizen_id = $2 and a.type = 'login.succeeded'
+         and a.at between to_timestamp((s.payload->>'loginTs')::bigint) - interval '10 seconds'
+                      and to_timestamp((s.payload->>'loginTs')::bigint) + interval '10 seconds'
+       order by a.at desc limit 1) l on true
+     where s.model = 'Session' and s.payload->>'accountId' = $1 and (s.expires_at is null or s.expires_at > now())
+     order by login_ts desc`,
+    [accountId, accountId],
+  );
+  return rows;
+}
+
+/** Deletes everything the provider stored for a client (its grants and tokens); returns how many rows. */
+export async function deleteClientPayloads(on: Queryable, clientId: string): Promise<number> {
+  const result = await on.query("delete from oidc_payloads where payload->>'clientId' = $1", [clientId]);
+  return result.rowCount;
 }
 
 /**

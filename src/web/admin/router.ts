@@ -4,6 +4,7 @@ import type { AppDeps } from '../app.js';
 import { render } from '../render.js';
 import { translator } from '../../i18n.js';
 import { weekActivity } from '../../audit/activity.js';
+import { clientLabels } from '../../clients/clients.js';
 import { colourClass, stackedBars } from './charts.js';
 import { accessTokenRoutes } from './access-tokens.js';
 import { auditLogRoutes } from './audit-log.js';
@@ -29,7 +30,7 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
   router.use(adminOnly);
   router.get('/', async (ctx) => {
     const t = translator(ctx.state.lang);
-    const [pending, week] = await Promise.all([deps.clientRequests.queue(), weekActivity(deps.db)]);
+    const [pending, week] = await Promise.all([deps.clientRequests.queue(), weekActivity(deps.db, (clientIds) => clientLabels(deps.db, clientIds))]);
     const unitLabel = (unit: string) => (unit === 'kediri-id' ? t('admin.dashboard.portal') : unit);
     const charts = [
       { title: t('admin.dashboard.logins'), series: week.loginsByUnit.map((u) => ({ label: unitLabel(u.unit), values: u.counts })) },

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
-import type { ClientRequest, ClientRequests, UnitClient } from '../../clients/requests.js';
+import type { ClientRequest, ClientRequests } from '../../clients/requests.js';
+import type { UnitClient } from '../../clients/clients.js';
 import type { Unit, Units } from '../../clients/units.js';
 import type { Staff } from '../../identity/staff.js';
 

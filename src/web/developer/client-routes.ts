@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { compare, formOf } from '../../clients/registration.js';
-import type { UnitClient } from '../../clients/requests.js';
+import type { UnitClient } from '../../clients/clients.js';
 import { InputError } from '../../errors.js';
 import type { AppDeps } from '../app.js';
 import { field, message, parseForm, seeOther } from '../forms.js';

@@ -7,7 +7,8 @@ import {
   registrationForm,
   type RegistrationForm,
 } from '../../clients/registration.js';
-import type { ClientRequest, UnitClient } from '../../clients/requests.js';
+import type { ClientRequest } from '../../clients/requests.js';
+import type { UnitClient } from '../../clients/clients.js';
 import type { Unit } from '../../clients/units.js';
 import { field } from '../forms.js';
 import { render } from '../render.js';
