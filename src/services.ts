@@ -68,7 +68,8 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
-    ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit, metrics },
+    ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit },
+    countLogin: metrics.login,
     lockoutMinutes: config.throttle.lockoutMinutes,
   });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);

@@ -1,7 +1,6 @@
 import type { Audit } from '../audit/audit.js';
 import type { Outbox } from '../email/outbox.js';
 import { accountLockedEmail } from '../email/messages.js';
-import type { Metrics } from '../metrics.js';
 import type { Citizen, CitizenStore } from './citizens.js';
 import type { IdentityVerification } from './identity-verification.js';
 import type { SecondFactors } from './second-factors.js';
@@ -37,6 +36,9 @@ export type SecondFactorOutcome = { outcome: 'refused'; refusal: Refusal } | { o
 /** The outcome of an online population check: its result, or refused by the brute-force defence. */
 export type PopulationOutcome = Awaited<ReturnType<IdentityVerification['verifyOnline']>> | 'too_many';
 
+/** Counts a login attempt by its result and the unit of the service (the metrics' logins counter). */
+export type CountLogin = (result: 'succeeded' | 'failed' | 'throttled' | 'second_factor_failed', unit: string | undefined) => void;
+
 interface Deps {
   citizens: CitizenStore;
   throttle: Throttle;
@@ -44,7 +46,7 @@ interface Deps {
   identityVerification: IdentityVerification | undefined;
   outbox: Outbox;
   audit: Audit;
-  metrics: Metrics;
+  countLogin: CountLogin;
   lockoutMinutes: number;
 }
 
@@ -65,7 +67,7 @@ async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promis
  * Throttling: the address first, then the account (or the unknown identifier, which locks alike,
  * so that the answers do not tell which accounts exist). See throttle.ts.
  */
-export function createLoginAttempts({ citizens, throttle, secondFactors, identityVerification, outbox, audit, metrics, lockoutMinutes }: Deps) {
+export function createLoginAttempts({ citizens, throttle, secondFactors, identityVerification, outbox, audit, countLogin, lockoutMinutes }: Deps) {
   /** Counts a failure towards the account's lock, and tells the citizen when it locks. */
   async function failed(key: string, citizen: Citizen | undefined, ip: string): Promise<void> {
     if ((await throttle.accountFailed(key)) && citizen) {
@@ -81,13 +83,13 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, identit
       const verdict = await firstRefusal(throttle.ipAttempt('login', ip), () => throttle.accountAttempt(subject.key));
       if (!verdict.allowed) {
         await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip, details: { locked: verdict.locked } });
-        metrics.login('throttled', unit);
+        countLogin('throttled', unit);
         return { outcome: 'refused', refusal: verdict };
       }
       const citizen = await citizens.authenticate(identifier, password);
       if (!citizen) {
         await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip });
-        metrics.login('failed', unit);
+        countLogin('failed', unit);
         await failed(subject.key, subject.citizen, ip);
         return { outcome: 'failed' };
       }
@@ -116,7 +118,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, identit
       const method = await check();
       if (!method) {
         await audit({ type: 'login.second_factor_failed', citizenId: citizen.id, clientId, ip });
-        metrics.login('second_factor_failed', unit);
+        countLogin('second_factor_failed', unit);
         await failed(citizen.id, citizen, ip);
         return { outcome: 'failed' };
       }
@@ -146,7 +148,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, identit
     /** A login that completes: audited with its acr and amr, and counted. */
     async succeeded(citizenId: string, { acr, amr, userAgent }: { acr: string; amr: string[]; userAgent: string }, { clientId, unit, ip }: AttemptOrigin): Promise<void> {
       await audit({ type: 'login.succeeded', citizenId, clientId, ip, details: { acr, amr, userAgent: userAgent.slice(0, 200) } });
-      metrics.login('succeeded', unit);
+      countLogin('succeeded', unit);
     },
   };
 }
