@@ -22,9 +22,10 @@ export interface Instance extends Services {
 /** One process: the services plus the provider and the web app in front of them. */
 export async function createInstance(services: Services, log: Logger): Promise<Instance> {
   const { config, db, sealer, clients, citizens } = services;
+  // First: it stops the start on a wrong ENCRYPTION_KEY before a secret is sealed with it.
+  await services.signingKeys.ensure();
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
-  await services.signingKeys.ensure();
   await clients.followChanges();
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);

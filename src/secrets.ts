@@ -119,6 +119,18 @@ export class WrongEncryptionKey extends Error {
 }
 
 /**
+ * Opens a value this instance sealed and stored, which only the encryption key that sealed it can
+ * open: a failure means the key is not that one (WrongEncryptionKey, said in one line at start).
+ */
+export function openStored(sealer: Sealer, purpose: Purpose, sealed: string): string {
+  try {
+    return sealer.open(purpose, sealed);
+  } catch {
+    throw new WrongEncryptionKey();
+  }
+}
+
+/**
  * A secret of the instance kept sealed in the instance_secrets table, generated once by whichever
  * process gets there first (under one advisory lock), so that every process uses the same value.
  */
@@ -126,13 +138,7 @@ async function instanceSecret(db: Db, sealer: Sealer, name: string, generate: ()
   return db.transaction(async (tx) => {
     await tx.query("select pg_advisory_xact_lock(hashtext('instance_secrets'))");
     const found = await tx.query<{ value_enc: string }>('select value_enc from instance_secrets where name = $1', [name]);
-    if (found.rows[0]) {
-      try {
-        return sealer.open('instance-secret', found.rows[0].value_enc);
-      } catch {
-        throw new WrongEncryptionKey();
-      }
-    }
+    if (found.rows[0]) return openStored(sealer, 'instance-secret', found.rows[0].value_enc);
     const value = generate();
     await tx.query('insert into instance_secrets (name, value_enc) values ($1, $2)', [name, sealer.seal('instance-secret', value)]);
     return value;

@@ -3,7 +3,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 import type { Audit } from '../audit/audit.js';
 import type { Db, Queryable } from '../db/db.js';
 import { InputError } from '../errors.js';
-import type { Sealer } from '../secrets.js';
+import { openStored, type Sealer } from '../secrets.js';
 
 /** RS256 first: it is the ID token algorithm every relying party supports; ES256 beside it. */
 export const ALGORITHMS = ['RS256', 'ES256'] as const;
@@ -112,13 +112,15 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
     const { rows } = await db.query<Schedule & { private_jwk_enc: string }>(
       `select ${SCHEDULE}, private_jwk_enc from signing_keys where private_jwk_enc is not null`,
     );
-    loaded = rows.map(({ private_jwk_enc, ...schedule }) => ({ ...schedule, ...keyMaterial(JSON.parse(sealer.open(PURPOSE, private_jwk_enc)) as JWK) }));
+    loaded = rows.map(({ private_jwk_enc, ...schedule }) => ({ ...schedule, ...keyMaterial(JSON.parse(openStored(sealer, PURPOSE, private_jwk_enc)) as JWK) }));
     loadedAt = readAt;
   }
 
   return {
     /** At server start: makes the first keys if there are none, and reads the schedule. */
     async ensure(): Promise<void> {
+      // The keys there are are read first: a wrong ENCRYPTION_KEY stops the start before anything is sealed with it.
+      await refresh();
       await db.transaction(addMissingKeys);
       await refresh();
     },

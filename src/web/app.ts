@@ -111,10 +111,10 @@ export function createApp(deps: AppDeps): Koa {
     ctx.status = problems.length === 0 ? 200 : 503;
     ctx.body = problems.length === 0 ? { status: 'ready' } : { status: 'not ready', problems };
   });
-  app.use(pages.routes());
 
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
+    pages,
     interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined }),
     registerRoutes(deps.registration, deps.throttle),
     resetRoutes(deps.passwordReset, deps.throttle),

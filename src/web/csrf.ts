@@ -40,15 +40,19 @@ export function csrfProtection(key: string, secure: boolean) {
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** A posted form: a urlencoded body of at most 64 kB (a client registration may carry a JWKS). */
-const formBody = bodyParser({ enableTypes: ['form'], formLimit: '64kb' });
+/**
+ * Reads a urlencoded form body of at most `limit`; more is answered 413. The form check reads
+ * forms up to 16 kB; an area whose forms carry more (a JWKS) reads its own first, with this.
+ */
+export const formBody = (limit: string) => bodyParser({ enableTypes: ['form'], formLimit: limit });
+const smallFormBody = formBody('16kb');
 
 /**
  * The check of every form post: its body is read as a form (unless a route middleware read it
  * already, as an upload does), and it must carry the CSRF token of the cookie it arrives with.
  */
 async function checkFormPost(ctx: Context, next: Next): Promise<void> {
-  await formBody(ctx, async () => {});
+  await smallFormBody(ctx, async () => {});
   ctx.state.csrf.verify((ctx.request.body as Record<string, unknown> | undefined)?._csrf);
   await next();
 }
@@ -57,19 +61,16 @@ async function checkFormPost(ctx: Context, next: Next): Promise<void> {
  * Gives every state-changing route (POST, PUT, PATCH, DELETE) of our routers the form check, placed
  * right before its handler: after the route's guards, so that a signed-out browser is still sent
  * to sign in and a missing role still says so. Routes answering JSON to other programs (which
- * carry a bearer token, not a cookie) opt out by their route name; a listed name that no route
- * has is a mistake, and stops the start. Call it once every route is registered.
+ * carry a bearer token, not a cookie) opt out by their route name; a listed name that no route,
+ * or more than one, has is a mistake, and stops the start. Call it once every route is registered.
  */
 export function checkFormPosts(routers: Router[], jsonEndpoints: readonly string[]): void {
-  const optedOut = new Set<string>();
-  for (const layer of routers.flatMap((router) => router.stack)) {
-    if (!layer.methods.some((method) => STATE_CHANGING.has(method))) continue;
-    if (layer.name && jsonEndpoints.includes(layer.name)) {
-      optedOut.add(layer.name);
-      continue;
-    }
-    layer.stack.splice(layer.stack.length - 1, 0, checkFormPost);
+  const layers = routers.flatMap((router) => router.stack).filter((layer) => layer.methods.some((method) => STATE_CHANGING.has(method)));
+  for (const name of jsonEndpoints) {
+    const named = layers.filter((layer) => layer.name === name).length;
+    if (named !== 1) throw new Error(`${named} state-changing routes are named ${name}: an opt-out must name exactly one`);
   }
-  const unknown = jsonEndpoints.filter((name) => !optedOut.has(name));
-  if (unknown.length > 0) throw new Error(`no state-changing route is named ${unknown.join(', ')}`);
+  for (const layer of layers) {
+    if (!(layer.name && jsonEndpoints.includes(layer.name))) layer.stack.splice(layer.stack.length - 1, 0, checkFormPost);
+  }
 }

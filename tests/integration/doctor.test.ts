@@ -58,6 +58,21 @@ describe('kediri-id doctor', () => {
     await (await startServe(env)).stop();
   });
 
+  test('a first start with another ENCRYPTION_KEY than the operator CLI used seals nothing with it', async () => {
+    const fresh = await processEnvironment();
+    try {
+      const keyOfTheCli = newSecret();
+      expect((await kediriId(['keys', 'rotate'], { ...fresh.env, ENCRYPTION_KEY: keyOfTheCli })).code).toBe(0);
+      const run = await kediriId(['serve'], { ...fresh.env, ENCRYPTION_KEY: newSecret() });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('kediri-id: ENCRYPTION_KEY cannot decrypt the secrets this database holds');
+      expect(await fresh.withDatabase(async (db) => (await db.query('select count(*)::int as n from instance_secrets')).rows[0])).toEqual({ n: 0 });
+      await (await startServe({ ...fresh.env, ENCRYPTION_KEY: keyOfTheCli })).stop();
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+
   test('a bad configuration is said in plain words, exit status 1', async () => {
     const run = await kediriId(['doctor'], { ...env, PORT: 'delapan-puluh' });
     expect(run).toMatchObject({ code: 1, stdout: expect.stringMatching(/^FAIL {2}configuration: PORT /) });

@@ -120,10 +120,15 @@ test('a JSON endpoint opts out by its route name only', async () => {
   expect(handled).toEqual(['api']);
 });
 
-test('an opt-out that names no state-changing route stops the start', () => {
+test('an opt-out that names no state-changing route, or two, stops the start', () => {
   const router = new Router();
   router.post('real.name', '/x', (ctx) => {
     ctx.body = 'x';
   });
-  expect(() => checkFormPosts([router], ['real.nmae'])).toThrow('no state-changing route is named real.nmae');
+  expect(() => checkFormPosts([router], ['real.nmae'])).toThrow('0 state-changing routes are named real.nmae');
+  const another = new Router();
+  another.post('real.name', '/y', (ctx) => {
+    ctx.body = 'y';
+  });
+  expect(() => checkFormPosts([router, another], ['real.name'])).toThrow('2 state-changing routes are named real.name');
 });

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { AppDeps } from '../app.js';
+import { formBody } from '../csrf.js';
 import { render } from '../render.js';
 import { developerAccess } from './access.js';
 import { clientRoutes } from './client-routes.js';
@@ -15,6 +16,8 @@ export function developerRouter(deps: AppDeps, developerOnly: Middleware): Route
   const router = new Router({ prefix: '/developer' });
   const access = developerAccess(deps);
   router.use(developerOnly);
+  // A client registration may carry a JWKS: these forms may be larger than the others.
+  router.use(formBody('64kb'));
 
   // Each of the developer's units with its clients and its requests (newest first).
   router.get('/', async (ctx) => {
