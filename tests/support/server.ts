@@ -9,6 +9,7 @@ import { createLogger } from '../../src/log.js';
 import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
 import { createTestDb, type TestDb } from './db.js';
+import { TEST_ENV } from './env.js';
 
 export interface TestServer {
   url: string;
@@ -31,7 +32,7 @@ export async function startTestServer(env: Record<string, string> = {}, { hostna
     DATA_DIR: dataDir,
     ENCRYPTION_KEY: newSecret(),
     LOG_LEVEL: 'silent',
-    NODE_ENV: 'test',
+    ...TEST_ENV,
     ...env,
   });
   const testDb = await createTestDb();
