@@ -7,6 +7,9 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true }],
   },
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
+  // One migrated database per run, copied by every test file (tests/support/db.ts).
+  globalSetup: '<rootDir>/tests/support/global-setup.js',
+  globalTeardown: '<rootDir>/tests/support/global-teardown.js',
   // Generous: these machines are shared, and some tests start server processes.
   testTimeout: 120_000,
   maxWorkers: 2,

@@ -73,6 +73,9 @@ const secretKey = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes in base64url (43 characters); make one with: openssl rand -base64 32 | tr "+/" "-_" | tr -d "="');
 
+/** OWASP's minimum for argon2id (m=19 MiB, t=2, p=1): production and development never go below it. */
+const ARGON2_MINIMUM = { memoryKib: 19456, timeCost: 2 };
+
 const schema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   /** Prometheus metrics (GET /metrics) on this port, apart from the public one; unset: none. */
@@ -92,8 +95,9 @@ const schema = z.object({
   /** The key that encrypts signing keys, client secrets and NIKs at rest. */
   ENCRYPTION_KEY: secretKey.optional(),
   TRUST_PROXY: boolean.default(false),
-  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
-  ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+  /** At least ARGON2_MINIMUM outside NODE_ENV=test, where tests may hash cheaply. */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).default(ARGON2_MINIMUM.memoryKib),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).default(ARGON2_MINIMUM.timeCost),
   ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
   /** Password hashes computed at once by one process (each holds ARGON2_MEMORY_KIB); others wait. */
   ARGON2_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
@@ -190,6 +194,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // The server speaks plain HTTP; in production TLS ends at a proxy, whose headers tell Koa
     // that the request was https (without them secure cookies cannot be set).
     throw new ConfigError('Configuration error: TRUST_PROXY must be true in production (TLS ends at a reverse proxy in front)');
+  }
+  if (e.NODE_ENV !== 'test' && e.ARGON2_MEMORY_KIB < ARGON2_MINIMUM.memoryKib) {
+    throw new ConfigError(`Configuration error: ARGON2_MEMORY_KIB must be at least ${ARGON2_MINIMUM.memoryKib}`);
+  }
+  if (e.NODE_ENV !== 'test' && e.ARGON2_TIME_COST < ARGON2_MINIMUM.timeCost) {
+    throw new ConfigError(`Configuration error: ARGON2_TIME_COST must be at least ${ARGON2_MINIMUM.timeCost}`);
   }
   let outboundAllow: OutboundAllow;
   try {

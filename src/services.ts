@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
@@ -31,8 +32,11 @@ import { deleteClientPayloads } from './oidc/payloads.js';
 import { createMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 
-/** The stores over one migrated database: what the server and the operator CLI share. */
-export async function createServices(config: Config, db: Db, log: Logger = createLogger('silent')) {
+/**
+ * The stores over one migrated database: what the server and the operator CLI share. The clock is
+ * the system's except in tests that move it.
+ */
+export async function createServices(config: Config, db: Db, log: Logger = createLogger('silent'), clock: Clock = systemClock) {
   await migrate(db);
   const sealer = createSealer(await resolveEncryptionKey(config));
   const metrics = createMetrics(db);
@@ -65,7 +69,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     : undefined;
   const throttle = createThrottle(db, config.throttle, metrics.throttled);
   const account = createAccount(db, sealer, citizens, sessions, outbox, audit, throttle);
-  const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit);
+  const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
     ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit },

@@ -3,6 +3,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
+import type { Clock } from '../clock.js';
 import type { Outbox } from '../email/outbox.js';
 import { factorChangedEmail, recoveryCodeUsedEmail } from '../email/messages.js';
 import type { Queryable } from '../db/db.js';
@@ -39,7 +40,10 @@ export interface FactorSummary {
  * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
  * shown once; a use is audited and emailed). Every change is audited and emailed.
  */
-export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit) {
+export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, clock: Clock) {
+  /** The TOTP time is the clock's, in seconds. */
+  const epoch = () => Math.floor(clock.now() / 1000);
+
   const hashRecovery = (citizenId: string, code: string) => sealer.keyedHash(RECOVERY, `${citizenId}:${normalise(code)}`);
 
   async function summary(citizenId: string, on: Queryable = db): Promise<FactorSummary> {
@@ -159,7 +163,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       );
       const secretEnc = pending.rows[0]?.secret_enc;
       if (!secretEnc || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({ secret: sealer.open(SECRET, secretEnc), token: code, epochTolerance: DRIFT_SECONDS });
+      const result = await verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
       if (!result.valid) return false;
       return db.transaction(async (tx) => {
         const confirmed = await tx.query(
@@ -182,6 +186,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       const result = await verify({
         secret: sealer.open(SECRET, factor.secret_enc),
         token: code,
+        epoch: epoch(),
         epochTolerance: DRIFT_SECONDS,
         afterTimeStep: Number(factor.last_time_step),
       });

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 import { createSealer, newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
+import { TEST_ENV } from '../support/env.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { CALLBACK, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
@@ -214,7 +215,7 @@ describe('consent and single sign-on across units', () => {
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
-      const config = loadConfig({ ISSUER: url, DATA_DIR: server.instance.config.dataDir, ENCRYPTION_KEY: key, LOG_LEVEL: 'silent', NODE_ENV: 'test' });
+      const config = loadConfig({ ISSUER: url, DATA_DIR: server.instance.config.dataDir, ENCRYPTION_KEY: key, LOG_LEVEL: 'silent', ...TEST_ENV });
       const instance = await createInstance(await createServices(config, server.testDb.db), createLogger(config.logLevel));
       other.on('request', instance.app.callback());
       const rp = await relyingParty(url, aClient.clientId, aClient.clientSecret);

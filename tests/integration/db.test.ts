@@ -15,7 +15,7 @@ import { createTestDb, type TestDb } from '../support/db.js';
 
 let testDb: TestDb;
 beforeAll(async () => {
-  testDb = await createTestDb();
+  testDb = await createTestDb({ empty: true });
 });
 afterAll(() => testDb.drop());
 

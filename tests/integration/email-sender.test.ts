@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { SMTPServer } from 'smtp-server';
-import { migrate } from '../../src/db/migrate.js';
 import { createOutbox } from '../../src/email/outbox.js';
 import { createSender } from '../../src/email/sender.js';
 import { createTestDb, type TestDb } from '../support/db.js';
@@ -36,7 +35,6 @@ const silent = pino({ level: 'silent' });
 
 beforeAll(async () => {
   testDb = await createTestDb();
-  await migrate(testDb.db);
   smtp = await startSmtp();
 });
 afterAll(async () => {

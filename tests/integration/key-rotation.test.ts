@@ -1,36 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
-import { loadConfig } from '../../src/config.js';
 import { RETIRE_AFTER_SECONDS } from '../../src/oidc/keys.js';
 import { TTL } from '../../src/oidc/provider.js';
-import { createServices } from '../../src/services.js';
 import { AFTER_LOGOUT, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { freePort, kediriId, processEnvironment, startServe, type Served } from '../support/process.js';
+import { jwks, kidOf, sleepUntil, untilPublished } from '../support/keys.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const PROMOTION_SECONDS = 2;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const sleepUntil = (at: Date | string) => sleep(Math.max(0, new Date(at).getTime() - Date.now() + 100));
-const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;
-
-async function jwks(issuer: string): Promise<JSONWebKeySet> {
-  return (await (await fetch(`${issuer}/jwks`)).json()) as JSONWebKeySet;
-}
-
-/** Polls the JWKS until it lists exactly these kids (a process reads the schedule every few seconds). */
-async function untilPublished(issuer: string, kids: string[]): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  const want = [...kids].sort();
-  for (;;) {
-    const published = (await jwks(issuer)).keys.map((key) => key.kid!).sort();
-    if (JSON.stringify(published) === JSON.stringify(want)) return;
-    if (Date.now() > deadline) expect(published).toEqual(want);
-    await sleep(250);
-  }
-}
 
 test('a superseded key stays published longer than anything it signed is used', () => {
   expect(RETIRE_AFTER_SECONDS).toBeGreaterThan(Math.max(TTL.IdToken, TTL.AccessToken, TTL.Session));
@@ -129,67 +107,5 @@ describe('signing-key rotation in one process', () => {
 
     // The rotation is complete: the next one may start.
     await expect(keys.rotate('admin@example.id')).resolves.toMatchObject({ retiring: expect.arrayContaining(rotated.published) });
-  }, 120_000);
-});
-
-/** Two `kediri-id serve` processes on one PostgreSQL database, rotated by the CLI. */
-const describeOnPostgres = process.env.DATABASE_URL ? describe : describe.skip;
-
-describeOnPostgres('signing-key rotation across processes', () => {
-  const promotionSeconds = 10;
-  let setup: Awaited<ReturnType<typeof processEnvironment>>;
-  const servers: Served[] = [];
-  let ports: string[];
-
-  beforeAll(async () => {
-    setup = await processEnvironment({ KEY_PROMOTION_SECONDS: String(promotionSeconds) });
-    // Both claim the same issuer; the test talks to each directly.
-    ports = [setup.env.PORT!, String(await freePort())];
-    servers.push(...(await Promise.all(ports.map((port) => startServe({ ...setup.env, PORT: port })))));
-  });
-
-  afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await setup.cleanup();
-  });
-
-  test('a rotation made by the CLI reaches both processes, which switch keys at the same time', async () => {
-    const { env } = setup;
-    const config = loadConfig({ DATABASE_URL: env.DATABASE_URL!, DATA_DIR: env.DATA_DIR!, ENCRYPTION_KEY: env.ENCRYPTION_KEY! });
-    const { clientId, clientSecret } = await setup.withDatabase(async (db) => {
-      const services = await createServices(config, db);
-      await createCitizen(services);
-      return createWebClient(services);
-    });
-    const rp = await relyingParty(setup.issuer, clientId, clientSecret);
-    let refreshToken = (await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' })).refresh_token!;
-    /** A new ID token from one process: a refresh at its token endpoint. */
-    async function idTokenFrom(port: string): Promise<string> {
-      const res = await fetch(`http://127.0.0.1:${port}/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-      });
-      const body = (await res.json()) as { id_token: string; refresh_token: string };
-      refreshToken = body.refresh_token;
-      return body.id_token;
-    }
-    const oldRs256 = kidOf(await idTokenFrom(ports[0]!));
-
-    const run = await kediriId(['keys', 'rotate'], env);
-    expect(run.stderr).toBe('');
-    const rotated = JSON.parse(run.stdout) as { published: string[]; retiring: string[]; signingFrom: string };
-    for (const port of ports) await untilPublished(`http://127.0.0.1:${port}`, [...rotated.retiring, ...rotated.published]);
-    for (const port of ports) expect(kidOf(await idTokenFrom(port))).toBe(oldRs256);
-
-    await sleepUntil(rotated.signingFrom);
-    for (const port of ports) {
-      const jwt = await idTokenFrom(port);
-      expect(rotated.published).toContain(kidOf(jwt));
-      for (const other of ports) {
-        const keySet = createLocalJWKSet(await jwks(`http://127.0.0.1:${other}`));
-        await expect(jwtVerify(jwt, keySet, { issuer: setup.issuer, audience: clientId })).resolves.toBeTruthy();
-      }
-    }
   }, 120_000);
 });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createAudit } from '../../src/audit/audit.js';
-import { migrate } from '../../src/db/migrate.js';
 import { createCitizenStore } from '../../src/identity/citizens.js';
 import { createPasswords } from '../../src/identity/passwords.js';
 import { createSealer, newSecret } from '../../src/secrets.js';
@@ -10,7 +9,6 @@ import { createTestDb, type TestDb } from '../support/db.js';
 let testDb: TestDb;
 beforeAll(async () => {
   testDb = await createTestDb();
-  await migrate(testDb.db);
 });
 afterAll(() => testDb.drop());
 

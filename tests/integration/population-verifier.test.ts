@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import net from 'node:net';
-import { migrate } from '../../src/db/migrate.js';
 import {
   cachedPopulationVerifier,
   httpPopulationVerifier,
@@ -24,7 +23,6 @@ const sealer = createSealer(newSecret());
 
 beforeAll(async () => {
   testDb = await createTestDb();
-  await migrate(testDb.db);
   service = await startPopulationService({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { migrate } from '../../src/db/migrate.js';
 import { DEFAULT_THROTTLE } from '../../src/config.js';
 import { createThrottle } from '../../src/identity/throttle.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
@@ -13,7 +12,6 @@ describe('the throttle counters', () => {
   let testDb: TestDb;
   beforeAll(async () => {
     testDb = await createTestDb();
-    await migrate(testDb.db);
   });
   afterAll(() => testDb.drop());
 

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import pg from 'pg';
 import type { Db } from '../../src/db/db.js';
+import { migrate } from '../../src/db/migrate.js';
 import { openPgDb } from '../../src/db/pg.js';
 import { openPgliteDb } from '../../src/db/pglite.js';
 
@@ -12,32 +15,81 @@ export interface TestDb {
 }
 
 /**
- * A fresh database for one test file: a new database on the PostgreSQL server that DATABASE_URL
- * names, or an in-memory PGlite when it is unset. Runs never see each other's data.
+ * Where jest's global setup (tests/support/global-setup.js) left the migrated database of this run:
+ * the name of a template database on the PostgreSQL server, or the file of a PGlite snapshot.
  */
-export async function createTestDb(): Promise<TestDb> {
+export const TEMPLATE_ENV = { postgres: 'KEDIRI_TEST_TEMPLATE_DATABASE', pglite: 'KEDIRI_TEST_TEMPLATE_SNAPSHOT' } as const;
+
+const withDatabase = (server: string, name: string) => {
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+async function onServer<T>(server: string, fn: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * A fresh, migrated database for one test file: a new database on the PostgreSQL server that
+ * DATABASE_URL names, or an in-memory PGlite when it is unset. Runs never see each other's data.
+ * Under jest each is a copy of the run's template, migrated once (`create database ... template`,
+ * a PGlite snapshot); elsewhere (the benchmarks) it is migrated here. `{ empty: true }` gives a
+ * database without migrations, for the tests of migrating.
+ */
+export async function createTestDb({ empty = false } = {}): Promise<TestDb> {
   const server = process.env.DATABASE_URL;
+  const template = empty ? undefined : process.env[server ? TEMPLATE_ENV.postgres : TEMPLATE_ENV.pglite];
   if (!server) {
-    const db = await openPgliteDb('memory://');
+    const db = await openPgliteDb('memory://', template ? await readFile(template) : undefined);
+    if (!empty && !template) await migrate(db);
     return { db, url: undefined, drop: () => db.close() };
   }
   const name = `kediri_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: server });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  const db = openPgDb(url.toString(), { max: 10 });
+  await onServer(server, (admin) => admin.query(`create database ${name}${template ? ` template ${template}` : ''}`));
+  const url = withDatabase(server, name);
+  const db = openPgDb(url, { max: 10 });
+  if (!empty && !template) await migrate(db);
   return {
     db,
-    url: url.toString(),
+    url,
     async drop() {
       await db.close();
-      const cleanup = new pg.Client({ connectionString: server });
-      await cleanup.connect();
-      await cleanup.query(`drop database if exists ${name} with (force)`);
-      await cleanup.end();
+      await onServer(server, (admin) => admin.query(`drop database if exists ${name} with (force)`));
     },
   };
+}
+
+/**
+ * Jest's global setup: migrates one database for the whole run and says where it is (TEMPLATE_ENV,
+ * inherited by the test workers). On PostgreSQL no connection to the template stays open, since
+ * `create database ... template` needs it unused.
+ */
+export async function createTemplate(): Promise<() => Promise<void>> {
+  const server = process.env.DATABASE_URL;
+  if (!server) {
+    const db = await openPgliteDb('memory://');
+    await migrate(db);
+    const file = `${tmpdir()}/kediri-test-template-${process.pid}-${randomBytes(4).toString('hex')}.tar.gz`;
+    await writeFile(file, await db.snapshot!());
+    await db.close();
+    process.env[TEMPLATE_ENV.pglite] = file;
+    return () => rm(file, { force: true });
+  }
+  const name = `kediri_template_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await onServer(server, (admin) => admin.query(`create database ${name}`));
+  const db = openPgDb(withDatabase(server, name), { max: 2 });
+  try {
+    await migrate(db);
+  } finally {
+    await db.close();
+  }
+  process.env[TEMPLATE_ENV.postgres] = name;
+  return () => onServer(server, async (admin) => void (await admin.query(`drop database if exists ${name} with (force)`)));
 }

@@ -1,5 +1,6 @@
 import { generate } from 'otplib';
 import type { Services } from '../../src/services.js';
+import { testClock } from './clock.js';
 import type { NewClient } from '../../src/clients/clients.js';
 
 export const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -40,12 +41,13 @@ const lastSteps = new Map<string, number>();
 
 /**
  * What the authenticator app shows: a code of a time step not used before (the current one, or
- * the next within the server's one step of drift; waits for a new step when both were used).
+ * the next within the server's one step of drift). When both were used, the test servers' clock
+ * (tests/support/clock.ts) moves on to the next step instead of waiting for it.
  */
 export async function totpCode(secret: string): Promise<string> {
-  const step = Math.max(Math.floor(Date.now() / 30_000), (lastSteps.get(secret) ?? 0) + 1);
-  const wait = (step - 1) * 30_000 - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 100));
+  const step = Math.max(Math.floor(testClock.now() / 30_000), (lastSteps.get(secret) ?? 0) + 1);
+  const wait = (step - 1) * 30_000 - testClock.now();
+  if (wait > 0) testClock.advance(wait + 100);
   lastSteps.set(secret, step);
   return generate({ secret, epoch: step * 30 });
 }

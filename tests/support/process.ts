@@ -8,6 +8,7 @@ import type { Db } from '../../src/db/db.js';
 import { openPgliteDb } from '../../src/db/pglite.js';
 import { newSecret } from '../../src/secrets.js';
 import { createTestDb, type TestDb } from './db.js';
+import { TEST_ENV } from './env.js';
 import { CALLBACK, SITI } from './fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../bin/kediri-id.js', import.meta.url));
@@ -92,16 +93,21 @@ export async function startServe(env: Record<string, string>, options: { capture
 /**
  * What a test needs to run `kediri-id` processes of its own: an environment with a fresh DATA_DIR
  * and a free port, on the embedded database, or on a fresh PostgreSQL database when DATABASE_URL
- * is set. withDatabase opens that database from the test (the embedded one only while no server
- * runs).
+ * is set. A test of the embedded database itself says `{ database: 'embedded' }` and gets it on
+ * every run. withDatabase opens that database from the test (the embedded one only while no
+ * server runs).
  */
-export async function processEnvironment(extra: Record<string, string> = {}) {
+export async function processEnvironment(
+  extra: Record<string, string> = {},
+  { database = process.env.DATABASE_URL ? 'postgres' : 'embedded' }: { database?: 'embedded' | 'postgres' } = {},
+) {
   const dataDir = await mkdtemp(join(tmpdir(), 'kediri-process-'));
   const port = String(await freePort());
   const issuer = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = { DATA_DIR: dataDir, PORT: port, ISSUER: issuer, NODE_ENV: 'test', ...extra };
+  // An empty DATABASE_URL counts as unset: the processes do not inherit the test run's server.
+  const env: Record<string, string> = { DATA_DIR: dataDir, PORT: port, ISSUER: issuer, DATABASE_URL: '', ...TEST_ENV, ...extra };
   let testDb: TestDb | undefined;
-  if (process.env.DATABASE_URL) {
+  if (database === 'postgres') {
     testDb = await createTestDb();
     env.DATABASE_URL = testDb.url!;
     env.ENCRYPTION_KEY = newSecret();

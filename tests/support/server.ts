@@ -8,12 +8,16 @@ import { createInstance, type Instance } from '../../src/instance.js';
 import { createLogger } from '../../src/log.js';
 import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
+import { testClock } from './clock.js';
 import { createTestDb, type TestDb } from './db.js';
+import { TEST_ENV } from './env.js';
 
 export interface TestServer {
   url: string;
   instance: Instance;
   testDb: TestDb;
+  /** The server's clock (TOTP time steps), which the test may move on instead of waiting. */
+  clock: typeof testClock;
   close(): Promise<void>;
 }
 
@@ -31,17 +35,18 @@ export async function startTestServer(env: Record<string, string> = {}, { hostna
     DATA_DIR: dataDir,
     ENCRYPTION_KEY: newSecret(),
     LOG_LEVEL: 'silent',
-    NODE_ENV: 'test',
+    ...TEST_ENV,
     ...env,
   });
   const testDb = await createTestDb();
   const log = createLogger(config.logLevel);
-  const instance = await createInstance(await createServices(config, testDb.db, log), log);
+  const instance = await createInstance(await createServices(config, testDb.db, log, testClock), log);
   server.on('request', instance.app.callback());
   return {
     url,
     instance,
     testDb,
+    clock: testClock,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -68,6 +68,17 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  test('argon2id below the OWASP minimum only with NODE_ENV=test (cheap hashes for the tests); production and development refuse it', () => {
+    const cheap = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
+    expect(loadConfig({ ...cheap, NODE_ENV: 'test' }).argon2).toEqual({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret(), ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m' };
+    for (const base of [production, { NODE_ENV: 'development' }, {}]) {
+      expect(() => loadConfig({ ...base, ARGON2_MEMORY_KIB: '19455' })).toThrow('ARGON2_MEMORY_KIB must be at least 19456');
+      expect(() => loadConfig({ ...base, ARGON2_TIME_COST: '1' })).toThrow('ARGON2_TIME_COST must be at least 2');
+    }
+    expect(loadConfig(production).argon2).toEqual({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  });
+
   test('production with PostgreSQL and every secret given is accepted', () => {
     const config = loadConfig({
       NODE_ENV: 'production',

@@ -8,6 +8,7 @@ import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
+import { TEST_ENV } from '../support/env.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { freePort, startServe } from '../support/process.js';
@@ -53,7 +54,7 @@ describeOnPostgres('two processes on one PostgreSQL database', () => {
       ENCRYPTION_KEY: encryptionKey,
       ISSUER: issuer,
       DATA_DIR: dataDir,
-      NODE_ENV: 'test',
+      ...TEST_ENV,
       // A short lockout without waits, so that the test reaches the lock quickly.
       LOCKOUT_FAILURES: '5',
       LOGIN_MAX_DELAY_SECONDS: '0',

@@ -6,21 +6,21 @@ import { SITI } from '../support/fixtures.js';
 import { freePort, createClientByCli, createSitiByCli, kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
-const onEmbedded = process.env.DATABASE_URL ? describe.skip : describe;
 const onPostgres = process.env.DATABASE_URL ? test : test.skip;
 
 /**
  * kediri-id backup and restore (the embedded database): a backup taken while the server runs,
  * restored into a fresh DATA_DIR; a server on it signs in an account with a client made before.
+ * On the embedded database on every run, PostgreSQL runs included.
  */
-onEmbedded('backup and restore of the embedded database', () => {
+describe('backup and restore of the embedded database', () => {
   let setup: Awaited<ReturnType<typeof processEnvironment>>;
   let spare: string;
   let client: { clientId: string; clientSecret: string };
   let backupFile: string;
 
   beforeAll(async () => {
-    setup = await processEnvironment();
+    setup = await processEnvironment({}, { database: 'embedded' });
     spare = await mkdtemp(join(tmpdir(), 'kediri-restore-'));
     backupFile = join(spare, 'kediri-id.tar.gz');
     client = await createClientByCli(setup.env, ['--scope', 'openid profile']);

@@ -13,7 +13,7 @@ describe('graceful shutdown', () => {
   let setup: Awaited<ReturnType<typeof processEnvironment>>;
 
   beforeAll(async () => {
-    setup = await processEnvironment({ ARGON2_TIME_COST: '40' });
+    setup = await processEnvironment({ ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '40' });
   });
   afterAll(() => setup?.cleanup());
 
