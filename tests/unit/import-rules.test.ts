@@ -15,8 +15,8 @@ type Layer = 'base' | 'db' | 'domain' | 'web' | 'root';
 
 // prettier-ignore
 const LAYERS: Record<Layer, { files: string[]; mayImport: Layer[] }> = {
-  // The environment, plain error types, logging and the translator.
-  base:   { files: ['config.ts', 'errors.ts', 'log.ts', 'i18n.ts'],
+  // The environment, plain error types, logging, the translator and the clock.
+  base:   { files: ['config.ts', 'errors.ts', 'log.ts', 'i18n.ts', 'clock.ts'],
             mayImport: ['base'] },
   // The Db interface, its two drivers and the migrations.
   db:     { files: ['db/'],
