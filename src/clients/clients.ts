@@ -232,10 +232,12 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     if (row.high_assurance && row.metadata.token_endpoint_auth_method !== 'private_key_jwt') return undefined;
     const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
     // The administrator's flag decides: without it the nik scope is not the client's to ask for.
-    const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
+    const scope = String(row.metadata.scope ?? '').split(' ').filter((s) => s && (s !== 'nik' || row.allow_nik)).join(' ');
+    const { scope: _asked, ...metadata } = row.metadata;
     return {
-      ...row.metadata,
-      scope,
+      ...metadata,
+      // oidc-provider refuses an empty scope (a service client may have none, see metadataOf).
+      ...(scope && { scope }),
       client_id: clientId,
       ...secret,
       ...(row.high_assurance && HIGH_ASSURANCE),
