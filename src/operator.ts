@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ZodError, z } from 'zod';
-import { AUTH_METHODS, GRANT_TYPES } from './clients/clients.js';
+import { AUTH_METHODS, GRANT_TYPES, type NewClient } from './clients/clients.js';
+import { REQUESTABLE_SCOPES } from './clients/registration.js';
 import { migrate } from './db/migrate.js';
 import { InputError } from './errors.js';
 import { inputErrorMessage } from './i18n.js';
@@ -25,10 +26,12 @@ export const USAGE = `Usage: kediri-id <command>
                              relay, and say what is wrong in plain words (exit status 1 if anything is)
   migrate                    apply database migrations
   client create --unit SLUG --name NAME --redirect-uri URI [--redirect-uri URI ...]
-      [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--jwks-uri URI]
+      [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--frontchannel-logout-uri URI]
       [--scope "openid profile ..."] [--auth-method client_secret_basic|client_secret_post|private_key_jwt|none]
-      [--grant-type authorization_code|refresh_token|client_credentials ...] [--allow-nik]
-                             create an active client; prints {"client_id", "client_secret"}
+      [--jwks-uri URI | --jwks JSON] [--grant-type authorization_code|refresh_token|client_credentials ...]
+      [--allow-nik] [--policy-uri URI] [--contact EMAIL]
+                             create an active client, checked by the same rules as the developer
+                             portal's requests; prints {"client_id", "client_secret"}
   citizen create --nik NIK --name NAME --birthdate YYYY-MM-DD --email EMAIL [--phone PHONE] [--verified]
                              create a citizen (email taken as verified; --verified: identity checked
                              against the KTP-el too); the password is read from standard input; prints {"id"}
@@ -67,12 +70,61 @@ const clientArgs = z.object({
   'redirect-uri': z.array(z.string()).default([]),
   'post-logout-redirect-uri': z.array(z.string()).default([]),
   'backchannel-logout-uri': z.string().optional(),
+  'frontchannel-logout-uri': z.string().optional(),
   'jwks-uri': z.string().optional(),
+  jwks: z.string().optional(),
+  'policy-uri': z.string().optional(),
+  contact: z.string().optional(),
   scope: z.string().default('openid'),
   'auth-method': z.enum(AUTH_METHODS, { error: `--auth-method must be one of ${AUTH_METHODS.join(', ')}` }).default('client_secret_basic'),
   'grant-type': z.array(z.enum(GRANT_TYPES, { error: `--grant-type must be one of ${GRANT_TYPES.join(', ')}` })).default(['authorization_code']),
   'allow-nik': z.boolean().default(false),
 });
+
+/** The flag of each field of the registration form (registration.ts RegistrationForm), and of the grant types. */
+const FLAG: Record<string, string> = {
+  name: 'name',
+  redirect_uris: 'redirect-uri',
+  post_logout_redirect_uris: 'post-logout-redirect-uri',
+  backchannel_logout_uri: 'backchannel-logout-uri',
+  frontchannel_logout_uri: 'frontchannel-logout-uri',
+  scopes: 'scope',
+  auth_method: 'auth-method',
+  client_credentials: 'grant-type',
+  grant_types: 'grant-type',
+  jwks: 'jwks',
+  jwks_uri: 'jwks-uri',
+  policy_uri: 'policy-uri',
+  contact: 'contact',
+};
+/** The problems of a client registration (clients.ts createActive), in the operator's words. */
+const PROBLEM: Record<string, string> = {
+  client_name_invalid: '2 to 100 characters are needed',
+  redirect_uri_required: 'at least one is needed for authorization_code',
+  too_many_uris: 'at most 10 are allowed',
+  uri_invalid: 'not an absolute URL, or it has a fragment, credentials or a wildcard',
+  uri_not_https: 'must be https (http only for localhost, 127.0.0.1 and [::1])',
+  scope_invalid: `unknown scope (known: openid ${REQUESTABLE_SCOPES.join(' ')})`,
+  nik_scope_not_allowed: 'the nik scope and --allow-nik go together (the NIK goes only to clients allowed it)',
+  auth_method_invalid: 'client_credentials needs client authentication: client_secret_basic, client_secret_post or private_key_jwt',
+  client_credentials_invalid: 'client_credentials with authorization_code needs client authentication (not --auth-method none)',
+  grant_types_invalid: 'authorization_code (with refresh_token, and client_credentials for a confidential client), or client_credentials alone',
+  refresh_token_needs_offline_access: 'refresh_token needs the offline_access scope',
+  jwks_invalid: 'must be a JWKS of 1 to 10 public keys, without private members such as "d"',
+  jwks_required: 'private_key_jwt needs --jwks-uri or --jwks',
+  email_invalid: 'must be an email address',
+};
+
+/** Creates the client; a refusal of its registration names the flag, in the operator's words. */
+async function createClient(services: Services, input: NewClient, actor: string): Promise<CommandResult> {
+  try {
+    return ok(await services.clients.createActive(input, actor));
+  } catch (error) {
+    const flag = error instanceof InputError && error.field && FLAG[error.field];
+    if (!flag) throw error;
+    return bad(`--${flag}: ${PROBLEM[error.code] ?? inputErrorMessage(error, 'en')}`);
+  }
+}
 
 const staffArgs = z.object({
   email: z.string({ error: '--email is required' }),
@@ -147,29 +199,32 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         'redirect-uri': { type: 'string', multiple: true },
         'post-logout-redirect-uri': { type: 'string', multiple: true },
         'backchannel-logout-uri': { type: 'string' },
+        'frontchannel-logout-uri': { type: 'string' },
         'jwks-uri': { type: 'string' },
+        jwks: { type: 'string' },
+        'policy-uri': { type: 'string' },
+        contact: { type: 'string' },
         scope: { type: 'string' },
         'auth-method': { type: 'string' },
         'grant-type': { type: 'string', multiple: true },
         'allow-nik': { type: 'boolean' },
       }, clientArgs);
-      return ok(
-        await services.clients.createActive(
-          {
-            unit: a.unit,
-            name: a.name,
-            redirectUris: a['redirect-uri'],
-            postLogoutRedirectUris: a['post-logout-redirect-uri'],
-            backchannelLogoutUri: a['backchannel-logout-uri'],
-            jwksUri: a['jwks-uri'],
-            scope: a.scope,
-            authMethod: a['auth-method'],
-            grantTypes: a['grant-type'],
-            allowNik: a['allow-nik'],
-          },
-          actor,
-        ),
-      );
+      return createClient(services, {
+        unit: a.unit,
+        name: a.name,
+        redirectUris: a['redirect-uri'],
+        postLogoutRedirectUris: a['post-logout-redirect-uri'],
+        backchannelLogoutUri: a['backchannel-logout-uri'],
+        frontchannelLogoutUri: a['frontchannel-logout-uri'],
+        jwksUri: a['jwks-uri'],
+        jwks: a.jwks,
+        policyUri: a['policy-uri'],
+        contact: a.contact,
+        scope: a.scope,
+        authMethod: a['auth-method'],
+        grantTypes: a['grant-type'],
+        allowNik: a['allow-nik'],
+      }, actor);
     }
 
     if (command === 'citizen' && sub === 'create') {

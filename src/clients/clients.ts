@@ -5,25 +5,69 @@ import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import { newSecret, type Sealer } from '../secrets.js';
 import { createClientCache, forgetClient } from './client-cache.js';
-import { uriProblem } from './registration.js';
+import { ADMINISTRATOR_METHODS, checkRegistration, metadataOf, requestedScope, uriProblem, usesSecret, type RegistrationForm } from './registration.js';
 
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+export const AUTH_METHODS = [...ADMINISTRATOR_METHODS, 'none'] as const;
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nik'] as const;
 export type ClientStatus = 'pending' | 'active' | 'rejected' | 'suspended';
 
+/**
+ * A client as the operator asks for it (`kediri-id client create`, and the tests' fixture): the
+ * protocol's terms (grant types, auth method, a scope string) rather than the portal's form. It is
+ * read onto the registration form (administratorForm) and checked by checkRegistration like every
+ * other registration, as an administrator's.
+ */
 export interface NewClient {
   unit: string;
   name: string;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   backchannelLogoutUri?: string;
+  frontchannelLogoutUri?: string;
+  /** A private_key_jwt client's public keys: a JWKS as JSON text, or at a URI. */
+  jwks?: string;
   jwksUri?: string;
+  policyUri?: string;
+  contact?: string;
+  /** Space-separated; openid is implied for the interactive clients. */
   scope: string;
   authMethod: (typeof AUTH_METHODS)[number];
   grantTypes: (typeof GRANT_TYPES)[number][];
-  /** An administrator allows this client the nik scope. */
+  /** An administrator allows this client the nik scope (and the nik scope needs it). */
   allowNik?: boolean;
+}
+
+/**
+ * The registration form an operator's client fills, its type read from the grant types as dynamic
+ * registration reads it: authorization_code makes an interactive client (native with auth method
+ * none, else web, which may also use client_credentials); client_credentials alone, a service.
+ * refresh_token comes with the offline_access scope (metadataOf), so it may be named only with it.
+ * Throws an InputError ('grant_types') for a combination that describes no client type.
+ */
+export function administratorForm(input: NewClient): RegistrationForm {
+  const grants = new Set(input.grantTypes);
+  const scopes = input.scope.split(/\s+/).filter((s) => s && s !== 'openid');
+  const interactive = grants.has('authorization_code');
+  if (!interactive && !(grants.size === 1 && grants.has('client_credentials'))) throw new InputError('grant_types_invalid', 'grant_types');
+  if (grants.has('refresh_token') && !scopes.includes('offline_access')) throw new InputError('refresh_token_needs_offline_access', 'grant_types');
+  return {
+    name: input.name,
+    type: !interactive ? 'service' : input.authMethod === 'none' ? 'native' : 'web',
+    redirect_uris: input.redirectUris.join(' '),
+    post_logout_redirect_uris: input.postLogoutRedirectUris.join(' '),
+    backchannel_logout_uri: input.backchannelLogoutUri ?? '',
+    frontchannel_logout_uri: input.frontchannelLogoutUri ?? '',
+    scopes,
+    reason_nik: '',
+    reason_address: '',
+    auth_method: input.authMethod,
+    client_credentials: interactive && grants.has('client_credentials') ? 'on' : '',
+    jwks: input.jwks ?? '',
+    jwks_uri: input.jwksUri ?? '',
+    logo_uri: '',
+    policy_uri: input.policyUri ?? '',
+    contact: input.contact ?? '',
+  };
 }
 
 const SECRET = 'client-secret';
@@ -116,23 +160,6 @@ function subjectMetadata(unit: string, subjectType: SubjectType): AdapterPayload
     ...(subjectType === 'pairwise' && { sector_identifier_uri: `https://${unit}.unit.kediri-id.invalid/` }),
   };
 }
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** An absolute https URL without fragment; plain http only for loopback (local development). */
-function checkUri(value: string, code: string, field: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InputError(code, field, `not an absolute URL: ${value}`);
-  }
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
-  if (!secure || url.hash || url.username || url.password) {
-    throw new InputError(code, field, `must be https (http only for localhost), without fragment or credentials: ${value}`);
-  }
-  return value;
-}
-
 /*
  * This module owns the clients table: every statement on it is here. Reads that need no key are
  * plain functions of a Queryable (other modules run them inside their own transactions, or with
@@ -205,10 +232,12 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     if (row.high_assurance && row.metadata.token_endpoint_auth_method !== 'private_key_jwt') return undefined;
     const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
     // The administrator's flag decides: without it the nik scope is not the client's to ask for.
-    const scope = String(row.metadata.scope).split(' ').filter((s) => s !== 'nik' || row.allow_nik).join(' ');
+    const scope = String(row.metadata.scope ?? '').split(' ').filter((s) => s && (s !== 'nik' || row.allow_nik)).join(' ');
+    const { scope: _asked, ...metadata } = row.metadata;
     return {
-      ...row.metadata,
-      scope,
+      ...metadata,
+      // oidc-provider refuses an empty scope (a service client may have none, see metadataOf).
+      ...(scope && { scope }),
       client_id: clientId,
       ...secret,
       ...(row.high_assurance && HIGH_ASSURANCE),
@@ -383,52 +412,26 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       await writing(clientId, () => tx.query('delete from clients where client_id = $1', [clientId]));
     },
 
-    /** Creates an active client (operator CLI); returns the id and, when it has one, the secret. */
+    /**
+     * Creates an active client (operator CLI) with the scopes it asks for: checked by
+     * checkRegistration as an administrator's registration, made into metadata by metadataOf like
+     * an approved request. The nik scope needs allowNik, and allowNik the nik scope. Throws the
+     * first problem as an InputError naming its field of the registration form (RegistrationForm),
+     * or 'grant_types'; returns the id and, when it has one, the secret.
+     */
     async createActive(input: NewClient, actor: string): Promise<{ client_id: string; client_secret?: string }> {
-      const name = input.name.trim();
-      if (name.length < 2 || name.length > 100) throw new InputError('client_name_invalid', 'name', '2 to 100 characters');
-      const grantTypes = [...new Set(input.grantTypes)];
-      const interactive = grantTypes.includes('authorization_code');
-      if (interactive && input.redirectUris.length === 0) {
-        throw new InputError('redirect_uri_required', 'redirect-uri', 'at least one is needed for authorization_code');
-      }
-      if (grantTypes.includes('client_credentials') && input.authMethod === 'none') {
-        throw new InputError('auth_method_invalid', 'auth-method', 'client_credentials needs client authentication');
-      }
-      if (input.authMethod === 'private_key_jwt' && !input.jwksUri) {
-        throw new InputError('jwks_uri_required', 'jwks-uri', 'private_key_jwt needs the client\'s JWKS URI');
-      }
-      const scopes = input.scope.split(/\s+/).filter(Boolean);
-      const unknown = scopes.find((s) => !(SCOPES as readonly string[]).includes(s));
-      if (unknown) throw new InputError('scope_invalid', 'scope', `unknown scope ${unknown} (known: ${SCOPES.join(' ')})`);
-      if (scopes.includes('nik') !== Boolean(input.allowNik)) {
-        throw new InputError('nik_scope_not_allowed', 'scope', 'the nik scope and --allow-nik go together (the NIK goes only to clients allowed it)');
-      }
-
-      const metadata = {
-        client_name: name,
-        application_type: input.authMethod === 'none' ? 'native' : 'web',
-        redirect_uris: input.redirectUris.map((u) => checkUri(u, 'redirect_uri_invalid', 'redirect-uri')),
-        post_logout_redirect_uris: input.postLogoutRedirectUris.map((u) =>
-          checkUri(u, 'redirect_uri_invalid', 'post-logout-redirect-uri'),
-        ),
-        ...(input.backchannelLogoutUri && {
-          backchannel_logout_uri: checkUri(input.backchannelLogoutUri, 'redirect_uri_invalid', 'backchannel-logout-uri'),
-          backchannel_logout_session_required: true,
-        }),
-        ...(input.jwksUri && { jwks_uri: checkUri(input.jwksUri, 'redirect_uri_invalid', 'jwks-uri') }),
-        scope: scopes.join(' '),
-        token_endpoint_auth_method: input.authMethod,
-        grant_types: grantTypes,
-        response_types: interactive ? ['code'] : [],
-      };
-      const secret = input.authMethod.startsWith('client_secret') ? newSecret() : undefined;
+      const checked = checkRegistration(administratorForm(input), 'administrator');
+      if (!checked.ok) throw checked.problems[0]!;
+      const registration = checked.registration;
+      if (registration.scopes.includes('nik') !== Boolean(input.allowNik)) throw new InputError('nik_scope_not_allowed', 'scopes');
+      const metadata = metadataOf(registration, requestedScope(registration));
+      const secret = usesSecret(registration) ? newSecret() : undefined;
       const clientId = newClientId(input.unit);
 
       await db.transaction(async (tx) => {
         const unit = await tx.query('select 1 from units where slug = $1', [input.unit]);
         if (unit.rowCount === 0) throw new InputError('unit_unknown', 'unit', `no unit with slug ${input.unit}`);
-        await insert(tx, { clientId, unit: input.unit, name, status: 'active', metadata, secret, allowNik: input.allowNik });
+        await insert(tx, { clientId, unit: input.unit, name: registration.name, status: 'active', metadata, secret, allowNik: input.allowNik });
         await audit({ type: 'client.created', actor, clientId, details: { unit: input.unit, status: 'active' } }, tx);
       });
       return { client_id: clientId, ...(secret && { client_secret: secret }) };

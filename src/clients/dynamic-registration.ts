@@ -12,6 +12,7 @@ import {
   checkRegistration,
   metadataOf,
   requestedScope,
+  usesSecret,
   type ClientRegistration,
   type ClientType,
 } from './registration.js';
@@ -145,6 +146,7 @@ function registrationFromMetadata(body: unknown): ClientRegistration {
     logo_uri: m.logo_uri ?? '',
     policy_uri: m.policy_uri ?? '',
     contact: m.contacts[0] ?? '',
+    client_credentials: '',
   });
   if (checked.ok) return checked.registration;
   const description = checked.problems.map((p) => `${MEMBER[p.field!] ?? p.field}: ${PROBLEM[p.code] ?? p.code}`).join('; ');
@@ -292,7 +294,7 @@ export function createDynamicRegistration(
         if (!accessToken) throw invalidToken();
         const registration = registrationFromMetadata(body);
         const clientId = newClientId(accessToken.unit);
-        const secret = registration.authMethod === 'client_secret_basic' ? newSecret() : undefined;
+        const secret = usesSecret(registration) ? newSecret() : undefined;
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const registrationToken = newSecret();
         // The secret goes to the registrant in this response: the portal does not show it again.
@@ -333,7 +335,7 @@ export function createDynamicRegistration(
         if (client.requestPending) throw invalidRequest('a request for this client is already waiting for review');
         const registration = registrationFromMetadata(body);
         // Approval keeps the live secret, or makes one (shown once in the developer portal) when the client had none.
-        const secret = registration.authMethod === 'client_secret_basic' ? liveSecret ?? newSecret() : undefined;
+        const secret = usesSecret(registration) ? liveSecret ?? newSecret() : undefined;
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const request = await clientRequests.submit({ unit: client.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);
         await audit({ type: 'client.updated_dynamically', actor: ACTOR, clientId, ip, details: { request, before: client.metadata, after: metadata } }, tx);

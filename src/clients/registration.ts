@@ -13,7 +13,25 @@ export const REQUESTABLE_SCOPES = ['profile', 'email', 'phone', 'address', 'nik'
 /** Scopes that need a written reason and an administrator's explicit tick. */
 export const SENSITIVE_SCOPES = ['nik', 'address'] as const;
 export type SensitiveScope = (typeof SENSITIVE_SCOPES)[number];
+/** How a developer's confidential client authenticates (the portal's choices, dynamic registration's too). */
 export const CONFIDENTIAL_METHODS = ['client_secret_basic', 'private_key_jwt'] as const;
+/** An administrator may also choose client_secret_post (see Requester). */
+export const ADMINISTRATOR_METHODS = [...CONFIDENTIAL_METHODS, 'client_secret_post'] as const;
+export type ConfidentialMethod = (typeof ADMINISTRATOR_METHODS)[number];
+
+/**
+ * Who asks for a registration; every way in checks it with checkRegistration, by the same rules.
+ * - `developer`: a unit's developer, through the portal or dynamic registration; an administrator
+ *   reviews the request and decides the sensitive scopes then.
+ * - `administrator`: the operator creating an active client at once (`kediri-id client create`).
+ *   Beyond a developer's request, an administrator may:
+ *   - ask for sensitive scopes without a written reason (the administrator is the one who decides,
+ *     as on approval; the nik scope still needs --allow-nik, see clients.ts createActive);
+ *   - leave out the privacy policy and the contact (checked the same way when given);
+ *   - choose client_secret_post;
+ *   - let a web client also use client_credentials (tokens for itself, besides its users' logins).
+ */
+export type Requester = 'developer' | 'administrator';
 
 export interface ClientRegistration {
   name: string;
@@ -27,13 +45,17 @@ export interface ClientRegistration {
   scopes: string[];
   /** Why the service needs each sensitive scope it asks for. */
   scopeReasons: Partial<Record<SensitiveScope, string>>;
-  authMethod: 'none' | (typeof CONFIDENTIAL_METHODS)[number];
+  authMethod: 'none' | ConfidentialMethod;
+  /** A web client that also takes tokens for itself (client_credentials): an administrator's choice. */
+  clientCredentials?: boolean;
   /** The public keys of a private_key_jwt client, uploaded (a JWKS) or at a URI. */
   jwks?: { keys: Record<string, unknown>[] };
   jwksUri?: string;
   logoUri?: string;
-  policyUri: string;
-  contact: string;
+  /** Required of a developer; an administrator may leave it out. */
+  policyUri?: string;
+  /** Required of a developer; an administrator may leave it out. */
+  contact?: string;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -69,6 +91,8 @@ export const registrationForm = z.object({
   reason_nik: z.string().max(1000).default(''),
   reason_address: z.string().max(1000).default(''),
   auth_method: z.string().max(40).default(''),
+  /** 'on' for a web client that also uses client_credentials (an administrator's choice, see Requester). */
+  client_credentials: z.string().max(10).default(''),
   jwks: z.string().max(20_000).default(''),
   jwks_uri: z.string().max(500).default(''),
   logo_uri: z.string().max(500).default(''),
@@ -78,13 +102,16 @@ export const registrationForm = z.object({
 export type RegistrationForm = z.infer<typeof registrationForm>;
 
 /**
- * Checks a posted registration: every problem as an InputError naming its form field, or the
- * registration. Mirrors what oidc-provider would refuse, in words a developer can act on.
+ * Checks a registration as its requester posted it: every problem as an InputError naming its form
+ * field, or the registration. Mirrors what oidc-provider would refuse, in words a developer can act
+ * on. The one check of every new or changed client: the developer portal, dynamic registration and
+ * the operator CLI (see Requester for what an administrator may do beyond a developer).
  */
-export function checkRegistration(form: RegistrationForm):
+export function checkRegistration(form: RegistrationForm, by: Requester = 'developer'):
   | { ok: true; registration: ClientRegistration }
   | { ok: false; problems: InputError[] } {
   const problems: InputError[] = [];
+  const administrator = by === 'administrator';
   const name = form.name.trim().replace(/\s+/g, ' ');
   if (name.length < 2 || name.length > 100) problems.push(new InputError('client_name_invalid', 'name'));
   const type = (CLIENT_TYPES as readonly string[]).includes(form.type) ? (form.type as ClientType) : undefined;
@@ -111,16 +138,20 @@ export function checkRegistration(form: RegistrationForm):
   for (const scope of SENSITIVE_SCOPES) {
     if (!scopes.includes(scope)) continue;
     const reason = (scope === 'nik' ? form.reason_nik : form.reason_address).trim();
+    if (administrator && !reason) continue;
     if (reason.length < REASON_MIN) problems.push(new InputError('scope_reason_required', `reason_${scope}`));
     else scopeReasons[scope] = reason;
   }
 
+  const methods: readonly string[] = administrator ? ADMINISTRATOR_METHODS : CONFIDENTIAL_METHODS;
   const authMethod = type === 'spa' || type === 'native'
     ? 'none'
-    : (CONFIDENTIAL_METHODS as readonly string[]).includes(form.auth_method)
-      ? (form.auth_method as (typeof CONFIDENTIAL_METHODS)[number])
+    : methods.includes(form.auth_method)
+      ? (form.auth_method as ConfidentialMethod)
       : undefined;
   if (!authMethod) problems.push(new InputError('auth_method_invalid', 'auth_method'));
+  const clientCredentials = form.client_credentials === 'on';
+  if (clientCredentials && !(administrator && type === 'web')) problems.push(new InputError('client_credentials_invalid', 'client_credentials'));
   let jwks: ClientRegistration['jwks'];
   const jwksUri = form.jwks_uri.trim() || undefined;
   if (authMethod === 'private_key_jwt') {
@@ -135,11 +166,11 @@ export function checkRegistration(form: RegistrationForm):
 
   const logoUri = form.logo_uri.trim() || undefined;
   if (logoUri && uriProblem(logoUri)) problems.push(new InputError(uriProblem(logoUri)!, 'logo_uri'));
-  const policyUri = form.policy_uri.trim();
-  if (!policyUri) problems.push(new InputError('policy_uri_required', 'policy_uri'));
-  else if (uriProblem(policyUri)) problems.push(new InputError(uriProblem(policyUri)!, 'policy_uri'));
-  const contact = form.contact.trim().toLowerCase();
-  if (!EMAIL.test(contact)) problems.push(new InputError('email_invalid', 'contact'));
+  const policyUri = form.policy_uri.trim() || undefined;
+  if (!policyUri && !administrator) problems.push(new InputError('policy_uri_required', 'policy_uri'));
+  else if (policyUri && uriProblem(policyUri)) problems.push(new InputError(uriProblem(policyUri)!, 'policy_uri'));
+  const contact = form.contact.trim().toLowerCase() || undefined;
+  if ((contact || !administrator) && !EMAIL.test(contact ?? '')) problems.push(new InputError('email_invalid', 'contact'));
 
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -154,10 +185,11 @@ export function checkRegistration(form: RegistrationForm):
       scopes,
       scopeReasons,
       authMethod: authMethod!,
+      ...(clientCredentials && { clientCredentials }),
       ...(authMethod === 'private_key_jwt' && (jwks ? { jwks } : { jwksUri })),
       ...(logoUri && { logoUri }),
-      policyUri,
-      contact,
+      ...(policyUri && { policyUri }),
+      ...(contact && { contact }),
     },
   };
 }
@@ -199,7 +231,11 @@ export function metadataOf(registration: ClientRegistration, scope: string): Rec
     application_type: registration.type === 'native' ? 'native' : 'web',
     token_endpoint_auth_method: registration.authMethod,
     grant_types: interactive
-      ? ['authorization_code', ...(scope.split(' ').includes('offline_access') ? ['refresh_token'] : [])]
+      ? [
+        'authorization_code',
+        ...(scope.split(' ').includes('offline_access') ? ['refresh_token'] : []),
+        ...(registration.clientCredentials ? ['client_credentials'] : []),
+      ]
       : ['client_credentials'],
     response_types: interactive ? ['code'] : [],
     redirect_uris: registration.redirectUris,
@@ -217,10 +253,13 @@ export function metadataOf(registration: ClientRegistration, scope: string): Rec
     ...(registration.jwks && { jwks: registration.jwks }),
     ...(registration.jwksUri && { jwks_uri: registration.jwksUri }),
     ...(registration.logoUri && { logo_uri: registration.logoUri }),
-    policy_uri: registration.policyUri,
-    contacts: [registration.contact],
+    ...(registration.policyUri && { policy_uri: registration.policyUri }),
+    ...(registration.contact && { contacts: [registration.contact] }),
   };
 }
+
+/** Whether the client authenticates with a secret that we issue (client_secret_basic or _post). */
+export const usesSecret = (registration: ClientRegistration) => registration.authMethod.startsWith('client_secret');
 
 /** The scope a registration asks for, as the client would hold it (openid for interactive clients). */
 export function requestedScope(registration: ClientRegistration): string {
@@ -249,12 +288,13 @@ export function registrationOf(metadata: Record<string, unknown>): ClientRegistr
     ...(typeof metadata.frontchannel_logout_uri === 'string' && { frontchannelLogoutUri: metadata.frontchannel_logout_uri }),
     scopes: String(metadata.scope ?? '').split(' ').filter((s) => s && s !== 'openid'),
     scopeReasons: {},
-    authMethod: method === 'none' || method === 'private_key_jwt' ? method : 'client_secret_basic',
+    authMethod: (['none', ...ADMINISTRATOR_METHODS] as string[]).includes(method) ? (method as ClientRegistration['authMethod']) : 'client_secret_basic',
+    ...(type === 'web' && grantTypes.includes('client_credentials') && { clientCredentials: true }),
     ...(metadata.jwks !== undefined && { jwks: metadata.jwks as ClientRegistration['jwks'] }),
     ...(typeof metadata.jwks_uri === 'string' && { jwksUri: metadata.jwks_uri }),
     ...(typeof metadata.logo_uri === 'string' && { logoUri: metadata.logo_uri }),
-    policyUri: String(metadata.policy_uri ?? ''),
-    contact: list(metadata.contacts)[0] ?? '',
+    ...(typeof metadata.policy_uri === 'string' && { policyUri: metadata.policy_uri }),
+    ...(list(metadata.contacts)[0] && { contact: list(metadata.contacts)[0] }),
   };
 }
 
@@ -271,11 +311,12 @@ export function formOf(registration: ClientRegistration): RegistrationForm {
     reason_nik: registration.scopeReasons.nik ?? '',
     reason_address: registration.scopeReasons.address ?? '',
     auth_method: registration.authMethod,
+    client_credentials: registration.clientCredentials ? 'on' : '',
     jwks: registration.jwks ? JSON.stringify(registration.jwks, null, 2) : '',
     jwks_uri: registration.jwksUri ?? '',
     logo_uri: registration.logoUri ?? '',
-    policy_uri: registration.policyUri,
-    contact: registration.contact,
+    policy_uri: registration.policyUri ?? '',
+    contact: registration.contact ?? '',
   };
 }
 
@@ -292,13 +333,14 @@ export function compare(requested: ClientRegistration, live: ClientRegistration 
   const show = (r: ClientRegistration | undefined, field: keyof ClientRegistration): string => {
     const value = r?.[field];
     if (value === undefined) return '';
+    if (typeof value === 'boolean') return value ? '✓' : '';
     if (Array.isArray(value)) return value.join('\n');
     if (typeof value === 'object') return field === 'jwks' ? JSON.stringify(value) : Object.entries(value).map(([k, v]) => `${k}: ${v}`).join('\n');
     return String(value);
   };
   const fields: (keyof ClientRegistration)[] = [
     'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'frontchannelLogoutUri', 'scopes', 'scopeReasons',
-    'authMethod', 'jwks', 'jwksUri', 'logoUri', 'policyUri', 'contact',
+    'authMethod', 'clientCredentials', 'jwks', 'jwksUri', 'logoUri', 'policyUri', 'contact',
   ];
   return fields.map((field) => {
     const liveText = show(live, field);

@@ -14,6 +14,7 @@ import {
   metadataOf,
   registrationOf,
   requestedScope,
+  usesSecret,
   type ClientRegistration,
   type SensitiveScope,
 } from './registration.js';
@@ -175,7 +176,7 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
           .filter((s) => !(SENSITIVE_SCOPES as readonly string[]).includes(s) || allowed.includes(s as SensitiveScope))
           .join(' ');
         const metadata = metadataOf(registration, scope);
-        const confidentialSecret = registration.authMethod === 'client_secret_basic';
+        const confidentialSecret = usesSecret(registration);
         let clientId = request.clientId;
         let before: Record<string, unknown> | undefined;
         const allowNik = scope.split(' ').includes('nik');

@@ -5,6 +5,8 @@ import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { SITI, createCitizen } from '../support/fixtures.js';
 import { relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { runOperatorCommand } from '../../src/operator.js';
+import { translator } from '../../src/i18n.js';
 
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const OTHER_DEV = { nik: '3571022208850004', name: 'Eko Prasetyo', birthdate: '1985-08-22', email: 'eko@dpupr.example.id', password: 'tahu-takwa-dan-getuk-pisang' };
@@ -318,5 +320,63 @@ describe('an approved client', () => {
     for (const path of ['/developer/layanan/tidak-ada', `/developer/layanan/${'x'.repeat(300)}/ubah`]) {
       expect((await get(developer, path)).status).toBe(404);
     }
+  });
+});
+
+describe('one validator for every way a client is made', () => {
+  const escaped = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  const PRIVATE_JWKS = JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'rahasia' }] });
+  const CALLBACK_URI = 'https://pajak.kedirikota.go.id/callback';
+  /** A bad registration as the portal posts it and as the operator types it, and the rule both must apply. */
+  const cases: Array<{ portal: Record<string, string>; cli: string[]; field: string; code: string; words: RegExp }> = [
+    {
+      portal: { redirect_uris: 'http://pajak.kedirikota.go.id/callback' },
+      cli: ['--redirect-uri', 'http://pajak.kedirikota.go.id/callback'],
+      field: 'redirect_uris', code: 'uri_not_https', words: /^kediri-id: --redirect-uri: must be https/,
+    },
+    {
+      portal: { auth_method: 'private_key_jwt', jwks: PRIVATE_JWKS },
+      cli: ['--redirect-uri', CALLBACK_URI, '--auth-method', 'private_key_jwt', '--jwks', PRIVATE_JWKS],
+      field: 'jwks', code: 'jwks_invalid', words: /^kediri-id: --jwks: must be a JWKS of 1 to 10 public keys/,
+    },
+    {
+      portal: { policy_uri: 'https://*.kedirikota.go.id/privasi' },
+      cli: ['--redirect-uri', CALLBACK_URI, '--policy-uri', 'https://*.kedirikota.go.id/privasi'],
+      field: 'policy_uri', code: 'uri_invalid', words: /^kediri-id: --policy-uri: not an absolute URL/,
+    },
+  ];
+
+  test.each(cases)('the portal and the CLI refuse $code on $field by the same rule', async ({ portal, cli, field, code, words }) => {
+    const posted = await post(developer, '/developer/permintaan/baru', { ...WEB, ...portal });
+    expect(posted.status).toBe(400);
+    expect(inlineError(posted.html, field)).toContain(escaped(translator('id')(`developer.error.${code}`)));
+
+    const count = async () => (await server.instance.db.query<{ n: number }>('select count(*)::int as n from clients')).rows[0]!.n;
+    const before = await count();
+    const run = await runOperatorCommand(server.instance, ['client', 'create', '--unit', 'bppkad', '--name', 'Layanan Pajak Daerah', ...cli], '');
+    expect(run).toMatchObject({ code: 2, stdout: '' });
+    expect(run.stderr).toMatch(words);
+    // The CLI's refusal is the registration check's own problem: the same code on the same form field.
+    await expect(server.instance.clients.createActive({
+      unit: 'bppkad', name: 'Layanan Pajak Daerah', redirectUris: [CALLBACK_URI], postLogoutRedirectUris: [], scope: 'openid',
+      authMethod: 'client_secret_basic', grantTypes: ['authorization_code'],
+      ...(field === 'redirect_uris' && { redirectUris: [portal.redirect_uris!] }),
+      ...(field === 'jwks' && { authMethod: 'private_key_jwt' as const, jwks: PRIVATE_JWKS }),
+      ...(field === 'policy_uri' && { policyUri: portal.policy_uri }),
+    }, 'test')).rejects.toMatchObject({ code, field });
+    expect(await count()).toBe(before);
+  });
+
+  test('what only an administrator may do is refused to a developer, and allowed to the CLI', async () => {
+    const posted = await post(developer, '/developer/permintaan/baru', { ...WEB, client_credentials: 'on' });
+    expect(posted.status).toBe(400);
+    expect(inlineError(posted.html, 'client_credentials') ?? posted.html).toContain(escaped(translator('id')('developer.error.client_credentials_invalid')));
+    const run = await runOperatorCommand(server.instance, ['client', 'create', '--unit', 'bppkad', '--name', 'Layanan Pajak Daerah',
+      '--redirect-uri', CALLBACK_URI, '--auth-method', 'client_secret_post', '--grant-type', 'authorization_code', '--grant-type', 'client_credentials'], '');
+    expect(run.stderr).toBe('');
+    const { client_id: clientId } = JSON.parse(run.stdout) as { client_id: string };
+    const client = await server.instance.clients.find(server.instance.db, clientId);
+    expect(client!.metadata).toMatchObject({ token_endpoint_auth_method: 'client_secret_post', grant_types: ['authorization_code', 'client_credentials'], scope: 'openid' });
+    expect(client!.metadata).not.toHaveProperty('policy_uri');
   });
 });

@@ -19,16 +19,22 @@ export async function createCitizen(instance: Pick<Services, 'citizens'>, citize
   return instance.citizens.create(citizen, { actor: 'test', emailVerified: true });
 }
 
+/**
+ * A web client made as the operator makes one (clients.createActive), which also takes tokens for
+ * itself (client_credentials); refresh_token is among its grant types when its scope has offline_access.
+ */
 export async function createWebClient(instance: Pick<Services, 'clients'>, overrides: Partial<NewClient> = {}) {
+  const scope = overrides.scope ?? 'openid offline_access profile email phone';
+  const refresh = scope.split(' ').includes('offline_access') ? ['refresh_token' as const] : [];
   const created = await instance.clients.createActive(
     {
       unit: 'dispendukcapil',
       name: 'Layanan Akta',
       redirectUris: [CALLBACK],
       postLogoutRedirectUris: [AFTER_LOGOUT],
-      scope: 'openid offline_access profile email phone',
+      scope,
       authMethod: 'client_secret_basic',
-      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grantTypes: ['authorization_code', ...refresh, 'client_credentials'],
       ...overrides,
     },
     'test',
