@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
@@ -98,13 +98,18 @@ export async function resolveEncryptionKey(config: Config): Promise<string> {
   if (existing) return existing;
   await mkdir(config.dataDir, { recursive: true });
   const encryptionKey = newSecret();
+  // Written whole under a name of its own, then linked into place: whoever reads secrets.json reads
+  // a whole file, and of two processes starting together one links first and the other uses its key.
+  const draft = join(config.dataDir, `secrets.json.${randomBytes(6).toString('hex')}`);
+  await writeFile(draft, JSON.stringify({ encryptionKey }) + '\n', { mode: 0o600, flag: 'wx' });
   try {
-    await writeFile(join(config.dataDir, 'secrets.json'), JSON.stringify({ encryptionKey }) + '\n', { mode: 0o600, flag: 'wx' });
+    await link(draft, join(config.dataDir, 'secrets.json'));
     return encryptionKey;
   } catch (error) {
-    // Another process created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return resolveEncryptionKey(config);
     throw error;
+  } finally {
+    await rm(draft, { force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
@@ -37,8 +37,10 @@ describe('the embedded default keeps a generated key in DATA_DIR', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'kediri-secrets-'));
     try {
       const config = loadConfig({ DATA_DIR: dataDir });
-      const [first, concurrent] = await Promise.all([resolveEncryptionKey(config), resolveEncryptionKey(config)]);
-      expect(concurrent).toBe(first);
+      // Starts at the same moment all end with one key, each reading a whole file (never a half-written one).
+      const [first, ...concurrent] = await Promise.all(Array.from({ length: 20 }, () => resolveEncryptionKey(config)));
+      expect(new Set(concurrent)).toEqual(new Set([first]));
+      expect(await readdir(dataDir)).toEqual(['secrets.json']);
       expect(await resolveEncryptionKey(config)).toBe(first);
       const file = join(dataDir, 'secrets.json');
       expect((await stat(file)).mode & 0o777).toBe(0o600);
