@@ -18,7 +18,12 @@ describe('METRICS_PORT', () => {
     try {
       const rp = await relyingParty(setup.issuer, clientId, clientSecret);
       for (let i = 0; i < 3; i++) await oidc.clientCredentialsGrant(rp);
-      const res = await fetch(`http://127.0.0.1:${setup.env.METRICS_PORT}/metrics`);
+      // The supervisor answers once every server process answers it: the second may still be starting.
+      const scrape = () => fetch(`http://127.0.0.1:${setup.env.METRICS_PORT}/metrics`);
+      let res = await scrape();
+      for (const deadline = Date.now() + 20_000; res.status === 503 && Date.now() < deadline; res = await scrape()) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
       const text = await res.text();
