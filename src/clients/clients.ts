@@ -236,8 +236,9 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     const { scope: _asked, ...metadata } = row.metadata;
     return {
       ...metadata,
-      // oidc-provider refuses an empty scope (a service client may have none, see metadataOf).
-      ...(scope && { scope }),
+      // The scope is the list of what the client may ask for, and oidc-provider holds a client to it
+      // only when it is there (and refuses an empty one): a client with none may ask for openid alone.
+      scope: scope || 'openid',
       client_id: clientId,
       ...secret,
       ...(row.high_assurance && HIGH_ASSURANCE),

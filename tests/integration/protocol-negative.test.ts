@@ -165,6 +165,18 @@ describe('clients', () => {
     expect(await count("audit_events where type = 'client.status_changed' and client_id = $1", [other.clientId])).toBe(2);
   });
 
+  test('a service client asks only for what it was given: no scope, not even nik, beyond its own', async () => {
+    // Made as the operator CLI makes one by default: client_credentials, nothing but openid asked for.
+    const service = await createWebClient(server.instance, {
+      name: 'Layanan Antar Sistem', unit: 'bppkad', redirectUris: [], postLogoutRedirectUris: [], scope: 'openid', grantTypes: ['client_credentials'],
+    });
+    const config = await relyingParty(server.url, service.clientId, service.clientSecret);
+    expect((await oidc.clientCredentialsGrant(config, {})).access_token).toBeTruthy();
+    for (const scope of ['nik', 'profile', 'email address']) {
+      await expect(oidc.clientCredentialsGrant(config, { scope })).rejects.toMatchObject({ error: 'invalid_scope' });
+    }
+  });
+
   test('a client cannot introspect or revoke another client\'s token', async () => {
     const other = await createWebClient(server.instance, { name: 'Layanan Izin', unit: 'dpmptsp' });
     const config = await relyingParty(server.url, other.clientId, other.clientSecret);
