@@ -378,5 +378,8 @@ describe('one validator for every way a client is made', () => {
     const client = await server.instance.clients.find(server.instance.db, clientId);
     expect(client!.metadata).toMatchObject({ token_endpoint_auth_method: 'client_secret_post', grant_types: ['authorization_code', 'client_credentials'], scope: 'openid' });
     expect(client!.metadata).not.toHaveProperty('policy_uri');
+    // Its unit's developer can renew its secret, as for any client with a secret.
+    const page = await get(developer, `/developer/layanan/${clientId}`);
+    expect(page.html).toContain(`action="/developer/layanan/${clientId}/rahasia"`);
   });
 });

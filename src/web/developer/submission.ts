@@ -26,7 +26,7 @@ const FIELD_ORDER = [
  * not). A confidential client is checked with a stand-in secret: the real one is made on approval.
  */
 async function providerProblem(provider: Provider, metadata: Record<string, unknown>): Promise<InputError | undefined> {
-  const secret = metadata.token_endpoint_auth_method === 'client_secret_basic' ? { client_secret: 'checked-on-approval' } : {};
+  const secret = String(metadata.token_endpoint_auth_method).startsWith('client_secret') ? { client_secret: 'checked-on-approval' } : {};
   try {
     await provider.Client.validate({ client_id: 'checked-on-submission', ...secret, ...metadata } as ClientMetadata);
     return undefined;
