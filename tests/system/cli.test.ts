@@ -9,13 +9,16 @@ import { createSealer, resolveEncryptionKey } from '../../src/secrets.js';
 /**
  * The operator's workflow with the real binary: register a client and a citizen with the CLI,
  * serve, log in through the client, restart, and find clients, citizens and keys still there.
- * Embedded by default; on PostgreSQL when DATABASE_URL is set.
+ * Always on the embedded database, whose CLI is the intricate one: it opens the data directory
+ * itself, or, while a server holds it, speaks to the server through its socket (passwords on
+ * standard input included). On PostgreSQL the CLI simply connects; the other tests of tests/system
+ * use it that way (createClientByCli, createSitiByCli).
  */
 let setup: Awaited<ReturnType<typeof processEnvironment>>;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  setup = await processEnvironment();
+  setup = await processEnvironment({}, { database: 'embedded' });
   env = setup.env;
 });
 
