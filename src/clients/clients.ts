@@ -44,7 +44,7 @@ export interface NewClient {
  * refresh_token comes with the offline_access scope (metadataOf), so it may be named only with it.
  * Throws an InputError ('grant_types') for a combination that describes no client type.
  */
-export function administratorForm(input: NewClient): RegistrationForm {
+function administratorForm(input: NewClient): RegistrationForm {
   const grants = new Set(input.grantTypes);
   const scopes = input.scope.split(/\s+/).filter((s) => s && s !== 'openid');
   const interactive = grants.has('authorization_code');
