@@ -1,0 +1,26 @@
+/**
+ * Phone numbers. A citizen types an Indonesian mobile number as 08..., 628... or +628..., with
+ * spaces, dashes, dots or brackets; it is stored in E.164 (+628...). Indonesian mobile numbers
+ * have 9 to 12 digits after the country code, the first an 8. Numbers of other countries are
+ * refused unless their calling code is configured (PHONE_FOREIGN_PREFIXES, e.g. "+60,+65").
+ */
+const SEPARATORS = /[\s\-.()]/g;
+const INDONESIAN_MOBILE = /^(?:\+62|62|0)(8\d{8,11})$/;
+const E164 = /^\+[1-9]\d{7,14}$/;
+
+/** The number in E.164, or undefined when it is not a mobile number we send codes to. */
+export function normalizePhone(input: string, foreignPrefixes: readonly string[] = []): string | undefined {
+  const compact = input.replace(SEPARATORS, '');
+  const indonesian = INDONESIAN_MOBILE.exec(compact);
+  if (indonesian) return `+62${indonesian[1]}`;
+  if (E164.test(compact) && !compact.startsWith('+62') && foreignPrefixes.some((prefix) => compact.startsWith(prefix))) return compact;
+  return undefined;
+}
+
+/** Whether what someone typed as a login identifier looks like a phone number (not a NIK, not an email). */
+export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !/^\d{16}$/.test(identifier.trim());
+
+/** +62812****789: enough to tell numbers apart on a page or in a log, not to collect them. */
+export function maskPhone(phone: string): string {
+  return phone.length > 9 ? `${phone.slice(0, 6)}${'*'.repeat(phone.length - 9)}${phone.slice(-3)}` : '***';
+}
