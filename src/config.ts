@@ -20,7 +20,7 @@ export interface ThrottlePolicy {
   delayAfterFailures: number;
   maxDelaySeconds: number;
   /** Attempts per IP address and action in a 15-minute window. */
-  ipLimits: { login: number; register: number; reset: number; code: number };
+  ipLimits: { login: number; register: number; reset: number; code: number; message: number };
 }
 
 export const DEFAULT_THROTTLE: ThrottlePolicy = {
@@ -28,7 +28,7 @@ export const DEFAULT_THROTTLE: ThrottlePolicy = {
   lockoutMinutes: 15,
   delayAfterFailures: 3,
   maxDelaySeconds: 30,
-  ipLimits: { login: 100, register: 30, reset: 20, code: 50 },
+  ipLimits: { login: 100, register: 30, reset: 20, code: 50, message: 20 },
 };
 
 /**
@@ -121,6 +121,14 @@ const schema = z.object({
   IP_LIMIT_REGISTER: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.register),
   IP_LIMIT_RESET: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.reset),
   IP_LIMIT_CODE: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.code),
+  /** WhatsApp and SMS codes asked for per IP address (an IPv6 client by its /64) in 15 minutes. */
+  IP_LIMIT_MESSAGE: z.coerce.number().int().min(1).default(DEFAULT_THROTTLE.ipLimits.message),
+  /** WhatsApp and SMS messages the whole instance sends a day at most (each costs money). */
+  MESSAGE_DAILY_BUDGET: z.coerce.number().int().min(1).default(5000),
+  /** Calling codes of other countries whose mobile numbers are accepted, comma-separated (e.g. "+60,+65"); unset: Indonesian numbers only. */
+  PHONE_FOREIGN_PREFIXES: z.string().regex(/^\s*\+[1-9]\d{0,3}(\s*,\s*\+[1-9]\d{0,3})*\s*$/, 'must be calling codes such as +60,+65').optional(),
+  /** Signing in with a code sent to the phone, without a password, for services that ask for the basic level only. */
+  PHONE_CODE_SIGN_IN: boolean.default(true),
   /** Seconds between publishing a new signing key and signing with it (JWKS caches commonly hold a day). */
   KEY_PROMOTION_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 60 * 60).default(24 * 60 * 60),
   /** Private hosts and networks that outgoing requests may reach (src/oidc/outbound.ts); unset: public addresses only. */
@@ -150,6 +158,8 @@ export interface Config {
   throttle: ThrottlePolicy;
   keyPromotionSeconds: number;
   outboundAllow: OutboundAllow;
+  /** Phone numbers and the codes sent to them (src/identity/phone.ts, phone-codes.ts). */
+  phone: { foreignPrefixes: string[]; codeSignIn: boolean; dailyBudget: number };
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -231,10 +241,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockoutMinutes: e.LOCKOUT_MINUTES,
       delayAfterFailures: DEFAULT_THROTTLE.delayAfterFailures,
       maxDelaySeconds: e.LOGIN_MAX_DELAY_SECONDS,
-      ipLimits: { login: e.IP_LIMIT_LOGIN, register: e.IP_LIMIT_REGISTER, reset: e.IP_LIMIT_RESET, code: e.IP_LIMIT_CODE },
+      ipLimits: { login: e.IP_LIMIT_LOGIN, register: e.IP_LIMIT_REGISTER, reset: e.IP_LIMIT_RESET, code: e.IP_LIMIT_CODE, message: e.IP_LIMIT_MESSAGE },
     },
     keyPromotionSeconds: e.KEY_PROMOTION_SECONDS,
     outboundAllow,
+    phone: {
+      foreignPrefixes: (e.PHONE_FOREIGN_PREFIXES ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+      codeSignIn: e.PHONE_CODE_SIGN_IN,
+      dailyBudget: e.MESSAGE_DAILY_BUDGET,
+    },
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

@@ -37,6 +37,10 @@ export function createMetrics(db: Db) {
   const tokens = new client.Counter({
     name: 'kediri_tokens_issued_total', help: 'Successful token endpoint requests, by grant type', labelNames: ['grant_type'], registers,
   });
+  const messages = new client.Counter({
+    name: 'kediri_messages_total', help: 'WhatsApp and SMS messages, by channel and result (sent, failed, refused by a limit)',
+    labelNames: ['channel', 'result'], registers,
+  });
   const throttled = new client.Counter({
     name: 'kediri_throttled_total', help: 'Attempts refused by the brute-force defence, by what was limited (ip_login, ip_register, ip_reset, ip_code, account)',
     labelNames: ['limit'], registers,
@@ -85,6 +89,10 @@ export function createMetrics(db: Db) {
     login: (result: LoginResult, unit: string | undefined) => logins.inc({ result, unit: unit ?? 'kediri-id' }),
     tokenIssued: (grantType: string) => tokens.inc({ grant_type: grantType }),
     throttled: (limit: string) => throttled.inc({ limit }),
+    /** A message refused by a limit (per number, per address, the daily budget), by the channel asked for. */
+    messageRefused: (channel: string) => messages.inc({ channel, result: 'refused' }),
+    /** A message delivered or given up, by the channel tried. */
+    message: (channel: string, result: 'sent' | 'failed') => messages.inc({ channel, result }),
   };
 }
 

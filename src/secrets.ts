@@ -25,7 +25,8 @@ export type Purpose =
   | 'registration-access-token'
   | 'csrf'
   | 'pairwise-subject'
-  | 'population-query';
+  | 'population-query'
+  | 'phone-code';
 
 /** Encrypts and hashes with subkeys of the instance encryption key, one subkey per purpose. */
 export interface Sealer {

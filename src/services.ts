@@ -15,6 +15,8 @@ import { createPasswordReset } from './identity/password-reset.js';
 import { createRegistration } from './identity/registration.js';
 import { createProfile } from './identity/profile.js';
 import { createOutbox } from './email/outbox.js';
+import { createMessageOutbox } from './messaging/outbox.js';
+import { createPhoneCodes } from './identity/phone-codes.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
@@ -48,12 +50,15 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   });
   const clients = createClientStore(db, sealer, audit);
   const passwords = createPasswords(config.argon2, config.argon2Concurrency);
-  const citizens = createCitizenStore(db, sealer, passwords, audit);
+  const citizens = createCitizenStore(db, sealer, passwords, audit, config.phone.foreignPrefixes);
   const outbox = createOutbox(db);
+  const messages = createMessageOutbox(db);
   const tokens = createAccountTokens(sealer);
   // Identity ends and lists sessions through src/oidc without importing it (identity/sessions.ts).
   const sessions = createAccountSessions(db);
-  const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, audit };
+  const throttle = createThrottle(db, config.throttle, metrics.throttled);
+  const phoneCodes = createPhoneCodes({ db, sealer, messages, audit, throttle, dailyBudget: config.phone.dailyBudget, refused: metrics.messageRefused });
+  const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, audit };
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
@@ -67,7 +72,6 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
-  const throttle = createThrottle(db, config.throttle, metrics.throttled);
   const account = createAccount(db, sealer, citizens, sessions, outbox, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
@@ -81,7 +85,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
   return {
-    ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
+    ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },

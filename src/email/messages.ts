@@ -17,7 +17,7 @@ const eta = new Eta({
   cache: true,
 });
 
-function render(to: string, template: string, data: Record<string, unknown>): Email {
+function render(to: string | null, template: string, data: Record<string, unknown>): Email {
   const text = eta.render(template, data);
   const blank = text.indexOf('\n\n');
   return { to, subject: text.slice(0, blank), body: text.slice(blank + 2).trimEnd() };
@@ -32,27 +32,27 @@ export function lifetime(minutes: number): { id: string; en: string } {
   return { id: `${count} ${id}`, en: `${count} ${en}${count === 1 ? '' : 's'}` };
 }
 
-export function verificationEmail(to: string, name: string, link: string, code: string, validMinutes: number): Email {
+export function verificationEmail(to: string | null, name: string, link: string, code: string, validMinutes: number): Email {
   return render(to, 'verification', { name, link, code, lifetime: lifetime(validMinutes) });
 }
 
-export function passwordResetEmail(to: string, name: string, link: string, validMinutes: number): Email {
+export function passwordResetEmail(to: string | null, name: string, link: string, validMinutes: number): Email {
   return render(to, 'password-reset', { name, link, lifetime: lifetime(validMinutes) });
 }
 
-export function passwordChangedEmail(to: string, name: string): Email {
+export function passwordChangedEmail(to: string | null, name: string): Email {
   return render(to, 'password-changed', { name });
 }
 
-export function registrationAttemptEmail(to: string, name: string): Email {
+export function registrationAttemptEmail(to: string | null, name: string): Email {
   return render(to, 'registration-attempt', { name });
 }
 
-export function accountLockedEmail(to: string, name: string, lockoutMinutes: number): Email {
+export function accountLockedEmail(to: string | null, name: string, lockoutMinutes: number): Email {
   return render(to, 'account-locked', { name, lifetime: lifetime(lockoutMinutes) });
 }
 
-export function recoveryCodeUsedEmail(to: string, name: string, left: number): Email {
+export function recoveryCodeUsedEmail(to: string | null, name: string, left: number): Email {
   return render(to, 'recovery-code-used', { name, left });
 }
 
@@ -67,19 +67,19 @@ const FACTOR_CHANGES: Record<FactorChange, { id: string; en: string }> = {
   recovery_codes_renewed: { id: 'Kode pemulihan baru dibuat', en: 'New recovery codes were made' },
 };
 
-export function factorChangedEmail(to: string, name: string, change: FactorChange): Email {
+export function factorChangedEmail(to: string | null, name: string, change: FactorChange): Email {
   return render(to, 'factor-changed', { name, what: FACTOR_CHANGES[change] });
 }
 
-export function emailChangeCodeEmail(to: string, name: string, link: string, code: string, validMinutes: number): Email {
+export function emailChangeCodeEmail(to: string | null, name: string, link: string, code: string, validMinutes: number): Email {
   return render(to, 'email-change-code', { name, link, code, lifetime: lifetime(validMinutes) });
 }
 
-export function emailChangedEmail(to: string, name: string): Email {
+export function emailChangedEmail(to: string | null, name: string): Email {
   return render(to, 'email-changed', { name });
 }
 
-export function emailChangeAttemptEmail(to: string, name: string): Email {
+export function emailChangeAttemptEmail(to: string | null, name: string): Email {
   return render(to, 'email-change-attempt', { name });
 }
 
@@ -93,18 +93,18 @@ const DECISIONS: Record<RequestDecision, { id: string; en: string }> = {
   reactivated: { id: 'diaktifkan kembali', en: 'reactivated' },
 };
 
-export function requestDecisionEmail(to: string, name: string, clientName: string, decision: RequestDecision, reason: string | undefined, portalLink: string): Email {
+export function requestDecisionEmail(to: string | null, name: string, clientName: string, decision: RequestDecision, reason: string | undefined, portalLink: string): Email {
   return render(to, 'request-decision', { name, clientName, what: DECISIONS[decision], reason, portalLink });
 }
 
-export function staffInvitationEmail(to: string, role: string, unitName: string | undefined, link: string, validMinutes: number): Email {
+export function staffInvitationEmail(to: string | null, role: string, unitName: string | undefined, link: string, validMinutes: number): Email {
   return render(to, 'staff-invitation', { role, unitName, link, lifetime: lifetime(validMinutes) });
 }
 
-export function citizenLockedEmail(to: string, name: string): Email {
+export function citizenLockedEmail(to: string | null, name: string): Email {
   return render(to, 'citizen-locked', { name });
 }
 
-export function citizenUnlockedEmail(to: string, name: string): Email {
+export function citizenUnlockedEmail(to: string | null, name: string): Email {
   return render(to, 'citizen-unlocked', { name });
 }

@@ -1,12 +1,14 @@
 import type { Db, Queryable } from '../db/db.js';
 
 export interface Email {
-  to: string;
+  /** Null for an account without an email: nothing is sent (its phone gets the security notices). */
+  to: string | null;
   subject: string;
   body: string;
 }
 
 export interface OutboxEntry extends Email {
+  to: string;
   id: number;
   created_at: Date;
   sent_at: Date | null;
@@ -17,6 +19,7 @@ export interface OutboxEntry extends Email {
 export function createOutbox(db: Db) {
   return {
     async enqueue(email: Email, on: Queryable = db): Promise<void> {
+      if (email.to === null) return;
       await on.query('insert into outbox (to_address, subject, body) values ($1, $2, $3)', [email.to, email.subject, email.body]);
     },
 

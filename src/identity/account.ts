@@ -21,7 +21,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
   async function checkCurrentPassword(citizen: Citizen, password: string, field: string): Promise<void> {
     const verdict = await throttle.accountAttempt(citizen.id);
     if (!verdict.allowed) throw new InputError(verdict.locked ? 'account_locked' : 'too_many_attempts', field);
-    if (!(await citizens.authenticate(citizen.email, password))) {
+    if (!(await citizens.passwordMatches(citizen.id, password))) {
       await throttle.accountFailed(citizen.id);
       throw new InputError('password_current_wrong', field);
     }

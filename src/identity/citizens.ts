@@ -4,6 +4,7 @@ import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
 import { checkNik, maskNik } from './nik.js';
+import { normalizePhone } from './phone.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import { isUuid } from '../ids.js';
@@ -13,10 +14,11 @@ export interface Citizen {
   name: string;
   birthdate: string;
   gender: 'male' | 'female';
-  email: string;
+  /** An account has an email, a phone number (E.164), or both. */
+  email: string | null;
   email_verified: boolean;
   phone: string | null;
-  /** Checked at the MPP counter; a changed number is unverified (there is no SMS gateway). */
+  /** Proved by a code sent to it, or checked at the MPP counter; a verified number belongs to one account. */
   phone_verified: boolean;
   status: 'active' | 'locked';
   assurance: 'basic' | 'verified';
@@ -30,7 +32,9 @@ export interface CounterView {
   name: string;
   birthdate: string;
   gender: 'male' | 'female';
-  email: string;
+  email: string | null;
+  phone: string | null;
+  phone_verified: boolean;
   assurance: 'basic' | 'verified';
   verified_at: Date | null;
   verification_method: string | null;
@@ -40,7 +44,7 @@ export interface CounterView {
 export interface CitizenRecord {
   id: string;
   name: string;
-  email: string;
+  email: string | null;
   status: Citizen['status'];
   assurance: 'basic' | 'verified';
   createdAt: Date;
@@ -77,7 +81,8 @@ export interface NewCitizen {
   nik: string;
   name: string;
   birthdate: string;
-  email: string;
+  /** An email, a phone number, or both ('' or absent: none). */
+  email?: string;
   phone?: string;
   password: string;
 }
@@ -85,7 +90,6 @@ export interface NewCitizen {
 /** The sealer purpose of the NIK: its encryption and its lookup hash. */
 export const NIK = 'nik';
 export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-export const PHONE = /^\+?[0-9]{8,15}$/;
 /**
  * A name as on the KTP-el: 2 to 100 letters (any script), spaces, and the marks names use (. , ' -).
  * No digits, links or other signs: the name opens every email we send, so it must not carry a message.
@@ -97,10 +101,12 @@ const COLUMNS = `id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender
 
 /**
  * Every problem with a new account's details, each an InputError naming its field (a form shows
- * them all at once), or the details normalised: trimmed, email lowercased, gender from the NIK.
+ * them all at once), or the details normalised: trimmed, email lowercased, phone in E.164, gender
+ * from the NIK. An email or a phone number is required; `foreignPrefixes` are the calling codes of
+ * other countries accepted besides Indonesia's.
  */
-export function checkNewCitizen(input: NewCitizen):
-  | { ok: true; citizen: Omit<NewCitizen, 'password' | 'phone'> & { gender: 'male' | 'female'; phone: string | null } }
+export function checkNewCitizen(input: NewCitizen, foreignPrefixes: readonly string[] = []):
+  | { ok: true; citizen: Omit<NewCitizen, 'password' | 'phone' | 'email'> & { gender: 'male' | 'female'; email: string | null; phone: string | null } }
   | { ok: false; problems: InputError[] } {
   const problems: InputError[] = [];
   const nik = input.nik.trim();
@@ -108,11 +114,13 @@ export function checkNewCitizen(input: NewCitizen):
   if (!checkedNik.ok) problems.push(new InputError(checkedNik.code, checkedNik.code === 'birthdate_invalid' ? 'birthdate' : 'nik'));
   const name = input.name.trim().replace(/\s+/g, ' ');
   if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
-  const email = input.email.trim().toLowerCase();
-  if (!EMAIL.test(email) || email.length > 254) problems.push(new InputError('email_invalid', 'email'));
-  const phone = input.phone?.replace(/[\s-]/g, '') || null;
-  if (phone !== null && !PHONE.test(phone)) problems.push(new InputError('phone_invalid', 'phone'));
-  const weak = passwordProblem(input.password, { nik, birthdate: input.birthdate, email });
+  const email = input.email?.trim().toLowerCase() || null;
+  if (email !== null && (!EMAIL.test(email) || email.length > 254)) problems.push(new InputError('email_invalid', 'email'));
+  const typedPhone = input.phone?.trim() || null;
+  const phone = typedPhone === null ? null : normalizePhone(typedPhone, foreignPrefixes) ?? null;
+  if (typedPhone !== null && phone === null) problems.push(new InputError('phone_invalid', 'phone'));
+  if (email === null && typedPhone === null) problems.push(new InputError('contact_required', 'email'));
+  const weak = passwordProblem(input.password, { nik, birthdate: input.birthdate, email: email ?? undefined });
   if (weak) problems.push(new InputError(weak, 'password'));
   if (!checkedNik.ok || problems.length > 0) return { ok: false, problems };
   return { ok: true, citizen: { nik, name, birthdate: checkedNik.birthdate, gender: checkedNik.gender, email, phone } };
@@ -129,7 +137,7 @@ export async function countCitizens(on: Queryable): Promise<number> {
   return rows[0]!.n;
 }
 
-export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit) {
+export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit, foreignPrefixes: readonly string[] = []) {
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
 
   async function findById(id: string, on: Queryable = db): Promise<Citizen | undefined> {
@@ -150,25 +158,28 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     return rows.map(({ nik_enc, ...row }) => ({ ...row, maskedNik: maskNik(sealer.open(NIK, nik_enc)) }));
   }
 
-  /** The account a login identifier (16-digit NIK, else email) names, with its password hash. */
+  /**
+   * The account a login identifier names, with its password hash: a 16-digit NIK, an email, or a
+   * verified phone number (in any form normalizePhone reads).
+   */
   async function findByLogin(identifier: string): Promise<(Citizen & { password_hash: string }) | undefined> {
     const login = identifier.trim();
-    const byNik = /^\d{16}$/.test(login);
-    const { rows } = await db.query<Citizen & { password_hash: string }>(
-      `select ${COLUMNS}, password_hash from citizens where ${byNik ? 'nik_hash = $1' : 'lower(email) = lower($1)'}`,
-      [byNik ? nikHash(login) : login],
-    );
+    const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
+    const [where, param] = /^\d{16}$/.test(login) ? ['nik_hash = $1', nikHash(login)]
+      : phone ? ['phone = $1 and phone_verified', phone]
+      : ['lower(email) = lower($1)', login];
+    const { rows } = await db.query<Citizen & { password_hash: string }>(`select ${COLUMNS}, password_hash from citizens where ${where}`, [param]);
     return rows[0];
   }
 
   /** What a new password must not contain: the account's NIK, birth date and email. */
   async function passwordContext(id: string) {
-    const { rows } = await db.query<{ nik_enc: string; birthdate: string; email: string }>(
+    const { rows } = await db.query<{ nik_enc: string; birthdate: string; email: string | null }>(
       "select nik_enc, to_char(birthdate, 'YYYY-MM-DD') as birthdate, email from citizens where id = $1",
       [id],
     );
     const row = rows[0];
-    return row ? { nik: sealer.open(NIK, row.nik_enc), birthdate: row.birthdate, email: row.email } : {};
+    return row ? { nik: sealer.open(NIK, row.nik_enc), birthdate: row.birthdate, email: row.email ?? undefined } : {};
   }
 
   return {
@@ -197,8 +208,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     /** The account holding this NIK, as the counter sees it (found by the NIK's keyed hash). */
     async counterView(nik: string): Promise<CounterView | undefined> {
       const { rows } = await db.query<CounterView>(
-        `select id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, assurance, verified_at,
-           verification_method
+        `select id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, phone, phone_verified, assurance,
+           verified_at, verification_method
          from citizens where nik_hash = $1`,
         [nikHash(nik.trim())],
       );
@@ -335,12 +346,35 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /** The accounts that hold this NIK or this email (at most two). */
-    async findHolders(nik: string, email: string): Promise<Citizen[]> {
+    async findHolders(nik: string, email: string | null): Promise<Citizen[]> {
       const { rows } = await db.query<Citizen>(
         `select ${COLUMNS} from citizens where nik_hash = $1 or lower(email) = lower($2)`,
-        [nikHash(nik.trim()), email.trim()],
+        [nikHash(nik.trim()), email?.trim() ?? null],
       );
       return rows;
+    },
+
+    /** The account whose verified number this is. */
+    async findByVerifiedPhone(phone: string, on: Queryable = db): Promise<Citizen | undefined> {
+      const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where phone = $1 and phone_verified`, [phone]);
+      return rows[0];
+    },
+
+    /**
+     * Makes this number the account's, verified (proved by a code, or checked at the counter);
+     * false when another account's verified number it is.
+     */
+    async setVerifiedPhone(tx: Queryable, id: string, phone: string): Promise<boolean> {
+      const taken = await tx.query('select 1 from citizens where phone = $1 and phone_verified and id <> $2', [phone, id]);
+      if (taken.rowCount > 0) return false;
+      // Another account may verify the number between the check and here: the unique index decides.
+      return tx.query('update citizens set phone = $2, phone_verified = true, updated_at = now() where id = $1', [id, phone]).then(
+        () => true,
+        (error: unknown) => {
+          if (isUniqueViolation(error)) return false;
+          throw error;
+        },
+      );
     },
 
     /** The first rule a new password breaks for this account (see password-policy.ts). */
@@ -361,7 +395,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
     /** Creates an account; an InputError names the field at fault, and nothing is written. */
     async create(input: NewCitizen, { actor, emailVerified = false, identityVerifiedBy, afterInsert }: CreateOptions): Promise<Citizen> {
-      const checked = checkNewCitizen(input);
+      const checked = checkNewCitizen(input, foreignPrefixes);
       if (!checked.ok) throw checked.problems[0]!;
       const { nik, name, birthdate, gender, email, phone } = checked.citizen;
 
@@ -369,7 +403,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       const id = randomUUID();
       return db.transaction(async (tx) => {
         const taken = await tx.query<{ nik_taken: boolean }>(
-          'select nik_hash = $1 as nik_taken from citizens where nik_hash = $1 or lower(email) = $2',
+          'select nik_hash = $1 as nik_taken from citizens where nik_hash = $1 or lower(email) = $2::text',
           [nikHash(nik), email],
         );
         if (taken.rows[0]) throw new InputError(taken.rows[0].nik_taken ? 'nik_taken' : 'email_taken', taken.rows[0].nik_taken ? 'nik' : 'email');
@@ -398,8 +432,15 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return { key: citizen.id, citizen };
     },
 
+    /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */
+    async passwordMatches(id: string, password: string): Promise<boolean> {
+      if (!isUuid(id)) return false;
+      const { rows } = await db.query<{ password_hash: string }>("select password_hash from citizens where id = $1 and status = 'active'", [id]);
+      return (await passwords.verify(rows[0]?.password_hash, password)).ok && rows.length === 1;
+    },
+
     /**
-     * The citizen whose NIK or email and password these are, or undefined. An unknown account costs
+     * The citizen whose NIK, email or verified phone and password these are, or undefined. An unknown account costs
      * a password verification too, so that timing does not tell which accounts exist.
      */
     async authenticate(identifier: string, password: string): Promise<Citizen | undefined> {

@@ -21,8 +21,8 @@ export type Refusal = Extract<Verdict, { allowed: false }>;
 export type PasswordOutcome =
   | { outcome: 'refused'; refusal: Refusal }
   | { outcome: 'failed' }
-  /** Right password, but the email is unproven: a fresh code is due before anything else. */
-  | { outcome: 'verify_email'; citizen: Citizen }
+  /** Right password, but neither the email nor the phone is proven: a fresh code is due before anything else. */
+  | { outcome: 'verify_contact'; citizen: Citizen }
   /** Right password; the account's second factor comes next. */
   | { outcome: 'second_factor'; citizen: Citizen }
   | { outcome: 'passed'; citizen: Citizen };
@@ -93,9 +93,9 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, identit
         await failed(subject.key, subject.citizen, ip);
         return { outcome: 'failed' };
       }
-      if (!citizen.email_verified) {
+      if (!citizen.email_verified && !citizen.phone_verified) {
         await throttle.accountSucceeded(subject.key);
-        return { outcome: 'verify_email', citizen };
+        return { outcome: 'verify_contact', citizen };
       }
       if (await secondFactors.required(citizen.id)) {
         // The failures are forgotten only after the second factor too, so that guessing codes

@@ -112,7 +112,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
       const options = await generateRegistrationOptions({
         rpName: 'Kediri ID',
         rpID,
-        userName: citizen.email,
+        userName: citizen.email ?? citizen.phone ?? citizen.id,
         userDisplayName: citizen.name,
         userID: Buffer.from(citizen.id.replace(/-/g, ''), 'hex'),
         attestationType: 'none',

@@ -30,7 +30,7 @@ export function createPasswordReset({ db, issuer, citizens, sessions, tokens, ou
     /** The email of the account a still-good reset link belongs to (for its form), or undefined. */
     async accountEmail(token: string): Promise<string | undefined> {
       const citizenId = await tokens.peek(db, 'reset_password', token);
-      return citizenId ? (await citizens.findById(citizenId))?.email : undefined;
+      return citizenId ? (await citizens.findById(citizenId))?.email ?? undefined : undefined;
     },
 
     /**

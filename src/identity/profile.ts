@@ -2,7 +2,8 @@ import type { Queryable } from '../db/db.js';
 import { InputError } from '../errors.js';
 import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
 import { TOKEN_TTL_MINUTES, type RedeemedToken } from './account-tokens.js';
-import { EMAIL, PHONE, isValidName, type Citizen } from './citizens.js';
+import { EMAIL, isValidName, type Citizen } from './citizens.js';
+import { normalizePhone } from './phone.js';
 import type { AccountFlowDeps } from './registration.js';
 import { emailWait } from './throttle.js';
 
@@ -98,8 +99,9 @@ export function checkProfile(citizen: Citizen, input: ProfileInput):
   const name = citizen.assurance === 'basic' ? tidy(input.name) : tidy(input.name) || citizen.name;
   if (name !== citizen.name && citizen.assurance !== 'basic') problems.push(new InputError('name_locked', 'name'));
   else if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
-  const phone = input.phone.replace(/[\s-]/g, '') || null;
-  if (phone !== null && !PHONE.test(phone)) problems.push(new InputError('phone_invalid', 'phone'));
+  const typedPhone = input.phone.trim();
+  const phone = typedPhone ? normalizePhone(typedPhone) ?? null : null;
+  if (typedPhone && phone === null) problems.push(new InputError('phone_invalid', 'phone'));
   const address = checkAddress(input.address, problems);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, profile: { name, phone, address } };
 }
@@ -108,7 +110,7 @@ export function checkProfile(citizen: Citizen, input: ProfileInput):
 export function checkNewEmail(citizen: Citizen, raw: string): string {
   const email = raw.trim().toLowerCase();
   if (!EMAIL.test(email) || email.length > 254) throw new InputError('email_invalid', 'email');
-  if (email === citizen.email.toLowerCase()) throw new InputError('email_unchanged', 'email');
+  if (email === citizen.email?.toLowerCase()) throw new InputError('email_unchanged', 'email');
   return email;
 }
 

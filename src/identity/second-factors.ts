@@ -146,7 +146,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
           [citizen.id, sealer.seal(SECRET, secret)],
         );
       }
-      const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email, secret });
+      const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
       return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
     },
 

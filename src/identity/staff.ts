@@ -15,7 +15,7 @@ const INVITATION_DAYS = 7;
 export interface StaffMember {
   id: string;
   name: string;
-  email: string;
+  email: string | null;
   roles: StaffRole[];
   units: string[];
 }

@@ -84,9 +84,9 @@ export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: 
     },
 
     /** Counts an attempt of this action from this address; refused past the limit of the window. */
-    async ipAttempt(action: IpAction, ip: string): Promise<Verdict> {
+    async ipAttempt(action: IpAction, ip: string, on: Queryable = db): Promise<Verdict> {
       const key = `ip:${action}:${ipKey(ip)}`;
-      const { rows } = await db.query<{ count: number; wait: number }>(
+      const { rows } = await on.query<{ count: number; wait: number }>(
         `insert into throttle (key, count, window_start) values ($1, 1, now())
          on conflict (key) do update set
            count = case when throttle.window_start < now() - make_interval(mins => ${IP_WINDOW_MINUTES}) then 1 else throttle.count + 1 end,

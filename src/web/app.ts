@@ -1,4 +1,5 @@
 import Koa from 'koa';
+import { CHANNELS } from '../messaging/outbox.js';
 import mount from 'koa-mount';
 import Router from '@koa/router';
 import { readFileSync } from 'node:fs';
@@ -115,8 +116,8 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
-    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined }),
-    registerRoutes(deps.registration, deps.throttle),
+    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined, channels: CHANNELS }),
+    registerRoutes(deps.registration, deps.throttle, CHANNELS, config.phone.foreignPrefixes),
     resetRoutes(deps.passwordReset, deps.throttle),
     ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),
     portal.routes,

@@ -44,7 +44,7 @@ describe('the throttle counters', () => {
   });
 
   test('per-address limits count attempts in a window, per action', async () => {
-    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1 } });
+    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1, message: 1 } });
     expect((await throttle.ipAttempt('login', '10.0.0.1')).allowed).toBe(true);
     expect((await throttle.ipAttempt('login', '10.0.0.1')).allowed).toBe(true);
     expect(await throttle.ipAttempt('login', '10.0.0.1')).toMatchObject({ allowed: false, locked: false });
@@ -56,7 +56,7 @@ describe('the throttle counters', () => {
   });
 
   test('an IPv6 client counts by its /64 network, and an IPv4-mapped address as its IPv4 address', async () => {
-    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1 } });
+    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1, message: 1 } });
     expect((await throttle.ipAttempt('login', '2001:db8:1:2::1')).allowed).toBe(true);
     expect((await throttle.ipAttempt('login', '2001:db8:1:2:dead:beef:0:7')).allowed).toBe(true);
     expect(await throttle.ipAttempt('login', '2001:0db8:0001:0002:ffff:ffff:ffff:fffe')).toMatchObject({ allowed: false, locked: false });

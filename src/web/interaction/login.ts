@@ -2,12 +2,12 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Registration } from '../../identity/registration.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
+import type { Channel } from '../../messaging/outbox.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { maskEmail } from '../../email/sender.js';
 import { translator } from '../../i18n.js';
 import { parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
-import { pendingVerification } from '../register/verify-cookie.js';
+import { rememberVerification } from '../register/verify-cookie.js';
 import { refusalMessage } from '../throttling.js';
 import type { Interaction } from './context.js';
 import type { FinishLogin } from './finish-login.js';
@@ -31,8 +31,10 @@ function showLogin(ctx: Context, interaction: Interaction, identifier = '', erro
 }
 
 /** The login page: an identifier (NIK or email) and the password. */
-export function loginStep({ loginAttempts, registration, secondFactorPage, finishLogin }: {
+export function loginStep({ loginAttempts, registration, secondFactorPage, finishLogin, channels }: {
   loginAttempts: LoginAttempts;
+  /** The ways a code reaches a phone here, the first the default. */
+  channels: readonly Channel[];
   registration: Registration;
   secondFactorPage: SecondFactorPage;
   finishLogin: FinishLogin;
@@ -58,12 +60,15 @@ export function loginStep({ loginAttempts, registration, secondFactorPage, finis
             return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: refusalMessage(t, attempt.refusal) }], 429);
           case 'failed':
             return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: t('login.invalid_credentials') }], 400);
-          case 'verify_email': {
-            // The password is right but the email unproven: send a fresh code and continue here after.
+          case 'verify_contact': {
+            // The password is right but no contact is proven: send a fresh code (to the phone when
+            // the account has one, else by email) and continue here after.
             const { citizen } = attempt;
-            const tokenId = (await registration.resendVerification(citizen.id))!;
-            pendingVerification.set(ctx, { citizenId: citizen.id, tokenId, maskedEmail: maskEmail(citizen.email), continueTo: `/interaction/${interaction.uid}` });
-            return seeOther(ctx, '/verifikasi?dikirim=1');
+            const channel = channels[0]!;
+            const phoneCode = await registration.sendPhoneCode(citizen.id, { channel, lang: ctx.state.lang, ip: ctx.ip });
+            const tokenId = phoneCode ? undefined : await registration.resendVerification(citizen.id);
+            rememberVerification(ctx, citizen, { tokenId, phoneCode, channel }, `/interaction/${interaction.uid}`);
+            return seeOther(ctx, phoneCode && phoneCode.outcome !== 'sent' ? `/verifikasi?tunggu=${phoneCode.retryAfterSeconds}` : '/verifikasi?dikirim=1');
           }
           case 'second_factor':
             return secondFactorPage.start(ctx, interaction, attempt.citizen);

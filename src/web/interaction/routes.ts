@@ -7,6 +7,7 @@ import type { LoginAttempts } from '../../identity/login-attempt.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { Registration } from '../../identity/registration.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
+import type { Channel } from '../../messaging/outbox.js';
 import { InputError } from '../../errors.js';
 import { abortStep } from './abort.js';
 import { assurancePage, assuranceStep } from './assurance.js';
@@ -28,6 +29,8 @@ interface Deps {
   audit: Audit;
   /** A population service is configured: the assurance page offers the online check. */
   onlineCheckAvailable: boolean;
+  /** The ways a code reaches a phone here, the first the default. */
+  channels: readonly Channel[];
 }
 
 /** The pages oidc-provider sends the browser to (/interaction/:uid): the sign-in, step by step. */

@@ -1,16 +1,17 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { maskEmail } from '../../email/sender.js';
 import { InputError } from '../../errors.js';
 import { checkNewCitizen } from '../../identity/citizens.js';
+import { PHONE_CODE_MINUTES, type CodeSent } from '../../identity/phone-codes.js';
 import type { Registration } from '../../identity/registration.js';
+import { isChannel, type Channel } from '../../messaging/outbox.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
-import { continuePath, pendingVerification } from './verify-cookie.js';
+import { continuePath, pendingVerification, rememberVerification } from './verify-cookie.js';
 
 const registrationForm = z.object({
   nik: field(64),
@@ -20,6 +21,7 @@ const registrationForm = z.object({
   birth_year: field(6),
   email: field(320),
   phone: field(40),
+  channel: field(10),
   password: field(PASSWORD_MAX * 4),
   password_confirm: field(PASSWORD_MAX * 4),
   privacy: field(8),
@@ -27,6 +29,7 @@ const registrationForm = z.object({
 });
 
 const verifyForm = z.object({ token: field(200), code: field(20) });
+const resendForm = z.object({ channel: field(10) });
 
 /** YYYY-MM-DD from the three date inputs, or '' when they do not make one. */
 function birthdateOf(day: string, month: string, year: string): string {
@@ -35,19 +38,23 @@ function birthdateOf(day: string, month: string, year: string): string {
   return `${y}-${m!.padStart(2, '0')}-${d!.padStart(2, '0')}`;
 }
 
-/** Registration (/daftar) and email verification (/verifikasi). */
-export function registerRoutes(registration: Registration, throttle: Throttle): Router {
+/**
+ * Registration (/daftar) and the verification of its email or phone (/verifikasi). `channels`
+ * are the ways a code can reach a phone here, the first the default.
+ */
+export function registerRoutes(registration: Registration, throttle: Throttle, channels: readonly Channel[], foreignPrefixes: readonly string[]): Router {
   const router = new Router();
+  const channelOf = (value: string): Channel => (isChannel(value) && channels.includes(value) ? value : channels[0]!);
 
   router.get('/daftar', (ctx) => {
     const lanjut = continuePath(ctx.query.lanjut);
-    render(ctx, 'register/form', { values: { lanjut }, errors: [] });
+    render(ctx, 'register/form', { values: { lanjut, channel: channels[0] }, channels, errors: [] });
   });
 
   router.post('/daftar', async (ctx) => {
     if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const form = parseForm(ctx, registrationForm);
-    const values = { ...form, password: '', password_confirm: '', lanjut: continuePath(form.lanjut) };
+    const values = { ...form, password: '', password_confirm: '', lanjut: continuePath(form.lanjut), channel: channelOf(form.channel) };
     const input = {
       nik: form.nik,
       name: form.name,
@@ -56,30 +63,37 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
       phone: form.phone,
       password: form.password,
     };
-    const checked = checkNewCitizen(input);
+    const checked = checkNewCitizen(input, foreignPrefixes);
     const problems = checked.ok ? [] : [...checked.problems];
     if (form.password !== form.password_confirm && !problems.some((p) => p.field === 'password')) {
       problems.push(new InputError('password_mismatch', 'password_confirm'));
     }
     if (form.privacy !== 'ya') problems.push(new InputError('privacy_required', 'privacy'));
-    if (problems.length > 0) return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, problems) }, 400);
+    if (problems.length > 0) return render(ctx, 'register/form', { values, channels, errors: fieldErrors(ctx, problems) }, 400);
 
+    let sent: CodeSent | undefined;
     try {
-      const { citizen, tokenId } = await registration.register(input, ctx.ip);
-      pendingVerification.set(ctx, { citizenId: citizen.id, tokenId, maskedEmail: maskEmail(citizen.email), continueTo: values.lanjut });
+      const { citizen, tokenId, phoneCode } = await registration.register(input, { channel: values.channel, lang: ctx.state.lang, ip: ctx.ip });
+      rememberVerification(ctx, citizen, { tokenId, phoneCode, channel: values.channel }, values.lanjut);
+      sent = phoneCode;
     } catch (error) {
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
-      return render(ctx, 'register/form', { values, errors: fieldErrors(ctx, [error]) }, 409);
+      return render(ctx, 'register/form', { values, channels, errors: fieldErrors(ctx, [error]) }, 409);
     }
-    seeOther(ctx, '/verifikasi?dikirim=1');
+    seeOther(ctx, sent && sent.outcome !== 'sent' ? `/verifikasi?tunggu=${sent.retryAfterSeconds}` : '/verifikasi?dikirim=1');
   });
 
-  /** The code form; `waitSeconds` says that a new email may be asked for only after that long. */
+  /** The code form; `waitSeconds` says that a new code may be asked for only after that long. */
   function renderCode(ctx: Context, errors: object[] = [], status = 200, waitSeconds = 0) {
     const pending = pendingVerification.get(ctx);
     if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
-    const notice = waitSeconds > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
-    render(ctx, 'register/verify', { mode: 'code', emailHint: pending.maskedEmail, notice, waitSeconds, errors }, status);
+    const waitQuery = Number(ctx.query.tunggu);
+    const wait = waitSeconds || (Number.isInteger(waitQuery) && waitQuery > 0 && waitQuery <= 86_400 ? waitQuery : 0);
+    const notice = wait > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
+    render(ctx, 'register/verify', {
+      mode: 'code', emailHint: pending.maskedEmail, phoneHint: pending.maskedPhone, channel: pending.channel, channels, codeMinutes: PHONE_CODE_MINUTES,
+      notice, waitSeconds: wait, errors,
+    }, status);
   }
 
   router.get('/verifikasi', (ctx) => {
@@ -100,7 +114,14 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_link_invalid', 'code')]), 400);
     } else {
       if (!(await withinIpLimit(ctx, throttle, 'code'))) return;
-      verified = pending ? await registration.verifyByCode(pending.tokenId, form.code.trim()) : undefined;
+      try {
+        // The phone's code, or the email's when both were sent one.
+        verified = pending?.maskedPhone ? await registration.verifyPhone(pending.phoneCodeId, form.code, ctx.ip) : undefined;
+        if (!verified && pending?.tokenId) verified = await registration.verifyByCode(pending.tokenId, form.code.trim());
+      } catch (error) {
+        if (!(error instanceof InputError) || error.code !== 'phone_taken') throw error;
+        return renderCode(ctx, fieldErrors(ctx, [error]), 409);
+      }
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
     }
     const continueHref = pending && pending.citizenId === verified ? pending.continueTo || undefined : undefined;
@@ -111,6 +132,20 @@ export function registerRoutes(registration: Registration, throttle: Throttle): 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {
     if (!(await withinIpLimit(ctx, throttle, 'register'))) return;
     const pending = pendingVerification.get(ctx);
+    if (pending?.maskedPhone) {
+      // Another code to the phone, by the channel the citizen picks now (the other one, when the first did not arrive).
+      const channel = channelOf(parseForm(ctx, resendForm).channel);
+      const sent = await registration.sendPhoneCode(pending.citizenId, { channel, lang: ctx.state.lang, ip: ctx.ip });
+      if (!sent) {
+        pendingVerification.clear(ctx);
+        return seeOther(ctx, '/verifikasi');
+      }
+      const phoneCodeId = (sent.outcome !== 'refused' && sent.codeId) || pending.phoneCodeId;
+      pendingVerification.set(ctx, { ...pending, phoneCodeId, channel: sent.outcome === 'sent' ? channel : pending.channel });
+      if (sent.outcome === 'sent') return seeOther(ctx, '/verifikasi?dikirim=1');
+      ctx.set('Retry-After', String(sent.retryAfterSeconds));
+      return renderCode(ctx, [], 429, sent.retryAfterSeconds);
+    }
     const resent = pending ? await registration.sendVerificationAgain(pending.citizenId) : undefined;
     if (!pending || !resent) {
       pendingVerification.clear(ctx);
