@@ -53,6 +53,18 @@ const REVIEWED: Array<{ file: string; rule: string; why: string }> = [
     file: '012_account_index.sql', rule: 'builds an index on an existing table (writes wait)',
     why: 'oidc_payloads: sign-ins wait (they do not fail) while it is built, seconds at city scale; run the upgrade at a quiet hour',
   },
+  {
+    file: '014_phone_first.sql', rule: 'adds or replaces a constraint',
+    why: 'citizens_contact_check (email or phone) holds for every row the previous version writes: it always writes an email (email itself may now be null: only this version writes a null there)',
+  },
+  {
+    file: '014_phone_first.sql', rule: 'deletes or rewrites rows',
+    why: 'phone numbers rewritten to E.164, and a verified number held by two accounts unverified on all but one: the previous version reads the phone as text either way',
+  },
+  {
+    file: '014_phone_first.sql', rule: 'builds an index on an existing table (writes wait)',
+    why: 'citizens (verified phone numbers only): writes to citizens wait a second or two at city scale; run the upgrade at a quiet hour',
+  },
 ];
 
 /** The clauses of a migration, lower case, without comments: its statements, and each clause of an ALTER TABLE on its own. */
