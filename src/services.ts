@@ -15,6 +15,7 @@ import { createPasswordReset } from './identity/password-reset.js';
 import { createRegistration } from './identity/registration.js';
 import { createProfile } from './identity/profile.js';
 import { createOutbox } from './email/outbox.js';
+import { createMessageOutbox } from './messaging/outbox.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
@@ -50,6 +51,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const passwords = createPasswords(config.argon2, config.argon2Concurrency);
   const citizens = createCitizenStore(db, sealer, passwords, audit);
   const outbox = createOutbox(db);
+  const messageOutbox = createMessageOutbox(db);
   const tokens = createAccountTokens(sealer);
   // Identity ends and lists sessions through src/oidc without importing it (identity/sessions.ts).
   const sessions = createAccountSessions(db);
@@ -83,7 +85,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
-    ...{ dynamicRegistration, passwords, metrics },
+    ...{ dynamicRegistration, passwords, metrics, messageOutbox },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };
 }

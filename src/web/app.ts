@@ -15,6 +15,7 @@ import { interactionRoutes } from './interaction/routes.js';
 import { registerRoutes } from './register/routes.js';
 import { resetRoutes } from './reset/routes.js';
 import { devMailRoutes } from './dev-mail.js';
+import { devPesanRoutes } from './dev-pesan.js';
 import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
@@ -118,7 +119,7 @@ export function createApp(deps: AppDeps): Koa {
     interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined }),
     registerRoutes(deps.registration, deps.throttle),
     resetRoutes(deps.passwordReset, deps.throttle),
-    ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),
+    ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messageOutbox)] : []),
     portal.routes,
     counterRoutes(deps.staff, portal.requireRole('officer')),
     profileRoutes(deps, portal),
