@@ -77,15 +77,16 @@ export function createMessageSender(db: Db, log: Logger, options: MessageSenderO
     const channel = channelOf(row, row.attempts);
     const gateway = channel && gateways.get(channel);
     if (!channel || !gateway) return failed(row, undefined, new DeliveryFailure('no configured channel left for this message', true));
+    let gatewayId: string | undefined;
     try {
-      const gatewayId = await gateway.send({ id: row.id, to: row.to_phone, kind: row.kind, body: row.body, code: row.code });
-      await db.query('update message_outbox set sent_at = now(), sent_channel = $2, last_error = null where id = $1', [row.id, channel]);
-      count(channel, 'sent');
-      log.info({ outboxId: row.id, to: maskPhone(row.to_phone), channel, kind: row.kind, attempt: row.attempts, gatewayId }, 'phone message sent');
+      gatewayId = await gateway.send({ id: row.id, to: row.to_phone, kind: row.kind, body: row.body, code: row.code });
     } catch (error) {
       count(channel, 'failed');
-      await failed(row, channel, error instanceof DeliveryFailure ? error : new DeliveryFailure(`unexpected error: ${(error as Error).message}`));
+      return failed(row, channel, error instanceof DeliveryFailure ? error : new DeliveryFailure(`unexpected error: ${(error as Error).message}`));
     }
+    await db.query('update message_outbox set sent_at = now(), sent_channel = $2, last_error = null where id = $1', [row.id, channel]);
+    count(channel, 'sent');
+    log.info({ outboxId: row.id, to: maskPhone(row.to_phone), channel, kind: row.kind, attempt: row.attempts, gatewayId }, 'phone message sent');
   }
 
   /** Sends what is due now; returns how many messages were tried. */
