@@ -79,7 +79,7 @@ export interface MessageGateways {
 const GATEWAY_NAMES = ['whatsapp', 'sms'] as const;
 
 /** MESSAGE_GATEWAY: "whatsapp", "sms" or both, comma-separated; throws naming a bad entry. */
-export function parseMessageGateway(value: string | undefined): Array<(typeof GATEWAY_NAMES)[number]> {
+function parseMessageGateway(value: string | undefined): Array<(typeof GATEWAY_NAMES)[number]> {
   if (value === undefined) return [];
   const names = value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
   const usage = 'use whatsapp, sms or both, comma-separated (e.g. whatsapp,sms)';
