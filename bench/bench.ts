@@ -164,6 +164,10 @@ async function main() {
     LOG_LEVEL: 'warn',
     // Required in production; nothing in the benchmark sends email.
     SMTP_URL: 'smtp://127.0.0.1:1',
+    // Required in production too; nothing in the benchmark sends a WhatsApp or SMS message.
+    MESSAGE_GATEWAY: 'sms',
+    SMS_GATEWAY_URL: 'http://127.0.0.1:1/sms',
+    SMS_GATEWAY_TOKEN: 'unused',
     // Many logins from one address: the per-address login limit would stop them.
     IP_LIMIT_LOGIN: '100000000',
   };

@@ -74,6 +74,10 @@ const SERVER_ENV_FIXED = {
   LOG_LEVEL: 'warn',
   // The heap limit docs/performance.md recommends for production.
   NODE_OPTIONS: '--max-old-space-size=192',
+  // Required in production; the soak sends no WhatsApp or SMS message.
+  MESSAGE_GATEWAY: 'sms',
+  SMS_GATEWAY_URL: 'http://127.0.0.1:1/sms',
+  SMS_GATEWAY_TOKEN: 'unused',
   // All traffic comes from one address: the per-address limits would stop it.
   IP_LIMIT_LOGIN: '100000000',
   IP_LIMIT_REGISTER: '100000000',

@@ -65,6 +65,30 @@ export function parseOutboundAllow(value: string | undefined): OutboundAllow {
   return allow;
 }
 
+/**
+ * The gateways that carry codes and notices to phones (src/messaging/). Each one configured is
+ * offered to citizens; with none (outside production only) messages go to the log.
+ */
+export interface MessageGateways {
+  /** The WhatsApp Business Cloud API (src/messaging/whatsapp-cloud.ts). */
+  whatsapp?: { apiUrl: string; phoneNumberId: string; accessToken: string; codeTemplate: string; noticeTemplate: string };
+  /** A generic SMS HTTP gateway (src/messaging/sms-http.ts). */
+  sms?: { url: string; token: string };
+}
+
+const GATEWAY_NAMES = ['whatsapp', 'sms'] as const;
+
+/** MESSAGE_GATEWAY: "whatsapp", "sms" or both, comma-separated; throws naming a bad entry. */
+function parseMessageGateway(value: string | undefined): Array<(typeof GATEWAY_NAMES)[number]> {
+  if (value === undefined) return [];
+  const names = value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const usage = 'use whatsapp, sms or both, comma-separated (e.g. whatsapp,sms)';
+  if (names.length === 0) throw new Error(`names no gateway: ${usage}`);
+  const unknown = names.find((name) => !(GATEWAY_NAMES as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new Error(`"${unknown}" is not a gateway: ${usage}`);
+  return GATEWAY_NAMES.filter((name) => names.includes(name));
+}
+
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
 
@@ -72,6 +96,12 @@ const boolean = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true
 const secretKey = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes in base64url (43 characters); make one with: openssl rand -base64 32 | tr "+/" "-_" | tr -d "="');
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+/** Sent in an Authorization header. */
+const headerToken = z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+/** WhatsApp message template names: lower-case letters, digits and underscores. */
+const templateName = z.string().regex(/^[a-z0-9_]{1,512}$/, 'must be a WhatsApp template name (lower-case letters, digits and _)');
 
 /** OWASP's minimum for argon2id (m=19 MiB, t=2, p=1): production and development never go below it. */
 const ARGON2_MINIMUM = { memoryKib: 19456, timeCost: 2 };
@@ -107,10 +137,19 @@ const schema = z.object({
   /** smtp:// or smtps:// URL of the mail relay; unset: messages go to the log (not in production). */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
   MAIL_FROM: z.string().min(3).default('Kediri ID <no-reply@localhost>'),
-  /** The /dev/mail outbox page; on by default only for the embedded database outside production. */
+  /** The /dev/mail and /dev/pesan outbox pages; on by default only for the embedded database outside production. */
   DEV_MAIL: boolean.optional(),
+  /** WhatsApp and SMS gateways (MessageGateways above); unset: messages go to the log (not in production). */
+  MESSAGE_GATEWAY: z.string().optional(),
+  WHATSAPP_API_URL: httpUrl.default('https://graph.facebook.com/v21.0'),
+  WHATSAPP_PHONE_NUMBER_ID: z.string().regex(/^\d{1,32}$/, 'must be the digits of the WhatsApp Business phone number ID').optional(),
+  WHATSAPP_ACCESS_TOKEN: headerToken.optional(),
+  WHATSAPP_CODE_TEMPLATE: templateName.default('kediri_id_kode'),
+  WHATSAPP_NOTICE_TEMPLATE: templateName.default('kediri_id_pemberitahuan'),
+  SMS_GATEWAY_URL: httpUrl.optional(),
+  SMS_GATEWAY_TOKEN: headerToken.optional(),
   /** The population-data (Dukcapil-style) verifier; all three or none. */
-  POPULATION_VERIFIER_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  POPULATION_VERIFIER_URL: httpUrl.optional(),
   POPULATION_VERIFIER_CLIENT_ID: z.string().regex(/^[^:]+$/, 'must not contain ":"').optional(),
   POPULATION_VERIFIER_CLIENT_SECRET: z.string().optional(),
   /** Brute-force defence (DEFAULT_THROTTLE above explains the defaults). */
@@ -153,13 +192,45 @@ export interface Config {
   logLevel: z.infer<typeof schema>['LOG_LEVEL'];
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** Also turns on /dev/pesan, the message outbox page. */
   devMail: boolean;
+  messageGateways: MessageGateways;
   populationVerifier: { url: string; clientId: string; clientSecret: string } | undefined;
   throttle: ThrottlePolicy;
   keyPromotionSeconds: number;
   outboundAllow: OutboundAllow;
   /** Phone numbers and the codes sent to them (src/identity/phone.ts, phone-codes.ts). */
   phone: { foreignPrefixes: string[]; codeSignIn: boolean; dailyBudget: number };
+}
+
+/** The gateways MESSAGE_GATEWAY names, each with its settings; throws a ConfigError for a missing one. */
+function messageGatewaysOf(e: z.infer<typeof schema>): MessageGateways {
+  let names;
+  try {
+    names = parseMessageGateway(e.MESSAGE_GATEWAY);
+  } catch (error) {
+    throw new ConfigError(`Configuration error: MESSAGE_GATEWAY ${(error as Error).message}`);
+  }
+  const gateways: MessageGateways = {};
+  if (names.includes('whatsapp')) {
+    if (!e.WHATSAPP_PHONE_NUMBER_ID || !e.WHATSAPP_ACCESS_TOKEN) {
+      throw new ConfigError('Configuration error: MESSAGE_GATEWAY names whatsapp: WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN are required');
+    }
+    gateways.whatsapp = {
+      apiUrl: e.WHATSAPP_API_URL.replace(/\/$/, ''),
+      phoneNumberId: e.WHATSAPP_PHONE_NUMBER_ID,
+      accessToken: e.WHATSAPP_ACCESS_TOKEN,
+      codeTemplate: e.WHATSAPP_CODE_TEMPLATE,
+      noticeTemplate: e.WHATSAPP_NOTICE_TEMPLATE,
+    };
+  }
+  if (names.includes('sms')) {
+    if (!e.SMS_GATEWAY_URL || !e.SMS_GATEWAY_TOKEN) {
+      throw new ConfigError('Configuration error: MESSAGE_GATEWAY names sms: SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN are required');
+    }
+    gateways.sms = { url: e.SMS_GATEWAY_URL, token: e.SMS_GATEWAY_TOKEN };
+  }
+  return gateways;
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -205,6 +276,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // that the request was https (without them secure cookies cannot be set).
     throw new ConfigError('Configuration error: TRUST_PROXY must be true in production (TLS ends at a reverse proxy in front)');
   }
+  const messageGateways = messageGatewaysOf(e);
+  if (production && !messageGateways.whatsapp && !messageGateways.sms) {
+    throw new ConfigError('Configuration error: MESSAGE_GATEWAY is required in production (codes and notices by WhatsApp or SMS; without it they go to the log)');
+  }
   if (e.NODE_ENV !== 'test' && e.ARGON2_MEMORY_KIB < ARGON2_MINIMUM.memoryKib) {
     throw new ConfigError(`Configuration error: ARGON2_MEMORY_KIB must be at least ${ARGON2_MINIMUM.memoryKib}`);
   }
@@ -236,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     devMail: e.DEV_MAIL ?? (!e.DATABASE_URL && !production),
+    messageGateways,
     throttle: {
       lockoutFailures: e.LOCKOUT_FAILURES,
       lockoutMinutes: e.LOCKOUT_MINUTES,

@@ -9,6 +9,9 @@ import { doctor } from './doctor.js';
 import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
+import { createGateways } from './messaging/gateways.js';
+import { MESSAGE_ENQUEUED } from './messaging/outbox.js';
+import { createMessageSender } from './messaging/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
 import { WrongEncryptionKey } from './secrets.js';
 import { readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
@@ -16,6 +19,8 @@ import { readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResul
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
 const SEND_LOGOUTS_EVERY_MS = 2000;
+/** Besides the round right after each message is enqueued (MESSAGE_ENQUEUED): retries come due. */
+const SEND_MESSAGES_EVERY_MS = 1000;
 /** On SIGTERM, how long requests under way may take to finish before their connections close. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -49,12 +54,17 @@ async function serve(config: Config): Promise<number> {
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
-  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep(), services.logoutOutbox.sweep()]);
+  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep(), services.logoutOutbox.sweep(), services.messages.sweep()]);
   const sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
   sweeper.unref();
   const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });
   const mailer = setInterval(() => sender.deliverDue().catch((err) => log.warn({ err }, 'email delivery round failed')), SEND_MAIL_EVERY_MS);
   mailer.unref();
+  const messageSender = createMessageSender(db, log, { gateways: createGateways(config, log), count: services.metrics.message });
+  const messages = setInterval(messageSender.kick, SEND_MESSAGES_EVERY_MS);
+  messages.unref();
+  // Missing a notification only delays a message until the next round.
+  await db.listen(MESSAGE_ENQUEUED, messageSender.kick, () => {}).catch((err: unknown) => log.warn({ err }, 'not listening for new phone messages'));
   const logouts = setInterval(
     () => instance.singleLogout.deliverDue().catch((err) => log.warn({ err }, 'back-channel logout round failed')),
     SEND_LOGOUTS_EVERY_MS,
@@ -80,6 +90,7 @@ async function serve(config: Config): Promise<number> {
       setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS + 5000).unref();
       clearInterval(sweeper);
       clearInterval(mailer);
+      clearInterval(messages);
       clearInterval(logouts);
       sender.close();
       operatorSocket?.close();

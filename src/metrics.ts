@@ -4,6 +4,8 @@ import type { Context, Next } from 'koa';
 import client from 'prom-client';
 import type { AuditEvent } from './audit/audit.js';
 import type { Db } from './db/db.js';
+import type { Channel } from './messaging/outbox.js';
+import type { DeliveryResult } from './messaging/sender.js';
 import { countLiveSessions } from './oidc/payloads.js';
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -37,13 +39,14 @@ export function createMetrics(db: Db) {
   const tokens = new client.Counter({
     name: 'kediri_tokens_issued_total', help: 'Successful token endpoint requests, by grant type', labelNames: ['grant_type'], registers,
   });
-  const messages = new client.Counter({
-    name: 'kediri_messages_total', help: 'WhatsApp and SMS messages, by channel and result (sent, failed, refused by a limit)',
-    labelNames: ['channel', 'result'], registers,
-  });
   const throttled = new client.Counter({
     name: 'kediri_throttled_total', help: 'Attempts refused by the brute-force defence, by what was limited (ip_login, ip_register, ip_reset, ip_code, account)',
     labelNames: ['limit'], registers,
+  });
+  const messages = new client.Counter({
+    name: 'kediri_messages_total',
+    help: 'WhatsApp and SMS messages, by channel and result: sent; failed (an attempt that failed on that channel); refused (a code not sent: a limit refused the request)',
+    labelNames: ['channel', 'result'], registers,
   });
 
   /** A gauge read from the database at each scrape; every process sees the same rows, so processes' values are not added up. */
@@ -58,6 +61,7 @@ export function createMetrics(db: Db) {
   const countOf = (sql: string) => async () => (await db.query<{ n: number }>(sql)).rows[0]!.n;
   countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', () => countLiveSessions(db));
   countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', countOf('select count(*)::int as n from outbox where sent_at is null and failed_at is null'));
+  countGauge('kediri_message_outbox_backlog', 'WhatsApp and SMS messages waiting to be sent', countOf('select count(*)::int as n from message_outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', countOf('select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null'));
   const poolStats = db.poolStats;
   if (poolStats) {
@@ -89,10 +93,10 @@ export function createMetrics(db: Db) {
     login: (result: LoginResult, unit: string | undefined) => logins.inc({ result, unit: unit ?? 'kediri-id' }),
     tokenIssued: (grantType: string) => tokens.inc({ grant_type: grantType }),
     throttled: (limit: string) => throttled.inc({ limit }),
-    /** A message refused by a limit (per number, per address, the daily budget), by the channel asked for. */
-    messageRefused: (channel: string) => messages.inc({ channel, result: 'refused' }),
-    /** A message delivered or given up, by the channel tried. */
-    message: (channel: string, result: 'sent' | 'failed') => messages.inc({ channel, result }),
+    /** A delivery attempt's outcome (src/messaging/sender.ts). */
+    message: (channel: Channel, result: DeliveryResult) => messages.inc({ channel, result }),
+    /** A message not sent because a limit refused its request, on the channel asked for. */
+    messageRefused: (channel: Channel) => messages.inc({ channel, result: 'refused' }),
   };
 }
 

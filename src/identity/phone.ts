@@ -20,7 +20,4 @@ export function normalizePhone(input: string, foreignPrefixes: readonly string[]
 /** Whether what someone typed as a login identifier looks like a phone number (not a NIK, not an email). */
 export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !/^\d{16}$/.test(identifier.trim());
 
-/** +62812****789: enough to tell numbers apart on a page or in a log, not to collect them. */
-export function maskPhone(phone: string): string {
-  return phone.length > 9 ? `${phone.slice(0, 6)}${'*'.repeat(phone.length - 9)}${phone.slice(-3)}` : '***';
-}
+export { maskPhone } from '../messaging/mask.js';

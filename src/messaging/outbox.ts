@@ -20,6 +20,28 @@ export interface PhoneMessage {
   expiresAt?: Date;
 }
 
+/** A row of the outbox as the /dev/pesan page of a local trial shows it. */
+export interface MessageOutboxEntry {
+  id: number;
+  to: string;
+  channel: Channel;
+  kind: 'code' | 'notice';
+  body: string;
+  code: string | null;
+  created_at: Date;
+  attempts: number;
+  sent_at: Date | null;
+  sent_channel: Channel | null;
+  failed_at: Date | null;
+  last_error: string | null;
+}
+
+/** Announced (NOTIFY) when a message is enqueued, at the commit of its transaction: the senders deliver it at once. */
+export const MESSAGE_ENQUEUED = 'message_enqueued';
+
+/** Sent and given-up messages are kept this long (a code must not outlive its use). */
+const KEEP_DAYS = 1;
+
 /**
  * The message outbox is the source of truth, as the email outbox is: a message is enqueued in the
  * transaction of the change it announces, and src/messaging/sender.ts delivers it.
@@ -28,9 +50,31 @@ export function createMessageOutbox(db: Db) {
   return {
     async enqueue(message: PhoneMessage, on: Queryable = db): Promise<void> {
       await on.query(
-        'insert into message_outbox (to_phone, channel, kind, body, code, expires_at) values ($1, $2, $3, $4, $5, $6)',
+        `with added as (
+           insert into message_outbox (to_phone, channel, kind, body, code, expires_at) values ($1, $2, $3, $4, $5, $6) returning id)
+         select pg_notify('${MESSAGE_ENQUEUED}', '') from added`,
         [message.to, message.channel, message.kind, message.body, message.code ?? null, message.expiresAt ?? null],
       );
+    },
+
+    /** The newest messages, for the /dev/pesan page of a local trial. */
+    async newest(limit = 50): Promise<MessageOutboxEntry[]> {
+      const { rows } = await db.query<Omit<MessageOutboxEntry, 'id'> & { id: string | number }>(
+        `select id, to_phone as "to", channel, kind, body, code, created_at, attempts, sent_at, sent_channel, failed_at, last_error
+         from message_outbox order by id desc limit $1`,
+        [limit],
+      );
+      // A bigserial, which pg gives as a string.
+      return rows.map((row) => ({ ...row, id: Number(row.id) }));
+    },
+
+    /** Deletes what was sent or given up more than a day ago; returns how many. */
+    async sweep(): Promise<number> {
+      const { rowCount } = await db.query(
+        `delete from message_outbox
+         where sent_at < now() - make_interval(days => ${KEEP_DAYS}) or failed_at < now() - make_interval(days => ${KEEP_DAYS})`,
+      );
+      return rowCount;
     },
 
     /** Messages created since the start of today (the instance's daily budget counts them). */

@@ -1,6 +1,20 @@
-import type { Lang } from '../i18n.js';
+import { lifetime } from '../email/messages.js';
+import { translator, type Lang } from '../i18n.js';
 
-// Placeholder until the messaging branch lands its texts (views/locales/*/message.json).
-export function codeText(_lang: Lang, _purpose: string, code: string, validMinutes: number): string {
-  return `Kediri ID: ${code} adalah kode Anda. Berlaku ${validMinutes} menit. JANGAN BERIKAN kode ini kepada siapa pun, termasuk petugas.`;
+/**
+ * The texts of WhatsApp and SMS messages (views/locales/<lang>/message.json): each names Kediri ID,
+ * fits one SMS (160 characters of the GSM-7 alphabet, so no accents or emoji), and a code's text
+ * warns never to give the code to anyone. The WhatsApp templates carry the code alone (a code) or
+ * the whole text (a notice).
+ */
+export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone';
+export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'registration_attempt';
+
+/** A one-time code's message; the lifetime it states is the one the caller enforces. */
+export function codeText(lang: Lang, purpose: CodePurpose, code: string, validMinutes: number): string {
+  return translator(lang)(`message.code.${purpose}`, { code, lifetime: lifetime(validMinutes)[lang] });
+}
+
+export function noticeText(lang: Lang, kind: NoticeKind): string {
+  return translator(lang)(`message.notice.${kind}`);
 }

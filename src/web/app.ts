@@ -1,5 +1,5 @@
 import Koa from 'koa';
-import { CHANNELS } from '../messaging/outbox.js';
+import { availableChannels } from '../messaging/gateways.js';
 import mount from 'koa-mount';
 import Router from '@koa/router';
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { interactionRoutes } from './interaction/routes.js';
 import { registerRoutes } from './register/routes.js';
 import { resetRoutes } from './reset/routes.js';
 import { devMailRoutes } from './dev-mail.js';
+import { devPesanRoutes } from './dev-pesan.js';
 import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
@@ -113,13 +114,15 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = problems.length === 0 ? { status: 'ready' } : { status: 'not ready', problems };
   });
 
+  // The ways a code can reach a phone: the configured gateways (both, written to the log, without one).
+  const channels = availableChannels(config);
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
-    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined, channels: CHANNELS }),
-    registerRoutes(deps.registration, deps.throttle, CHANNELS, config.phone.foreignPrefixes),
+    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined, channels }),
+    registerRoutes(deps.registration, deps.throttle, channels, config.phone.foreignPrefixes),
     resetRoutes(deps.passwordReset, deps.throttle),
-    ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),
+    ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messages)] : []),
     portal.routes,
     counterRoutes(deps.staff, portal.requireRole('officer')),
     profileRoutes(deps, portal),

@@ -201,6 +201,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'error page (an unknown interaction)', at: '/interaction/tidak-dikenal', open: go('/interaction/tidak-dikenal') },
         { name: 'not found (404)', at: '/tidak-ada', open: go('/tidak-ada') },
         { name: 'outbox (/dev/mail)', at: '/dev/mail', open: go('/dev/mail') },
+        { name: 'WhatsApp and SMS outbox (/dev/pesan)', at: '/dev/pesan', open: go('/dev/pesan') },
       ],
     },
     {

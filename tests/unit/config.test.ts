@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
 
+/** A message gateway, which production requires. */
+const SMS = { MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.kedirikota.go.id/kirim', SMS_GATEWAY_TOKEN: 'sms-token' };
+
 describe('configuration from the environment', () => {
   test('defaults: port 3000, issuer on localhost, embedded database in ./data, OWASP argon2id minimum', () => {
     const config = loadConfig({});
@@ -18,7 +21,31 @@ describe('configuration from the environment', () => {
       workers: 1,
       databasePoolSize: 10,
       outboundAllow: { hosts: [], networks: [] },
+      messageGateways: {},
     });
+  });
+
+  test('MESSAGE_GATEWAY: whatsapp, sms or both, each with its settings', () => {
+    const whatsapp = { WHATSAPP_PHONE_NUMBER_ID: '109876543210', WHATSAPP_ACCESS_TOKEN: 'EAAG-token' };
+    const sms = { SMS_GATEWAY_URL: 'https://sms.kedirikota.go.id/kirim', SMS_GATEWAY_TOKEN: 'sms-token' };
+    expect(loadConfig({ MESSAGE_GATEWAY: 'whatsapp', ...whatsapp }).messageGateways).toEqual({
+      whatsapp: {
+        apiUrl: 'https://graph.facebook.com/v21.0',
+        phoneNumberId: '109876543210',
+        accessToken: 'EAAG-token',
+        codeTemplate: 'kediri_id_kode',
+        noticeTemplate: 'kediri_id_pemberitahuan',
+      },
+    });
+    expect(loadConfig({ MESSAGE_GATEWAY: ' SMS ', ...sms, ...whatsapp }).messageGateways).toEqual({
+      sms: { url: 'https://sms.kedirikota.go.id/kirim', token: 'sms-token' },
+    });
+    const both = loadConfig({
+      MESSAGE_GATEWAY: 'sms,whatsapp', ...sms, ...whatsapp,
+      WHATSAPP_API_URL: 'https://graph.facebook.com/v22.0/', WHATSAPP_CODE_TEMPLATE: 'kode_v2', WHATSAPP_NOTICE_TEMPLATE: 'info_v2',
+    }).messageGateways;
+    expect(both.whatsapp).toMatchObject({ apiUrl: 'https://graph.facebook.com/v22.0', codeTemplate: 'kode_v2', noticeTemplate: 'info_v2' });
+    expect(both.sms).toBeDefined();
   });
 
   test('OUTBOUND_ALLOW: host names, addresses and networks, comma-separated', () => {
@@ -58,7 +85,18 @@ describe('configuration from the environment', () => {
     [{ NODE_ENV: 'production', ISSUER: 'http://id.example', TRUST_PROXY: 'true' }, /https/],
     [{ NODE_ENV: 'production', ISSUER: 'https://id.example', SMTP_URL: 'smtp://mail.example' }, /TRUST_PROXY/],
     [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true' }, /SMTP_URL is required/],
-    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m', DEV_MAIL: 'true' }, /DEV_MAIL/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m', ...SMS, DEV_MAIL: 'true' }, /DEV_MAIL/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m' }, /MESSAGE_GATEWAY is required in production/],
+    [{ MESSAGE_GATEWAY: 'telegram' }, /MESSAGE_GATEWAY "telegram" is not a gateway: use whatsapp, sms or both/],
+    [{ MESSAGE_GATEWAY: 'whatsapp;sms' }, /MESSAGE_GATEWAY "whatsapp;sms" is not a gateway/],
+    [{ MESSAGE_GATEWAY: ' , ' }, /MESSAGE_GATEWAY names no gateway/],
+    [{ MESSAGE_GATEWAY: 'whatsapp', WHATSAPP_ACCESS_TOKEN: 't' }, /MESSAGE_GATEWAY names whatsapp: WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN are required/],
+    [{ MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.example' }, /MESSAGE_GATEWAY names sms: SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN are required/],
+    [{ ...SMS, SMS_GATEWAY_URL: 'ftp://sms.example' }, /SMS_GATEWAY_URL must be an http/],
+    [{ ...SMS, SMS_GATEWAY_TOKEN: 'two words' }, /SMS_GATEWAY_TOKEN must be printable ASCII without spaces/],
+    [{ WHATSAPP_PHONE_NUMBER_ID: '+62812' }, /WHATSAPP_PHONE_NUMBER_ID must be the digits/],
+    [{ WHATSAPP_CODE_TEMPLATE: 'Kode Masuk' }, /WHATSAPP_CODE_TEMPLATE must be a WhatsApp template name/],
+    [{ WHATSAPP_API_URL: 'graph.facebook.com' }, /WHATSAPP_API_URL must be an http/],
     [{ SMTP_URL: 'http://mail.example' }, /SMTP_URL must start with smtp/],
     [{ POPULATION_VERIFIER_URL: 'https://dukcapil.example/cek' }, /go together/],
     [{ POPULATION_VERIFIER_URL: 'ftp://x', POPULATION_VERIFIER_CLIENT_ID: 'a', POPULATION_VERIFIER_CLIENT_SECRET: 'b' }, /POPULATION_VERIFIER_URL/],
@@ -71,7 +109,7 @@ describe('configuration from the environment', () => {
   test('argon2id below the OWASP minimum only with NODE_ENV=test (cheap hashes for the tests); production and development refuse it', () => {
     const cheap = { ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' };
     expect(loadConfig({ ...cheap, NODE_ENV: 'test' }).argon2).toEqual({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
-    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret(), ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m' };
+    const production = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret(), ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m', ...SMS };
     for (const base of [production, { NODE_ENV: 'development' }, {}]) {
       expect(() => loadConfig({ ...base, ARGON2_MEMORY_KIB: '19455' })).toThrow('ARGON2_MEMORY_KIB must be at least 19456');
       expect(() => loadConfig({ ...base, ARGON2_TIME_COST: '1' })).toThrow('ARGON2_TIME_COST must be at least 2');
@@ -88,6 +126,7 @@ describe('configuration from the environment', () => {
       ISSUER: 'https://id.kedirikota.go.id',
       TRUST_PROXY: 'true',
       SMTP_URL: 'smtps://relay.kedirikota.go.id',
+      ...SMS,
     });
     expect(config.production).toBe(true);
     expect(config.devMail).toBe(false);

@@ -24,7 +24,10 @@ describe('seeded citizens', () => {
     expect(refusal('postgres://db.internal/kediri_bench')).toBeUndefined();
     expect(refusal('postgres://db.internal/kediri_id')).toMatch(/refused on the PostgreSQL database "kediri_id"/);
     expect(refusal('postgres://db.internal/postgres')).toMatch(/refused/);
-    const production = { NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://mail.example' };
+    const production = {
+      NODE_ENV: 'production', ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://mail.example',
+      MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.example', SMS_GATEWAY_TOKEN: 'token',
+    };
     expect(seedRefusal(loadConfig(production))).toMatch(/refused in production/);
   });
 });

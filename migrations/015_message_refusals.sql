@@ -1,0 +1,5 @@
+-- The channels that refused a message for good (an HTTP 4xx other than 429: a number the channel
+-- cannot reach, a template it does not know). The sender (src/messaging/sender.ts) alternates
+-- between the configured channels after each failure, except those listed here; when none is
+-- left the message is given up.
+alter table message_outbox add column refused_channels text[] not null default '{}';
