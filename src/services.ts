@@ -64,7 +64,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
-  const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer, notices);
+  const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer, { notices, phoneCodes });
   const clientRequests = createClientRequests(db, clients, citizens, outbox, audit, config.issuer);
   const dynamicRegistration = createDynamicRegistration(
     db, sealer, audit, { clients, citizens, clientRequests, revokeClientPayloads: deleteClientPayloads }, config.issuer,

@@ -220,6 +220,8 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, phoneCodes
         const before = await citizens.lockById(tx, citizenId);
         if (!before) return false;
         if (!(await citizens.setVerifiedPhone(tx, citizenId, checked.phone))) throw new InputError('phone_taken', 'code');
+        // A sign-in or reset code sent to the former number must not open the account any more.
+        await phoneCodes.retire(citizenId, tx);
         const formerPhone = before.phone_verified && before.phone !== checked.phone ? before.phone : null;
         await notices.send(before, 'phone_changed', tx, { formerPhone, lang });
         await audit({ type: 'phone.changed', citizenId, ip, details: { phone: maskPhone(checked.phone), channel: checked.channel } }, tx);
@@ -237,6 +239,7 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, phoneCodes
         const before = await citizens.lockById(tx, citizenId);
         if (!before?.phone) throw new InputError('phone_none');
         if (!(await citizens.removePhone(tx, citizenId))) throw new InputError('phone_last_contact');
+        await phoneCodes.retire(citizenId, tx);
         await notices.send(before, 'phone_changed', tx, { formerPhone: before.phone_verified ? before.phone : null, lang });
         await audit({ type: 'phone.changed', citizenId, ip, details: { removed: true } }, tx);
       });

@@ -8,6 +8,7 @@ import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
 import type { CitizenNotices } from './citizen-notices.js';
 import type { CitizenStore, CounterView } from './citizens.js';
+import type { PhoneCodes } from './phone-codes.js';
 
 export type StaffRole = 'officer' | 'admin' | 'developer';
 export const STAFF_ROLES: StaffRole[] = ['officer', 'admin', 'developer'];
@@ -33,7 +34,10 @@ export interface Invitation {
  * Staff: roles (MPP counter officers, administrators, unit developers tied to units), invitations
  * by email, and what officers do at the counter.
  */
-export function createStaff(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string, notices: CitizenNotices) {
+export function createStaff(
+  db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string,
+  { notices, phoneCodes }: { notices: CitizenNotices; phoneCodes: PhoneCodes },
+) {
   const hashInvitation = (token: string) => sealer.keyedHash('staff-invitation', token);
 
   /** Gives an account a role (a developer: for a unit too), in the caller's transaction. */
@@ -215,6 +219,8 @@ export function createStaff(db: Db, sealer: Sealer, citizens: CitizenStore, outb
         if (!before) throw new InputError('account_unknown');
         if (before.phone === phone && before.phone_verified) throw new InputError('phone_unchanged', 'phone');
         if (!(await citizens.setVerifiedPhone(tx, citizenId, phone))) throw new InputError('counter_phone_taken', 'phone');
+        // A sign-in or reset code sent to a former number must not open the account any more.
+        await phoneCodes.retire(citizenId, tx);
         const formerPhone = before.phone_verified && before.phone !== phone ? before.phone : null;
         await notices.send({ ...before, phone, phone_verified: true }, 'phone_changed', tx, { formerPhone });
         await audit({ type: 'phone.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);

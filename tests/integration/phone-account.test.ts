@@ -99,6 +99,10 @@ describe('changing the phone on /akun (/akun/telepon)', () => {
     const { agent } = await open(SITI);
     const before = await citizenOf(SITI);
     const NEW = '+6281233330001';
+    // A sign-in code to the old number, asked for just before (by whoever holds that phone now).
+    const oldCode = await server.instance.phoneCodes.send({ phone: before.phone!, citizenId: before.id, purpose: 'sign_in', channel: 'sms', lang: 'id', ip: '127.0.0.2' });
+    expect(oldCode.outcome).toBe('sent');
+    const oldCodeText = await lastCodeTo(server.instance.db, before.phone!);
     const requested = await requestChange(agent, '0812-3333-0001', SITI.password, 'sms');
     expect(requested.status).toBe(303);
     expect(requested.headers.get('location')).toBe('/akun/telepon/verifikasi?dikirim=1');
@@ -126,6 +130,9 @@ describe('changing the phone on /akun (/akun/telepon)', () => {
     expect(old.at(-1)!.body).toContain('Kediri ID');
     expect((await lastEmailTo(server.instance.db, SITI.email!)).subject).toContain('Nomor HP akun Kediri ID Anda telah diubah');
     expect(await auditOf('phone.changed', before.id)).toEqual([{ actor: null, details: { phone: '+62812*****001', channel: 'sms' } }]);
+
+    // The old number's sign-in code no longer opens the account.
+    expect(await server.instance.phoneCodes.check(oldCode.outcome === 'sent' ? oldCode.codeId : '', oldCodeText, 'sign_in')).toBeUndefined();
 
     // Replayed: the form has no change waiting any more, and the code itself is spent.
     const replayed = await enterCode(agent, code);
