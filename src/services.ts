@@ -17,6 +17,7 @@ import { createProfile } from './identity/profile.js';
 import { createOutbox } from './email/outbox.js';
 import { createMessageOutbox } from './messaging/outbox.js';
 import { createPhoneCodes } from './identity/phone-codes.js';
+import { createCitizenNotices } from './identity/citizen-notices.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
@@ -58,11 +59,12 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const sessions = createAccountSessions(db);
   const throttle = createThrottle(db, config.throttle, metrics.throttled);
   const phoneCodes = createPhoneCodes({ db, sealer, messages, audit, throttle, dailyBudget: config.phone.dailyBudget, refused: metrics.messageRefused });
-  const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, audit };
+  const notices = createCitizenNotices({ outbox, messages, lockoutMinutes: config.throttle.lockoutMinutes });
+  const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, notices, audit };
   const registration = createRegistration(accountDeps);
   const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
-  const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer);
+  const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer, { notices, phoneCodes });
   const clientRequests = createClientRequests(db, clients, citizens, outbox, audit, config.issuer);
   const dynamicRegistration = createDynamicRegistration(
     db, sealer, audit, { clients, citizens, clientRequests, revokeClientPayloads: deleteClientPayloads }, config.issuer,
@@ -72,7 +74,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
-  const account = createAccount(db, sealer, citizens, sessions, outbox, audit, throttle);
+  const account = createAccount(db, sealer, citizens, sessions, notices, audit, throttle);
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
@@ -87,7 +89,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
-    ...{ dynamicRegistration, passwords, metrics },
+    ...{ dynamicRegistration, passwords, metrics, notices },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
   };
 }

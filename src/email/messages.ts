@@ -108,3 +108,8 @@ export function citizenLockedEmail(to: string | null, name: string): Email {
 export function citizenUnlockedEmail(to: string | null, name: string): Email {
   return render(to, 'citizen-unlocked', { name });
 }
+
+/** The account's phone number was replaced, added or removed. */
+export function phoneChangedEmail(to: string | null, name: string): Email {
+  return render(to, 'phone-changed', { name });
+}

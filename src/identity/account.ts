@@ -3,8 +3,7 @@ import type { Audit } from '../audit/audit.js';
 import type { Citizen, CitizenStore } from './citizens.js';
 import type { Throttle } from './throttle.js';
 import { InputError } from '../errors.js';
-import type { Outbox } from '../email/outbox.js';
-import { passwordChangedEmail } from '../email/messages.js';
+import type { CitizenNotices } from './citizen-notices.js';
 import type { Sealer } from '../secrets.js';
 import { endAllSessions, type AccountSessions, type SignInSession } from './sessions.js';
 
@@ -16,7 +15,7 @@ export interface ActivityEntry {
 }
 
 /** What the citizen's account page (/akun) shows and does: connected services, activity, export. */
-export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, sessions: AccountSessions, outbox: Outbox, audit: Audit, throttle: Throttle) {
+export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, sessions: AccountSessions, notices: CitizenNotices, audit: Audit, throttle: Throttle) {
   /** The account's current password, checked under the same lockout as a login; an InputError for `field` otherwise. */
   async function checkCurrentPassword(citizen: Citizen, password: string, field: string): Promise<void> {
     const verdict = await throttle.accountAttempt(citizen.id);
@@ -60,7 +59,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
       await db.transaction((tx) => endAllSessions(tx, { sessions, citizens, audit }, citizenId, ip));
     },
 
-    /** Changes the password (the current one must be right): every session and token ends, and the citizen is emailed. */
+    /** Changes the password (the current one must be right): every session and token ends, and the citizen is told (citizen-notices.ts). */
     async changePassword(citizenId: string, current: string, next: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);
       if (!citizen) throw new InputError('account_unknown');
@@ -70,7 +69,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
       await db.transaction(async (tx) => {
         await citizens.setPassword(tx, citizenId, next);
         await sessions.endAll(tx, citizenId);
-        await outbox.enqueue(passwordChangedEmail(citizen.email, citizen.name), tx);
+        await notices.send(citizen, 'password_changed', tx);
         await audit({ type: 'password.changed', citizenId, ip }, tx);
       });
     },

@@ -62,7 +62,7 @@ export interface SeededCitizen {
 }
 
 /** What a citizen edits on the account page (profile.ts checks it). */
-type ProfileFields = { name: string; phone: string | null; address: object | null };
+type ProfileFields = { name: string; address: object | null };
 
 /** How an identity was verified: by an officer at the counter, or online against the population register (for the name it matched). */
 export type IdentityVerifiedBy = { method: 'counter'; officerId: string } | { method: 'population_data'; name: string };
@@ -248,25 +248,23 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       await tx.query('update citizens set status = $2, updated_at = now() where id = $1', [id, status]);
     },
 
-    /** Which of name, phone and address differ from the account's (locked for the caller's transaction), and its assurance. */
+    /** Which of name and address differ from the account's (locked for the caller's transaction), and its assurance. */
     async profileChanges(tx: Queryable, id: string, profile: ProfileFields) {
-      const { rows } = await tx.query<{ name: boolean; phone: boolean; address: boolean; assurance: string }>(
-        `select name is distinct from $2 as name, phone is distinct from $3 as phone,
-           address is distinct from $4::jsonb as address, assurance
+      const { rows } = await tx.query<{ name: boolean; address: boolean; assurance: string }>(
+        `select name is distinct from $2 as name, address is distinct from $3::jsonb as address, assurance
          from citizens where id = $1 for update`,
-        [id, profile.name, profile.phone, profile.address && JSON.stringify(profile.address)],
+        [id, profile.name, profile.address && JSON.stringify(profile.address)],
       );
       return rows[0];
     },
 
-    /** Saves name, phone (unverified when it changed) and address. */
+    /** Saves name and address (the phone changes only proved: setVerifiedPhone, removePhone). */
     async setProfile(tx: Queryable, id: string, profile: ProfileFields): Promise<void> {
-      await tx.query(
-        `update citizens set name = $2, phone = $3, phone_verified = phone_verified and phone is not distinct from $3,
-           address = $4::jsonb, updated_at = now()
-         where id = $1`,
-        [id, profile.name, profile.phone, profile.address && JSON.stringify(profile.address)],
-      );
+      await tx.query('update citizens set name = $2, address = $3::jsonb, updated_at = now() where id = $1', [
+        id,
+        profile.name,
+        profile.address && JSON.stringify(profile.address),
+      ]);
     },
 
     /** Switches the account to a proven email address; false when another account holds it. */
@@ -375,6 +373,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
           throw error;
         },
       );
+    },
+
+    /**
+     * Takes the phone number off the account, only when its verified email remains (an account
+     * never loses its last verified contact); false when nothing changed.
+     */
+    async removePhone(tx: Queryable, id: string): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        `update citizens set phone = null, phone_verified = false, updated_at = now()
+         where id = $1 and phone is not null and email is not null and email_verified`,
+        [id],
+      );
+      return rowCount === 1;
     },
 
     /** The first rule a new password breaks for this account (see password-policy.ts). */

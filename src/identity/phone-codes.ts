@@ -159,6 +159,14 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
       return used.rowCount === 1 ? { citizenId: row.citizen_id, phone: row.phone, channel: row.channel } : undefined;
     },
 
+    /**
+     * Ends every live code of the account, whatever its purpose: when its number changes, a code
+     * sent to the former number must not sign in or reset the password any more.
+     */
+    async retire(citizenId: string, on: Queryable = db): Promise<void> {
+      await on.query('update phone_codes set consumed_at = now() where citizen_id = $1 and consumed_at is null', [citizenId]);
+    },
+
     /** The number and channel a live code was sent to (for its form), or undefined. */
     async pending(codeId: string): Promise<{ phone: string; channel: Channel } | undefined> {
       if (!isUuid(codeId)) return undefined;

@@ -3,8 +3,9 @@ import { InputError } from '../errors.js';
 import { emailChangeAttemptEmail, emailChangeCodeEmail, emailChangedEmail } from '../email/messages.js';
 import { TOKEN_TTL_MINUTES, type RedeemedToken } from './account-tokens.js';
 import { EMAIL, isValidName, type Citizen } from './citizens.js';
-import { normalizePhone } from './phone.js';
-import type { AccountFlowDeps } from './registration.js';
+import { maskPhone, normalizePhone } from './phone.js';
+import type { CodeSent } from './phone-codes.js';
+import type { AccountFlowDeps, CodeDelivery } from './registration.js';
 import { emailWait } from './throttle.js';
 
 /** The address as the profile form asks for it (the parts of an Indonesian address). */
@@ -33,7 +34,6 @@ export interface AddressClaim {
 export interface ProfileInput {
   /** Empty for a verified identity means unchanged: its form has no name field. */
   name: string;
-  phone: string;
   address: AddressParts;
 }
 
@@ -93,17 +93,25 @@ function checkAddress(raw: AddressParts, problems: InputError[]): AddressClaim |
  * The name changes only while the identity is unverified: a verified one is corrected at the counter.
  */
 export function checkProfile(citizen: Citizen, input: ProfileInput):
-  | { ok: true; profile: { name: string; phone: string | null; address: AddressClaim | null } }
+  | { ok: true; profile: { name: string; address: AddressClaim | null } }
   | { ok: false; problems: InputError[] } {
   const problems: InputError[] = [];
   const name = citizen.assurance === 'basic' ? tidy(input.name) : tidy(input.name) || citizen.name;
   if (name !== citizen.name && citizen.assurance !== 'basic') problems.push(new InputError('name_locked', 'name'));
   else if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
-  const typedPhone = input.phone.trim();
-  const phone = typedPhone ? normalizePhone(typedPhone) ?? null : null;
-  if (typedPhone && phone === null) problems.push(new InputError('phone_invalid', 'phone'));
   const address = checkAddress(input.address, problems);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, profile: { name, phone, address } };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, profile: { name, address } };
+}
+
+/**
+ * The new number of a phone change in E.164 (Indonesian mobile numbers, and those of the
+ * configured `foreignPrefixes`); an InputError for the field `phone` otherwise.
+ */
+export function checkNewPhone(citizen: Citizen, raw: string, foreignPrefixes: readonly string[]): string {
+  const phone = normalizePhone(raw.trim(), foreignPrefixes);
+  if (!phone) throw new InputError('phone_invalid', 'phone');
+  if (phone === citizen.phone && citizen.phone_verified) throw new InputError('phone_unchanged', 'phone');
+  return phone;
 }
 
 /** The new email of an email change, normalised; an InputError for the field `email` otherwise. */
@@ -115,11 +123,12 @@ export function checkNewEmail(citizen: Citizen, raw: string): string {
 }
 
 /**
- * Profile edits on the account page: name (while unverified), phone (unverified until the MPP
- * counter checks it) and address, each change audited by field name; and the email change, which
- * takes effect only when a code or link sent to the new address proves it.
+ * Profile edits on the account page: name (while unverified) and address, each change audited by
+ * field name; the email change, which takes effect only when a code or link sent to the new
+ * address proves it; and the phone change, which takes effect only when a code sent to the new
+ * number proves it (the counter records a number it checked itself: staff.ts).
  */
-export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: AccountFlowDeps) {
+export function createProfile({ db, issuer, citizens, tokens, outbox, phoneCodes, notices, audit }: AccountFlowDeps) {
   /** Switches the account to the address a used change_email token proved; the old address is told. */
   async function applyEmailChange(tx: Queryable, { citizenId, newEmail }: RedeemedToken, ip: string): Promise<boolean> {
     const citizen = await citizens.findById(citizenId, tx);
@@ -146,7 +155,7 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
         if (!current) throw new InputError('account_unknown');
         // Verified since the form was checked: the name is the counter's to correct.
         if (current.name && current.assurance !== 'basic') throw new InputError('name_locked', 'name');
-        const changed = (['name', 'phone', 'address'] as const).filter((f) => current[f]);
+        const changed = (['name', 'address'] as const).filter((f) => current[f]);
         if (changed.length === 0) return { ok: true, changed };
         await citizens.setProfile(tx, citizenId, checked.profile);
         await audit({ type: 'profile.changed', citizenId, ip, details: { fields: changed } }, tx);
@@ -185,6 +194,54 @@ export function createProfile({ db, issuer, citizens, tokens, outbox, audit }: A
         const pending = await tokens.live(tx, citizenId, 'change_email');
         const used = pending && (await tokens.claimCode(tx, 'change_email', pending.id, code));
         return used ? applyEmailChange(tx, used, ip) : false;
+      });
+    },
+
+    /**
+     * Sends a code to the new number (checked with checkNewPhone) for a phone change. The answer
+     * is the same whether or not another account verified that number: only whoever receives the
+     * code learns it, when entering it (confirmPhoneChange).
+     */
+    requestPhoneChange(citizen: Citizen, phone: string, delivery: CodeDelivery): Promise<CodeSent> {
+      return phoneCodes.send({ phone, citizenId: citizen.id, purpose: 'change_phone', ...delivery });
+    },
+
+    /**
+     * Completes a phone change with the code of `codeId`: in one transaction the code is used, the
+     * number becomes the account's, verified, and the account's email (if any) and its former
+     * verified number are told. False for a wrong, used or expired code, or one of another
+     * account's change. Throws InputError('phone_taken') when the number is another account's
+     * verified number; nothing changes then.
+     */
+    confirmPhoneChange(citizenId: string, codeId: string, code: string, { ip, lang }: Omit<CodeDelivery, 'channel'>): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const checked = await phoneCodes.check(codeId, code, 'change_phone', tx);
+        if (!checked || checked.citizenId !== citizenId) return false;
+        const before = await citizens.lockById(tx, citizenId);
+        if (!before) return false;
+        if (!(await citizens.setVerifiedPhone(tx, citizenId, checked.phone))) throw new InputError('phone_taken', 'code');
+        // A sign-in or reset code sent to the former number must not open the account any more.
+        await phoneCodes.retire(citizenId, tx);
+        const formerPhone = before.phone_verified && before.phone !== checked.phone ? before.phone : null;
+        await notices.send(before, 'phone_changed', tx, { formerPhone, lang });
+        await audit({ type: 'phone.changed', citizenId, ip, details: { phone: maskPhone(checked.phone), channel: checked.channel } }, tx);
+        return true;
+      });
+    },
+
+    /**
+     * Takes the phone number off the account; only when a verified email remains, which is told,
+     * as the number is when it was verified. Throws InputError('phone_none') without a number,
+     * InputError('phone_last_contact') when it is the last verified contact.
+     */
+    async removePhone(citizenId: string, { ip, lang }: Omit<CodeDelivery, 'channel'>): Promise<void> {
+      await db.transaction(async (tx) => {
+        const before = await citizens.lockById(tx, citizenId);
+        if (!before?.phone) throw new InputError('phone_none');
+        if (!(await citizens.removePhone(tx, citizenId))) throw new InputError('phone_last_contact');
+        await phoneCodes.retire(citizenId, tx);
+        await notices.send(before, 'phone_changed', tx, { formerPhone: before.phone_verified ? before.phone : null, lang });
+        await audit({ type: 'phone.changed', citizenId, ip, details: { removed: true } }, tx);
       });
     },
 

@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import type { Outbox } from '../email/outbox.js';
 import { registrationAttemptEmail, verificationEmail } from '../email/messages.js';
 import { TOKEN_TTL_MINUTES, type AccountTokens } from './account-tokens.js';
+import type { CitizenNotices } from './citizen-notices.js';
 import type { Citizen, CitizenStore, NewCitizen } from './citizens.js';
 import type { Lang } from '../i18n.js';
 import type { Channel } from '../messaging/outbox.js';
@@ -20,6 +21,8 @@ export interface AccountFlowDeps {
   tokens: AccountTokens;
   outbox: Outbox;
   phoneCodes: PhoneCodes;
+  /** Security notices: by email, or to the verified phone of an account without one. */
+  notices: CitizenNotices;
   audit: Audit;
 }
 

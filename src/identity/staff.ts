@@ -6,7 +6,9 @@ import type { Outbox } from '../email/outbox.js';
 import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
+import type { CitizenNotices } from './citizen-notices.js';
 import type { CitizenStore, CounterView } from './citizens.js';
+import type { PhoneCodes } from './phone-codes.js';
 
 export type StaffRole = 'officer' | 'admin' | 'developer';
 export const STAFF_ROLES: StaffRole[] = ['officer', 'admin', 'developer'];
@@ -32,7 +34,10 @@ export interface Invitation {
  * Staff: roles (MPP counter officers, administrators, unit developers tied to units), invitations
  * by email, and what officers do at the counter.
  */
-export function createStaff(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string) {
+export function createStaff(
+  db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, issuer: string,
+  { notices, phoneCodes }: { notices: CitizenNotices; phoneCodes: PhoneCodes },
+) {
   const hashInvitation = (token: string) => sealer.keyedHash('staff-invitation', token);
 
   /** Gives an account a role (a developer: for a unit too), in the caller's transaction. */
@@ -198,6 +203,27 @@ export function createStaff(db: Db, sealer: Sealer, citizens: CitizenStore, outb
         if (citizen?.name !== seenName) throw new InputError('citizen_changed', 'ktp_checked');
         await citizens.markIdentityVerified(tx, citizenId, { method: 'counter', officerId });
         await audit({ type: 'identity.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);
+      });
+    },
+
+    /**
+     * An officer checked in person that this number (E.164) is the phone of the citizen in front
+     * of them: it becomes the account's verified number. The citizen is told (by email, else on
+     * the new number), and a verified number the account had before is told too. Throws
+     * InputError('counter_phone_taken') when it is another account's verified number, and
+     * InputError('phone_unchanged') when it is already this account's.
+     */
+    async recordPhoneAtCounter(officerId: string, citizenId: string, phone: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const before = await citizens.lockById(tx, citizenId);
+        if (!before) throw new InputError('account_unknown');
+        if (before.phone === phone && before.phone_verified) throw new InputError('phone_unchanged', 'phone');
+        if (!(await citizens.setVerifiedPhone(tx, citizenId, phone))) throw new InputError('counter_phone_taken', 'phone');
+        // A sign-in or reset code sent to a former number must not open the account any more.
+        await phoneCodes.retire(citizenId, tx);
+        const formerPhone = before.phone_verified && before.phone !== phone ? before.phone : null;
+        await notices.send({ ...before, phone, phone_verified: true }, 'phone_changed', tx, { formerPhone });
+        await audit({ type: 'phone.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);
       });
     },
   };

@@ -21,6 +21,7 @@ import { portalSession } from './portal/session.js';
 import { counterRoutes } from './counter/routes.js';
 import { accountRoutes } from './account/routes.js';
 import { profileRoutes } from './account/profile-routes.js';
+import { phoneRoutes } from './account/phone-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
 import { followKeySchedule } from '../oidc/key-rotation.js';
 import { readinessProblems } from '../readiness.js';
@@ -124,8 +125,9 @@ export function createApp(deps: AppDeps): Koa {
     resetRoutes(deps.passwordReset, deps.throttle),
     ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messages)] : []),
     portal.routes,
-    counterRoutes(deps.staff, portal.requireRole('officer')),
+    counterRoutes(deps.staff, portal.requireRole('officer'), config.phone.foreignPrefixes),
     profileRoutes(deps, portal),
+    phoneRoutes(deps, portal, channels),
     accountRoutes(deps, portal.signedIn),
     factorRoutes(deps, portal),
     invitationRoutes(deps.staff, portal.signedIn),

@@ -214,6 +214,9 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'change password', at: '/akun/kata-sandi', open: go('/akun/kata-sandi') },
         { name: 'change email', at: '/akun/email', open: go('/akun/email') },
         { name: 'new email code', at: '/akun/email/verifikasi', open: go('/akun/email/verifikasi') },
+        { name: 'change phone', at: '/akun/telepon', shows: 'input[name="phone"]', open: go('/akun/telepon') },
+        { name: 'change phone with errors', at: '/akun/telepon', shows: '.error-summary', open: async (page) => { await page.goto(url('/akun/telepon')); await submit(page, '/akun/telepon', { '#phone': '12345' }); } },
+        { name: 'new phone code, nothing pending', at: '/akun/telepon/verifikasi', open: go('/akun/telepon/verifikasi') },
         { name: 'TOTP enrolment', at: '/akun/dua-langkah', open: go('/akun/dua-langkah') },
         { name: 'passkey', at: '/akun/kunci-sandi', open: go('/akun/kunci-sandi') },
         { name: 'renew recovery codes', at: '/akun/kode-pemulihan', open: go('/akun/kode-pemulihan') },
@@ -231,6 +234,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'counter search', at: '/loket', open: go('/loket') },
         { name: 'counter: a citizen found', at: '/loket/cari', shows: 'form[action="/loket/verifikasi"]', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': SITI.nik }); } },
+        { name: 'counter: a bad phone number', at: '/loket/telepon', shows: '.error-summary', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': SITI.nik }); await submit(page, '/loket/telepon', { '#phone': '12345' }); } },
         { name: 'counter: an invalid NIK', at: '/loket/cari', shows: '.error-summary', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': '1234' }); } },
       ],
     },

@@ -139,7 +139,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     const month = birthdate.getByLabel('Bulan', { exact: true });
     const year = birthdate.getByLabel('Tahun', { exact: true });
     const email = page.getByLabel('Email', { exact: true });
-    const phone = page.getByLabel('Nomor HP (tidak wajib)', { exact: true });
+    const phone = page.getByLabel('Nomor HP', { exact: true });
     const password = page.getByLabel('Kata sandi', { exact: true });
     const passwordConfirm = page.getByLabel('Ulangi kata sandi', { exact: true });
     const privacy = page.getByRole('checkbox', { name: 'Saya sudah membaca dan menyetujui pemberitahuan privasi', exact: true });
@@ -192,8 +192,9 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     expect(await page.content()).not.toContain(DEWI.password);
     expect(await server.instance.citizens.findByEmail(DEWI.email)).toBeFalsy();
 
-    // Corrected: the right NIK, and the passwords again.
+    // Corrected: the right NIK, and the passwords again; the email alone this time (the phone is optional).
     await nik.fill(DEWI.nik);
+    await phone.fill('');
     await password.fill(DEWI.password);
     await passwordConfirm.fill(DEWI.password);
     await register.click();

@@ -124,7 +124,7 @@ describe('fuzzing every endpoint', () => {
     const start = await citizen.request('/akun');
     const landed = await signIn(citizen, start.headers.get('location')!, SITI.email, SITI.password);
     const accountCsrf = csrfTokenOf(await (await citizen.follow(landed)).res!.text());
-    await fuzz(citizen, ['/akun/profil', '/akun/email', '/akun/email/konfirmasi', '/akun/kata-sandi', '/akun/hapus', '/akun/dua-langkah', '/akun/kode-pemulihan', '/akun/faktor/hapus', '/akun/kunci-sandi', '/akun/kunci-sandi/nama', '/akun/sesi/akhiri'], accountCsrf);
+    await fuzz(citizen, ['/akun/profil', '/akun/email', '/akun/email/konfirmasi', '/akun/telepon', '/akun/telepon/verifikasi', '/akun/telepon/kirim-ulang', '/akun/telepon/hapus', '/akun/kata-sandi', '/akun/hapus', '/akun/dua-langkah', '/akun/kode-pemulihan', '/akun/faktor/hapus', '/akun/kunci-sandi', '/akun/kunci-sandi/nama', '/akun/sesi/akhiri'], accountCsrf);
 
     expect(await counts()).toEqual(before);
     // The account still signs in with its password.
@@ -140,7 +140,7 @@ const AREAS: Record<string, string> = { admin: '/admin/warga', developer: '/deve
 /** The field names of the staff forms (admin console, developer portal, counter). */
 const STAFF_FIELDS = [
   'q', 'reason', 'slug', 'name', 'unit', 'uses', 'hours', 'email', 'role', 'status', 'subject_type', 'high_assurance', 'allow', 'confirm',
-  'jwks', 'nik', 'ktp_checked', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'auth_method', 'contact', 'policy_uri',
+  'jwks', 'nik', 'ktp_checked', 'phone', 'phone_checked', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'auth_method', 'contact', 'policy_uri',
 ];
 /**
  * Staff actions that take no field: a POST with a valid CSRF token is the action itself (approve,

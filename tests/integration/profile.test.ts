@@ -94,13 +94,13 @@ describe('the profile page (/akun/profil)', () => {
     expect(await refused.text()).toContain('error-summary');
     expect((await citizen(RINA.email)).name).toBe(RINA.name);
     // The form without a name field still saves the rest.
-    expect((await saveProfile(agent, { phone: '0813 1111 2222' })).status).toBe(303);
-    expect(await citizen(RINA.email)).toMatchObject({ name: RINA.name, phone: '081311112222' });
+    expect((await saveProfile(agent, { ...ADDRESS, city: 'Kota Kediri Baru' })).status).toBe(303);
+    expect(await citizen(RINA.email)).toMatchObject({ name: RINA.name, address: { region: 'Kota Kediri Baru, Jawa Timur' } });
   });
 
   test('the address is stored as the OIDC address claim and reaches a client with the address scope', async () => {
     const { agent } = await open(BUDI);
-    expect((await saveProfile(agent, { ...ADDRESS, phone: '+62 812-3456-7890' })).status).toBe(303);
+    expect((await saveProfile(agent, ADDRESS)).status).toBe(303);
     const expected = {
       street_address: 'Jl. Dhoho No. 17, RT 001/RW 002, Setonopande',
       locality: 'Kota',
@@ -109,7 +109,7 @@ describe('the profile page (/akun/profil)', () => {
       country: 'ID',
     };
     expect((await citizen(BUDI.email)).address).toEqual(expected);
-    expect(await auditOf('profile.changed', BUDI.email)).toEqual([{ fields: ['phone', 'address'] }]);
+    expect(await auditOf('profile.changed', BUDI.email)).toEqual([{ fields: ['address'] }]);
 
     // The form is filled again from the stored claim.
     const html = await (await agent.request('/akun/profil')).text();
@@ -124,29 +124,17 @@ describe('the profile page (/akun/profil)', () => {
     const tokens = await signInAndExchange(rp, BUDI.email, BUDI.password, { scope: 'openid address phone' });
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo.address).toEqual(expected);
-    expect(userinfo).toMatchObject({ phone_number: '+6281234567890', phone_number_verified: false });
+    expect(userinfo.phone_number).toBeUndefined();
   });
 
-  test('a changed phone number is unverified until the MPP counter checks it', async () => {
-    const { agent } = await open(EKO);
-    expect((await saveProfile(agent, { phone: '081255556666' })).status).toBe(303);
-    const { id } = await citizen(EKO.email);
-    // As the counter would record it.
-    await server.instance.db.query('update citizens set phone_verified = true where id = $1', [id]);
-    expect(await (await agent.request('/akun/profil')).text()).toContain('sudah terverifikasi');
-
-    // Another edit leaves a verified number verified...
-    expect((await saveProfile(agent, ADDRESS)).status).toBe(303);
-    expect((await citizen(EKO.email)).phone_verified).toBe(true);
-    // ...a new number is not.
-    expect((await saveProfile(agent, { phone: '081277778888' })).status).toBe(303);
-    expect(await citizen(EKO.email)).toMatchObject({ phone: '081277778888', phone_verified: false });
-
-    const { clientId, clientSecret } = await createWebClient(server.instance);
-    const rp = await relyingParty(server.url, clientId, clientSecret);
-    const tokens = await signInAndExchange(rp, EKO.email, EKO.password, { scope: 'openid phone' });
-    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
-    expect(userinfo).toMatchObject({ phone_number: '081277778888', phone_number_verified: false });
+  test('the profile form does not take a phone number: it has its own page, where a code proves it', async () => {
+    const { agent, html } = await open(EKO);
+    expect(html).not.toContain('name="phone"');
+    expect(html).toContain('href="/akun/telepon"');
+    // A phone posted with the profile form anyway changes nothing.
+    expect((await saveProfile(agent, { ...ADDRESS, phone: '081255556666' })).status).toBe(303);
+    expect(await citizen(EKO.email)).toMatchObject({ phone: null, phone_verified: false });
+    expect((await auditOf('profile.changed', EKO.email)).at(-1)).toEqual({ fields: ['address'] });
   });
 
   test.each([
@@ -155,7 +143,6 @@ describe('the profile page (/akun/profil)', () => {
     ['an incomplete address', { ...NO_ADDRESS, street: 'Jl. Dhoho No. 17' }, 'kelurahan', 'kelurahan atau desa'],
     ['a comma in a place name', { ...ADDRESS, kecamatan: 'Kota, Kediri' }, 'kecamatan', 'tanpa koma'],
     ['a bad RT', { ...ADDRESS, rt: '1a' }, 'rt', 'nomor RT'],
-    ['a bad phone number', { phone: '12345' }, 'phone', 'nomor HP yang benar'],
     ['a name that is too long', { name: 'Siti '.repeat(30) }, 'name', '2 sampai 100 huruf'],
   ])('%s: 400 with the error summary, and nothing changes', async (_case, fields, field, message) => {
     const { agent } = await open(SITI);

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * file); the headers are set in front of every route, so signed-in pages get the same.
  */
 const PATHS = [
-  '/', '/privasi', '/daftar', '/lupa-sandi', '/verifikasi', '/masuk', '/akun', '/akun/profil', '/akun/kata-sandi', '/akun/dua-langkah',
+  '/', '/privasi', '/daftar', '/lupa-sandi', '/verifikasi', '/masuk', '/akun', '/akun/profil', '/akun/telepon', '/akun/telepon/verifikasi', '/akun/kata-sandi', '/akun/dua-langkah',
   '/loket', '/admin', '/admin/warga', '/admin/audit', '/admin/kunci', '/developer', '/developer/layanan', '/undangan/terima',
   '/static/app.css', '/unit/samsat/logo', '/healthz', '/readyz', '/.well-known/openid-configuration', '/jwks',
   '/auth?client_id=unknown&response_type=code', '/session/end', '/interaction/unknown', '/tidak-ada', '/?lang=en',

@@ -10,11 +10,14 @@ export async function lastMessageTo(db: Db, phone: string): Promise<{ channel: s
   return rows[0];
 }
 
-/** The code of the newest message to a number. */
+/** The newest code sent to this number (E.164), as the message outbox holds it until it is swept. */
 export async function lastCodeTo(db: Db, phone: string): Promise<string> {
-  const { code } = await lastMessageTo(db, phone);
-  if (!code) throw new Error(`the newest message to ${phone} holds no code`);
-  return code;
+  const { rows } = await db.query<{ code: string }>(
+    "select code from message_outbox where to_phone = $1 and kind = 'code' order by id desc limit 1",
+    [phone],
+  );
+  if (!rows[0]) throw new Error(`no code to ${phone}`);
+  return rows[0].code;
 }
 
 export async function messagesTo(db: Db, phone: string): Promise<number> {

@@ -15,7 +15,6 @@ import { withinIpLimit } from '../throttling.js';
 // Generous caps: a value past a field's own limit gets its message on the form, not a bare 400.
 const profileForm = z.object({
   name: field(400),
-  phone: field(160),
   street: field(480),
   rt: field(40),
   rw: field(40),
@@ -30,7 +29,8 @@ const codeForm = z.object({ code: field(20) });
 const linkForm = z.object({ token: field(200) });
 
 /**
- * Profile edits on the account page: /akun/profil (name while unverified, phone, address) and the
+ * Profile edits on the account page: /akun/profil (name while unverified, address; the phone has
+ * its own page, phone-routes.ts) and the
  * email change (/akun/email, after a recent login and with the password), proved by a code (/akun/email/verifikasi) or by the emailed link
  * (/akun/email/konfirmasi, which works without a sign-in: the token itself is the proof).
  */
@@ -53,8 +53,8 @@ export function profileRoutes(
       {
         citizen,
         nik: maskNik((await citizens.nikOf(citizen.id))!),
-        values: values ?? { name: citizen.name, phone: citizen.phone ?? '', ...addressParts(citizen.address) },
-        notice: ['tersimpan', 'email'].find((key) => ctx.query[key] === '1'),
+        values: values ?? { name: citizen.name, ...addressParts(citizen.address) },
+        notice: ['tersimpan', 'email', 'telepon', 'telepon_dihapus'].find((key) => ctx.query[key] === '1'),
         errors,
       },
       status,
@@ -65,8 +65,8 @@ export function profileRoutes(
 
   router.post('/profil', signedIn, async (ctx) => {
     const form = parseForm(ctx, profileForm);
-    const { name, phone, ...address } = form;
-    const saved = await profile.save(ctx.state.accountId, { name, phone, address }, ctx.ip).catch((error: unknown) => {
+    const { name, ...address } = form;
+    const saved = await profile.save(ctx.state.accountId, { name, address }, ctx.ip).catch((error: unknown) => {
       if (!(error instanceof InputError) || !error.field) throw error;
       return { ok: false as const, problems: [error] };
     });

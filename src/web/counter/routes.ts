@@ -3,18 +3,22 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { parseNik } from '../../identity/nik.js';
+import { normalizePhone } from '../../identity/phone.js';
 import type { Staff } from '../../identity/staff.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
 import { render } from '../render.js';
 
 const searchForm = z.object({ nik: field(64) });
 const verifyForm = z.object({ nik: field(64), name: field(400), ktp_checked: field(8) });
+const phoneForm = z.object({ nik: field(64), phone: field(160), phone_checked: field(8) });
 
 /**
  * The MPP counter (/loket): an officer finds a citizen by NIK (sent in a POST body, never in the
- * URL) and, after checking the KTP-el in person, marks the identity verified.
+ * URL) and, after checking the KTP-el in person, marks the identity verified; and records the
+ * phone number of the citizen in front of them as verified (`foreignPrefixes`: the calling codes
+ * of other countries accepted besides Indonesia's).
  */
-export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
+export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPrefixes: readonly string[] = []): Router {
   const router = new Router({ prefix: '/loket' });
   router.use(officerOnly);
 
@@ -48,6 +52,25 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware): Router {
       if (error.code !== 'already_verified') throw error;
     }
     await showCitizen(ctx, form.nik, { done: true });
+  });
+
+  router.post('/telepon', async (ctx) => {
+    const form = parseForm(ctx, phoneForm);
+    const phone = normalizePhone(form.phone.trim(), foreignPrefixes);
+    const problems = [
+      ...(phone ? [] : [new InputError('phone_invalid', 'phone')]),
+      ...(form.phone_checked === 'ya' ? [] : [new InputError('phone_check_required', 'phone_checked')]),
+    ];
+    if (problems.length > 0) return showCitizen(ctx, form.nik, { phoneValue: form.phone, errors: fieldErrors(ctx, problems) }, 400);
+    const citizen = await staff.findByNik(form.nik);
+    if (!citizen) return showCitizen(ctx, form.nik);
+    try {
+      await staff.recordPhoneAtCounter(ctx.state.accountId, citizen.id, phone!, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError) || !['counter_phone_taken', 'phone_unchanged'].includes(error.code)) throw error;
+      return showCitizen(ctx, form.nik, { phoneValue: form.phone, errors: fieldErrors(ctx, [error]) }, 409);
+    }
+    await showCitizen(ctx, form.nik, { phoneDone: true });
   });
 
   return router;

@@ -1,0 +1,51 @@
+import type { Queryable } from '../db/db.js';
+import type { Email, Outbox } from '../email/outbox.js';
+import { accountLockedEmail, passwordChangedEmail, phoneChangedEmail, registrationAttemptEmail } from '../email/messages.js';
+import type { Lang } from '../i18n.js';
+import type { MessageOutbox } from '../messaging/outbox.js';
+import { noticeText, type NoticeKind } from '../messaging/texts.js';
+import type { Citizen } from './citizens.js';
+
+export type { NoticeKind } from '../messaging/texts.js';
+
+/** Who a notice is for: the account's contacts as they are (or were) when the event happened. */
+export type NoticeRecipient = Pick<Citizen, 'name' | 'email' | 'phone' | 'phone_verified'>;
+
+export interface NoticeOptions {
+  /**
+   * A verified number the account had before this change (a phone change or removal): it is told
+   * too, whatever else is, since its holder may be the citizen whose account was taken over.
+   */
+  formerPhone?: string | null;
+  /** The language of the phone text (the request's); emails carry both. */
+  lang?: Lang;
+}
+
+/**
+ * Security notices to citizens (password changed, account locked, phone changed, ...): by email
+ * when the account has one, else by WhatsApp (SMS as the fallback) to its verified phone, so
+ * that a phone-only citizen hears of them too. Written in the caller's transaction when given,
+ * like every outgoing message. This is the one way a security notice reaches a citizen.
+ */
+export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { outbox: Outbox; messages: MessageOutbox; lockoutMinutes: number }) {
+  const emails: Record<NoticeKind, (to: string, name: string) => Email> = {
+    phone_changed: phoneChangedEmail,
+    password_changed: passwordChangedEmail,
+    account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
+    registration_attempt: registrationAttemptEmail,
+  };
+
+  const text = (to: string, kind: NoticeKind, lang: Lang, on?: Queryable) =>
+    messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', body: noticeText(lang, kind) }, on);
+
+  return {
+    async send(citizen: NoticeRecipient, kind: NoticeKind, on?: Queryable, { formerPhone, lang = 'id' }: NoticeOptions = {}): Promise<void> {
+      let texted: string | undefined;
+      if (citizen.email) await outbox.enqueue(emails[kind](citizen.email, citizen.name), on);
+      else if (citizen.phone && citizen.phone_verified) await text((texted = citizen.phone), kind, lang, on);
+      if (formerPhone && formerPhone !== texted) await text(formerPhone, kind, lang, on);
+    },
+  };
+}
+
+export type CitizenNotices = ReturnType<typeof createCitizenNotices>;
