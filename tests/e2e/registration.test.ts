@@ -252,8 +252,9 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
       // From the NIK: 57 = 17 + 40, a woman.
       birthdate: DEWI.birthdate,
       gender: 'female',
-      phone_number: '081234567890',
     });
+    // Registered without a phone: the phone scope has nothing to give.
+    expect(userinfo.phone_number).toBeUndefined();
 
     expect(watcher.problems()).toEqual([]);
   }, JOURNEY_TIMEOUT);
