@@ -76,7 +76,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
-    ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit },
+    ...{ citizens, throttle, secondFactors, phoneCodes, identityVerification, outbox, audit },
     countLogin: metrics.login,
     lockoutMinutes: config.throttle.lockoutMinutes,
   });

@@ -116,7 +116,13 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
-    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined, channels: CHANNELS }),
+    interactionRoutes({
+      ...deps,
+      onlineCheckAvailable: deps.identityVerification !== undefined,
+      channels: CHANNELS,
+      codeSignIn: config.phone.codeSignIn,
+      foreignPrefixes: config.phone.foreignPrefixes,
+    }),
     registerRoutes(deps.registration, deps.throttle, CHANNELS, config.phone.foreignPrefixes),
     resetRoutes(deps.passwordReset, deps.throttle),
     ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),

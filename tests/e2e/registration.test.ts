@@ -110,7 +110,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
 
   /** Signs in on the login page with an identifier and a password (nothing else). */
   async function signIn(page: Page, identifier: string, password: string): Promise<void> {
-    await page.getByLabel('NIK atau email', { exact: true }).fill(identifier);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(identifier);
     await page.getByLabel('Kata sandi', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
   }
@@ -320,7 +320,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     // The old password no longer works.
     await signIn(page, SITI.email, SITI.password);
     await page.getByRole('alert').waitFor();
-    expect(await page.getByRole('alert').getByRole('link').allTextContents()).toEqual(['NIK/email atau kata sandi salah.']);
+    expect(await page.getByRole('alert').getByRole('link').allTextContents()).toEqual(['NIK/email/nomor HP atau kata sandi salah.']);
 
     // The new one does, all the way to the relying party.
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI_NEW_PASSWORD);
