@@ -60,7 +60,6 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const phoneCodes = createPhoneCodes({ db, sealer, messages, audit, throttle, dailyBudget: config.phone.dailyBudget, refused: metrics.messageRefused });
   const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, audit };
   const registration = createRegistration(accountDeps);
-  const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
   const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer);
   const clientRequests = createClientRequests(db, clients, citizens, outbox, audit, config.issuer);
@@ -80,6 +79,8 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     countLogin: metrics.login,
     lockoutMinutes: config.throttle.lockoutMinutes,
   });
+  // A reset code counts towards the account's lock as a password does (loginAttempts.phoneCode).
+  const passwordReset = createPasswordReset({ ...accountDeps, sealer, loginAttempts });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);

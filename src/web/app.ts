@@ -124,7 +124,7 @@ export function createApp(deps: AppDeps): Koa {
       foreignPrefixes: config.phone.foreignPrefixes,
     }),
     registerRoutes(deps.registration, deps.throttle, CHANNELS, config.phone.foreignPrefixes),
-    resetRoutes(deps.passwordReset, deps.throttle),
+    resetRoutes(deps.passwordReset, deps.throttle, CHANNELS, config.phone.foreignPrefixes),
     ...(config.devMail ? [devMailRoutes(deps.outbox)] : []),
     portal.routes,
     counterRoutes(deps.staff, portal.requireRole('officer')),

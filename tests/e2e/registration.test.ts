@@ -270,8 +270,8 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     await page.waitForURL((url) => url.pathname === '/lupa-sandi');
     expect(await page.title()).toBe('Lupa kata sandi – Kediri ID');
     await expect(heading(page)).resolves.toBe('Lupa kata sandi?');
-    await page.getByLabel('Email', { exact: true }).fill(SITI.email);
-    await page.getByRole('button', { name: 'Kirim tautan atur ulang', exact: true }).click();
+    await page.getByLabel('Email atau nomor HP', { exact: true }).fill(SITI.email);
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
     await page.getByRole('heading', { name: 'Periksa email Anda', exact: true }).waitFor();
     expect(await page.title()).toBe('Periksa email Anda – Kediri ID');
 
