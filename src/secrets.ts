@@ -15,6 +15,7 @@ export type Purpose =
   | 'totp-secret'
   | 'signing-key'
   | 'instance-secret'
+  | 'phone-reset'
   // Keyed hashes, to look a value up without storing it in clear (the NIK's as well).
   | 'login-identifier'
   | 'account-token'

@@ -62,7 +62,6 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const notices = createCitizenNotices({ outbox, messages, lockoutMinutes: config.throttle.lockoutMinutes });
   const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, notices, audit };
   const registration = createRegistration(accountDeps);
-  const passwordReset = createPasswordReset(accountDeps);
   const profile = createProfile(accountDeps);
   const staff = createStaff(db, sealer, citizens, outbox, audit, config.issuer, { notices, phoneCodes });
   const clientRequests = createClientRequests(db, clients, citizens, outbox, audit, config.issuer);
@@ -78,10 +77,11 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
-    ...{ citizens, throttle, secondFactors, identityVerification, outbox, audit },
+    ...{ citizens, throttle, secondFactors, phoneCodes, identityVerification, notices, audit },
     countLogin: metrics.login,
-    lockoutMinutes: config.throttle.lockoutMinutes,
   });
+  // A reset code counts towards the account's lock as a password does (loginAttempts.phoneCode).
+  const passwordReset = createPasswordReset({ ...accountDeps, sealer, loginAttempts });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);

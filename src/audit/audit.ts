@@ -21,6 +21,8 @@ export const AUDIT_TYPES = [
   'email.verified',
   'password_reset.requested',
   'password_reset.completed',
+  'password_reset.code_failed',
+  'password_reset.throttled',
   'staff.granted',
   'portal.signed_in',
   'identity.verified',

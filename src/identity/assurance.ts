@@ -9,21 +9,38 @@ export const ACR = {
 
 export const ACR_VALUES: string[] = Object.values(ACR);
 
-/** What this account reaches in this login (mfa: a second factor was used), strongest first. */
-function reachable(citizen: Pick<Citizen, 'assurance'>, mfa: boolean): string[] {
-  if (citizen.assurance !== 'verified') return [ACR.basic];
-  return mfa ? [ACR.verifiedMfa, ACR.verified, ACR.basic] : [ACR.verified, ACR.basic];
+/** The amr values (RFC 8176) of a second factor: a TOTP app or recovery code, a passkey. */
+const SECOND_FACTORS = ['otp', 'hwk', 'swk'];
+
+/**
+ * What this account reaches in a login that used the methods `amr`, strongest first. The methods
+ * decide: only a login with the password ('pwd') reaches beyond basic, and a second factor besides
+ * reaches verified-mfa. A login by a code sent to the phone alone ('sms', 'whatsapp') stays basic,
+ * whatever the account's assurance and whatever else it used.
+ */
+function reachable(citizen: Pick<Citizen, 'assurance'>, amr: readonly string[]): string[] {
+  if (citizen.assurance !== 'verified' || !amr.includes('pwd')) return [ACR.basic];
+  return amr.some((m) => SECOND_FACTORS.includes(m)) ? [ACR.verifiedMfa, ACR.verified, ACR.basic] : [ACR.verified, ACR.basic];
 }
 
 /**
- * The acr of this login: without acr_values the strongest the account reaches; with them (in the
- * client's order of preference) the first one it reaches; undefined when it reaches none.
+ * The acr of a login that used the methods `amr`: without acr_values the strongest the account
+ * reaches; with them (in the client's order of preference) the first one it reaches; undefined
+ * when it reaches none.
  */
-export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>, mfa: boolean): string | undefined {
-  const can = reachable(citizen, mfa);
+export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>, amr: readonly string[]): string | undefined {
+  const can = reachable(citizen, amr);
   const requested = typeof acrValues === 'string' ? acrValues.split(' ').filter(Boolean) : [];
   if (requested.length === 0) return can[0];
   return requested.find((acr) => can.includes(acr));
+}
+
+/**
+ * Whether a login without a password (a code sent to the phone, amr `method`) can meet this
+ * authorization request's acr_values: only when it asks for none, or names the basic level.
+ */
+export function passwordlessMeets(acrValues: unknown, method: string): boolean {
+  return acrForLogin(acrValues, { assurance: 'verified' }, [method]) !== undefined;
 }
 
 /** The weakest requested level, to explain what the citizen lacks: 'verified' or 'verified-mfa'. */

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/db.js';
 import type { Email, Outbox } from '../email/outbox.js';
-import { accountLockedEmail, passwordChangedEmail, phoneChangedEmail, registrationAttemptEmail } from '../email/messages.js';
+import { accountLockedEmail, passwordChangedEmail, phoneChangedEmail } from '../email/messages.js';
 import type { Lang } from '../i18n.js';
 import type { MessageOutbox } from '../messaging/outbox.js';
 import { noticeText, type NoticeKind } from '../messaging/texts.js';
@@ -32,7 +32,6 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { out
     phone_changed: phoneChangedEmail,
     password_changed: passwordChangedEmail,
     account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
-    registration_attempt: registrationAttemptEmail,
   };
 
   const text = (to: string, kind: NoticeKind, lang: Lang, on?: Queryable) =>

@@ -438,7 +438,12 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
      */
     async loginSubject(identifier: string): Promise<{ key: string; citizen?: Citizen }> {
       const found = await findByLogin(identifier);
-      if (!found) return { key: sealer.keyedHash('login-identifier', identifier.trim().toLowerCase()) };
+      if (!found) {
+        // An unknown phone number locks alike in every form it is typed in (08..., +628...).
+        const login = identifier.trim().toLowerCase();
+        const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
+        return { key: sealer.keyedHash('login-identifier', phone ?? login) };
+      }
       const { password_hash: _, ...citizen } = found;
       return { key: citizen.id, citizen };
     },

@@ -1,8 +1,8 @@
 import type { Audit } from '../audit/audit.js';
-import type { Outbox } from '../email/outbox.js';
-import { accountLockedEmail } from '../email/messages.js';
+import type { CitizenNotices } from './citizen-notices.js';
 import type { Citizen, CitizenStore } from './citizens.js';
 import type { IdentityVerification } from './identity-verification.js';
+import type { PhoneCodes } from './phone-codes.js';
 import type { SecondFactors } from './second-factors.js';
 import type { Throttle, Verdict } from './throttle.js';
 
@@ -33,6 +33,31 @@ export const isSecondFactorMethod = (m: unknown): m is SecondFactorMethod => m =
 
 export type SecondFactorOutcome = { outcome: 'refused'; refusal: Refusal } | { outcome: 'failed' } | { outcome: 'passed'; method: SecondFactorMethod };
 
+/**
+ * The amr value of a code sent to the phone: RFC 8176's 'sms' for an SMS, and 'whatsapp' (ours,
+ * documented in docs/integrasi.md) for a WhatsApp message.
+ */
+export type PhoneCodeMethod = 'sms' | 'whatsapp';
+export const isPhoneCodeMethod = (m: unknown): m is PhoneCodeMethod => m === 'sms' || m === 'whatsapp';
+
+/** What a code sent to the phone may be used for here: signing in, or resetting the password. */
+export type PhoneCodeUse = 'sign_in' | 'reset_password';
+
+/** The code a browser typed, of the code it was given (`codeId`) for the number it typed. */
+export interface TypedPhoneCode {
+  /** E.164: the number the code was asked for. */
+  phone: string;
+  codeId: string;
+  code: string;
+}
+
+export type PhoneCodeOutcome =
+  | { outcome: 'refused'; refusal: Refusal }
+  | { outcome: 'failed' }
+  /** A right code for signing in, of an account with a second factor: that comes next. */
+  | { outcome: 'second_factor'; citizen: Citizen; method: PhoneCodeMethod }
+  | { outcome: 'passed'; citizen: Citizen; method: PhoneCodeMethod };
+
 /** The outcome of an online population check: its result, or refused by the brute-force defence. */
 export type PopulationOutcome = Awaited<ReturnType<IdentityVerification['verifyOnline']>> | 'too_many';
 
@@ -43,11 +68,11 @@ interface Deps {
   citizens: CitizenStore;
   throttle: Throttle;
   secondFactors: SecondFactors;
+  phoneCodes: PhoneCodes;
   identityVerification: IdentityVerification | undefined;
-  outbox: Outbox;
+  notices: CitizenNotices;
   audit: Audit;
   countLogin: CountLogin;
-  lockoutMinutes: number;
 }
 
 /** The first refusal among checks run in order (a later check runs only when the earlier allow). */
@@ -67,12 +92,12 @@ async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promis
  * Throttling: the address first, then the account (or the unknown identifier, which locks alike,
  * so that the answers do not tell which accounts exist). See throttle.ts.
  */
-export function createLoginAttempts({ citizens, throttle, secondFactors, identityVerification, outbox, audit, countLogin, lockoutMinutes }: Deps) {
+export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCodes, identityVerification, notices, audit, countLogin }: Deps) {
   /** Counts a failure towards the account's lock, and tells the citizen when it locks. */
   async function failed(key: string, citizen: Citizen | undefined, ip: string): Promise<void> {
     if ((await throttle.accountFailed(key)) && citizen) {
       await audit({ type: 'account.locked', citizenId: citizen.id, ip });
-      await outbox.enqueue(accountLockedEmail(citizen.email, citizen.name, lockoutMinutes));
+      await notices.send(citizen, 'account_locked');
     }
   }
 
@@ -124,6 +149,44 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, identit
       }
       await throttle.accountSucceeded(citizen.id);
       return { outcome: 'passed', method };
+    },
+
+    /**
+     * A code sent to the phone, to sign in without a password (use 'sign_in') or to reset the
+     * password ('reset_password'). Codes count towards the same lock as passwords: the account's
+     * whose verified number it is, or, for a number without one, the number's (as an unknown
+     * identifier locks alike); and towards the address's limit of codes. A code passes only for
+     * the active account it was sent to, whose verified number it still is.
+     */
+    async phoneCode(use: PhoneCodeUse, typed: TypedPhoneCode, { clientId, unit, ip }: AttemptOrigin): Promise<PhoneCodeOutcome> {
+      const signIn = use === 'sign_in';
+      const subject = await citizens.loginSubject(typed.phone);
+      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(subject.key));
+      if (!verdict.allowed) {
+        const type = signIn ? 'login.throttled' : 'password_reset.throttled';
+        await audit({ type, citizenId: subject.citizen?.id, clientId: clientId || undefined, ip, details: { method: 'phone_code', locked: verdict.locked } });
+        if (signIn) countLogin('throttled', unit);
+        return { outcome: 'refused', refusal: verdict };
+      }
+      const checked = await phoneCodes.check(typed.codeId, typed.code, use);
+      const citizen = checked && (await citizens.findById(checked.citizenId));
+      const holds = citizen && citizen.status === 'active' && citizen.phone_verified && citizen.phone === checked.phone && checked.phone === typed.phone;
+      if (!checked || !citizen || !holds) {
+        const type = signIn ? 'login.failed' : 'password_reset.code_failed';
+        await audit({ type, citizenId: subject.citizen?.id, clientId: clientId || undefined, ip, details: { method: 'phone_code' } });
+        if (signIn) countLogin('failed', unit);
+        await failed(subject.key, subject.citizen, ip);
+        return { outcome: 'failed' };
+      }
+      // The channel that delivered the code (the other one when the first failed).
+      const method: PhoneCodeMethod = checked.channel === 'sms' ? 'sms' : 'whatsapp';
+      if (signIn && (await secondFactors.required(citizen.id))) {
+        // As after a right password: the failures are forgotten only after the second factor.
+        await throttle.accountPassedStep(citizen.id);
+        return { outcome: 'second_factor', citizen, method };
+      }
+      await throttle.accountSucceeded(citizen.id);
+      return { outcome: 'passed', citizen, method };
     },
 
     /**

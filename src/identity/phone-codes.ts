@@ -129,7 +129,7 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
         );
         if (citizenId) {
           const expiresAt = new Date(Date.now() + PHONE_CODE_MINUTES * 60_000);
-          await messages.enqueue({ to: phone, channel, kind: 'code', code, body: codeText(lang, purpose, code, PHONE_CODE_MINUTES), expiresAt }, tx);
+          await messages.enqueue({ to: phone, channel, kind: 'code', code, codeId: id, body: codeText(lang, purpose, code, PHONE_CODE_MINUTES), expiresAt }, tx);
         }
         await audit({ type: 'phone.code_sent', citizenId, ip, details: { ...details, known: citizenId !== undefined } }, tx);
         return { outcome: 'sent', codeId: id };
@@ -156,7 +156,9 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
       const actual = Buffer.from(hashCode(codeId, typed));
       if (expected.length !== actual.length || !timingSafeEqual(expected, actual) || !row.citizen_id) return undefined;
       const used = await on.query('update phone_codes set consumed_at = now() where id = $1 and consumed_at is null', [codeId]);
-      return used.rowCount === 1 ? { citizenId: row.citizen_id, phone: row.phone, channel: row.channel } : undefined;
+      if (used.rowCount !== 1) return undefined;
+      // The channel that brought the code: the other one when the first failed.
+      return { citizenId: row.citizen_id, phone: row.phone, channel: (await messages.sentChannel(codeId, on)) ?? row.channel };
     },
 
     /**

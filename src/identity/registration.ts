@@ -109,6 +109,7 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, phone
         const holders = await citizens.findHolders(input.nik, input.email?.trim() || null);
         await db.transaction(async (tx) => {
           for (const holder of holders) {
+            // By email only: anyone who knows a NIK can make us send this, and a text costs money.
             await outbox.enqueue(registrationAttemptEmail(holder.email, holder.name), tx);
             await audit({ type: 'registration.duplicate', citizenId: holder.id, ip }, tx);
           }

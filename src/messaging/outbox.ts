@@ -18,6 +18,8 @@ export interface PhoneMessage {
   code?: string;
   /** For kind 'code': not sent after this. */
   expiresAt?: Date;
+  /** For kind 'code': the phone code it carries (src/identity/phone-codes.ts). */
+  codeId?: string;
 }
 
 /** A row of the outbox as the /dev/pesan page of a local trial shows it. */
@@ -51,10 +53,16 @@ export function createMessageOutbox(db: Db) {
     async enqueue(message: PhoneMessage, on: Queryable = db): Promise<void> {
       await on.query(
         `with added as (
-           insert into message_outbox (to_phone, channel, kind, body, code, expires_at) values ($1, $2, $3, $4, $5, $6) returning id)
+           insert into message_outbox (to_phone, channel, kind, body, code, expires_at, phone_code_id) values ($1, $2, $3, $4, $5, $6, $7) returning id)
          select pg_notify('${MESSAGE_ENQUEUED}', '') from added`,
-        [message.to, message.channel, message.kind, message.body, message.code ?? null, message.expiresAt ?? null],
+        [message.to, message.channel, message.kind, message.body, message.code ?? null, message.expiresAt ?? null, message.codeId ?? null],
       );
+    },
+
+    /** The channel that delivered the message of this phone code, if it went out. */
+    async sentChannel(codeId: string, on: Queryable = db): Promise<Channel | undefined> {
+      const { rows } = await on.query<{ sent_channel: Channel | null }>('select sent_channel from message_outbox where phone_code_id = $1', [codeId]);
+      return rows[0]?.sent_channel ?? undefined;
     },
 
     /** The newest messages, for the /dev/pesan page of a local trial. */

@@ -120,9 +120,15 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
-    interactionRoutes({ ...deps, onlineCheckAvailable: deps.identityVerification !== undefined, channels }),
+    interactionRoutes({
+      ...deps,
+      onlineCheckAvailable: deps.identityVerification !== undefined,
+      channels,
+      codeSignIn: config.phone.codeSignIn,
+      foreignPrefixes: config.phone.foreignPrefixes,
+    }),
     registerRoutes(deps.registration, deps.throttle, channels, config.phone.foreignPrefixes),
-    resetRoutes(deps.passwordReset, deps.throttle),
+    resetRoutes(deps.passwordReset, deps.throttle, channels, config.phone.foreignPrefixes),
     ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messages)] : []),
     portal.routes,
     counterRoutes(deps.staff, portal.requireRole('officer'), config.phone.foreignPrefixes),

@@ -192,7 +192,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'email verification, nothing pending', at: '/verifikasi', open: go('/verifikasi') },
         { name: 'email verification by link', at: '/verifikasi', shows: 'input[name="token"]', open: go('/verifikasi?token=tautan-dari-email') },
         { name: 'password reset request', at: '/lupa-sandi', open: go('/lupa-sandi') },
-        { name: 'password reset sent', at: '/lupa-sandi', shows: 'main:not(:has(form))', open: async (page) => { await page.goto(url('/lupa-sandi')); await submit(page, '/lupa-sandi', { '#email': 'siapa@example.id' }); } },
+        { name: 'password reset sent', at: '/lupa-sandi', shows: 'main:not(:has(form))', open: async (page) => { await page.goto(url('/lupa-sandi')); await submit(page, '/lupa-sandi', { '#contact': 'siapa@example.id' }); } },
         { name: 'password reset form (emailed link)', at: '/lupa-sandi/atur', shows: 'input[type="password"]', open: (page) => page.goto(ids.reset) },
         { name: 'password reset link invalid', at: '/lupa-sandi/atur', open: go('/lupa-sandi/atur?token=kedaluwarsa') },
         { name: 'new email confirmation (emailed link)', at: '/akun/email/konfirmasi', open: go('/akun/email/konfirmasi?token=tautan-dari-email') },

@@ -64,7 +64,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
   /** Signs in on the login page and allows access, in Bahasa Indonesia; returns the callback URL. */
   async function signInAndAllow(page: Page, watcher: Watcher, authorizationUrl: string): Promise<URL> {
     await page.goto(authorizationUrl);
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
@@ -82,7 +82,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(await page.title()).toBe('Masuk – Kediri ID');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Layanan Akta Kelahiran');
 
-    const identifier = page.getByLabel('NIK atau email', { exact: true });
+    const identifier = page.getByLabel('NIK, email atau nomor HP', { exact: true });
     const password = page.getByLabel('Kata sandi', { exact: true });
     await identifier.fill(SITI.nik);
     await password.fill(WRONG_PASSWORD);
@@ -92,11 +92,11 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     // The error summary, worded as in views/locales/id/login.json, links to the field at fault.
     const summary = page.getByRole('alert');
     await expect(summary.getByRole('heading').textContent()).resolves.toBe('Ada masalah');
-    const summaryLink = summary.getByRole('link', { name: 'NIK/email atau kata sandi salah.', exact: true });
+    const summaryLink = summary.getByRole('link', { name: 'NIK/email/nomor HP atau kata sandi salah.', exact: true });
     expect(await summaryLink.getAttribute('href')).toBe('#identifier');
     // The field error is next to the field and read with it; the field is marked invalid.
-    expect(await describedBy(page.getByLabel('NIK atau email', { exact: true }))).toBe(
-      '16 angka NIK pada KTP-el, atau alamat email Anda | Kesalahan: NIK/email atau kata sandi salah.',
+    expect(await describedBy(page.getByLabel('NIK, email atau nomor HP', { exact: true }))).toBe(
+      '16 angka NIK pada KTP-el, alamat email Anda, atau nomor HP yang sudah terverifikasi | Kesalahan: NIK/email/nomor HP atau kata sandi salah.',
     );
     expect(await identifier.getAttribute('aria-invalid')).toBe('true');
     expect(await identifier.isVisible()).toBe(true);
@@ -150,7 +150,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     // The way back to Bahasa Indonesia is offered, in Bahasa Indonesia.
     expect(await page.getByRole('link', { name: 'Bahasa Indonesia', exact: true }).getAttribute('lang')).toBe('id');
 
-    await page.getByLabel('NIK or email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('NIK, email or phone number', { exact: true }).fill(SITI.email);
     await page.getByLabel('Password', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 
@@ -178,7 +178,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     const { page, watcher } = await newBrowserPage();
 
     await page.goto(request.url);
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(WRONG_PASSWORD);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('alert').waitFor();
@@ -191,7 +191,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect({ status: switched.status(), lang: await htmlLang(page) }).toEqual({ status: 200, lang: 'en' });
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to Birth Certificates');
 
-    await page.getByLabel('NIK or email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email or phone number', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Password', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('button', { name: 'Allow access', exact: true }).click();
@@ -205,7 +205,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     const { page, watcher } = await newBrowserPage();
 
     await page.goto(request.url);
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Tolak', exact: true }).click();
@@ -309,12 +309,12 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
         })),
     );
     expect(fields).toEqual([
-      { name: 'identifier', labels: [{ text: 'NIK atau email', visible: true }] },
+      { name: 'identifier', labels: [{ text: 'NIK, email atau nomor HP', visible: true }] },
       { name: 'password', labels: [{ text: 'Kata sandi', visible: true }] },
     ]);
-    expect(await page.getByLabel('NIK atau email', { exact: true }).getAttribute('autocomplete')).toBe('username');
+    expect(await page.getByLabel('NIK, email atau nomor HP', { exact: true }).getAttribute('autocomplete')).toBe('username');
     expect(await page.getByLabel('Kata sandi', { exact: true }).getAttribute('type')).toBe('password');
-    expect(await describedBy(page.getByLabel('NIK atau email', { exact: true }))).toBe('16 angka NIK pada KTP-el, atau alamat email Anda');
+    expect(await describedBy(page.getByLabel('NIK, email atau nomor HP', { exact: true }))).toBe('16 angka NIK pada KTP-el, alamat email Anda, atau nomor HP yang sudah terverifikasi');
 
     // The first Tab reaches the skip link, which is then visible; it leads straight to the form.
     await page.keyboard.press('Tab');
@@ -324,7 +324,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(box && box.x >= 0 && box.y >= 0 && box.width > 0).toBe(true);
     await page.keyboard.press('Enter');
     await page.keyboard.press('Tab');
-    expect(await page.getByLabel('NIK atau email', { exact: true }).evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await page.getByLabel('NIK, email atau nomor HP', { exact: true }).evaluate((el) => el === document.activeElement)).toBe(true);
 
     expect(watcher.problems()).toEqual([]);
   });

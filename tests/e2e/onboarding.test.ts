@@ -53,7 +53,7 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
 
   /** The login page: password, then (for an account with a TOTP app) the code the app shows. */
   async function signInHere(page: Page, who: { email: string; password: string }, totp?: string) {
-    await page.getByLabel('NIK atau email', { exact: true }).fill(who.email);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(who.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(who.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     if (!totp) return;

@@ -70,7 +70,7 @@ describeWithBrowser('a citizen adds a passkey and signs in with it, with Chromiu
   const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
 
   async function passwordStep(page: Page) {
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Masuk dengan kunci sandi', exact: true }).waitFor();
@@ -82,7 +82,7 @@ describeWithBrowser('a citizen adds a passkey and signs in with it, with Chromiu
   test('"Tambah kunci sandi" on /akun creates a passkey with the password; the first factor brings ten recovery codes and an email', async () => {
     const { page, watcher } = await newBrowser({ authenticator: true });
     await page.goto(`${server.url}/akun`);
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.waitForURL((url) => url.pathname === '/akun');

@@ -110,7 +110,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
 
   /** Signs in on the login page with an identifier and a password (nothing else). */
   async function signIn(page: Page, identifier: string, password: string): Promise<void> {
-    await page.getByLabel('NIK atau email', { exact: true }).fill(identifier);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(identifier);
     await page.getByLabel('Kata sandi', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
   }
@@ -272,8 +272,8 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     await page.waitForURL((url) => url.pathname === '/lupa-sandi');
     expect(await page.title()).toBe('Lupa kata sandi – Kediri ID');
     await expect(heading(page)).resolves.toBe('Lupa kata sandi?');
-    await page.getByLabel('Email', { exact: true }).fill(SITI.email);
-    await page.getByRole('button', { name: 'Kirim tautan atur ulang', exact: true }).click();
+    await page.getByLabel('Email atau nomor HP', { exact: true }).fill(SITI.email);
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
     await page.getByRole('heading', { name: 'Periksa email Anda', exact: true }).waitFor();
     expect(await page.title()).toBe('Periksa email Anda – Kediri ID');
 
@@ -322,7 +322,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     // The old password no longer works.
     await signIn(page, SITI.email, SITI.password);
     await page.getByRole('alert').waitFor();
-    expect(await page.getByRole('alert').getByRole('link').allTextContents()).toEqual(['NIK/email atau kata sandi salah.']);
+    expect(await page.getByRole('alert').getByRole('link').allTextContents()).toEqual(['NIK/email/nomor HP atau kata sandi salah.']);
 
     // The new one does, all the way to the relying party.
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI_NEW_PASSWORD);

@@ -85,7 +85,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
 
   /** The password step on the login page; the account has a TOTP app, so the next page asks for a code. */
   async function passwordStep(page: Page): Promise<Locator> {
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('heading', { level: 1, name: 'Masukkan Kode OTP', exact: true }).waitFor();
@@ -115,7 +115,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/);
     await expect(heading(page)).resolves.toBe('Masuk ke Kediri ID');
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.email);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.waitForURL((url) => url.origin === server.url && url.pathname === '/akun');

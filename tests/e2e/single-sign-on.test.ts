@@ -100,7 +100,7 @@ describeWithBrowser('single sign-on and single logout across two units, with Chr
     // The first service: the Kediri ID login page, consent, and back, signed in.
     await page.goto(`${akta.origin}/login`);
     await expect(heading()).resolves.toBe('Masuk ke Layanan Akta');
-    await page.getByLabel('NIK atau email', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();

@@ -6,13 +6,14 @@ import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { pairwiseSubject } from '../../src/oidc/pairwise.js';
+import { lastCodeTo, messagesTo, phoneCodesAge } from '../support/messages.js';
 
 let server: TestServer;
 let rp: oidc.Configuration;
 
 beforeAll(async () => {
-  // This file asks for many reset links from one address.
-  server = await startTestServer({ IP_LIMIT_RESET: '1000' });
+  // This file asks for many reset links and codes from one address, and counts wrong codes without growing waits between them.
+  server = await startTestServer({ IP_LIMIT_RESET: '1000', IP_LIMIT_MESSAGE: '1000', LOGIN_MAX_DELAY_SECONDS: '0' });
   const { clientId, clientSecret } = await createWebClient(server.instance);
   rp = await relyingParty(server.url, clientId, clientSecret);
 });
@@ -37,7 +38,7 @@ const passwordWorks = async (email: string, password: string) => (await server.i
 /** Asks for a reset link from the /lupa-sandi form in this browser. */
 async function requestReset(agent: Agent, email: string): Promise<Response> {
   const _csrf = csrfTokenOf(await (await agent.request('/lupa-sandi')).text());
-  return agent.post('/lupa-sandi', { _csrf, email });
+  return agent.post('/lupa-sandi', { _csrf, contact: email });
 }
 
 /** Asks for a reset link (a minute after any earlier one: sooner none is sent) and returns the link the email brings. */
@@ -98,8 +99,8 @@ describe('password reset (/lupa-sandi)', () => {
     const malformed = await requestReset(new Agent(server.url), 'budi@');
     expect(malformed.status).toBe(400);
     const html = await malformed.text();
-    expect(html).toContain('href="#email"');
-    expect(fieldError(html, 'email')).toContain('alamat email yang benar');
+    expect(html).toContain('href="#contact"');
+    expect(fieldError(html, 'contact')).toContain('alamat email yang benar');
     expect(html).toContain('value="budi@"');
     expect((await server.instance.db.query<{ n: number }>('select count(*)::int as n from outbox')).rows[0]!.n).toBe(before.rows[0]!.n);
   });
@@ -275,5 +276,152 @@ describe('password reset (/lupa-sandi)', () => {
       expect(dump).not.toContain(Buffer.from(token, 'base64url').toString('hex'));
       expect(resets.map((r) => r.token_hash)).not.toContain(token);
     }
+  });
+});
+
+/** Citizens who reset by phone: an unverified email and a verified phone; a verified phone only. */
+const LINA = { nik: '3571024506910002', name: 'Lina Marlina', birthdate: '1991-06-05', email: 'lina@example.id', phone: '+6281355500001', password: 'pisang-goreng-di-stasiun-kediri' };
+const DEDI = { nik: '3571021009870001', name: 'Dedi Kurniawan', birthdate: '1987-09-10', phone: '+6281355500002', password: 'tahu-takwa-kuning-dari-kediri' };
+const UNKNOWN_PHONE = '+6281355599999';
+
+/** Asks for a reset code to this number (typed as given) from /lupa-sandi in this browser. */
+async function requestPhoneReset(agent: Agent, phone: string, channel = 'whatsapp'): Promise<Response> {
+  const _csrf = csrfTokenOf(await (await agent.request('/lupa-sandi')).text());
+  return agent.post('/lupa-sandi', { _csrf, contact: phone, channel });
+}
+
+/** Posts a code on the reset code form of this browser. */
+async function postResetCode(agent: Agent, code: string): Promise<Response> {
+  const form = await agent.request('/lupa-sandi/kode');
+  expect(form.status).toBe(200);
+  return agent.post('/lupa-sandi/kode', { _csrf: csrfTokenOf(await form.text()), code });
+}
+
+const maskedOut = (html: string) => withoutCsrf(html).replace(/\+62813\*+\d{3}/g, 'PHONE');
+const failuresOf = async (citizenId: string) =>
+  (await server.instance.db.query<{ count: number }>('select count from throttle where key = $1', [`account:${citizenId}`])).rows[0]?.count ?? 0;
+
+describe('password reset by phone (/lupa-sandi)', () => {
+  beforeAll(async () => {
+    for (const who of [LINA, DEDI]) {
+      const citizen = await server.instance.citizens.create(who, { actor: 'test' });
+      await server.instance.db.transaction(async (tx) => {
+        expect(await server.instance.citizens.setVerifiedPhone(tx, citizen.id, who.phone)).toBe(true);
+      });
+    }
+  });
+
+  test('a known and an unknown number get the same answers; only the known one gets a message', async () => {
+    const pages: string[] = [];
+    for (const phone of [DEDI.phone, UNKNOWN_PHONE]) {
+      const agent = new Agent(server.url);
+      const asked = await requestPhoneReset(agent, phone, 'sms');
+      expect(asked.status).toBe(303);
+      expect(asked.headers.get('location')).toBe('/lupa-sandi/kode?dikirim=1');
+      const form = await agent.request(asked.headers.get('location')!);
+      expect(form.status).toBe(200);
+      const wrong = await postResetCode(agent, '000000');
+      expect(wrong.status).toBe(400);
+      pages.push(maskedOut(await form.text()), maskedOut(await wrong.text()));
+    }
+    expect(pages[0]).toContain('Jika PHONE adalah nomor HP terverifikasi');
+    expect(pages[2]).toBe(pages[0]);
+    expect(pages[3]).toBe(pages[1]);
+    expect(await messagesTo(server.instance.db, DEDI.phone)).toBe(1);
+    expect(await messagesTo(server.instance.db, UNKNOWN_PHONE)).toBe(0);
+    // Soon after, a second request waits for both numbers alike.
+    for (const phone of [DEDI.phone, UNKNOWN_PHONE]) {
+      const again = await requestPhoneReset(new Agent(server.url), phone);
+      expect(again.status).toBe(303);
+      expect(again.headers.get('location')).toMatch(/^\/lupa-sandi\/kode\?tunggu=\d+$/);
+    }
+  });
+
+  test('a malformed number, or neither an email nor a number, is refused beside the field', async () => {
+    for (const [contact, text] of [['0812', 'email atau nomor HP yang benar'], ['+1 202 555 0100', 'nomor HP Indonesia yang benar'], ['', 'Masukkan email atau nomor HP']] as const) {
+      const res = await requestPhoneReset(new Agent(server.url), contact);
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(html).toContain('href="#contact"');
+      expect(fieldError(html, 'contact')).toContain(text);
+    }
+  });
+
+  test('the right code opens the new-password form; the new password works, the old one not, every session ends, and the email stays unverified', async () => {
+    const { id: citizenId } = (await server.instance.citizens.findByVerifiedPhone(LINA.phone))!;
+    // Before the reset: signed in with the number and password, a relying party holding tokens.
+    const request = await authorizationRequest(rp, { scope: 'openid offline_access', prompt: 'consent' });
+    const browser = new Agent(server.url);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(await signIn(browser, request.url, '0813 5550 0001', LINA.password)), request.checks);
+    expect(tokens.refresh_token).toBeTruthy();
+
+    const agent = new Agent(server.url);
+    const asked = await requestPhoneReset(agent, '0813-5550-0001', 'sms');
+    expect(asked.status).toBe(303);
+    const code = await lastCodeTo(server.instance.db, LINA.phone);
+    const opened = await postResetCode(agent, code);
+    expect(opened.status).toBe(200);
+    const html = await opened.text();
+    expect(html).toContain('name="password"');
+    expect(html).toContain(`name="username" value="${LINA.email}"`);
+    const proof = /name="token" value="([^"]+)"/.exec(html)![1]!;
+    expect(proof).toMatch(/^v1\./);
+    // The code is spent.
+    expect((await requestPhoneReset(new Agent(server.url), LINA.phone)).status).toBe(303);
+
+    const mails = await emailsTo(server.instance.db, LINA.email);
+    const done = await agent.post('/lupa-sandi/atur', { _csrf: csrfTokenOf(html), token: proof, password: NEW_PASSWORD, password_confirm: NEW_PASSWORD });
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('Kata sandi Anda sudah diubah');
+    expect(await passwordWorks(LINA.phone, LINA.password)).toBe(false);
+    expect(await passwordWorks(LINA.phone, NEW_PASSWORD)).toBe(true);
+
+    // Every session and token ended; the citizen is told by email; the email is not verified by a phone code.
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const again = await browser.follow((await authorizationRequest(rp, { scope: 'openid' })).url);
+    expect(await again.res!.text()).toContain('name="password"');
+    expect(await emailsTo(server.instance.db, LINA.email)).toBe(mails + 1);
+    expect((await lastEmailTo(server.instance.db, LINA.email)).subject).toContain('Kata sandi Kediri ID Anda telah diubah');
+    expect((await server.instance.citizens.findById(citizenId))!.email_verified).toBe(false);
+    const audited = await server.instance.db.query<{ type: string; details: { via: string } }>(
+      "select type, details from audit_events where citizen_id = $1 and type like 'password_reset.%' order by id",
+      [citizenId],
+    );
+    expect(audited.rows).toEqual([
+      { type: 'password_reset.requested', details: { via: 'sms' } },
+      { type: 'password_reset.completed', details: { via: 'phone' } },
+    ]);
+
+    // The proof is single use; a proof that was not sealed by the server (its token alone) opens nothing.
+    const reused = await agent.post('/lupa-sandi/atur', { _csrf: csrfTokenOf(html), token: proof, password: 'matahari-terbit-di-brantas', password_confirm: 'matahari-terbit-di-brantas' });
+    expect(reused.status).toBe(400);
+    expect(await reused.text()).toContain(INVALID_HEADING);
+    const forged = await agent.post('/lupa-sandi/atur', { _csrf: csrfTokenOf(html), token: `${proof}x`, password: 'matahari-terbit-di-brantas', password_confirm: 'matahari-terbit-di-brantas' });
+    expect(forged.status).toBe(400);
+    expect(await passwordWorks(LINA.phone, NEW_PASSWORD)).toBe(true);
+  });
+
+  test('wrong codes are counted towards the account lock, as wrong passwords are; after five the code is dead', async () => {
+    const { id } = (await server.instance.citizens.findByVerifiedPhone(DEDI.phone))!;
+    await phoneCodesAge(server.instance.db, DEDI.phone, 3600);
+    const agent = new Agent(server.url);
+    expect((await requestPhoneReset(agent, DEDI.phone)).status).toBe(303);
+    const code = await lastCodeTo(server.instance.db, DEDI.phone);
+    const wrongCode = code === '123456' ? '654321' : '123456';
+    const before = await failuresOf(id);
+    for (let i = 1; i <= 5; i++) {
+      const wrong = await postResetCode(agent, wrongCode);
+      expect(wrong.status).toBe(400);
+      expect(fieldError(await wrong.text(), 'code')).toContain('Kode salah atau sudah tidak berlaku');
+      expect(await failuresOf(id)).toBe(before + i);
+    }
+    const dead = await postResetCode(agent, code);
+    expect(dead.status).toBe(400);
+    expect(await passwordWorks(DEDI.phone, DEDI.password)).toBe(true);
+    const audited = await server.instance.db.query("select 1 from audit_events where type = 'password_reset.code_failed' and citizen_id = $1", [id]);
+    expect(audited.rowCount).toBe(before + 6);
+    // The same count a password login adds to.
+    await server.instance.loginAttempts.password(DEDI.phone, 'bukan-kata-sandinya', { clientId: 'test', unit: undefined, ip: '127.0.0.1' });
+    expect(await failuresOf(id)).toBe(before + 7);
   });
 });

@@ -215,7 +215,7 @@ describe('login form', () => {
       answers.push(/<div class="error-summary"[\s\S]*?<\/div>/.exec(html)![0]);
     }
     expect(new Set(answers).size).toBe(1);
-    expect(answers[0]).toContain('NIK/email atau kata sandi salah');
+    expect(answers[0]).toContain('NIK/email/nomor HP atau kata sandi salah');
     expect(await count("audit_events where type = 'login.failed'")).toBeGreaterThanOrEqual(3);
     expect(await count('audit_events where details::text like $1', [`%${SITI.nik}%`])).toBe(0);
     expect(await count('citizens where nik_enc like $1 or nik_hash like $1', [`%${SITI.nik}%`])).toBe(0);

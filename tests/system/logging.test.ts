@@ -55,7 +55,7 @@ describe('logs', () => {
 
     const reset = new Agent(setup.issuer);
     const resetForm = csrfTokenOf(await (await reset.request('/lupa-sandi')).text());
-    await reset.post('/lupa-sandi', { _csrf: resetForm, email: SITI.email });
+    await reset.post('/lupa-sandi', { _csrf: resetForm, contact: SITI.email });
     await served.stop();
   }, 120_000);
   afterAll(async () => {

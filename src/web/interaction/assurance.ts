@@ -13,7 +13,7 @@ import type { InteractionStep } from './step.js';
 
 /** Online population checks one interaction may make (each is a request to the population service). */
 const MAX_ONLINE_CHECKS = 3;
-const KNOWN_AMR = /^(pwd|otp|hwk|swk)( (pwd|otp|hwk|swk))*$/;
+const KNOWN_AMR = /^(pwd|sms|whatsapp|otp|hwk|swk)( (pwd|sms|whatsapp|otp|hwk|swk))*$/;
 
 /**
  * The account that signed in but does not reach the requested acr, for the online check that the
@@ -40,7 +40,8 @@ export function assurancePage(onlineCheckAvailable: boolean) {
   return {
     async show(ctx: Context, interaction: Interaction, citizen: Citizen, amr: Amr, required: 'verified' | 'verified-mfa', { checks, result }: CheckProgress): Promise<void> {
       // The page may offer the online population check: it needs to know whose account this is.
-      const online = required === 'verified' && onlineCheckAvailable && checks < MAX_ONLINE_CHECKS;
+      // (Not after a login without the password: it stays basic whatever the check finds.)
+      const online = required === 'verified' && onlineCheckAvailable && checks < MAX_ONLINE_CHECKS && amr.includes('pwd');
       if (online) pendingCheck.set(ctx, { uid: interaction.uid, citizenId: citizen.id, checks, amr: amr.join(' ') });
       render(ctx, 'interaction/assurance', {
         client: interaction.client,

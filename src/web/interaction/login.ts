@@ -12,35 +12,40 @@ import { refusalMessage } from '../throttling.js';
 import type { Interaction } from './context.js';
 import type { FinishLogin } from './finish-login.js';
 import type { SecondFactorPage } from './second-factor.js';
-import type { InteractionStep } from './step.js';
+import type { InteractionStep, LoginAlternative } from './step.js';
 
 const loginForm = z.object({
   identifier: z.string().trim().max(254),
   password: z.string().max(PASSWORD_MAX * 4),
 });
 
-function showLogin(ctx: Context, interaction: Interaction, identifier = '', errors: object[] = [], status = 200): void {
+/** The other ways to sign in that this interaction may use (the steps' `alternative`). */
+export type LoginAlternatives = (interaction: Interaction) => LoginAlternative[];
+
+function showLogin(ctx: Context, interaction: Interaction, alternatives: LoginAlternatives, identifier = '', errors: object[] = [], status = 200): void {
   render(ctx, 'interaction/login', {
     action: interaction.action('login'),
     abortAction: interaction.action('abort'),
     client: interaction.client,
     identifier,
     errors,
+    alternatives: alternatives(interaction),
     registerHref: `/daftar?lanjut=${encodeURIComponent(`/interaction/${interaction.uid}`)}`,
   }, status);
 }
 
-/** The login page: an identifier (NIK or email) and the password. */
-export function loginStep({ loginAttempts, registration, secondFactorPage, finishLogin, channels }: {
+/** The login page: an identifier (NIK, email or verified phone number) and the password, and links to the other ways to sign in. */
+export function loginStep({ loginAttempts, registration, secondFactorPage, finishLogin, channels, alternatives }: {
   loginAttempts: LoginAttempts;
   /** The ways a code reaches a phone here, the first the default. */
   channels: readonly Channel[];
   registration: Registration;
   secondFactorPage: SecondFactorPage;
   finishLogin: FinishLogin;
+  alternatives: LoginAlternatives;
 }): InteractionStep {
   return {
-    page: { prompt: 'login', show: async (ctx, interaction) => showLogin(ctx, interaction) },
+    page: { prompt: 'login', show: async (ctx, interaction) => showLogin(ctx, interaction, alternatives) },
 
     actions(router, read) {
       router.post('/login', async (ctx) => {
@@ -51,15 +56,15 @@ export function loginStep({ loginAttempts, registration, secondFactorPage, finis
           ...(identifier ? [] : [{ field: 'identifier', message: t('login.required_identifier') }]),
           ...(password ? [] : [{ field: 'password', message: t('login.required_password') }]),
         ];
-        if (missing.length > 0) return showLogin(ctx, interaction, identifier, missing, 400);
+        if (missing.length > 0) return showLogin(ctx, interaction, alternatives, identifier, missing, 400);
 
         const attempt = await loginAttempts.password(identifier, password, interaction.origin);
         switch (attempt.outcome) {
           case 'refused':
             ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
-            return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: refusalMessage(t, attempt.refusal) }], 429);
+            return showLogin(ctx, interaction, alternatives, identifier, [{ field: 'identifier', message: refusalMessage(t, attempt.refusal) }], 429);
           case 'failed':
-            return showLogin(ctx, interaction, identifier, [{ field: 'identifier', message: t('login.invalid_credentials') }], 400);
+            return showLogin(ctx, interaction, alternatives, identifier, [{ field: 'identifier', message: t('login.invalid_credentials') }], 400);
           case 'verify_contact': {
             // The password is right but no contact is proven: send a fresh code (to the phone when
             // the account has one, else by email) and continue here after.

@@ -5,6 +5,7 @@ import type { ClientStore } from '../../clients/clients.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
 import type { Passkeys } from '../../identity/passkeys.js';
+import type { PhoneCodes } from '../../identity/phone-codes.js';
 import type { Registration } from '../../identity/registration.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Channel } from '../../messaging/outbox.js';
@@ -12,9 +13,10 @@ import { InputError } from '../../errors.js';
 import { abortStep } from './abort.js';
 import { assurancePage, assuranceStep } from './assurance.js';
 import { consentStep } from './consent.js';
-import { interactionReader } from './context.js';
+import { interactionReader, type Interaction } from './context.js';
 import { loginFinisher } from './finish-login.js';
 import { loginStep } from './login.js';
+import { phoneCodeStep } from './phone-code.js';
 import { secondFactorPage, secondFactorStep } from './second-factor.js';
 import type { InteractionStep } from './step.js';
 
@@ -31,6 +33,11 @@ interface Deps {
   onlineCheckAvailable: boolean;
   /** The ways a code reaches a phone here, the first the default. */
   channels: readonly Channel[];
+  phoneCodes: PhoneCodes;
+  /** Signing in with a code sent to the phone is offered (PHONE_CODE_SIGN_IN). */
+  codeSignIn: boolean;
+  /** Calling codes of other countries whose numbers are accepted (PHONE_FOREIGN_PREFIXES). */
+  foreignPrefixes: readonly string[];
 }
 
 /** The pages oidc-provider sends the browser to (/interaction/:uid): the sign-in, step by step. */
@@ -39,8 +46,11 @@ export function interactionRoutes(deps: Deps): Router {
   const finishLogin = loginFinisher(deps.provider, deps.loginAttempts, assurance);
   const secondFactor = secondFactorPage(deps.secondFactors, deps.passkeys);
 
+  // The login page links to the other ways to sign in that the interaction may use.
+  const alternatives = (interaction: Interaction) => steps.flatMap((step) => step.alternative?.(interaction) ?? []);
   const steps: InteractionStep[] = [
-    loginStep({ ...deps, secondFactorPage: secondFactor, finishLogin }),
+    loginStep({ ...deps, secondFactorPage: secondFactor, finishLogin, alternatives }),
+    phoneCodeStep({ ...deps, secondFactorPage: secondFactor, finishLogin }),
     secondFactorStep({ ...deps, page: secondFactor, finishLogin }),
     assuranceStep({ ...deps, finishLogin }),
     consentStep(deps),

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
-import type { LoginAttempts, SecondFactorMethod } from '../../identity/login-attempt.js';
+import { isPhoneCodeMethod, type LoginAttempts, type PhoneCodeMethod, type SecondFactorMethod } from '../../identity/login-attempt.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import { InputError } from '../../errors.js';
@@ -14,13 +14,18 @@ import type { Interaction } from './context.js';
 import type { FinishLogin } from './finish-login.js';
 import type { InteractionStep } from './step.js';
 
-/** The account whose password was right, waiting for its second factor in this interaction. */
+/**
+ * The account whose first step was right, waiting for its second factor in this interaction, and
+ * the amr of that first step: 'pwd', or a code sent to the phone ('sms', 'whatsapp').
+ */
 interface PendingSecondFactor {
   uid: string;
   citizenId: string;
+  first: FirstStep;
 }
+type FirstStep = 'pwd' | PhoneCodeMethod;
 const pendingSecondFactor = jsonCookie('kid.mfa', 10 * 60 * 1000, (v): v is PendingSecondFactor =>
-  hasFields(v, { uid: 'string', citizenId: 'string' }),
+  hasFields(v, { uid: 'string', citizenId: 'string', first: 'string' }) && ((v as PendingSecondFactor).first === 'pwd' || isPhoneCodeMethod((v as PendingSecondFactor).first)),
 );
 
 const codeForm = z.object({ code: z.string().trim().max(40) });
@@ -42,9 +47,12 @@ export function secondFactorPage(secondFactors: SecondFactors, passkeys: Passkey
   }
   return {
     show,
-    /** After a right password: remembers the account for this interaction and asks for its second factor. */
-    start(ctx: Context, interaction: Interaction, citizen: Citizen): Promise<void> {
-      pendingSecondFactor.set(ctx, { uid: interaction.uid, citizenId: citizen.id });
+    /**
+     * After a right first step (the password, or a code sent to the phone: `first`, its amr):
+     * remembers the account for this interaction and asks for its second factor.
+     */
+    start(ctx: Context, interaction: Interaction, citizen: Citizen, first: FirstStep = 'pwd'): Promise<void> {
+      pendingSecondFactor.set(ctx, { uid: interaction.uid, citizenId: citizen.id, first });
       return show(ctx, interaction, citizen);
     },
   };
@@ -68,7 +76,7 @@ export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttem
         const interaction = await read(ctx, 'login');
         const pending = pendingSecondFactor.get(ctx);
         const citizen = pending?.uid === interaction.uid ? await citizens.findById(pending.citizenId) : undefined;
-        if (!citizen) throw new InputError('second_factor_invalid');
+        if (!pending || !citizen) throw new InputError('second_factor_invalid');
         const t = translator(ctx.state.lang);
         const attempt = await loginAttempts.secondFactor(citizen, () => check(citizen), interaction.origin);
         switch (attempt.outcome) {
@@ -79,7 +87,7 @@ export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttem
             return page.show(ctx, interaction, citizen, [{ field: 'code', message: t('login.second_factor_invalid') }], 400);
           case 'passed':
             pendingSecondFactor.clear(ctx);
-            return finishLogin(ctx, interaction, citizen, ['pwd', attempt.method]);
+            return finishLogin(ctx, interaction, citizen, [pending.first, attempt.method]);
         }
       }
 

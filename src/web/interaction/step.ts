@@ -11,4 +11,16 @@ import type { Interaction, PromptName, ReadInteraction } from './context.js';
 export interface InteractionStep {
   page?: { prompt: PromptName; show(ctx: Context, interaction: Interaction): Promise<void> };
   actions?(router: Router, read: ReadInteraction): void;
+  /**
+   * Another way to sign in that the login page links to, when this interaction may use it: the
+   * link's address and the locale key of its text.
+   */
+  alternative?(interaction: Interaction): LoginAlternative | undefined;
+}
+
+/** A link on the login page to another way of signing in. */
+export interface LoginAlternative {
+  href: string;
+  /** The locale key of the link's text. */
+  label: string;
 }

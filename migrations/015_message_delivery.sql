@@ -3,3 +3,7 @@
 -- between the configured channels after each failure, except those listed here; when none is
 -- left the message is given up.
 alter table message_outbox add column refused_channels text[] not null default '{}';
+
+-- The phone code a code message carries (phone_codes.id): a sign-in's amr names the channel that
+-- delivered it (sent_channel), which is the other one when the first failed.
+alter table message_outbox add column phone_code_id uuid;
