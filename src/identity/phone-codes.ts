@@ -75,13 +75,17 @@ interface Deps {
 export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyBudget, refused }: Deps) {
   const hashCode = (id: string, code: string) => sealer.keyedHash('phone-code', `${id}:${code}`);
 
-  /** Seconds to wait before this number may get another code (0: now), and the newest live code of this purpose. */
+  /**
+   * Seconds to wait before this number may get another code: `resend` after the last one of this
+   * purpose, `limit` under the limits of the number (every purpose counts); and the newest live
+   * code of this purpose.
+   */
   async function numberWait(tx: Queryable, phone: string, purpose: PhoneCodePurpose) {
     // One request per number at a time: parallel requests are judged one after the other.
     await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`phone-code:${phone}`]);
     const { rows } = await tx.query<{ resend: number; limit: number; live: string | null }>(
       `select
-         coalesce(ceil(extract(epoch from max(created_at) + make_interval(secs => $2) - now())), 0)::int as resend,
+         coalesce(ceil(extract(epoch from max(created_at) filter (where purpose = $5) + make_interval(secs => $2) - now())), 0)::int as resend,
          greatest(
            coalesce(ceil(extract(epoch from (array_agg(created_at order by created_at desc) filter (where created_at > now() - interval '10 minutes'))[$3] + interval '10 minutes' - now())), 0),
            coalesce(ceil(extract(epoch from (array_agg(created_at order by created_at desc))[$4] + interval '1 day' - now())), 0))::int as limit,

@@ -109,6 +109,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
     const form = parseForm(ctx, verifyForm);
     const pending = pendingVerification.get(ctx);
     let verified: string | undefined;
+    let byPhone = false;
     if (form.token) {
       verified = await registration.verifyByToken(form.token);
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_link_invalid', 'code')]), 400);
@@ -117,6 +118,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
       try {
         // The phone's code, or the email's when both were sent one.
         verified = pending?.maskedPhone ? await registration.verifyPhone(pending.phoneCodeId, form.code, ctx.ip) : undefined;
+        byPhone = verified !== undefined;
         if (!verified && pending?.tokenId) verified = await registration.verifyByCode(pending.tokenId, form.code.trim());
       } catch (error) {
         if (!(error instanceof InputError) || error.code !== 'phone_taken') throw error;
@@ -126,7 +128,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
     }
     const continueHref = pending && pending.citizenId === verified ? pending.continueTo || undefined : undefined;
     pendingVerification.clear(ctx);
-    render(ctx, 'register/verified', { continueHref });
+    render(ctx, 'register/verified', { continueHref, byPhone });
   });
 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {
