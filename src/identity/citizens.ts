@@ -137,6 +137,21 @@ export async function countCitizens(on: Queryable): Promise<number> {
   return rows[0]!.n;
 }
 
+/**
+ * Gives account $1 a contact ($2) that one account holds at most: false when `taken` finds
+ * another holder, or when one takes it between that check and the update (the unique index decides).
+ */
+async function writeUnique(tx: Queryable, taken: string, update: string, params: [string, string]): Promise<boolean> {
+  if ((await tx.query(taken, params)).rowCount > 0) return false;
+  return tx.query(update, params).then(
+    () => true,
+    (error: unknown) => {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    },
+  );
+}
+
 export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit, foreignPrefixes: readonly string[] = []) {
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
 
@@ -268,17 +283,9 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /** Switches the account to a proven email address; false when another account holds it. */
-    async changeEmail(tx: Queryable, id: string, email: string): Promise<boolean> {
-      const taken = await tx.query('select 1 from citizens where lower(email) = lower($1) and id <> $2', [email, id]);
-      if (taken.rowCount > 0) return false;
-      // Another account may take the address between the check and here: the unique index decides.
-      return tx.query('update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [id, email]).then(
-        () => true,
-        (error: unknown) => {
-          if (isUniqueViolation(error)) return false;
-          throw error;
-        },
-      );
+    changeEmail(tx: Queryable, id: string, email: string): Promise<boolean> {
+      return writeUnique(tx, 'select 1 from citizens where lower(email) = lower($2) and id <> $1',
+        'update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [id, email]);
     },
 
     /** Deletes the account (an officer who verified others leaves them verified, by nobody on record). */
@@ -362,17 +369,9 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
      * Makes this number the account's, verified (proved by a code, or checked at the counter);
      * false when another account's verified number it is.
      */
-    async setVerifiedPhone(tx: Queryable, id: string, phone: string): Promise<boolean> {
-      const taken = await tx.query('select 1 from citizens where phone = $1 and phone_verified and id <> $2', [phone, id]);
-      if (taken.rowCount > 0) return false;
-      // Another account may verify the number between the check and here: the unique index decides.
-      return tx.query('update citizens set phone = $2, phone_verified = true, updated_at = now() where id = $1', [id, phone]).then(
-        () => true,
-        (error: unknown) => {
-          if (isUniqueViolation(error)) return false;
-          throw error;
-        },
-      );
+    setVerifiedPhone(tx: Queryable, id: string, phone: string): Promise<boolean> {
+      return writeUnique(tx, 'select 1 from citizens where phone = $2 and phone_verified and id <> $1',
+        'update citizens set phone = $2, phone_verified = true, updated_at = now() where id = $1', [id, phone]);
     },
 
     /**

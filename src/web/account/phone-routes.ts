@@ -15,6 +15,7 @@ import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
+import { codeNotice } from '../code-notice.js';
 
 const phoneForm = z.object({ phone: field(160), channel: field(10), password: field(PASSWORD_MAX * 4) });
 const codeForm = z.object({ code: field(20) });
@@ -104,9 +105,8 @@ export function phoneRoutes(
   /** The code form of the pending change (`pending`: one just remembered, which the request's cookie does not hold yet). */
   function renderCode(ctx: Context, errors: object[] = [], status = 200, waitSeconds = 0, pending = pendingOf(ctx)) {
     if (!pending) return render(ctx, 'account/phone-code', { errors }, status);
-    const notice = waitSeconds > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
     render(ctx, 'account/phone-code', {
-      maskedPhone: maskPhone(pending.phone), channel: pending.channel, channels, codeMinutes: PHONE_CODE_MINUTES, notice, waitSeconds, errors,
+      maskedPhone: maskPhone(pending.phone), channel: pending.channel, channels, codeMinutes: PHONE_CODE_MINUTES, ...codeNotice(ctx, waitSeconds), errors,
     }, status);
   }
 

@@ -7,6 +7,7 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { translator } from '../../i18n.js';
 import { parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
+import { codeNoticeQuery } from '../code-notice.js';
 import { rememberVerification } from '../register/verify-cookie.js';
 import { refusalMessage } from '../throttling.js';
 import type { Interaction } from './context.js';
@@ -73,7 +74,7 @@ export function loginStep({ loginAttempts, registration, secondFactorPage, finis
             const phoneCode = await registration.sendPhoneCode(citizen.id, { channel, lang: ctx.state.lang, ip: ctx.ip });
             const tokenId = phoneCode ? undefined : await registration.resendVerification(citizen.id);
             rememberVerification(ctx, citizen, { tokenId, phoneCode, channel }, `/interaction/${interaction.uid}`);
-            return seeOther(ctx, phoneCode && phoneCode.outcome !== 'sent' ? `/verifikasi?tunggu=${phoneCode.retryAfterSeconds}` : '/verifikasi?dikirim=1');
+            return seeOther(ctx, `/verifikasi?${phoneCode ? codeNoticeQuery(phoneCode) : 'dikirim=1'}`);
           }
           case 'second_factor':
             return secondFactorPage.start(ctx, interaction, attempt.citizen);

@@ -17,6 +17,7 @@ import type { Interaction } from './context.js';
 import type { FinishLogin } from './finish-login.js';
 import type { SecondFactorPage } from './second-factor.js';
 import type { InteractionStep } from './step.js';
+import { codeNotice, codeNoticeQuery } from '../code-notice.js';
 
 /**
  * The code this browser asked for in this interaction: the number typed (E.164) and the code the
@@ -81,8 +82,6 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
   }
 
   function showCodeForm(ctx: Context, interaction: Interaction, pending: PendingCode, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}): void {
-    const waitQuery = Number(ctx.query.tunggu);
-    const wait = waitSeconds || (Number.isInteger(waitQuery) && waitQuery > 0 && waitQuery <= 86_400 ? waitQuery : 0);
     render(ctx, 'interaction/phone-code-check', {
       action: interaction.action('kode/masukkan'),
       resendAction: interaction.action('kode/kirim-ulang'),
@@ -94,8 +93,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
       channel: pending.channel,
       channels,
       codeMinutes: PHONE_CODE_MINUTES,
-      notice: wait > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined,
-      waitSeconds: wait,
+      ...codeNotice(ctx, waitSeconds),
       errors,
     }, status);
   }
@@ -109,7 +107,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
 
   /** Where the browser goes after a code was asked for: the code form, saying it was sent or how long to wait. */
   const codeFormAfter = (interaction: Interaction, sent: Exclude<CodeSent, { outcome: 'refused' }>) =>
-    `${interaction.action('kode/masukkan')}?${sent.outcome === 'sent' ? 'dikirim=1' : `tunggu=${sent.retryAfterSeconds}`}`;
+    `${interaction.action('kode/masukkan')}?${codeNoticeQuery(sent)}`;
 
   return {
     alternative: (interaction) => (offered(interaction) ? { href: interaction.action('kode'), label: 'login.phone_code.link' } : undefined),

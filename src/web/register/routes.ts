@@ -12,6 +12,7 @@ import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { continuePath, pendingVerification, rememberVerification } from './verify-cookie.js';
+import { codeNotice, codeNoticeQuery } from '../code-notice.js';
 
 const registrationForm = z.object({
   nik: field(64),
@@ -80,19 +81,16 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
       return render(ctx, 'register/form', { values, channels, errors: fieldErrors(ctx, [error]) }, 409);
     }
-    seeOther(ctx, sent && sent.outcome !== 'sent' ? `/verifikasi?tunggu=${sent.retryAfterSeconds}` : '/verifikasi?dikirim=1');
+    seeOther(ctx, `/verifikasi?${sent ? codeNoticeQuery(sent) : 'dikirim=1'}`);
   });
 
   /** The code form; `waitSeconds` says that a new code may be asked for only after that long. */
   function renderCode(ctx: Context, errors: object[] = [], status = 200, waitSeconds = 0) {
     const pending = pendingVerification.get(ctx);
     if (!pending) return render(ctx, 'register/verify', { mode: 'none', errors }, status);
-    const waitQuery = Number(ctx.query.tunggu);
-    const wait = waitSeconds || (Number.isInteger(waitQuery) && waitQuery > 0 && waitQuery <= 86_400 ? waitQuery : 0);
-    const notice = wait > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined;
     render(ctx, 'register/verify', {
       mode: 'code', emailHint: pending.maskedEmail, phoneHint: pending.maskedPhone, channel: pending.channel, channels, codeMinutes: PHONE_CODE_MINUTES,
-      notice, waitSeconds: wait, errors,
+      ...codeNotice(ctx, waitSeconds), errors,
     }, status);
   }
 

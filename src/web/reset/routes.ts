@@ -13,6 +13,7 @@ import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { refusalMessage, withinIpLimit } from '../throttling.js';
+import { codeNotice, codeNoticeQuery } from '../code-notice.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** One field for the email or the phone number, and how a code is to reach the phone. */
@@ -49,21 +50,18 @@ export function resetRoutes(reset: PasswordReset, throttle: Throttle, channels: 
   }
 
   function showCode(ctx: Context, pending: PendingResetCode, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}) {
-    const waitQuery = Number(ctx.query.tunggu);
-    const wait = waitSeconds || (Number.isInteger(waitQuery) && waitQuery > 0 && waitQuery <= 86_400 ? waitQuery : 0);
     render(ctx, 'reset/code', {
       phone: maskPhone(pending.phone),
       channel: pending.channel,
       channels,
       codeMinutes: PHONE_CODE_MINUTES,
-      notice: wait > 0 ? 'wait' : ctx.query.dikirim === '1' ? 'sent' : undefined,
-      waitSeconds: wait,
+      ...codeNotice(ctx, waitSeconds),
       errors,
     }, status);
   }
 
   const codeFormAfter = (sent: Exclude<CodeSent, { outcome: 'refused' }>) =>
-    `/lupa-sandi/kode?${sent.outcome === 'sent' ? 'dikirim=1' : `tunggu=${sent.retryAfterSeconds}`}`;
+    `/lupa-sandi/kode?${codeNoticeQuery(sent)}`;
 
   router.get('/', (ctx) => showRequest(ctx, { contact: '', channel: channels[0]! }));
 
