@@ -167,6 +167,14 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     await enterPassword(page, who);
   };
 
+  let phoneRegistrations = 0;
+
+  /** A relying party's authorization request, then "Masuk dengan kode lewat WhatsApp/SMS" on its login page. */
+  async function codeSignIn(page: Page) {
+    await page.goto(await newAuthorization());
+    await navigation(page, () => page.click('a[href$="/kode"]'));
+  }
+
   async function signIn(page: Page, role: Role) {
     await page.goto(url(role.area!));
     await enterPassword(page, role.person!);
@@ -187,6 +195,27 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'login: second factor', at: /^\/interaction\/[\w-]+\/login$/, shows: 'form[action$="/otp"]', open: afterPassword(RINA) },
         { name: 'login: identity not verified enough', at: /^\/interaction\/[\w-]+\/login$/, shows: 'form[action$="/unmet"]', open: afterPassword(SITI, { acr_values: 'urn:kediri:acr:verified' }) },
         { name: 'login: email not confirmed (code)', at: '/verifikasi', shows: '#code', open: afterPassword(AGUS) },
+        { name: 'login: a code by WhatsApp or SMS, the number', at: /^\/interaction\/[\w-]+\/kode$/, shows: '#phone', open: codeSignIn },
+        {
+          name: 'login: a code by WhatsApp or SMS, the code', at: /^\/interaction\/[\w-]+\/kode\/masukkan$/, shows: '#code',
+          open: async (page) => {
+            await codeSignIn(page);
+            await submit(page, new URL(page.url()).pathname, { '#phone': '0812 9999 0001' });
+          },
+        },
+        {
+          name: 'registration with a phone: the code', at: '/verifikasi', shows: '#code',
+          // Opened in each language and size: a new person (NIK serial) and number each time.
+          open: async (page) => {
+            const serial = String(++phoneRegistrations).padStart(4, '0');
+            await page.goto(url('/daftar'));
+            await submit(page, '/daftar', {
+              '#nik': `357101030361${serial}`, '#name': 'Warga Telepon', '#birthdate': '3', '#birth_month': '3', '#birth_year': '1961',
+              '#phone': `0812 9999 ${serial}`, '#password': 'kereta-api-ke-stasiun-kediri', '#password_confirm': 'kereta-api-ke-stasiun-kediri', '#privacy': true,
+            });
+          },
+        },
+        { name: 'password reset by phone: the code', at: '/lupa-sandi/kode', shows: '#code', open: async (page) => { await page.goto(url('/lupa-sandi')); await submit(page, '/lupa-sandi', { '#contact': '0812 9999 0003' }); } },
         { name: 'registration', at: '/daftar', open: go('/daftar') },
         { name: 'registration with errors', at: '/daftar', shows: '.error-summary', open: async (page) => { await page.goto(url('/daftar')); await submit(page, '/daftar'); } },
         { name: 'email verification, nothing pending', at: '/verifikasi', open: go('/verifikasi') },
