@@ -78,9 +78,9 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
   /**
    * Seconds to wait before this number may get another code: `resend` after the last one of this
    * purpose, `limit` under the limits of the number (every purpose counts); and the newest live
-   * code of this purpose.
+   * code of this purpose for the same account (never another's: its code would verify for that one).
    */
-  async function numberWait(tx: Queryable, phone: string, purpose: PhoneCodePurpose) {
+  async function numberWait(tx: Queryable, phone: string, purpose: PhoneCodePurpose, citizenId: string | undefined) {
     // One request per number at a time: parallel requests are judged one after the other.
     await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`phone-code:${phone}`]);
     const { rows } = await tx.query<{ resend: number; limit: number; live: string | null }>(
@@ -89,9 +89,10 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
          greatest(
            coalesce(ceil(extract(epoch from (array_agg(created_at order by created_at desc) filter (where created_at > now() - interval '10 minutes'))[$3] + interval '10 minutes' - now())), 0),
            coalesce(ceil(extract(epoch from (array_agg(created_at order by created_at desc))[$4] + interval '1 day' - now())), 0))::int as limit,
-         (array_agg(id order by created_at desc) filter (where purpose = $5 and consumed_at is null and expires_at > now()))[1] as live
+         (array_agg(id order by created_at desc) filter (
+           where purpose = $5 and consumed_at is null and expires_at > now() and citizen_id is not distinct from $6::uuid))[1] as live
        from phone_codes where phone = $1 and created_at > now() - interval '1 day'`,
-      [phone, PHONE_CODE_RESEND_SECONDS, PHONE_CODES_PER_10_MINUTES, PHONE_CODES_PER_DAY, purpose],
+      [phone, PHONE_CODE_RESEND_SECONDS, PHONE_CODES_PER_10_MINUTES, PHONE_CODES_PER_DAY, purpose, citizenId ?? null],
     );
     return rows[0]!;
   }
@@ -111,7 +112,7 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
           await audit({ type: 'phone.code_refused', citizenId, ip, details: { ...details, limit: 'ip' } }, tx);
           return { outcome: 'refused', retryAfterSeconds: address.retryAfterSeconds };
         }
-        const wait = await numberWait(tx, phone, purpose);
+        const wait = await numberWait(tx, phone, purpose, citizenId);
         if (wait.limit > 0) {
           refused(channel);
           await audit({ type: 'phone.code_refused', citizenId, ip, details: { ...details, limit: 'number' } }, tx);

@@ -146,14 +146,15 @@ export function createRegistration({ db, issuer, citizens, tokens, outbox, phone
     },
 
     /**
-     * Verifies the phone by the code of `codeId`; returns the account, or undefined for a wrong
-     * code. Throws InputError('phone_taken') when the number became another account's verified
-     * number meanwhile (only the code's receiver can learn that).
+     * Verifies the phone of account `citizenId` by the code of `codeId`; returns the account, or
+     * undefined for a wrong code or a code of another account. Throws InputError('phone_taken')
+     * when the number became another account's verified number meanwhile (only the code's
+     * receiver can learn that).
      */
-    verifyPhone(codeId: string, code: string, ip: string): Promise<string | undefined> {
+    verifyPhone(citizenId: string, codeId: string, code: string, ip: string): Promise<string | undefined> {
       return db.transaction(async (tx) => {
         const checked = await phoneCodes.check(codeId, code, 'verify_phone', tx);
-        if (!checked) return undefined;
+        if (checked?.citizenId !== citizenId) return undefined;
         if (!(await citizens.setVerifiedPhone(tx, checked.citizenId, checked.phone))) throw new InputError('phone_taken', 'code');
         await audit({ type: 'phone.verified', citizenId: checked.citizenId, ip, details: { channel: checked.channel } }, tx);
         return checked.citizenId;

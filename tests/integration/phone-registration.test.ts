@@ -140,6 +140,20 @@ describe('registering with a phone number', () => {
     expect((await enterCode(agent, await lastCodeTo(server.instance.db, phone))).status).toBe(200);
   });
 
+  test("a registration held back by the wait is never handed another account's code", async () => {
+    const phone = '+6281234567006';
+    // Someone registers with another person's number; that person registers within the minute.
+    const intruder = new Agent(server.url);
+    expect((await submit(intruder, person('081234567006'))).status).toBe(303);
+    const owner = new Agent(server.url);
+    const res = await submit(owner, person('081234567006'));
+    expect(res.headers.get('location')).toMatch(/^\/verifikasi\?tunggu=\d+$/);
+    // The only code sent is the intruder's account's: typed in the owner's browser, it verifies nothing.
+    expect(await messagesTo(server.instance.db, phone)).toBe(1);
+    expect((await enterCode(owner, await lastCodeTo(server.instance.db, phone))).status).toBe(400);
+    expect((await citizenByPhone(phone)).map((r) => r.phone_verified)).toEqual([false, false]);
+  });
+
   test('a code expires after five minutes', async () => {
     const phone = '+6281234567004';
     const agent = new Agent(server.url);

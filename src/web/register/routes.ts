@@ -115,7 +115,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
       if (!(await withinIpLimit(ctx, throttle, 'code'))) return;
       try {
         // The phone's code, or the email's when both were sent one.
-        verified = pending?.maskedPhone ? await registration.verifyPhone(pending.phoneCodeId, form.code, ctx.ip) : undefined;
+        verified = pending?.maskedPhone ? await registration.verifyPhone(pending.citizenId, pending.phoneCodeId, form.code, ctx.ip) : undefined;
         byPhone = verified !== undefined;
         if (!verified && pending?.tokenId) verified = await registration.verifyByCode(pending.tokenId, form.code.trim());
       } catch (error) {
