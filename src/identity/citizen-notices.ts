@@ -8,6 +8,9 @@ import type { Citizen } from './citizens.js';
 
 export type { NoticeKind } from '../messaging/texts.js';
 
+/** Texts a number gets a day at most (emails are not limited this way). */
+export const NOTICES_PER_DAY = 3;
+
 /** Who a notice is for: the account's contacts as they are (or were) when the event happened. */
 export type NoticeRecipient = Pick<Citizen, 'name' | 'email' | 'phone' | 'phone_verified'>;
 
@@ -34,8 +37,14 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { out
     account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
   };
 
-  const text = (to: string, kind: NoticeKind, lang: Lang, on?: Queryable) =>
-    messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', body: noticeText(lang, kind) }, on);
+  /**
+   * A text, unless this number had NOTICES_PER_DAY already: anyone can cause some notices (wrong
+   * passwords lock an account), and each text costs money, so a number gets a few a day at most.
+   */
+  async function text(to: string, kind: NoticeKind, lang: Lang, on?: Queryable): Promise<void> {
+    if ((await messages.noticesTo(to, on)) >= NOTICES_PER_DAY) return;
+    await messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', body: noticeText(lang, kind) }, on);
+  }
 
   return {
     async send(citizen: NoticeRecipient, kind: NoticeKind, on?: Queryable, { formerPhone, lang = 'id' }: NoticeOptions = {}): Promise<void> {

@@ -119,7 +119,7 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
           return { outcome: 'refused', retryAfterSeconds: wait.limit };
         }
         if (wait.resend > 0) return { outcome: 'wait', codeId: wait.live ?? undefined, retryAfterSeconds: wait.resend };
-        if ((await messages.countToday(tx)) >= dailyBudget) {
+        if ((await messages.codesToday(tx)) >= dailyBudget) {
           refused(channel);
           await audit({ type: 'phone.code_refused', citizenId, ip, details: { ...details, limit: 'budget' } }, tx);
           return { outcome: 'refused', retryAfterSeconds: 3600 };

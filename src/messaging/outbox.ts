@@ -85,9 +85,20 @@ export function createMessageOutbox(db: Db) {
       return rowCount;
     },
 
-    /** Messages created since the start of today (the instance's daily budget counts them). */
-    async countToday(on: Queryable = db): Promise<number> {
-      const { rows } = await on.query<{ n: number }>("select count(*)::int as n from message_outbox where created_at >= date_trunc('day', now())");
+    /** Codes sent since the start of today (the instance's daily budget counts them; notices have a limit per number). */
+    async codesToday(on: Queryable = db): Promise<number> {
+      const { rows } = await on.query<{ n: number }>(
+        "select count(*)::int as n from message_outbox where kind = 'code' and created_at >= date_trunc('day', now())",
+      );
+      return rows[0]!.n;
+    },
+
+    /** Notices to this number in the last day. */
+    async noticesTo(phone: string, on: Queryable = db): Promise<number> {
+      const { rows } = await on.query<{ n: number }>(
+        "select count(*)::int as n from message_outbox where to_phone = $1 and kind = 'notice' and created_at > now() - interval '1 day'",
+        [phone],
+      );
       return rows[0]!.n;
     },
   };

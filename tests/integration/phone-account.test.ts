@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { NOTICES_PER_DAY } from '../../src/identity/citizen-notices.js';
 import type { NewCitizen } from '../../src/identity/citizens.js';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { createWebClient, grantStaff } from '../support/fixtures.js';
@@ -355,6 +356,16 @@ describe('security notices reach phone-only citizens', () => {
     expect(after.at(-1)).toMatchObject({ kind: 'notice', channel: 'whatsapp', code: null });
     expect(after.at(-1)!.body).toContain('kata sandi');
     ANI.password = next;
+  });
+
+  test('a number gets three notices a day at most, and notices leave the daily budget of codes alone', async () => {
+    const phone = e164(ANI.phone!);
+    const citizen = (await server.instance.citizens.findByVerifiedPhone(phone))!;
+    const budgetBefore = await server.instance.messages.codesToday();
+    // Anyone can lock an account with wrong passwords; each lock would text the citizen.
+    for (let i = 0; i < 5; i++) await server.instance.notices.send(citizen, 'account_locked');
+    expect((await messagesTo(phone)).filter((m) => m.kind === 'notice')).toHaveLength(NOTICES_PER_DAY);
+    expect(await server.instance.messages.codesToday()).toBe(budgetBefore);
   });
 
   test('a citizen with an email gets the email, and no phone message', async () => {
