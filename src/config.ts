@@ -97,7 +97,13 @@ const secretKey = z
   .string()
   .regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 random bytes in base64url (43 characters); make one with: openssl rand -base64 32 | tr "+/" "-_" | tr -d "="');
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+/**
+ * An http(s) URL without credentials in it: a user and password there would be written wherever
+ * an error quotes the URL (logs, the outboxes' last_error); tokens and secrets have settings of their own.
+ */
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+  .refine((url) => !URL.canParse(url) || (!new URL(url).username && !new URL(url).password), 'must not contain a user or password (use the token setting)');
 /** Sent in an Authorization header. */
 const headerToken = z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 /** WhatsApp message template names: lower-case letters, digits and underscores. */

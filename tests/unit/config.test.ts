@@ -93,6 +93,7 @@ describe('configuration from the environment', () => {
     [{ MESSAGE_GATEWAY: 'whatsapp', WHATSAPP_ACCESS_TOKEN: 't' }, /MESSAGE_GATEWAY names whatsapp: WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN are required/],
     [{ MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.example' }, /MESSAGE_GATEWAY names sms: SMS_GATEWAY_URL and SMS_GATEWAY_TOKEN are required/],
     [{ ...SMS, SMS_GATEWAY_URL: 'ftp://sms.example' }, /SMS_GATEWAY_URL must be an http/],
+    [{ ...SMS, SMS_GATEWAY_URL: 'https://kota:rahasia@sms.example/kirim' }, /SMS_GATEWAY_URL must not contain a user or password/],
     [{ ...SMS, SMS_GATEWAY_TOKEN: 'two words' }, /SMS_GATEWAY_TOKEN must be printable ASCII without spaces/],
     [{ WHATSAPP_PHONE_NUMBER_ID: '+62812' }, /WHATSAPP_PHONE_NUMBER_ID must be the digits/],
     [{ WHATSAPP_CODE_TEMPLATE: 'Kode Masuk' }, /WHATSAPP_CODE_TEMPLATE must be a WhatsApp template name/],
