@@ -15,6 +15,11 @@ export interface OutgoingMessage {
 /** What carries messages on one channel. */
 export interface Gateway {
   readonly channel: Channel;
+  /**
+   * Whether the outbox keeps a code once it is sent or given up: only the log of a local trial
+   * does (for /dev/pesan). Otherwise the keyed hash in phone_codes is all that is kept.
+   */
+  readonly keepsCodes: boolean;
   /** Resolves when the gateway accepted the message (with its own id for it, if it gives one); throws DeliveryFailure. */
   send(message: OutgoingMessage): Promise<string | undefined>;
 }

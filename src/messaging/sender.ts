@@ -43,6 +43,7 @@ const retryDelay = (kind: Row['kind'], attempt: number) => (kind === 'code' ? 2 
  */
 export function createMessageSender(db: Db, log: Logger, options: MessageSenderOptions) {
   const gateways = new Map(options.gateways.map((gateway) => [gateway.channel, gateway]));
+  const keepsCodes = options.gateways.every((gateway) => gateway.keepsCodes);
   const count = options.count ?? (() => {});
 
   /** The channel of a row's attempt n: its own first, then alternating among those configured that did not refuse it. */
@@ -107,6 +108,14 @@ export function createMessageSender(db: Db, log: Logger, options: MessageSenderO
        returning id, to_phone, channel, kind, body, code, attempts, refused_channels`,
     );
     await Promise.all(rows.map((row) => deliver({ ...row, id: Number(row.id) })));
+    // A code sent or given up is of no more use here: only its keyed hash (phone_codes) stays.
+    if (!keepsCodes) {
+      await db.query(
+        `update message_outbox set body = replace(body, code, '******'), code = null
+         where id = any($1::bigint[]) and code is not null and (sent_at is not null or failed_at is not null)`,
+        [[...expired.rows, ...rows].map((row) => String(row.id))],
+      );
+    }
     return rows.length;
   }
 

@@ -23,6 +23,7 @@ export type SmsSettings = NonNullable<MessageGateways['sms']>;
 export function smsHttpGateway(settings: SmsSettings, options: GatewayOptions = {}): Gateway {
   return {
     channel: 'sms',
+    keepsCodes: false,
     async send(message) {
       await postJson(settings.url, settings.token, { to: message.to, text: message.body, reference: String(message.id) }, options);
       return undefined;

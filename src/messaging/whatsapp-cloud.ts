@@ -63,6 +63,7 @@ export function whatsappCloudGateway(settings: WhatsAppSettings, options: Gatewa
   const url = `${settings.apiUrl}/${encodeURIComponent(settings.phoneNumberId)}/messages`;
   return {
     channel: 'whatsapp',
+    keepsCodes: false,
     async send(message) {
       const payload = { messaging_product: 'whatsapp', to: message.to.replace(/^\+/, ''), type: 'template', template: template(settings, message) };
       const answer = await postJson(url, settings.accessToken, payload, { ...options, detail: metaErrorCode });

@@ -311,6 +311,35 @@ describe('expiry', () => {
   });
 });
 
+describe('the code is not kept', () => {
+  const stored = async (id: number) =>
+    (await testDb.db.query<{ code: string | null; body: string }>('select code, body from message_outbox where id = $1', [id])).rows[0]!;
+
+  test('once a gateway sent it, or it was given up, the outbox holds the code no more', async () => {
+    const sent = await enqueue(code('sms'));
+    const expired = await enqueue(code('sms', -1000));
+    const waiting = await enqueue({ ...code('whatsapp'), to: '+6281299990099' });
+    wa.mode = 'error';
+    await sender().deliverDue();
+    for (const id of [sent, expired]) {
+      expect(await stored(id)).toMatchObject({ code: null });
+      expect((await stored(id)).body).not.toContain(CODE);
+      expect((await stored(id)).body).toContain('******');
+    }
+    // A code still to be retried keeps it until then.
+    expect(await stored(waiting)).toMatchObject({ code: CODE });
+  });
+
+  test('the log of a local trial keeps it, for /dev/pesan', async () => {
+    const config = loadConfig({ ...TEST_ENV });
+    const id = await enqueue(code('whatsapp'));
+    // Its own log: the local trial's log holds the code, which the shared one must never show.
+    const ownLog = capture([]);
+    await createMessageSender(testDb.db, ownLog, { gateways: createGateways(config, ownLog) }).deliverDue();
+    expect(await stored(id)).toMatchObject({ code: CODE, body: CODE_BODY });
+  });
+});
+
 describe('several senders', () => {
   test('two senders at work at once never send one message twice', async () => {
     const ids: number[] = [];
