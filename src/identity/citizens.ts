@@ -335,11 +335,14 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return Number(rows[0]!.ms);
     },
 
-    /** Whether the account completed a login (password, and second factor if any) for this client since then (databaseNow ms). */
+    /**
+     * Whether the account completed a login with its password (and second factor if any) for this
+     * client since then (databaseNow ms). A sign-in with a phone code alone does not count.
+     */
     async signedInSince(id: string, clientId: string, sinceMs: number): Promise<boolean> {
       const { rowCount } = await db.query(
         `select 1 from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
-           and at >= to_timestamp($3::double precision / 1000)`,
+           and at >= to_timestamp($3::double precision / 1000) and details->'amr' ? 'pwd'`,
         [id, clientId, sinceMs],
       );
       return rowCount > 0;

@@ -303,6 +303,28 @@ describe('signing in with a code sent to the phone', () => {
   });
 });
 
+describe("Kediri ID's own pages", () => {
+  test('a code alone signs in to /akun, but a change that needs a recent login asks for the password', async () => {
+    const KARTINI = { nik: '3571014304850001', name: 'Kartini Wulandari', birthdate: '1985-04-03', phone: '+6281234500007', password: 'gunung-kelud-di-waktu-pagi' };
+    await citizenWithPhone(server.instance, KARTINI);
+    const agent = new Agent(server.url);
+    // The sign-in that /akun/telepon (a recent-login page) starts, made with a code.
+    const { url: interaction } = await agent.follow('/masuk?lanjut=%2Fakun%2Ftelepon&ulang=1');
+    expect(interaction).toContain('/interaction/');
+    const base = interaction.replace(/\/$/, '');
+    expect((await askCode(agent, base, KARTINI.phone)).status).toBe(303);
+    const posted = await postCode(agent, base, await lastCodeTo(server.instance.db, KARTINI.phone));
+    expect(posted.status).toBe(303);
+    // Signed in, and straight back at a login page (a new one) for the password: the phone change
+    // needs a recent login with the password, and a code alone is not one.
+    const { res, url } = await agent.follow(posted.headers.get('location')!);
+    expect(url).toMatch(/\/interaction\/[\w-]+$/);
+    expect(url).not.toBe(interaction);
+    expect(await res!.text()).toContain('name="password"');
+    expect((await agent.request('/akun')).status).toBe(200);
+  });
+});
+
 describe('with PHONE_CODE_SIGN_IN=false', () => {
   let off: TestServer;
   beforeAll(async () => {

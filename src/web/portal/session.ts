@@ -95,7 +95,8 @@ export function portalSession(
     await grant.consume(); // atomic: of two redemptions one fails (see the adapter)
     const accountId = grant.accountId!;
     await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.next, roles: await staff.rolesOf(accountId) } });
-    // Fresh: the person entered their password (and second factor) for this very sign-in.
+    // Fresh: the person entered their password (and second factor) for this very sign-in; a code
+    // sent to the phone alone does not make a staff area's or a guarded change's login.
     const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.startedAt)) ? 1 : 0;
     session.set(ctx, { accountId, signedInAt: Date.now(), expiresAt: Date.now() + SESSION_HOURS * 3600 * 1000, fresh });
     seeOther(ctx, login.next);
