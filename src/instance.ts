@@ -5,6 +5,7 @@ import type { Services } from './services.js';
 import { createAdapterFactory } from './oidc/adapter.js';
 import { scheduledSigningKeys } from './oidc/key-rotation.js';
 import { createProvider } from './oidc/provider.js';
+import { createCibaConfirmations } from './oidc/ciba.js';
 import { createSingleLogout, type SingleLogout } from './oidc/logout.js';
 import { createOutbound } from './oidc/outbound.js';
 import { resolveCookieKeys, resolveDpopNonceSecret } from './secrets.js';
@@ -30,7 +31,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const outbound = createOutbound(config.outboundAllow);
-  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages });
+  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages, notices: services.notices, audit: services.audit });
   const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log, pages: providerPages });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
@@ -47,6 +48,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
     }
   });
   const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
-  const app = createApp({ ...services, log, provider, cookieKeys, csrfKey });
+  const confirmations = createCibaConfirmations({ provider, db, clients, audit: services.audit });
+  const app = createApp({ ...services, log, provider, cookieKeys, csrfKey, confirmations });
   return { ...services, provider, app, singleLogout };
 }

@@ -63,6 +63,9 @@ export const AUDIT_TYPES = [
   'client.registered_dynamically',
   'client.updated_dynamically',
   'client.deleted_dynamically',
+  'ciba.requested',
+  'ciba.approved',
+  'ciba.denied',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

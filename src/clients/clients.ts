@@ -93,7 +93,24 @@ export interface ClientProfile {
   highAssurance: boolean;
   /** Whether it authenticates with private_key_jwt (high assurance needs it). */
   privateKeyJwt: boolean;
+  /** Whether it may ask a citizen to confirm on their own phone (CIBA, src/oidc/ciba.ts). */
+  ciba: boolean;
+  /** Whether it authenticates to the token endpoint at all (auth method other than none). */
+  confidential: boolean;
 }
+
+/** The grant type of client-initiated backchannel authentication (OpenID Connect CIBA). */
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+
+/**
+ * Whether a client may use CIBA: it must authenticate, and a pairwise one with private_key_jwt
+ * (oidc-provider refuses the metadata of a pairwise CIBA client that uses a shared secret).
+ */
+export const cibaPossible = (profile: Pick<ClientProfile, 'subjectType' | 'privateKeyJwt' | 'confidential'>) =>
+  profile.confidential && (profile.privateKeyJwt || profile.subjectType === 'public');
+
+/** What an administrator sets of a profile (the rest follows from the registration). */
+export type ProfileSettings = Omit<ClientProfile, 'privateKeyJwt' | 'confidential'>;
 
 /** A stored client as its own management reads it (dynamic registration, the review), its secret opened. */
 export interface StoredClient {
@@ -122,8 +139,9 @@ export interface ClientRow {
 
 const UNIT_CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
   (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
-const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance",
-  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"`;
+const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance", ciba,
+  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt",
+  coalesce(metadata->>'token_endpoint_auth_method', '') <> 'none' as confidential`;
 
 /**
  * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
@@ -218,10 +236,11 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       client_secret_enc: string | null;
       allow_nik: boolean;
       high_assurance: boolean;
+      ciba: boolean;
       unit_slug: string;
       subject_type: SubjectType;
     }>(
-      `select metadata, client_secret_enc, allow_nik, high_assurance, unit_slug, subject_type
+      `select metadata, client_secret_enc, allow_nik, high_assurance, ciba, unit_slug, subject_type
        from clients where client_id = $1 and status = 'active'`,
       [clientId],
     );
@@ -234,8 +253,16 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     // The administrator's flag decides: without it the nik scope is not the client's to ask for.
     const scope = String(row.metadata.scope ?? '').split(' ').filter((s) => s && (s !== 'nik' || row.allow_nik)).join(' ');
     const { scope: _asked, ...metadata } = row.metadata;
+    const authMethod = metadata.token_endpoint_auth_method;
+    // CIBA in poll mode, for a client an administrator enabled (and only while its registration
+    // still allows it: a later change of auth method turns it off rather than breaking the client).
+    const ciba = row.ciba && cibaPossible({ subjectType: row.subject_type, privateKeyJwt: authMethod === 'private_key_jwt', confidential: authMethod !== 'none' });
     return {
       ...metadata,
+      ...(ciba && {
+        grant_types: [...(Array.isArray(metadata.grant_types) ? metadata.grant_types : []), CIBA_GRANT],
+        backchannel_token_delivery_mode: 'poll',
+      }),
       // The scope is the list of what the client may ask for, and oidc-provider holds a client to it
       // only when it is there (and refuses an empty one): a client with none may ask for openid alone.
       scope: scope || 'openid',
@@ -374,8 +401,11 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       return rows[0];
     },
 
-    async writeProfile(tx: Queryable, clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>): Promise<void> {
-      await writing(clientId, () => tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]));
+    async writeProfile(tx: Queryable, clientId: string, next: ProfileSettings): Promise<void> {
+      await writing(clientId, () => tx.query(
+        'update clients set subject_type = $2, high_assurance = $3, ciba = $4, updated_at = now() where client_id = $1',
+        [clientId, next.subjectType, next.highAssurance, next.ciba],
+      ));
     },
 
     /** The secret not yet shown to the client's developers, marked shown; undefined when there is none waiting. */

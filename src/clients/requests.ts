@@ -6,7 +6,7 @@ import type { Outbox } from '../email/outbox.js';
 import { requestDecisionEmail, type RequestDecision } from '../email/messages.js';
 import { newSecret } from '../secrets.js';
 import type { CitizenStore } from '../identity/citizens.js';
-import { newClientId, type ClientProfile, type ClientStore, type UnitClient } from './clients.js';
+import { cibaPossible, newClientId, type ClientProfile, type ClientStore, type ProfileSettings, type UnitClient } from './clients.js';
 import {
   SENSITIVE_SCOPES,
   checkJwks,
@@ -235,26 +235,29 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
       });
     },
 
-    /** The settings an administrator decides for a client: its subject type and high assurance. */
+    /** The settings an administrator decides for a client: its subject type, high assurance and CIBA. */
     profile: (clientId: string): Promise<ClientProfile | undefined> => clients.profile(db, clientId),
 
     /**
      * Sets them: a public subject (the same sub for every unit: only for clients that need to
      * match citizens across units) or the pairwise default; high assurance (FAPI 2.0) only for a
-     * client that authenticates with private_key_jwt. Takes effect on the client's next request.
+     * client that authenticates with private_key_jwt; CIBA (a counter asks a citizen to confirm
+     * on their own phone) only for a client that authenticates, with private_key_jwt when
+     * pairwise. Takes effect on the client's next request.
      */
-    async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>, actor: string, ip: string): Promise<void> {
+    async setProfile(clientId: string, next: ProfileSettings, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         const before = await clients.profile(tx, clientId, true);
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
+        if (next.ciba && !cibaPossible({ ...before, subjectType: next.subjectType })) throw new InputError('ciba_needs_client_authentication', 'ciba');
         await clients.writeProfile(tx, clientId, next);
         await audit({
           type: 'client.profile_changed',
           actor,
           clientId,
           ip,
-          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance }, after: next },
+          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance, ciba: before.ciba }, after: next },
         }, tx);
       });
     },

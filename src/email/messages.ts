@@ -109,6 +109,11 @@ export function citizenUnlockedEmail(to: string | null, name: string): Email {
   return render(to, 'citizen-unlocked', { name });
 }
 
+/** A counter's system asks the citizen to confirm on their own account page (CIBA). */
+export function cibaRequestEmail(to: string | null, name: string): Email {
+  return render(to, 'ciba-request', { name });
+}
+
 /** The account's phone number was replaced, added or removed. */
 export function phoneChangedEmail(to: string | null, name: string): Email {
   return render(to, 'phone-changed', { name });

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/db.js';
 import type { Email, Outbox } from '../email/outbox.js';
-import { accountLockedEmail, passwordChangedEmail, phoneChangedEmail } from '../email/messages.js';
+import { accountLockedEmail, cibaRequestEmail, passwordChangedEmail, phoneChangedEmail } from '../email/messages.js';
 import type { Lang } from '../i18n.js';
 import type { MessageOutbox } from '../messaging/outbox.js';
 import { noticeText, type NoticeKind } from '../messaging/texts.js';
@@ -25,7 +25,8 @@ export interface NoticeOptions {
 }
 
 /**
- * Security notices to citizens (password changed, account locked, phone changed, ...): by email
+ * Notices to citizens (password changed, account locked, phone changed, a counter's request to
+ * confirm): by email
  * when the account has one, else by WhatsApp (SMS as the fallback) to its verified phone, so
  * that a phone-only citizen hears of them too. Written in the caller's transaction when given,
  * like every outgoing message. This is the one way a security notice reaches a citizen.
@@ -35,6 +36,7 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { out
     phone_changed: phoneChangedEmail,
     password_changed: passwordChangedEmail,
     account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
+    ciba_request: cibaRequestEmail,
   };
 
   /**

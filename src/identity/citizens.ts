@@ -363,6 +363,12 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /** The account whose verified number this is. */
+    /** The account holding this NIK (found by its keyed hash); the caller checked the NIK's form. */
+    async findByNik(nik: string): Promise<Citizen | undefined> {
+      const { rows } = await db.query<Citizen>(`select ${COLUMNS} from citizens where nik_hash = $1`, [nikHash(nik)]);
+      return rows[0];
+    },
+
     async findByVerifiedPhone(phone: string, on: Queryable = db): Promise<Citizen | undefined> {
       const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where phone = $1 and phone_verified`, [phone]);
       return rows[0];

@@ -8,7 +8,7 @@ import { translator, type Lang } from '../i18n.js';
  * the whole text (a notice).
  */
 export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone';
-export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked';
+export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'ciba_request';
 
 /** A one-time code's message; the lifetime it states is the one the caller enforces. */
 export function codeText(lang: Lang, purpose: CodePurpose, code: string, validMinutes: number): string {

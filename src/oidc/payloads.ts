@@ -77,6 +77,32 @@ export async function grantClient(on: Queryable, accountId: string, grantId: str
   return rows[0]?.client_id;
 }
 
+/** A counter's request (CIBA) waiting for the citizen's answer. */
+export interface PendingBackchannelRequest {
+  id: string;
+  clientId: string;
+  scope: string;
+  bindingMessage: string;
+  expiresAt: Date;
+}
+
+/**
+ * The account's backchannel authentication requests (CIBA) that are not answered, consumed or
+ * expired yet, oldest first; with `id`, only that one.
+ */
+export async function pendingBackchannelRequests(on: Queryable, accountId: string, id?: string): Promise<PendingBackchannelRequest[]> {
+  const { rows } = await on.query<PendingBackchannelRequest>(
+    `select id, payload->>'clientId' as "clientId", coalesce(payload->>'scope', '') as scope,
+       coalesce(payload->'params'->>'binding_message', '') as "bindingMessage", expires_at as "expiresAt"
+     from oidc_payloads
+     where model = 'BackchannelAuthenticationRequest' and payload->>'accountId' = $1 and ($2::text is null or id = $2)
+       and expires_at > now() and consumed_at is null and payload->>'grantId' is null and payload->>'error' is null
+     order by expires_at`,
+    [accountId, id ?? null],
+  );
+  return rows;
+}
+
 /** The account's live grants, newest first. */
 export async function accountGrants(db: Db, accountId: string) {
   const { rows } = await db.query<{ grantId: string; clientId: string; scope: string | null; since: Date }>(

@@ -8,6 +8,9 @@ import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';
 import type { Db } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
+import type { Audit } from '../audit/audit.js';
+import type { CitizenNotices } from '../identity/citizen-notices.js';
+import { cibaFeature, cibaRequestTtl, cibaUnauthorizedClient } from './ciba.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -23,7 +26,8 @@ export const TTL = {
   Session: 8 * HOUR,
   RefreshToken: 14 * DAY,
   Grant: 30 * DAY,
-  BackchannelAuthenticationRequest: 10 * MINUTE,
+  // A counter's request waits a few minutes for the citizen (ciba.ts).
+  BackchannelAuthenticationRequest: cibaRequestTtl,
   DeviceCode: 10 * MINUTE,
 } as const;
 
@@ -76,9 +80,12 @@ interface ProviderDeps {
   /** fetch() through the outbound allowlist (outbound.ts). */
   fetch: NonNullable<Configuration['fetch']>;
   pages: ProviderPages;
+  /** A counter's request to confirm is announced (ciba.ts) and audited. */
+  notices: CitizenNotices;
+  audit: Audit;
 }
 
-export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch, pages }: ProviderDeps): Provider {
+export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch, pages, notices, audit }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
@@ -241,6 +248,9 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
         enabled: true,
         profile: (_ctx, client) => (client?.requirePushedAuthorizationRequests && client.dpopBoundAccessTokens ? '2.0' : undefined),
       },
+      // An MPP counter asks the citizen in front of it to confirm on their own phone (OpenID
+      // Connect CIBA, poll mode), for the clients an administrator enabled (ciba.ts, clients.ts).
+      ciba: cibaFeature({ citizens, notices, audit }),
     },
 
     // Protocol errors shown to a person, in our pages (web/provider-pages.ts).
@@ -249,6 +259,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(cibaUnauthorizedClient);
   return provider;
 }
 

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../log.js';
 import type { Services } from '../services.js';
+import type { CibaConfirmations } from '../oidc/ciba.js';
 import { checkFormPosts, csrfProtection } from './csrf.js';
 import { errorPages } from './errors.js';
 import { language } from './language.js';
@@ -23,6 +24,7 @@ import { accountRoutes } from './account/routes.js';
 import { profileRoutes } from './account/profile-routes.js';
 import { phoneRoutes } from './account/phone-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
+import { confirmationRoutes } from './account/confirmation-routes.js';
 import { followKeySchedule } from '../oidc/key-rotation.js';
 import { readinessProblems } from '../readiness.js';
 import { requestLogging } from './request-log.js';
@@ -38,6 +40,8 @@ export type AppDeps = Services & {
   provider: Provider;
   cookieKeys: string[];
   csrfKey: string;
+  /** The counters' requests (CIBA) a citizen answers on /akun. */
+  confirmations: CibaConfirmations;
 };
 
 const WEBAUTHN_BROWSER = new URL('../dist/bundle/index.umd.min.js', `file://${createRequire(import.meta.url).resolve('@simplewebauthn/browser')}`);
@@ -52,6 +56,7 @@ const STATIC: Record<string, { type: string; body: Buffer }> = {
 /** oidc-provider's routes that answer JSON only (none of our routes share them). */
 const PAGELESS_PROVIDER_PATHS = new Set([
   '/.well-known/openid-configuration', '/jwks', '/token', '/me', '/token/introspection', '/token/revocation', '/request',
+  '/backchannel',
 ]);
 
 /** The whole HTTP surface: our pages and operations endpoints in front, oidc-provider behind. */
@@ -135,6 +140,7 @@ export function createApp(deps: AppDeps): Koa {
     profileRoutes(deps, portal),
     phoneRoutes(deps, portal, channels),
     accountRoutes(deps, portal.signedIn),
+    confirmationRoutes(deps.confirmations, portal.signedIn),
     factorRoutes(deps, portal),
     invitationRoutes(deps.staff, portal.signedIn),
     adminRouter(deps, portal.requireRole('admin'), portal.recentLogin),

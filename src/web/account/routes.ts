@@ -10,6 +10,7 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
+import type { CibaConfirmations } from '../../oidc/ciba.js';
 
 const revokeForm = z.object({ grant: field(100) });
 const sessionForm = z.object({ session: field(100) });
@@ -18,11 +19,13 @@ const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(
 
 
 /**
- * The citizen's account page (/akun): profile, connected services, sessions, password, activity,
- * download my data, delete the account. Second factors are in factor-routes.ts.
+ * The citizen's account page (/akun): a counter's requests to confirm (answered in
+ * confirmation-routes.ts), profile, connected services, sessions, password, activity, download my
+ * data, delete the account. Second factors are in factor-routes.ts.
  */
 export function accountRoutes(
-  { account, citizens, secondFactors, passkeys }: { account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys },
+  { account, citizens, secondFactors, passkeys, confirmations }:
+    { account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations },
   signedIn: Middleware,
 ): Router {
   const router = new Router({ prefix: '/akun' });
@@ -40,7 +43,8 @@ export function accountRoutes(
       factors: await secondFactors.summary(id),
       passkeys: await passkeys.list(id),
       sessions: await account.sessions(id),
-      notice: ['dicabut', 'sesi', 'sandi', 'faktor'].find((key) => ctx.query[key] === '1'),
+      confirmations: await confirmations.pending(id),
+      notice: ['dicabut', 'sesi', 'sandi', 'faktor', 'disetujui', 'ditolak'].find((key) => ctx.query[key] === '1'),
     });
   });
 
