@@ -16,6 +16,13 @@ interface Row {
 export const isStorableId = (id: unknown): id is string => typeof id === 'string' && /^[\x21-\x7e]{1,512}$/.test(id);
 
 /**
+ * Models kept this many seconds after they expire: a counter's request (CIBA), so that the
+ * counter's poll hears expired_token rather than invalid_grant (the provider checks the request's
+ * own exp; the row's expires_at only decides when it is swept).
+ */
+const KEPT_AFTER_EXPIRY: Record<string, number> = { BackchannelAuthenticationRequest: 10 * 60 };
+
+/**
  * oidc-provider's storage: every model in oidc_payloads, except Client, which reads the clients
  * table (only active clients exist for the provider, so a suspension applies to the next request).
  *
@@ -41,7 +48,8 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
          values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
-        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? 0],
+        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
+          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0],
       );
     }
 

@@ -88,16 +88,19 @@ export interface PendingBackchannelRequest {
 
 /**
  * The account's backchannel authentication requests (CIBA) that are not answered, consumed or
- * expired yet, oldest first; with `id`, only that one.
+ * expired yet (by their own exp: the row outlives it, adapter.ts), soonest to expire first; with
+ * `id`, only that one.
  */
 export async function pendingBackchannelRequests(on: Queryable, accountId: string, id?: string): Promise<PendingBackchannelRequest[]> {
   const { rows } = await on.query<PendingBackchannelRequest>(
     `select id, payload->>'clientId' as "clientId", coalesce(payload->>'scope', '') as scope,
-       coalesce(payload->'params'->>'binding_message', '') as "bindingMessage", expires_at as "expiresAt"
+       coalesce(payload->'params'->>'binding_message', '') as "bindingMessage",
+       to_timestamp((payload->>'exp')::double precision) as "expiresAt"
      from oidc_payloads
      where model = 'BackchannelAuthenticationRequest' and payload->>'accountId' = $1 and ($2::text is null or id = $2)
-       and expires_at > now() and consumed_at is null and payload->>'grantId' is null and payload->>'error' is null
-     order by expires_at`,
+       and (payload->>'exp')::double precision > extract(epoch from now())
+       and consumed_at is null and payload->>'grantId' is null and payload->>'error' is null
+     order by "expiresAt"`,
     [accountId, id ?? null],
   );
   return rows;
