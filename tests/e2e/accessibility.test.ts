@@ -11,6 +11,7 @@
  * same one the language link sets.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
@@ -82,6 +83,8 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   /** Every URL any page of this file asked for (documents, styles, scripts, images, fonts). */
   const requested: string[] = [];
   let newAuthorization: (params?: Record<string, string>) => Promise<string>;
+  /** A counter's request to confirm (CIBA) for Siti, waiting on her /akun. */
+  let newCounterRequest: () => Promise<unknown>;
   let ids: { siti: string; pendingRequest: string; changeRequest: string; client: string; invitation: string; reset: string };
   let totps: { officer: string; admin: string };
 
@@ -121,6 +124,11 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     const rp = await relyingParty(server.url, clientId, clientSecret);
     newAuthorization = async (params = {}) =>
       (await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email', ...params })).url;
+
+    const counterClient = await createWebClient(instance, { name: 'Loket Dispendukcapil', scope: 'openid profile' });
+    await instance.clientRequests.setProfile(counterClient.clientId, { subjectType: 'public', highAssurance: false, ciba: true }, 'test', '127.0.0.1');
+    const counter = await relyingParty(server.url, counterClient.clientId, counterClient.clientSecret);
+    newCounterRequest = () => oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: 'LOKET 3 A-17' });
   });
 
   afterAll(async () => {
@@ -239,6 +247,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       area: '/akun',
       pages: () => [
         { name: 'account overview', at: '/akun', open: go('/akun') },
+        { name: 'account overview with a counter\'s request to confirm', at: '/akun', shows: '.confirmation', open: async (page) => { await newCounterRequest(); await page.goto(url('/akun')); } },
         { name: 'profile', at: '/akun/profil', open: go('/akun/profil') },
         { name: 'change password', at: '/akun/kata-sandi', open: go('/akun/kata-sandi') },
         { name: 'change email', at: '/akun/email', open: go('/akun/email') },
