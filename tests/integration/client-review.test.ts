@@ -254,18 +254,25 @@ describe('signing keys', () => {
 });
 
 describe('client settings', () => {
-  test('an admin marks a client public or high assurance; high assurance needs private_key_jwt; audited with before and after', async () => {
+  test('an admin marks a client public, high assurance or enabled for CIBA; high assurance needs private_key_jwt, CIBA a public subject or private_key_jwt; audited with before and after', async () => {
     const [client] = await server.instance.clientRequests.clients(['bppkad']);
     const page = await (await admin.request(`/admin/layanan/${client!.clientId}`)).text();
     expect(page).toContain('<input class="checkbox__input" id="subject-pairwise" name="subject_type" type="radio" value="pairwise" checked>');
     const refused = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'pairwise', high_assurance: 'ya' });
     expect(refused.status).toBe(400);
     expect(await refused.text()).toContain('Tingkat jaminan tinggi hanya untuk layanan yang memakai private_key_jwt.');
-    const saved = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'public' });
+    const noCiba = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'pairwise', ciba: 'ya' });
+    expect(noCiba.status).toBe(400);
+    expect(await noCiba.text()).toContain('Konfirmasi di loket hanya untuk layanan yang mengautentikasi diri');
+    const saved = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'public', ciba: 'ya' });
     expect(saved.status).toBe(303);
-    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false });
+    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false, ciba: true, confidential: true });
+    expect(await (await admin.request(`/admin/layanan/${client!.clientId}`)).text()).toContain('id="ciba" name="ciba" type="checkbox" value="ya" aria-describedby="ciba-hint" checked>');
     const audited = await server.instance.db.query("select details from audit_events where type = 'client.profile_changed'");
-    expect(audited.rows).toEqual([{ details: { before: { subjectType: 'pairwise', highAssurance: false }, after: { subjectType: 'public', highAssurance: false } } }]);
+    expect(audited.rows).toEqual([{ details: {
+      before: { subjectType: 'pairwise', highAssurance: false, ciba: false },
+      after: { subjectType: 'public', highAssurance: false, ciba: true },
+    } }]);
     expect((await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'other' })).status).toBe(400);
     expect((await admin.request('/admin/layanan/tidak-ada')).status).toBe(400);
   });
