@@ -26,7 +26,7 @@ export function initiateLoginRoutes({ db, issuer }: { db: Db; issuer: string }):
   router.get('/layanan/masuk/:clientId', async (ctx) => {
     const t = translator(ctx.state.lang);
     const entry = await signInEntry(db, String(ctx.params.clientId));
-    const home = entry?.redirectUris.map((uri) => `${new URL(uri).origin}/`).find((uri) => !uriProblem(uri));
+    const home = entry?.redirectUris.map((uri) => `${URL.parse(uri)?.origin}/`).find((uri) => !uriProblem(uri));
     if (!entry || (!entry.initiateLoginUri && !home)) {
       return render(ctx, 'error', { heading: t('initiate-login.unknown.heading'), message: t('initiate-login.unknown.message'), backHref: '/' }, 404);
     }
@@ -38,7 +38,7 @@ export function initiateLoginRoutes({ db, issuer }: { db: Db; issuer: string }):
     if (link !== undefined) {
       // Only an address of the service itself (the origin of its initiate_login_uri or of a redirect
       // URI): the service must check it too (Core §4), but our link is not to be an open redirect.
-      const origins = new Set([entry.initiateLoginUri, ...entry.redirectUris].map((uri) => new URL(uri).origin));
+      const origins = new Set([entry.initiateLoginUri, ...entry.redirectUris].map((uri) => URL.parse(uri)?.origin));
       const url = typeof link === 'string' && !uriProblem(link) ? new URL(link) : undefined;
       if (!url || !origins.has(url.origin)) {
         return render(ctx, 'error', { heading: t('initiate-login.target_invalid.heading'), message: t('initiate-login.target_invalid.message'), backHref: '/' }, 400);
