@@ -92,6 +92,12 @@ function parseMessageGateway(value: string | undefined): Array<(typeof GATEWAY_N
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
 
+/** The Mal Pelayanan Publik of Kota Kediri (MPP_ADDRESS, MPP_HOURS). */
+export const DEFAULT_MPP = {
+  address: 'Mal Pelayanan Publik Kota Kediri, Dhoho Plaza lantai 2, Jl. Dhoho, Kota Kediri',
+  hours: 'Senin–Jumat 08.00–15.00',
+};
+
 const boolean = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const secretKey = z
   .string()
@@ -178,6 +184,9 @@ const schema = z.object({
   KEY_PROMOTION_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 60 * 60).default(24 * 60 * 60),
   /** Private hosts and networks that outgoing requests may reach (src/oidc/outbound.ts); unset: public addresses only. */
   OUTBOUND_ALLOW: z.string().optional(),
+  /** The Mal Pelayanan Publik where identities are verified in person, as the home page shows it. */
+  MPP_ADDRESS: z.string().trim().min(5).max(300).default(DEFAULT_MPP.address),
+  MPP_HOURS: z.string().trim().min(3).max(300).default(DEFAULT_MPP.hours),
 });
 
 export interface Config {
@@ -207,6 +216,8 @@ export interface Config {
   outboundAllow: OutboundAllow;
   /** Phone numbers and the codes sent to them (src/identity/phone.ts, phone-codes.ts). */
   phone: { foreignPrefixes: string[]; codeSignIn: boolean; dailyBudget: number };
+  /** The MPP's address and opening hours (the home page; what to bring is in the locale files). */
+  mpp: { address: string; hours: string };
 }
 
 /** The gateways MESSAGE_GATEWAY names, each with its settings; throws a ConfigError for a missing one. */
@@ -332,6 +343,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       codeSignIn: e.PHONE_CODE_SIGN_IN,
       dailyBudget: e.MESSAGE_DAILY_BUDGET,
     },
+    mpp: { address: e.MPP_ADDRESS, hours: e.MPP_HOURS },
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

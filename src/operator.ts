@@ -27,6 +27,7 @@ export const USAGE = `Usage: kediri-id <command>
   migrate                    apply database migrations
   client create --unit SLUG --name NAME --redirect-uri URI [--redirect-uri URI ...]
       [--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI] [--frontchannel-logout-uri URI]
+      [--initiate-login-uri URI]
       [--scope "openid profile ..."] [--auth-method client_secret_basic|client_secret_post|private_key_jwt|none]
       [--jwks-uri URI | --jwks JSON] [--grant-type authorization_code|refresh_token|client_credentials ...]
       [--allow-nik] [--policy-uri URI] [--contact EMAIL]
@@ -71,6 +72,7 @@ const clientArgs = z.object({
   'post-logout-redirect-uri': z.array(z.string()).default([]),
   'backchannel-logout-uri': z.string().optional(),
   'frontchannel-logout-uri': z.string().optional(),
+  'initiate-login-uri': z.string().optional(),
   'jwks-uri': z.string().optional(),
   jwks: z.string().optional(),
   'policy-uri': z.string().optional(),
@@ -88,6 +90,7 @@ const FLAG: Record<string, string> = {
   post_logout_redirect_uris: 'post-logout-redirect-uri',
   backchannel_logout_uri: 'backchannel-logout-uri',
   frontchannel_logout_uri: 'frontchannel-logout-uri',
+  initiate_login_uri: 'initiate-login-uri',
   scopes: 'scope',
   auth_method: 'auth-method',
   client_credentials: 'grant-type',
@@ -200,6 +203,7 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         'post-logout-redirect-uri': { type: 'string', multiple: true },
         'backchannel-logout-uri': { type: 'string' },
         'frontchannel-logout-uri': { type: 'string' },
+        'initiate-login-uri': { type: 'string' },
         'jwks-uri': { type: 'string' },
         jwks: { type: 'string' },
         'policy-uri': { type: 'string' },
@@ -216,6 +220,7 @@ export async function runOperatorCommand(services: Services, argv: string[], std
         postLogoutRedirectUris: a['post-logout-redirect-uri'],
         backchannelLogoutUri: a['backchannel-logout-uri'],
         frontchannelLogoutUri: a['frontchannel-logout-uri'],
+        initiateLoginUri: a['initiate-login-uri'],
         jwksUri: a['jwks-uri'],
         jwks: a.jwks,
         policyUri: a['policy-uri'],

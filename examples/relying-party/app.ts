@@ -3,7 +3,8 @@
  * Read it top to bottom; docs/integrasi.md (docs/integration.md in English) explains each step.
  *
  *   GET  /                     home: signed in or not, the ID token claims and the userinfo
- *   GET  /login                starts a sign-in (PKCE, state, nonce) and sends the browser to Kediri ID
+ *   GET  /login                starts a sign-in (PKCE, state, nonce) and sends the browser to Kediri ID;
+ *                              also the initiate_login_uri: Kediri ID sends citizens here with ?iss=
  *   GET  /callback             Kediri ID sends the browser back here with a code: exchange it
  *   POST /refresh              uses the refresh token, shows the new expiry
  *   POST /logout               ends the local session, then RP-initiated logout at Kediri ID
@@ -29,7 +30,7 @@ export interface ExampleConfig {
 
 /** What this app remembers about one browser. Kept in memory: a real service uses its own store. */
 interface Session {
-  login?: { state: string; nonce: string; codeVerifier: string }; // a sign-in in progress
+  login?: { state: string; nonce: string; codeVerifier: string; returnTo: string }; // a sign-in in progress
   user?: {
     sub: string;
     sid?: string; // Kediri ID's session id: back-channel logout names it
@@ -95,9 +96,19 @@ export async function createExampleApp(config: ExampleConfig): Promise<Koa> {
   });
 
   // 2. Start a sign-in: a PKCE verifier, state and nonce, kept in the session (never in the URL).
+  //    Registered as the initiate_login_uri too (third-party initiated login, OpenID Connect Core
+  //    §4): a citizen who opens this service from Kediri ID arrives with ?iss=, which must be
+  //    Kediri ID's issuer, and maybe ?target_link_uri=, followed only to a page of this app.
   router.get('/login', async (ctx) => {
+    const { iss, target_link_uri: target } = ctx.query;
+    if (iss !== undefined && iss !== meta.issuer) return fail(ctx, 400, 'This sign-in link comes from an unknown issuer.');
+    const here = new URL(config.redirectUri).origin;
+    const link = typeof target === 'string' ? URL.parse(target) : null;
     const s = session(ctx);
-    s.login = { state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier() };
+    s.login = {
+      state: oidc.randomState(), nonce: oidc.randomNonce(), codeVerifier: oidc.randomPKCECodeVerifier(),
+      returnTo: link?.origin === here ? link.pathname + link.search : '/',
+    };
     const params: Record<string, string> = {
       redirect_uri: config.redirectUri,
       scope: config.scope,
@@ -131,7 +142,7 @@ export async function createExampleApp(config: ExampleConfig): Promise<Koa> {
         sub: claims.sub, sid: typeof claims.sid === 'string' ? claims.sid : undefined, idToken: tokens.id_token!,
         claims: { ...claims }, userinfo: { ...userinfo }, refreshToken: tokens.refresh_token, expiresAt: expiry(tokens),
       };
-      ctx.redirect('/');
+      ctx.redirect(login.returnTo);
     } catch (error) {
       // e.g. access_denied (the citizen pressed "Tolak"), unmet_authentication_requirements (the
       // account does not reach ACR_VALUES), or a failed check: show it, never the tokens.

@@ -1,4 +1,4 @@
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 
 /** The events the admin home shows, day by day. */
 const SHOWN = ['login.succeeded', 'login.failed', 'account.locked', 'citizen.created', 'identity.verified'] as const;
@@ -55,4 +55,24 @@ export async function weekActivity(db: Db, unitsOf: UnitsOfClients, now = new Da
   }
   const loginsByUnit = [...units].map(([unit, values]) => ({ unit, counts: values }));
   return { days, counts, loginsByUnit: loginsByUnit.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0)) };
+}
+
+/** A service a citizen signed in to, and when they last did. */
+export interface LastSignIn {
+  clientId: string;
+  at: Date;
+}
+
+/**
+ * The clients a citizen signed in to (successful logins in the audit log), the most recent first,
+ * each once with its last sign-in; `except` leaves some out (Kediri ID's own portal).
+ */
+export async function lastSignIns(on: Queryable, citizenId: string, except: string[], limit: number): Promise<LastSignIn[]> {
+  const { rows } = await on.query<LastSignIn>(
+    `select client_id as "clientId", max(at) as at from audit_events
+     where citizen_id = $1 and type = 'login.succeeded' and client_id is not null and client_id <> all($2)
+     group by client_id order by max(at) desc limit $3`,
+    [citizenId, except, limit],
+  );
+  return rows;
 }

@@ -5,7 +5,9 @@ import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import { newSecret, type Sealer } from '../secrets.js';
 import { createClientCache, forgetClient } from './client-cache.js';
-import { ADMINISTRATOR_METHODS, checkRegistration, metadataOf, requestedScope, uriProblem, usesSecret, type RegistrationForm } from './registration.js';
+import {
+  ADMINISTRATOR_METHODS, checkRegistration, metadataOf, providerMetadata, requestedScope, uriProblem, usesSecret, type RegistrationForm,
+} from './registration.js';
 
 export const AUTH_METHODS = [...ADMINISTRATOR_METHODS, 'none'] as const;
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -24,6 +26,7 @@ export interface NewClient {
   postLogoutRedirectUris: string[];
   backchannelLogoutUri?: string;
   frontchannelLogoutUri?: string;
+  initiateLoginUri?: string;
   /** A private_key_jwt client's public keys: a JWKS as JSON text, or at a URI. */
   jwks?: string;
   jwksUri?: string;
@@ -57,6 +60,7 @@ function administratorForm(input: NewClient): RegistrationForm {
     post_logout_redirect_uris: input.postLogoutRedirectUris.join(' '),
     backchannel_logout_uri: input.backchannelLogoutUri ?? '',
     frontchannel_logout_uri: input.frontchannelLogoutUri ?? '',
+    initiate_login_uri: input.initiateLoginUri ?? '',
     scopes,
     reason_nik: '',
     reason_address: '',
@@ -191,14 +195,14 @@ export async function countClients(on: Queryable): Promise<number> {
   return rows[0]!.n;
 }
 
-/** The name and unit of each of these clients that exists (gone ones are left out). */
-export async function clientLabels(on: Queryable, clientIds: string[]): Promise<Map<string, { name: string; unit: string; unitName: string }>> {
-  const { rows } = await on.query<{ client_id: string; name: string; unit: string; unit_name: string }>(
-    `select c.client_id, c.name, c.unit_slug as unit, u.name as unit_name
+/** The name, unit and status of each of these clients that exists (gone ones are left out). */
+export async function clientLabels(on: Queryable, clientIds: string[]): Promise<Map<string, { name: string; unit: string; unitName: string; status: ClientStatus }>> {
+  const { rows } = await on.query<{ client_id: string; name: string; unit: string; unit_name: string; status: ClientStatus }>(
+    `select c.client_id, c.name, c.unit_slug as unit, u.name as unit_name, c.status
      from clients c join units u on u.slug = c.unit_slug where c.client_id = any($1)`,
     [clientIds],
   );
-  return new Map(rows.map((r) => [r.client_id, { name: r.name, unit: r.unit, unitName: r.unit_name }]));
+  return new Map(rows.map((r) => [r.client_id, { name: r.name, unit: r.unit, unitName: r.unit_name, status: r.status }]));
 }
 
 /** The back-channel logout URI of each of these clients that is active and registered one. */
@@ -220,6 +224,26 @@ export async function frontchannelLogoutUris(on: Queryable, clientIds: string[])
     [clientIds],
   );
   return rows.map((r) => ({ clientId: r.client_id, uri: r.uri, withSession: r.with_session }));
+}
+
+/** Where a citizen opening an active client from Kediri ID goes (initiate-login-routes.ts); undefined for any other client. */
+export interface SignInEntry {
+  /** Its third-party initiated login endpoint (OpenID Connect Core §4), when it registered one. */
+  initiateLoginUri?: string;
+  redirectUris: string[];
+}
+
+/** The sign-in entry of an active client (see SignInEntry); undefined when there is no such active client. */
+export async function signInEntry(on: Queryable, clientId: string): Promise<SignInEntry | undefined> {
+  const { rows } = await on.query<{ initiate_login_uri: string | null; redirect_uris: unknown }>(
+    `select metadata->>'initiate_login_uri' as initiate_login_uri, metadata->'redirect_uris' as redirect_uris
+     from clients where client_id = $1 and status = 'active'`,
+    [clientId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const redirectUris = Array.isArray(row.redirect_uris) ? row.redirect_uris.map(String) : [];
+  return { ...(row.initiate_login_uri && { initiateLoginUri: row.initiate_login_uri }), redirectUris };
 }
 
 /** How many clients each unit has (units with none are absent). */
@@ -252,7 +276,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     const secret = row.client_secret_enc ? { client_secret: sealer.open(SECRET, row.client_secret_enc) } : {};
     // The administrator's flag decides: without it the nik scope is not the client's to ask for.
     const scope = String(row.metadata.scope ?? '').split(' ').filter((s) => s && (s !== 'nik' || row.allow_nik)).join(' ');
-    const { scope: _asked, ...metadata } = row.metadata;
+    const { scope: _asked, ...metadata } = providerMetadata(row.metadata);
     const authMethod = metadata.token_endpoint_auth_method;
     // CIBA in poll mode, for a client an administrator enabled (and only while its registration
     // still allows it: a later change of auth method turns it off rather than breaking the client).

@@ -11,6 +11,7 @@ import {
   REQUESTABLE_SCOPES,
   checkRegistration,
   metadataOf,
+  providerMetadata,
   requestedScope,
   usesSecret,
   type ClientRegistration,
@@ -72,6 +73,7 @@ const metadataBody = z.object({
   policy_uri: z.string().max(500).optional(),
   backchannel_logout_uri: z.string().max(500).optional(),
   frontchannel_logout_uri: z.string().max(500).optional(),
+  initiate_login_uri: z.string().max(500).optional(),
   contacts: z.array(z.string().max(254)).max(5).default([]),
   /** Our extension: why the service needs each sensitive scope it asks for. */
   kediri_scope_reasons: z.object({ nik: z.string().max(1000).optional(), address: z.string().max(1000).optional() }).optional(),
@@ -137,6 +139,7 @@ function registrationFromMetadata(body: unknown): ClientRegistration {
     post_logout_redirect_uris: m.post_logout_redirect_uris.join(' '),
     backchannel_logout_uri: m.backchannel_logout_uri ?? '',
     frontchannel_logout_uri: m.frontchannel_logout_uri ?? '',
+    initiate_login_uri: m.initiate_login_uri ?? '',
     scopes,
     reason_nik: m.kediri_scope_reasons?.nik ?? '',
     reason_address: m.kediri_scope_reasons?.address ?? '',
@@ -157,7 +160,7 @@ function registrationFromMetadata(body: unknown): ClientRegistration {
 /** The provider's own check of the metadata; its refusals become RFC 7591 errors. */
 async function providerCheck(validate: ValidateMetadata, metadata: Record<string, unknown>): Promise<void> {
   try {
-    await validate(metadata);
+    await validate(providerMetadata(metadata));
   } catch (error) {
     const { error: code, error_description: description } = error as { error?: unknown; error_description?: unknown };
     if (code !== 'invalid_client_metadata' && code !== 'invalid_redirect_uri') throw error;

@@ -41,6 +41,11 @@ export interface ClientRegistration {
   backchannelLogoutUri?: string;
   /** For a service that only supports front-channel logout (an iframe on our logout page, best effort). */
   frontchannelLogoutUri?: string;
+  /**
+   * Where Kediri ID sends a citizen who opens the service from Kediri ID (OpenID Connect Core §4,
+   * third-party initiated login): the service checks `iss` and starts a normal authorization request.
+   */
+  initiateLoginUri?: string;
   /** Without openid: the requestable scopes asked for. */
   scopes: string[];
   /** Why the service needs each sensitive scope it asks for. */
@@ -87,6 +92,7 @@ export const registrationForm = z.object({
   post_logout_redirect_uris: z.string().max(4000).default(''),
   backchannel_logout_uri: z.string().max(500).default(''),
   frontchannel_logout_uri: z.string().max(500).default(''),
+  initiate_login_uri: z.string().max(500).default(''),
   scopes: z.union([z.string().max(40), z.array(z.string().max(40)).max(10)]).default([]),
   reason_nik: z.string().max(1000).default(''),
   reason_address: z.string().max(1000).default(''),
@@ -130,6 +136,8 @@ export function checkRegistration(form: RegistrationForm, by: Requester = 'devel
   if (backchannelLogoutUri && uriProblem(backchannelLogoutUri)) problems.push(new InputError(uriProblem(backchannelLogoutUri)!, 'backchannel_logout_uri'));
   const frontchannelLogoutUri = interactive ? form.frontchannel_logout_uri.trim() || undefined : undefined;
   if (frontchannelLogoutUri && uriProblem(frontchannelLogoutUri)) problems.push(new InputError(uriProblem(frontchannelLogoutUri)!, 'frontchannel_logout_uri'));
+  const initiateLoginUri = interactive ? form.initiate_login_uri.trim() || undefined : undefined;
+  if (initiateLoginUri && uriProblem(initiateLoginUri)) problems.push(new InputError(uriProblem(initiateLoginUri)!, 'initiate_login_uri'));
 
   const asked = [form.scopes].flat().filter(Boolean);
   const scopes = REQUESTABLE_SCOPES.filter((s) => asked.includes(s) && (interactive || s !== 'offline_access'));
@@ -182,6 +190,7 @@ export function checkRegistration(form: RegistrationForm, by: Requester = 'devel
       postLogoutRedirectUris,
       ...(backchannelLogoutUri && { backchannelLogoutUri }),
       ...(frontchannelLogoutUri && { frontchannelLogoutUri }),
+      ...(initiateLoginUri && { initiateLoginUri }),
       scopes,
       scopeReasons,
       authMethod: authMethod!,
@@ -248,6 +257,7 @@ export function metadataOf(registration: ClientRegistration, scope: string): Rec
       frontchannel_logout_uri: registration.frontchannelLogoutUri,
       frontchannel_logout_session_required: true,
     }),
+    ...(registration.initiateLoginUri && { initiate_login_uri: registration.initiateLoginUri }),
     // oidc-provider refuses an empty scope (a service client may ask for none).
     ...(scope && { scope }),
     ...(registration.jwks && { jwks: registration.jwks }),
@@ -256,6 +266,17 @@ export function metadataOf(registration: ClientRegistration, scope: string): Rec
     ...(registration.policyUri && { policy_uri: registration.policyUri }),
     ...(registration.contact && { contacts: [registration.contact] }),
   };
+}
+
+/**
+ * Client metadata as oidc-provider is to see it: without `initiate_login_uri`, which the provider
+ * never uses (Kediri ID's own /layanan/masuk route does) and would hold to https only, refusing the
+ * http loopback address that checkRegistration allows for development like every other URI. Our
+ * check stays the one rule; the stored metadata keeps the member (RFC 7591 responses show it).
+ */
+export function providerMetadata<T extends Record<string, unknown>>(metadata: T): Omit<T, 'initiate_login_uri'> {
+  const { initiate_login_uri: _ours, ...rest } = metadata;
+  return rest;
 }
 
 /** Whether the client authenticates with a secret that we issue (client_secret_basic or _post). */
@@ -286,6 +307,7 @@ export function registrationOf(metadata: Record<string, unknown>): ClientRegistr
     postLogoutRedirectUris: list(metadata.post_logout_redirect_uris),
     ...(typeof metadata.backchannel_logout_uri === 'string' && { backchannelLogoutUri: metadata.backchannel_logout_uri }),
     ...(typeof metadata.frontchannel_logout_uri === 'string' && { frontchannelLogoutUri: metadata.frontchannel_logout_uri }),
+    ...(typeof metadata.initiate_login_uri === 'string' && { initiateLoginUri: metadata.initiate_login_uri }),
     scopes: String(metadata.scope ?? '').split(' ').filter((s) => s && s !== 'openid'),
     scopeReasons: {},
     authMethod: (['none', ...ADMINISTRATOR_METHODS] as string[]).includes(method) ? (method as ClientRegistration['authMethod']) : 'client_secret_basic',
@@ -307,6 +329,7 @@ export function formOf(registration: ClientRegistration): RegistrationForm {
     post_logout_redirect_uris: registration.postLogoutRedirectUris.join('\n'),
     backchannel_logout_uri: registration.backchannelLogoutUri ?? '',
     frontchannel_logout_uri: registration.frontchannelLogoutUri ?? '',
+    initiate_login_uri: registration.initiateLoginUri ?? '',
     scopes: registration.scopes,
     reason_nik: registration.scopeReasons.nik ?? '',
     reason_address: registration.scopeReasons.address ?? '',
@@ -339,7 +362,7 @@ export function compare(requested: ClientRegistration, live: ClientRegistration 
     return String(value);
   };
   const fields: (keyof ClientRegistration)[] = [
-    'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'frontchannelLogoutUri', 'scopes', 'scopeReasons',
+    'name', 'type', 'redirectUris', 'postLogoutRedirectUris', 'backchannelLogoutUri', 'frontchannelLogoutUri', 'initiateLoginUri', 'scopes', 'scopeReasons',
     'authMethod', 'clientCredentials', 'jwks', 'jwksUri', 'logoUri', 'policyUri', 'contact',
   ];
   return fields.map((field) => {

@@ -32,6 +32,8 @@ import { refuseUnstorableUrls } from './input-guard.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
+import { homeRoutes } from './home-routes.js';
+import { initiateLoginRoutes } from './initiate-login-routes.js';
 import { DYNAMIC_REGISTRATION_ENDPOINTS, dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
 
 /** What the web app is built from: the services, the provider, and the keys of this instance. */
@@ -90,7 +92,6 @@ export function createApp(deps: AppDeps): Koa {
   app.use((ctx, next) => (PAGELESS_PROVIDER_PATHS.has(ctx.path) ? toProvider(ctx, next) : next()));
 
   const pages = new Router();
-  pages.get('/', (ctx) => render(ctx, 'home'));
   pages.get('/privasi', (ctx) => render(ctx, 'privacy'));
   pages.get('/static/:file', (ctx) => {
     const name = ctx.params.file!;
@@ -125,6 +126,8 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
+    homeRoutes(deps, portal.currentAccount),
+    initiateLoginRoutes({ db, issuer: config.issuer }),
     interactionRoutes({
       ...deps,
       onlineCheckAvailable: deps.identityVerification !== undefined,

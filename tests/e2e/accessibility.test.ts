@@ -237,6 +237,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'signed out', at: '/session/end/success', open: go('/session/end') },
         { name: 'error page (an unknown interaction)', at: '/interaction/tidak-dikenal', open: go('/interaction/tidak-dikenal') },
         { name: 'not found (404)', at: '/tidak-ada', open: go('/tidak-ada') },
+        { name: 'a service that cannot be opened (404)', at: '/layanan/masuk/tidak-ada', open: go('/layanan/masuk/tidak-ada') },
         { name: 'outbox (/dev/mail)', at: '/dev/mail', open: go('/dev/mail') },
         { name: 'WhatsApp and SMS outbox (/dev/pesan)', at: '/dev/pesan', open: go('/dev/pesan') },
       ],
@@ -246,6 +247,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       person: SITI,
       area: '/akun',
       pages: () => [
+        { name: 'home, signed in (the services used)', at: '/', shows: 'form[action="/keluar"]', open: go('/') },
         { name: 'account overview', at: '/akun', open: go('/akun') },
         { name: 'account overview with a counter\'s request to confirm', at: '/akun', shows: '.confirmation', open: async (page) => { await newCounterRequest(); await page.goto(url('/akun')); } },
         { name: 'profile', at: '/akun/profil', open: go('/akun/profil') },

@@ -5,6 +5,7 @@ import {
   checkRegistration,
   metadataOf,
   parseJwks,
+  providerMetadata,
   requestedScope,
   type ClientRegistration,
   type RegistrationForm,
@@ -17,7 +18,7 @@ const METADATA_REJECTED = 'client_metadata_rejected';
 
 /** The form fields in page order: the error summary lists problems in the order of the form. */
 const FIELD_ORDER = [
-  'name', 'unit', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'frontchannel_logout_uri', 'scopes',
+  'name', 'unit', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'backchannel_logout_uri', 'frontchannel_logout_uri', 'initiate_login_uri', 'scopes',
   'reason_nik', 'reason_address', 'auth_method', 'jwks', 'jwks_uri', 'logo_uri', 'policy_uri', 'contact',
 ];
 
@@ -28,7 +29,7 @@ const FIELD_ORDER = [
 async function providerProblem(provider: Provider, metadata: Record<string, unknown>): Promise<InputError | undefined> {
   const secret = String(metadata.token_endpoint_auth_method).startsWith('client_secret') ? { client_secret: 'checked-on-approval' } : {};
   try {
-    await provider.Client.validate({ client_id: 'checked-on-submission', ...secret, ...metadata } as ClientMetadata);
+    await provider.Client.validate({ client_id: 'checked-on-submission', ...secret, ...providerMetadata(metadata) } as ClientMetadata);
     return undefined;
   } catch (error) {
     if (!(error instanceof errors.OIDCProviderError)) throw error;

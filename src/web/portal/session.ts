@@ -18,8 +18,11 @@ import { seeOther } from '../forms.js';
 const SESSION_HOURS = 8;
 /** How long after a login the changes that guard the account (second factors, email) may be made. */
 const RECENT_LOGIN_MINUTES = 15;
-/** Where a sign-in may continue to (a path of our own areas, with a plain query); the staff areas ask for a fresh login every time. */
-const PORTAL_AREAS = /^\/(akun|loket|admin|developer|undangan)(\/[\w/-]*)?(\?[\w=&%.-]{0,2000})?$/;
+/**
+ * Where a sign-in may continue to (the home page, or a path of our own areas with a plain query);
+ * the staff areas ask for a fresh login every time.
+ */
+const PORTAL_AREAS = /^\/((akun|loket|admin|developer|undangan)(\/[\w/-]*)?(\?[\w=&%.-]{0,2000})?)?$/;
 const STAFF_AREAS = /^\/(loket|admin|developer)(\/|$)/;
 
 interface PortalSession {
@@ -116,15 +119,25 @@ export function portalSession(
     seeOther(ctx, '/');
   });
 
+  /**
+   * The account of the browser's portal session, when it has one that stands (none, expired, or
+   * the account locked or its password changed since: undefined, and the cookie goes).
+   */
+  async function currentAccount(ctx: Context): Promise<string | undefined> {
+    const current = session.get(ctx);
+    if (!current) return undefined;
+    if (current.expiresAt <= Date.now() || !(await citizens.sessionStands(current.accountId, current.signedInAt))) {
+      session.clear(ctx);
+      return undefined;
+    }
+    return current.accountId;
+  }
+
   /** Lets the request through only with a portal session that stands (ctx.state.accountId). */
   async function signedIn(ctx: Context, next: Next) {
-    const current = session.get(ctx);
-    if (!current || current.expiresAt <= Date.now() || !(await citizens.sessionStands(current.accountId, current.signedInAt))) {
-      // None, expired, or the account was locked or its password changed since: sign in again.
-      if (current) session.clear(ctx);
-      return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
-    }
-    ctx.state.accountId = current.accountId;
+    const accountId = await currentAccount(ctx);
+    if (!accountId) return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+    ctx.state.accountId = accountId;
     await next();
   }
 
@@ -167,5 +180,5 @@ export function portalSession(
       });
   }
 
-  return { routes: router, signedIn, recentLogin, requireRole };
+  return { routes: router, currentAccount, signedIn, recentLogin, requireRole };
 }
