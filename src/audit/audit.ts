@@ -63,6 +63,13 @@ export const AUDIT_TYPES = [
   'client.registered_dynamically',
   'client.updated_dynamically',
   'client.deleted_dynamically',
+  'catalogue.entry_created',
+  'catalogue.entry_updated',
+  'catalogue.entry_deleted',
+  'catalogue.imported',
+  'catalogue.proposal_submitted',
+  'catalogue.proposal_approved',
+  'catalogue.proposal_rejected',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

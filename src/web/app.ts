@@ -30,6 +30,7 @@ import { refuseUnstorableUrls } from './input-guard.js';
 import { adminRouter } from './admin/router.js';
 import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
+import { catalogueRoutes } from './catalogue-routes.js';
 import { DYNAMIC_REGISTRATION_ENDPOINTS, dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
 
 /** What the web app is built from: the services, the provider, and the keys of this instance. */
@@ -120,6 +121,7 @@ export function createApp(deps: AppDeps): Koa {
   const portal = portalSession(provider, deps, config.issuer);
   const routers = [
     pages,
+    catalogueRoutes(deps.catalogue),
     interactionRoutes({
       ...deps,
       onlineCheckAvailable: deps.identityVerification !== undefined,
