@@ -288,6 +288,8 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'developer portal', at: '/developer', open: go('/developer') },
         { name: 'new registration request', at: '/developer/permintaan/baru', open: go('/developer/permintaan/baru') },
+        { name: 'catalogue text', at: '/developer/katalog', open: go('/developer/katalog') },
+        { name: 'catalogue text of a client', at: `/developer/katalog/${ids.client}`, shows: '#description_en', open: go(`/developer/katalog/${ids.client}`) },
         {
           name: 'registration request with errors',
           at: '/developer/permintaan/baru',

@@ -9,6 +9,7 @@ import { SITI, createCitizen, createWebClient, grantStaff } from '../support/fix
 import { startTestServer, type TestServer } from '../support/server.js';
 import { readCatalogueCsv } from '../../src/clients/catalogue-csv.js';
 
+const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@dukcapil.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
 
 let server: TestServer;
@@ -41,6 +42,8 @@ beforeAll(async () => {
   server = await startTestServer();
   await createCitizen(server.instance);
   await createCitizen(server.instance, ADMIN);
+  await createCitizen(server.instance, DEV);
+  await server.instance.staff.grant(DEV.email, 'developer', 'test', 'dispendukcapil');
   const { totp } = await grantStaff(server.instance, ADMIN.email, 'admin');
   akta = (await createWebClient(server.instance, { unit: 'dispendukcapil', name: 'Layanan Akta' })).clientId;
   suspended = (await createWebClient(server.instance, { unit: 'dispendukcapil', name: 'Layanan KK' })).clientId;
@@ -179,5 +182,66 @@ describe('the import', () => {
     const added = (await server.instance.catalogue.all()).find((e) => e.name === 'Pajak Bumi dan Bangunan')!;
     expect(added).toMatchObject({ unit: 'bppkad', descriptionId: 'Bayar PBB, cek tagihan', kind: 'counter', clientId: null });
     expect((await auditTypes()).at(-1)).toBe('catalogue.imported');
+  });
+});
+
+describe('unit developers propose the text, administrators approve it', () => {
+  let developer: Agent;
+  let devCsrf: string;
+
+  beforeAll(async () => {
+    developer = new Agent(server.url);
+    const landed = await signIn(developer, (await developer.request('/developer')).headers.get('location')!, DEV.email, DEV.password);
+    const home = await developer.follow(landed);
+    expect(home.res!.status).toBe(200);
+    devCsrf = csrfTokenOf((await page(`/developer/katalog/${akta}`, developer)).html);
+  });
+
+  const proposal = (fields: Record<string, string> = {}) => ({
+    _csrf: devCsrf,
+    entry_id: '',
+    name: 'Surat Pindah',
+    description_id: 'Mengurus surat keterangan pindah domisili.',
+    description_en: 'Apply for a change of residence letter.',
+    acr: 'urn:kediri:acr:verified',
+    ...fields,
+  });
+
+  test('the developer sees their unit\'s active clients only, and cannot propose for another unit\'s client (404)', async () => {
+    const list = (await page('/developer/katalog', developer)).html;
+    expect(list).toContain(`/developer/katalog/${akta}`);
+    expect(list).not.toContain(otherUnit);
+    expect((await developer.post(`/developer/katalog/${otherUnit}`, proposal())).status).toBe(404);
+    expect((await developer.post(`/developer/katalog/${akta}`, proposal({ name: '' }))).status).toBe(400);
+  });
+
+  test('a new entry proposed is not shown until an administrator approves it; one proposal waits per client', async () => {
+    expect((await developer.post(`/developer/katalog/${akta}`, proposal())).status).toBe(303);
+    const again = await developer.post(`/developer/katalog/${akta}`, proposal({ name: 'Surat Pindah Datang' }));
+    expect(again.status).toBe(400);
+    expect(await again.text()).toContain('sudah memiliki usulan yang menunggu');
+    expect((await page('/layanan')).html).not.toContain('Surat Pindah');
+    const queue = (await page('/admin/katalog', admin)).html;
+    expect(queue).toContain('Mengurus surat keterangan pindah domisili.');
+    const [pending] = await server.instance.catalogueProposals.pending();
+    expect((await admin.post(`/admin/katalog/usulan/${pending!.id}/setujui`, { _csrf })).status).toBe(303);
+    expect((await admin.post(`/admin/katalog/usulan/${pending!.id}/setujui`, { _csrf })).status).toBe(400);
+    const shown = (await page('/layanan')).html;
+    expect(shown).toContain('Surat Pindah');
+    expect(shown).toContain('Mengurus surat keterangan pindah domisili.');
+  });
+
+  test('a change to a listed entry, rejected with a reason the developer sees; the text stays', async () => {
+    const entry = (await server.instance.catalogue.all()).find((e) => e.name === 'Surat Pindah')!;
+    expect((await developer.post(`/developer/katalog/${akta}`, proposal({ entry_id: entry.id, description_id: 'Teks baru yang keliru.' }))).status).toBe(303);
+    const [pending] = await server.instance.catalogueProposals.pending();
+    expect(pending!.current?.id).toBe(entry.id);
+    expect((await admin.post(`/admin/katalog/usulan/${pending!.id}/tolak`, { _csrf, reason: 'x' })).status).toBe(400);
+    expect((await admin.post(`/admin/katalog/usulan/${pending!.id}/tolak`, { _csrf, reason: 'Keterangan kurang jelas.' })).status).toBe(303);
+    expect((await server.instance.catalogue.get(entry.id))!.descriptionId).toBe('Mengurus surat keterangan pindah domisili.');
+    expect((await page('/developer/katalog', developer)).html).toContain('ditolak: Keterangan kurang jelas.');
+    expect((await auditTypes()).filter((t) => t.startsWith('catalogue.proposal'))).toEqual([
+      'catalogue.proposal_submitted', 'catalogue.proposal_approved', 'catalogue.proposal_submitted', 'catalogue.proposal_rejected',
+    ]);
   });
 });

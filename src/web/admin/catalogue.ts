@@ -8,6 +8,8 @@ import { render } from '../render.js';
 import type { AdminModule } from './router.js';
 
 /** What a form field takes: a little more than the entry allows, so that the length check speaks. */
+const rejectForm = z.object({ reason: field(1000) });
+
 const entryForm = z.object({
   unit: field(64),
   name: field(NAME_MAX * 2),
@@ -26,10 +28,30 @@ const positionOf = (text: string): number | undefined => (/^\d{1,4}$/.test(text.
  * The service catalogue (/admin/katalog): its entries with their clients, added, changed and
  * deleted by an administrator (with a recent login), each change audited by the catalogue.
  */
-export const catalogueRoutes: AdminModule = (router, { catalogue, clientRequests, units }, recentLogin) => {
-  router.get('/katalog', async (ctx) => {
+export const catalogueRoutes: AdminModule = (router, { catalogue, catalogueProposals, clientRequests, units }, recentLogin) => {
+  async function showList(ctx: Context, errors: object[] = [], status = 200) {
     const notice = ctx.query.disimpan === '1' ? 'saved' : ctx.query.dihapus === '1' ? 'deleted' : undefined;
-    render(ctx, 'admin/catalogue', { entries: await catalogue.all(), notice });
+    const [entries, proposals] = await Promise.all([catalogue.all(), catalogueProposals.pending()]);
+    render(ctx, 'admin/catalogue', { entries, proposals, notice, errors }, status);
+  }
+
+  router.get('/katalog', (ctx) => showList(ctx));
+
+  // A developer's proposed text: approved (written to the catalogue) or rejected with a reason.
+  router.post('/katalog/usulan/:id/setujui', recentLogin, async (ctx) => {
+    await catalogueProposals.approve(String(ctx.params.id), ctx.state.accountId, ctx.ip);
+    seeOther(ctx, '/admin/katalog?disimpan=1');
+  });
+
+  router.post('/katalog/usulan/:id/tolak', recentLogin, async (ctx) => {
+    const { reason } = parseForm(ctx, rejectForm);
+    try {
+      await catalogueProposals.reject(String(ctx.params.id), reason, ctx.state.accountId, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code !== 'rejection_reason_required') throw error;
+      return showList(ctx, fieldErrors(ctx, [error]), 400);
+    }
+    seeOther(ctx, '/admin/katalog?disimpan=1');
   });
 
   async function showForm(ctx: Context, values: Partial<RawEntry & { position: string }>, errors: object[] = [], status = 200) {
