@@ -14,7 +14,8 @@ import { MESSAGE_ENQUEUED } from './messaging/outbox.js';
 import { createMessageSender } from './messaging/sender.js';
 import { forwardToServer, serveOperatorSocket } from './operator-socket.js';
 import { WrongEncryptionKey } from './secrets.js';
-import { readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
+import { readFile } from 'node:fs/promises';
+import { readsFile, readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
 
 const SWEEP_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
@@ -111,7 +112,13 @@ async function serve(config: Config): Promise<number> {
 
 /** Runs an operator command here, or in the running server when it holds the embedded database. */
 async function operate(config: Config, argv: string[]): Promise<CommandResult> {
-  const stdin = readsPassword(argv) ? await readStdin() : '';
+  const file = readsFile(argv);
+  let stdin: string;
+  try {
+    stdin = file ? await readFile(file, 'utf8') : readsPassword(argv) ? await readStdin() : '';
+  } catch (error) {
+    return { code: 2, stdout: '', stderr: `kediri-id: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n` };
+  }
   let db;
   try {
     db = await openDatabase(config);

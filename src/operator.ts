@@ -12,6 +12,8 @@ import { seedCitizens, seedRefusal } from './identity/seed.js';
 import { backup, restore } from './backup.js';
 import type { Config } from './config.js';
 import { DataDirBusy } from './db/open.js';
+import { describeProblem, readCatalogueCsv } from './clients/catalogue-csv.js';
+import type { Catalogue } from './clients/catalogue.js';
 
 export interface CommandResult {
   code: number;
@@ -48,6 +50,12 @@ export const USAGE = `Usage: kediri-id <command>
                              (ENCRYPTION_KEY or DATA_DIR/secrets.json) apart: the backup needs it
   restore --file PATH        a backup into an empty DATA_DIR, the server stopped; ENCRYPTION_KEY or
                              the backed-up secrets.json must be in place first (it is checked)
+  catalogue import FILE      add the services of a CSV file to the catalogue (/layanan); its header:
+                             unit,name,description_id,description_en,kind,client_id,acr (kind online
+                             with the client_id of an active client of the unit, or counter with it
+                             empty; acr urn:kediri:acr:basic, verified or verified-mfa). Every bad
+                             line is reported with its number, and then nothing is imported (exit
+                             status 2); prints {"imported"}
   keys list                  the token-signing keys: kid, alg, state (next, current, previous,
                              retired) and times; never private material
   keys rotate                publish a new signing key per algorithm now; it signs after
@@ -58,6 +66,13 @@ export const USAGE = `Usage: kediri-id <command>
                              database or a PostgreSQL database named for tests ("test" or "bench"
                              in its name); prints {"created", "total", "seconds"}
 `;
+
+/**
+ * The file a command reads (catalogue import FILE): the CLI process reads it, and its text is the
+ * command's input, so that a server the command is forwarded to never opens the operator's files.
+ */
+export const readsFile = (argv: string[]): string | undefined =>
+  argv[0] === 'catalogue' && argv[1] === 'import' && argv.length === 3 ? argv[2] : undefined;
 
 /** The commands that take a password on standard input. */
 export const readsPassword = (argv: string[]) => ['citizen create', 'admin create', 'dev seed'].includes(argv.slice(0, 2).join(' '));
@@ -163,6 +178,17 @@ function parse<T>(args: string[], options: ParseArgsConfig['options'], schema: z
   return schema.parse(values);
 }
 
+/** Imports a catalogue file's text, all of it or, when a line is bad, nothing (each problem on a line of its own). */
+async function importCatalogue(catalogue: Catalogue, text: string, actor: string): Promise<CommandResult> {
+  const read = readCatalogueCsv(text);
+  const { imported, problems } = await catalogue.importLines(read.lines, actor, read.problems.length > 0);
+  const raw = new Map(read.lines.map((l) => [l.line, l.raw]));
+  const all = [...read.problems, ...problems.map((p) => ({ line: p.line, reason: describeProblem(p.error, raw.get(p.line)!) }))].sort((a, b) => a.line - b.line);
+  if (all.length === 0) return ok({ imported });
+  const report = all.map((p) => `${p.line > 0 ? `line ${p.line}: ` : ''}${p.reason}`).join('\n');
+  return bad(`the catalogue was not imported, nothing was added (${all.length} ${all.length === 1 ? 'problem' : 'problems'}):\n${report}`);
+}
+
 /** `kediri-id restore --file PATH`: runs before any database is opened (see backup.ts). */
 export async function runRestore(config: Config, args: string[]): Promise<CommandResult> {
   return reported(async () => {
@@ -187,7 +213,8 @@ async function reported(run: () => Promise<CommandResult>): Promise<CommandResul
 /**
  * One operator command over the given services. Bad arguments give exit status 2 with a one-line
  * message and write nothing. Runs in the CLI process, or in the server that holds the embedded
- * database when the CLI forwards to it.
+ * database when the CLI forwards to it. `stdin` is the command's input: a password from standard
+ * input, or the text of the file it names (readsFile).
  */
 export async function runOperatorCommand(services: Services, argv: string[], stdin: string): Promise<CommandResult> {
   const [command, sub, ...rest] = argv;
@@ -287,6 +314,12 @@ export async function runOperatorCommand(services: Services, argv: string[], std
       const password = stdin.replace(/\r?\n$/, '');
       if (!password) return bad('the password is read from standard input, and it was empty');
       return ok(await seedCitizens(services.citizens, services.passwords, a.citizens, password));
+    }
+
+    if (command === 'catalogue' && sub === 'import') {
+      // The CLI read the file (readsFile): its text comes as the input.
+      if (rest.length !== 1) return bad('catalogue import takes one argument: the CSV file');
+      return importCatalogue(services.catalogue, stdin, actor);
     }
 
     if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {

@@ -8,6 +8,8 @@ import { createClientStore } from './clients/clients.js';
 import { createClientRequests } from './clients/requests.js';
 import { createDynamicRegistration } from './clients/dynamic-registration.js';
 import { createUnits } from './clients/units.js';
+import { createCatalogue } from './clients/catalogue.js';
+import { createCatalogueProposals } from './clients/catalogue-proposals.js';
 import { createCitizenStore } from './identity/citizens.js';
 import { createPasswords } from './identity/passwords.js';
 import { createAccountTokens } from './identity/account-tokens.js';
@@ -69,6 +71,8 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     db, sealer, audit, { clients, citizens, clientRequests, revokeClientPayloads: deleteClientPayloads }, config.issuer,
   );
   const units = createUnits(db, audit);
+  const catalogue = createCatalogue(db, audit, units);
+  const catalogueProposals = createCatalogueProposals(db, audit, catalogue);
   // Without a configured population service, identities are verified at the MPP counter only.
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
@@ -90,7 +94,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
-    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox },
+    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals },
   };
 }
 

@@ -66,6 +66,13 @@ export const AUDIT_TYPES = [
   'ciba.requested',
   'ciba.approved',
   'ciba.denied',
+  'catalogue.entry_created',
+  'catalogue.entry_updated',
+  'catalogue.entry_deleted',
+  'catalogue.imported',
+  'catalogue.proposal_submitted',
+  'catalogue.proposal_approved',
+  'catalogue.proposal_rejected',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

@@ -205,6 +205,15 @@ export async function clientLabels(on: Queryable, clientIds: string[]): Promise<
   return new Map(rows.map((r) => [r.client_id, { name: r.name, unit: r.unit, unitName: r.unit_name, status: r.status }]));
 }
 
+/** The unit, name and status of each of these clients that exists (the service catalogue's online entries). */
+export async function clientStates(on: Queryable, clientIds: string[]): Promise<Map<string, { unit: string; name: string; status: ClientStatus }>> {
+  const { rows } = await on.query<{ client_id: string; unit: string; name: string; status: ClientStatus }>(
+    'select client_id, unit_slug as unit, name, status from clients where client_id = any($1)',
+    [clientIds],
+  );
+  return new Map(rows.map((r) => [r.client_id, { unit: r.unit, name: r.name, status: r.status }]));
+}
+
 /** The back-channel logout URI of each of these clients that is active and registered one. */
 export async function backchannelLogoutUris(on: Queryable, clientIds: string[]): Promise<Map<string, string>> {
   const { rows } = await on.query<{ client_id: string; uri: string }>(

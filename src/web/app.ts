@@ -34,6 +34,7 @@ import { developerRouter } from './developer/router.js';
 import { invitationRoutes } from './invitation-routes.js';
 import { homeRoutes } from './home-routes.js';
 import { initiateLoginRoutes } from './initiate-login-routes.js';
+import { catalogueRoutes } from './catalogue-routes.js';
 import { DYNAMIC_REGISTRATION_ENDPOINTS, dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
 
 /** What the web app is built from: the services, the provider, and the keys of this instance. */
@@ -128,6 +129,7 @@ export function createApp(deps: AppDeps): Koa {
     pages,
     homeRoutes(deps, portal.currentAccount),
     initiateLoginRoutes({ db, issuer: config.issuer }),
+    catalogueRoutes(deps.catalogue),
     interactionRoutes({
       ...deps,
       onlineCheckAvailable: deps.identityVerification !== undefined,

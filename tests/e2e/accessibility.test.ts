@@ -121,6 +121,15 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       redirectUris: [`${rpPages.origin}/callback`],
       postLogoutRedirectUris: [`${rpPages.origin}/signed-out`],
     });
+    // The catalogue lists the service online, and one at the counter.
+    await instance.catalogue.create({
+      unit: 'dispendukcapil', name: 'Akta Kelahiran', description_id: 'Mengurus akta kelahiran anak secara online.',
+      description_en: 'Apply for a birth certificate online.', kind: 'online', client_id: clientId, acr: 'urn:kediri:acr:verified',
+    }, 'test');
+    await instance.catalogue.create({
+      unit: 'samsat', name: 'Pajak Kendaraan Tahunan', description_id: 'Bayar pajak kendaraan, tunai atau nontunai.',
+      description_en: 'Pay the yearly vehicle tax.', kind: 'counter', client_id: '', acr: 'urn:kediri:acr:basic',
+    }, 'test');
     const rp = await relyingParty(server.url, clientId, clientSecret);
     newAuthorization = async (params = {}) =>
       (await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email', ...params })).url;
@@ -198,6 +207,11 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'home', at: '/', open: go('/') },
         { name: 'privacy notice', at: '/privasi', open: go('/privasi') },
+        { name: 'service catalogue', at: '/layanan', shows: 'a[href$="/masuk"]', open: go('/layanan') },
+        {
+          name: 'service catalogue: a search (GET form)', at: '/layanan', shows: '[role="status"]',
+          open: async (page) => { await page.goto(url('/layanan')); await submit(page, '/layanan', { '#q': 'pajak' }); },
+        },
         { name: 'login (a relying party’s authorization request)', at: INTERACTION, shows: '#password', open: async (page) => page.goto(await newAuthorization()) },
         { name: 'login with an error', at: /^\/interaction\/[\w-]+\/login$/, shows: '#identifier[aria-invalid="true"]', open: afterPassword(NOBODY) },
         { name: 'login: second factor', at: /^\/interaction\/[\w-]+\/login$/, shows: 'form[action$="/otp"]', open: afterPassword(RINA) },
@@ -285,6 +299,8 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'developer portal', at: '/developer', open: go('/developer') },
         { name: 'new registration request', at: '/developer/permintaan/baru', open: go('/developer/permintaan/baru') },
+        { name: 'catalogue text', at: '/developer/katalog', open: go('/developer/katalog') },
+        { name: 'catalogue text of a client', at: `/developer/katalog/${ids.client}`, shows: '#description_en', open: go(`/developer/katalog/${ids.client}`) },
         {
           name: 'registration request with errors',
           at: '/developer/permintaan/baru',
@@ -318,6 +334,8 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'review of a change, side by side', at: `/admin/permintaan/${ids.changeRequest}`, open: go(`/admin/permintaan/${ids.changeRequest}`) },
         { name: 'clients', at: '/admin/layanan', open: go('/admin/layanan') },
         { name: 'a client', at: `/admin/layanan/${ids.client}`, open: go(`/admin/layanan/${ids.client}`) },
+        { name: 'service catalogue', at: '/admin/katalog', open: go('/admin/katalog') },
+        { name: 'a catalogue entry', at: '/admin/katalog/baru', shows: '#description_id', open: go('/admin/katalog/baru') },
         { name: 'units', at: '/admin/unit', open: go('/admin/unit') },
         { name: 'staff and invitations', at: '/admin/staf', open: go('/admin/staf') },
         { name: 'citizen search', at: '/admin/warga', open: go('/admin/warga') },

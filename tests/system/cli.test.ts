@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CALLBACK, SITI } from '../support/fixtures.js';
 import { kediriId, processEnvironment, startServe } from '../support/process.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
@@ -140,6 +142,47 @@ describe('operator CLI', () => {
       await server.stop();
     }
   }, 120_000);
+
+  test('catalogue import: every bad line reported with its number and nothing imported (exit 2); a good file imported', async () => {
+    const header = 'unit,name,description_id,description_en,kind,client_id,acr';
+    const entries = () => setup.withDatabase(async (db) => (await db.query<{ name: string }>('select name from catalogue_entries order by name')).rows.map((r) => r.name));
+    const bad = join(env.DATA_DIR!, 'bad.csv');
+    await writeFile(bad, [
+      header,
+      'bppkad,"Pajak Bumi dan Bangunan","Bayar PBB, cek tagihan","Pay property tax, check the bill",counter,,urn:kediri:acr:basic',
+      'nowhere,Layanan,Keterangan,Description,counter,,urn:kediri:acr:basic',
+      `samsat,Pajak Kendaraan,Bayar pajak,Pay the tax,online,${client.client_id},urn:kediri:acr:gold`,
+      'dpupr,,Izin bangunan,Building permit,counter,,urn:kediri:acr:basic',
+      'dpupr,PBG,Persetujuan bangunan gedung,Building approval,online,,urn:kediri:acr:verified',
+      'dpupr,Terlalu,sedikit,kolom',
+    ].join('\n'));
+    const refused = await kediriId(['catalogue', 'import', bad], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.split('\n').slice(1, -1)).toEqual([
+      'line 3: unit: unknown unit "nowhere"',
+      'line 4: acr: must be one of urn:kediri:acr:basic, urn:kediri:acr:verified, urn:kediri:acr:verified-mfa, not "urn:kediri:acr:gold"',
+      'line 5: name: missing',
+      'line 6: client_id: an online entry needs an active client of its unit',
+      'line 7: 4 columns, 7 expected (unit,name,description_id,description_en,kind,client_id,acr)',
+    ]);
+    expect(refused.stderr).toMatch(/^kediri-id: the catalogue was not imported, nothing was added \(5 problems\)/);
+    expect(await entries()).toEqual([]);
+
+    const good = join(env.DATA_DIR!, 'good.csv');
+    await writeFile(good, [
+      header,
+      'bppkad,"Pajak Bumi dan Bangunan","Bayar PBB, cek tagihan","Pay property tax, check the bill",counter,,urn:kediri:acr:basic',
+      `samsat,Pajak Kendaraan,Bayar pajak kendaraan,Pay the vehicle tax,online,${client.client_id},urn:kediri:acr:verified`,
+    ].join('\r\n'));
+    const imported = await kediriId(['catalogue', 'import', good], env);
+    expect({ code: imported.code, stderr: imported.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(imported.stdout)).toEqual({ imported: 2 });
+    expect(await entries()).toEqual(['Pajak Bumi dan Bangunan', 'Pajak Kendaraan']);
+    // The same file again: both names are listed already.
+    expect((await kediriId(['catalogue', 'import', good], env)).stderr).toContain('line 2: name: the unit lists "Pajak Bumi dan Bangunan" already');
+    expect((await kediriId(['catalogue', 'import', join(env.DATA_DIR!, 'none.csv')], env)).stderr).toMatch(/cannot read .*none\.csv: ENOENT/);
+  });
 
   test('admin create reads the password from standard input', async () => {
     const args = ['admin', 'create', '--email', 'kepala@kedirikota.go.id', '--nik', '3571021203800005', '--name', 'Kepala Diskominfo', '--birthdate', '1980-03-12'];

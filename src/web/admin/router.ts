@@ -12,6 +12,7 @@ import { citizenRoutes } from './citizens.js';
 import { reviewRoutes } from './review.js';
 import { unitAndStaffRoutes } from './units-staff.js';
 import { keyRoutes } from './keys.js';
+import { catalogueRoutes } from './catalogue.js';
 
 /**
  * What an admin console module adds its routes to, and what it works with. What reveals or grants
@@ -45,6 +46,6 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
     ].map((chart) => ({ ...chart, svg: stackedBars(chart.title, week.days, chart.series), colours: chart.series.map((_, k) => colourClass(k)) }));
     render(ctx, 'admin/home', { pending: pending.length, days: week.days, charts });
   });
-  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes]) module(router, deps, recentLogin);
+  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes, catalogueRoutes]) module(router, deps, recentLogin);
   return router;
 }

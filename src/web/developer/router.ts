@@ -6,6 +6,7 @@ import { render } from '../render.js';
 import { developerAccess } from './access.js';
 import { clientRoutes } from './client-routes.js';
 import { requestRoutes } from './request-routes.js';
+import { catalogueRoutes } from './catalogue-routes.js';
 
 /**
  * The developer portal (/developer, README.md "Onboarding a unit's service"), behind
@@ -35,5 +36,6 @@ export function developerRouter(deps: AppDeps, developerOnly: Middleware): Route
 
   requestRoutes(router, deps, access);
   clientRoutes(router, deps, access);
+  catalogueRoutes(router, deps, access);
   return router;
 }
