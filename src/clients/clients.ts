@@ -93,6 +93,8 @@ export interface ClientProfile {
   highAssurance: boolean;
   /** Whether it authenticates with private_key_jwt (high assurance needs it). */
   privateKeyJwt: boolean;
+  /** A kiosk at the MPP: the device authorization grant, short-lived tokens, no refresh token (KIOSK below). */
+  kiosk: boolean;
 }
 
 /** A stored client as its own management reads it (dynamic registration, the review), its secret opened. */
@@ -123,7 +125,7 @@ export interface ClientRow {
 const UNIT_CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
   (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
 const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance",
-  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt"`;
+  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt", kiosk`;
 
 /**
  * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
@@ -137,6 +139,25 @@ const HIGH_ASSURANCE: AdapterPayload = {
 };
 
 type SubjectType = 'pairwise' | 'public';
+
+/** The grant type of RFC 8628 (the device authorization grant), for kiosks only. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/**
+ * What a kiosk may do, over its registration: the device authorization grant (any other client
+ * asking for it gets unauthorized_client), and no refresh token: neither the grant type nor the
+ * offline_access scope, whatever it registered. kediri_kiosk tells the provider to give its
+ * tokens the kiosk's short lifetimes (provider.ts) and to take the confirmation on the user-code
+ * page as the citizen's consent.
+ */
+function kioskMetadata(metadata: AdapterPayload, scope: string): AdapterPayload {
+  const grants = (metadata.grant_types ?? ['authorization_code']).filter((grant) => grant !== 'refresh_token');
+  return {
+    grant_types: [...grants, DEVICE_CODE_GRANT],
+    scope: scope.split(' ').filter((s) => s !== 'offline_access').join(' '),
+    kediri_kiosk: true,
+  };
+}
 
 export interface ClientDescription {
   name: string;
@@ -218,10 +239,11 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       client_secret_enc: string | null;
       allow_nik: boolean;
       high_assurance: boolean;
+      kiosk: boolean;
       unit_slug: string;
       subject_type: SubjectType;
     }>(
-      `select metadata, client_secret_enc, allow_nik, high_assurance, unit_slug, subject_type
+      `select metadata, client_secret_enc, allow_nik, high_assurance, kiosk, unit_slug, subject_type
        from clients where client_id = $1 and status = 'active'`,
       [clientId],
     );
@@ -242,6 +264,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       client_id: clientId,
       ...secret,
       ...(row.high_assurance && HIGH_ASSURANCE),
+      ...(row.kiosk && kioskMetadata(row.metadata, scope || 'openid')),
       ...subjectMetadata(row.unit_slug, row.subject_type),
     };
   }
@@ -375,7 +398,10 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     },
 
     async writeProfile(tx: Queryable, clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>): Promise<void> {
-      await writing(clientId, () => tx.query('update clients set subject_type = $2, high_assurance = $3, updated_at = now() where client_id = $1', [clientId, next.subjectType, next.highAssurance]));
+      await writing(clientId, () => tx.query(
+        'update clients set subject_type = $2, high_assurance = $3, kiosk = $4, updated_at = now() where client_id = $1',
+        [clientId, next.subjectType, next.highAssurance, next.kiosk],
+      ));
     },
 
     /** The secret not yet shown to the client's developers, marked shown; undefined when there is none waiting. */

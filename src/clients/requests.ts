@@ -235,26 +235,28 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
       });
     },
 
-    /** The settings an administrator decides for a client: its subject type and high assurance. */
+    /** The settings an administrator decides for a client: its subject type, high assurance and whether it is a kiosk. */
     profile: (clientId: string): Promise<ClientProfile | undefined> => clients.profile(db, clientId),
 
     /**
      * Sets them: a public subject (the same sub for every unit: only for clients that need to
      * match citizens across units) or the pairwise default; high assurance (FAPI 2.0) only for a
-     * client that authenticates with private_key_jwt. Takes effect on the client's next request.
+     * client that authenticates with private_key_jwt; a kiosk (the device flow), never high
+     * assurance as well. Takes effect on the client's next request.
      */
     async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         const before = await clients.profile(tx, clientId, true);
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
+        if (next.highAssurance && next.kiosk) throw new InputError('kiosk_not_high_assurance', 'kiosk');
         await clients.writeProfile(tx, clientId, next);
         await audit({
           type: 'client.profile_changed',
           actor,
           clientId,
           ip,
-          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance }, after: next },
+          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance, kiosk: before.kiosk }, after: next },
         }, tx);
       });
     },
