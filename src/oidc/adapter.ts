@@ -26,6 +26,13 @@ export const isStorableId = (id: unknown): id is string => typeof id === 'string
  *
  * Consuming is atomic: of two concurrent redemptions of one authorization code only one succeeds.
  */
+/**
+ * How long a device code (the kiosk's, RFC 8628) stays stored after it expired. The provider
+ * checks a code's expiry itself and asks for expired ones on purpose: the user-code page then says
+ * "expired" rather than "wrong", and the kiosk's poll gets expired_token rather than invalid_grant.
+ */
+export const EXPIRED_DEVICE_CODE_KEPT_SECONDS = 60 * 60;
+
 export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
   return class PostgresAdapter implements Adapter {
     constructor(private readonly model: string) {}
@@ -36,12 +43,13 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       // jsonb cannot hold (NUL, a lone surrogate) is the request's fault, not the server's.
       const json = JSON.stringify(payload);
       if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
+      const keptFor = this.model === 'DeviceCode' && expiresIn > 0 ? expiresIn + EXPIRED_DEVICE_CODE_KEPT_SECONDS : expiresIn;
       await db.query(
         `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
          values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
-        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresIn ?? 0],
+        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, keptFor ?? 0],
       );
     }
 
