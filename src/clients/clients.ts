@@ -93,6 +93,8 @@ export interface ClientProfile {
   highAssurance: boolean;
   /** Whether it authenticates with private_key_jwt (high assurance needs it). */
   privateKeyJwt: boolean;
+  /** Whether its keys are at a jwks_uri (a kiosk with pairwise subjects needs it, and private_key_jwt). */
+  jwksUri: boolean;
   /** A kiosk at the MPP: the device authorization grant, short-lived tokens, no refresh token (KIOSK below). */
   kiosk: boolean;
 }
@@ -125,7 +127,7 @@ export interface ClientRow {
 const UNIT_CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
   (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
 const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance",
-  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt", kiosk`;
+  metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt", metadata ? 'jwks_uri' as "jwksUri", kiosk`;
 
 /**
  * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
@@ -397,7 +399,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       return rows[0];
     },
 
-    async writeProfile(tx: Queryable, clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>): Promise<void> {
+    async writeProfile(tx: Queryable, clientId: string, next: Omit<ClientProfile, 'privateKeyJwt' | 'jwksUri'>): Promise<void> {
       await writing(clientId, () => tx.query(
         'update clients set subject_type = $2, high_assurance = $3, kiosk = $4, updated_at = now() where client_id = $1',
         [clientId, next.subjectType, next.highAssurance, next.kiosk],

@@ -244,12 +244,18 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
      * client that authenticates with private_key_jwt; a kiosk (the device flow), never high
      * assurance as well. Takes effect on the client's next request.
      */
-    async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt'>, actor: string, ip: string): Promise<void> {
+    async setProfile(clientId: string, next: Omit<ClientProfile, 'privateKeyJwt' | 'jwksUri'>, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
         const before = await clients.profile(tx, clientId, true);
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
         if (next.highAssurance && next.kiosk) throw new InputError('kiosk_not_high_assurance', 'kiosk');
+        // oidc-provider's rule for the device flow: a pairwise client without redirects names its
+        // sector by its jwks_uri and authenticates with its keys (ours is the unit, but the rule
+        // stands). A kiosk is therefore a public-subject client, or private_key_jwt at a jwks_uri.
+        if (next.kiosk && next.subjectType === 'pairwise' && !(before.privateKeyJwt && before.jwksUri)) {
+          throw new InputError('kiosk_pairwise_needs_jwks_uri', 'kiosk');
+        }
         await clients.writeProfile(tx, clientId, next);
         await audit({
           type: 'client.profile_changed',

@@ -263,7 +263,7 @@ describe('client settings', () => {
     expect(await refused.text()).toContain('Tingkat jaminan tinggi hanya untuk layanan yang memakai private_key_jwt.');
     const saved = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'public' });
     expect(saved.status).toBe(303);
-    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false, kiosk: false });
+    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false, jwksUri: false, kiosk: false });
     const audited = await server.instance.db.query("select details from audit_events where type = 'client.profile_changed'");
     expect(audited.rows).toEqual([{ details: { before: { subjectType: 'pairwise', highAssurance: false, kiosk: false }, after: { subjectType: 'public', highAssurance: false, kiosk: false } } }]);
     expect((await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'other' })).status).toBe(400);
