@@ -8,6 +8,7 @@ import { pairwiseSubject } from './pairwise.js';
 import { rememberedGrantId } from './payloads.js';
 import type { Db } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
+import { DEVICE_CODE_GRANT } from '../clients/clients.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -58,6 +59,19 @@ const DEVICE_PROBLEMS: Record<string, DeviceCodeProblem> = {
   AlreadyUsedError: 'used',
   AbortedError: 'cancelled',
 };
+
+/**
+ * A client that is not a kiosk asking for a device code: the provider answers invalid_request;
+ * RFC 6749 §5.2 names this case unauthorized_client (the client may not use this grant type),
+ * as the token endpoint already says for it.
+ */
+async function unauthorizedForTheDeviceFlow(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+  await next();
+  const client = ctx.oidc?.client;
+  if (ctx.oidc?.route !== 'device_authorization' || ctx.status !== 400 || !client || client.grantTypeAllowed(DEVICE_CODE_GRANT)) return;
+  const body = ctx.body as { error?: string } | undefined;
+  if (body?.error === 'invalid_request') ctx.body = { ...body, error: 'unauthorized_client' };
+}
 
 /**
  * The provider's own anti-forgery token of a device-flow form (it keeps the token in the
@@ -350,6 +364,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(unauthorizedForTheDeviceFlow);
   return provider;
 }
 

@@ -49,7 +49,7 @@ export const createProviderPages = (clients: Pick<ClientStore, 'describe'>): Pro
     const client = await clients.describe(clientId);
     if (!client) throw new Error(`the kiosk ${clientId} has no client row`);
     const other = LANGS.find((lang) => lang !== ctx.state.lang)!;
-    const switchLang = { lang: other, href: `${action}?${new URLSearchParams({ user_code: userCode, lang: other })}` };
+    const switchLang = { lang: other, href: `${new URL(action).pathname}?${new URLSearchParams({ user_code: userCode, lang: other })}` };
     render(ctx, 'device/confirm', { action, xsrf, userCode, client, scopes, switchLang });
   },
 
