@@ -42,9 +42,13 @@ export const KIOSK_TTL = {
 
 const isKiosk = (client: object | undefined) => client !== undefined && 'kediri_kiosk' in client && client.kediri_kiosk === true;
 
-/** The lifetime of an artifact: the kiosk's where its client (or the request's, for a grant) is a kiosk, else the usual one. */
-const kioskAware = (name: keyof typeof KIOSK_TTL) => (ctx: KoaContextWithOIDC, _artifact: unknown, client?: object) =>
-  isKiosk(client ?? ctx.oidc.client) ? KIOSK_TTL[name] : TTL[name];
+/**
+ * The lifetime of an artifact: the kiosk's where its client (or the request's, for a grant) is a
+ * kiosk, else the usual one. A grant saved by our own pages (the consent step) has no provider
+ * request around it, and is never a kiosk's (the kiosk's confirmation makes its grant).
+ */
+const kioskAware = (name: keyof typeof KIOSK_TTL) => (ctx: KoaContextWithOIDC | undefined, _artifact: unknown, client?: object) =>
+  isKiosk(client ?? ctx?.oidc?.client) ? KIOSK_TTL[name] : TTL[name];
 
 /** The provider's routes of the user-code page (`/device`) and of the sign-in it leads to. */
 const DEVICE_ROUTES = new Set(['code_verification', 'device_resume']);
