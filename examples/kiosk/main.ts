@@ -13,7 +13,8 @@ import { kioskScreen } from './page.js';
 const { ISSUER, CLIENT_ID, CLIENT_SECRET, PORT = '8090', TITLE = 'Kios Layanan Mandiri MPP', SCOPE = 'openid profile' } = process.env;
 if (!ISSUER || !CLIENT_ID || !CLIENT_SECRET) throw new Error('ISSUER, CLIENT_ID and CLIENT_SECRET are required');
 
-const config = await oidc.discovery(new URL(ISSUER), CLIENT_ID, CLIENT_SECRET, undefined, {
+// client_secret_basic, as `kediri-id client create` registers by default.
+const config = await oidc.discovery(new URL(ISSUER), CLIENT_ID, undefined, oidc.ClientSecretBasic(CLIENT_SECRET), {
   ...(new URL(ISSUER).protocol === 'http:' && { execute: [oidc.allowInsecureRequests] }),
 });
 
