@@ -10,7 +10,7 @@ import { createSingleLogout, type SingleLogout } from './oidc/logout.js';
 import { createOutbound } from './oidc/outbound.js';
 import { resolveCookieKeys, resolveDpopNonceSecret } from './secrets.js';
 import { createApp } from './web/app.js';
-import { providerPages } from './web/provider-pages.js';
+import { createProviderPages } from './web/provider-pages.js';
 import { isDatabaseUnavailable } from './db/db.js';
 
 export interface Instance extends Services {
@@ -30,11 +30,17 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   await clients.followChanges();
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
+  const providerPages = createProviderPages(clients);
   const outbound = createOutbound(config.outboundAllow);
   const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages, notices: services.notices, audit: services.audit });
   const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log, pages: providerPages });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });
+  });
+  // A citizen let a kiosk sign in (the confirmation of the user-code page is the consent).
+  provider.on('authorization.success', (ctx) => {
+    if (ctx.oidc.route !== 'code_verification' && ctx.oidc.route !== 'device_resume') return;
+    void services.audit({ type: 'kiosk.approved', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, details: { scope: ctx.oidc.deviceCode?.scope } });
   });
   provider.on('grant.success', (ctx) => services.metrics.tokenIssued(String(ctx.oidc.params?.grant_type)));
   provider.on('server_error', (ctx, error) => {

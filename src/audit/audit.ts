@@ -11,6 +11,7 @@ export const AUDIT_TYPES = [
   'consent.granted',
   'consent.denied',
   'consent.revoked',
+  'kiosk.approved',
   'logout',
   'client.created',
   'client.status_changed',

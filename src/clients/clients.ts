@@ -101,6 +101,10 @@ export interface ClientProfile {
   ciba: boolean;
   /** Whether it authenticates to the token endpoint at all (auth method other than none). */
   confidential: boolean;
+  /** Whether its keys are at a jwks_uri (a kiosk with pairwise subjects needs it, and private_key_jwt). */
+  jwksUri: boolean;
+  /** A kiosk at the MPP: the device authorization grant, short-lived tokens, no refresh token (KIOSK below). */
+  kiosk: boolean;
 }
 
 /** The grant type of client-initiated backchannel authentication (OpenID Connect CIBA). */
@@ -114,7 +118,7 @@ export const cibaPossible = (profile: Pick<ClientProfile, 'subjectType' | 'priva
   profile.confidential && (profile.privateKeyJwt || profile.subjectType === 'public');
 
 /** What an administrator sets of a profile (the rest follows from the registration). */
-export type ProfileSettings = Omit<ClientProfile, 'privateKeyJwt' | 'confidential'>;
+export type ProfileSettings = Omit<ClientProfile, 'privateKeyJwt' | 'confidential' | 'jwksUri'>;
 
 /** A stored client as its own management reads it (dynamic registration, the review), its secret opened. */
 export interface StoredClient {
@@ -143,9 +147,9 @@ export interface ClientRow {
 
 const UNIT_CLIENT_COLUMNS = `c.client_id as "clientId", c.name, c.unit_slug as unit, u.name as "unitName", c.status,
   (c.client_secret_enc is not null and c.secret_shown_at is null) as "secretWaiting", c.updated_at as "updatedAt"`;
-const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance", ciba,
+const PROFILE_COLUMNS = `subject_type as "subjectType", high_assurance as "highAssurance", ciba, kiosk,
   metadata->>'token_endpoint_auth_method' = 'private_key_jwt' as "privateKeyJwt",
-  coalesce(metadata->>'token_endpoint_auth_method', '') <> 'none' as confidential`;
+  coalesce(metadata->>'token_endpoint_auth_method', '') <> 'none' as confidential, metadata ? 'jwks_uri' as "jwksUri"`;
 
 /**
  * The FAPI 2.0 security profile of a high-assurance client, as provider metadata: pushed
@@ -159,6 +163,25 @@ const HIGH_ASSURANCE: AdapterPayload = {
 };
 
 type SubjectType = 'pairwise' | 'public';
+
+/** The grant type of RFC 8628 (the device authorization grant), for kiosks only. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/**
+ * What a kiosk may do, over its registration: the device authorization grant (any other client
+ * asking for it gets unauthorized_client), and no refresh token: neither the grant type nor the
+ * offline_access scope, whatever it registered. kediri_kiosk tells the provider to give its
+ * tokens the kiosk's short lifetimes (provider.ts) and to take the confirmation on the user-code
+ * page as the citizen's consent.
+ */
+function kioskMetadata(metadata: AdapterPayload, scope: string): AdapterPayload {
+  const grants = (metadata.grant_types ?? ['authorization_code']).filter((grant) => grant !== 'refresh_token');
+  return {
+    grant_types: [...grants, DEVICE_CODE_GRANT],
+    scope: scope.split(' ').filter((s) => s !== 'offline_access').join(' '),
+    kediri_kiosk: true,
+  };
+}
 
 export interface ClientDescription {
   name: string;
@@ -270,10 +293,11 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       allow_nik: boolean;
       high_assurance: boolean;
       ciba: boolean;
+      kiosk: boolean;
       unit_slug: string;
       subject_type: SubjectType;
     }>(
-      `select metadata, client_secret_enc, allow_nik, high_assurance, ciba, unit_slug, subject_type
+      `select metadata, client_secret_enc, allow_nik, high_assurance, ciba, kiosk, unit_slug, subject_type
        from clients where client_id = $1 and status = 'active'`,
       [clientId],
     );
@@ -290,18 +314,22 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     // CIBA in poll mode, for a client an administrator enabled (and only while its registration
     // still allows it: a later change of auth method turns it off rather than breaking the client).
     const ciba = row.ciba && cibaPossible({ subjectType: row.subject_type, privateKeyJwt: authMethod === 'private_key_jwt', confidential: authMethod !== 'none' });
-    return {
+    const withCiba: AdapterPayload = {
       ...metadata,
       ...(ciba && {
         grant_types: [...(Array.isArray(metadata.grant_types) ? metadata.grant_types : []), CIBA_GRANT],
         backchannel_token_delivery_mode: 'poll',
       }),
+    };
+    return {
+      ...withCiba,
       // The scope is the list of what the client may ask for, and oidc-provider holds a client to it
       // only when it is there (and refuses an empty one): a client with none may ask for openid alone.
       scope: scope || 'openid',
       client_id: clientId,
       ...secret,
       ...(row.high_assurance && HIGH_ASSURANCE),
+      ...(row.kiosk && kioskMetadata(withCiba, scope || 'openid')),
       ...subjectMetadata(row.unit_slug, row.subject_type),
     };
   }
@@ -436,8 +464,8 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
 
     async writeProfile(tx: Queryable, clientId: string, next: ProfileSettings): Promise<void> {
       await writing(clientId, () => tx.query(
-        'update clients set subject_type = $2, high_assurance = $3, ciba = $4, updated_at = now() where client_id = $1',
-        [clientId, next.subjectType, next.highAssurance, next.ciba],
+        'update clients set subject_type = $2, high_assurance = $3, ciba = $4, kiosk = $5, updated_at = now() where client_id = $1',
+        [clientId, next.subjectType, next.highAssurance, next.ciba, next.kiosk],
       ));
     },
 

@@ -235,7 +235,7 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
       });
     },
 
-    /** The settings an administrator decides for a client: its subject type, high assurance and CIBA. */
+    /** The settings an administrator decides for a client: its subject type, high assurance, CIBA and whether it is a kiosk. */
     profile: (clientId: string): Promise<ClientProfile | undefined> => clients.profile(db, clientId),
 
     /**
@@ -243,7 +243,8 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
      * match citizens across units) or the pairwise default; high assurance (FAPI 2.0) only for a
      * client that authenticates with private_key_jwt; CIBA (a counter asks a citizen to confirm
      * on their own phone) only for a client that authenticates, with private_key_jwt when
-     * pairwise. Takes effect on the client's next request.
+     * pairwise; a kiosk (the device flow), never high assurance as well. Takes effect on the
+     * client's next request.
      */
     async setProfile(clientId: string, next: ProfileSettings, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
@@ -251,13 +252,20 @@ export function createClientRequests(db: Db, clients: ClientStore, citizens: Cit
         if (!before) throw new InputError('client_unknown');
         if (next.highAssurance && !before.privateKeyJwt) throw new InputError('high_assurance_needs_private_key_jwt', 'high_assurance');
         if (next.ciba && !cibaPossible({ ...before, subjectType: next.subjectType })) throw new InputError('ciba_needs_client_authentication', 'ciba');
+        if (next.highAssurance && next.kiosk) throw new InputError('kiosk_not_high_assurance', 'kiosk');
+        // oidc-provider's rule for the device flow: a pairwise client without redirects names its
+        // sector by its jwks_uri and authenticates with its keys (ours is the unit, but the rule
+        // stands). A kiosk is therefore a public-subject client, or private_key_jwt at a jwks_uri.
+        if (next.kiosk && next.subjectType === 'pairwise' && !(before.privateKeyJwt && before.jwksUri)) {
+          throw new InputError('kiosk_pairwise_needs_jwks_uri', 'kiosk');
+        }
         await clients.writeProfile(tx, clientId, next);
         await audit({
           type: 'client.profile_changed',
           actor,
           clientId,
           ip,
-          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance, ciba: before.ciba }, after: next },
+          details: { before: { subjectType: before.subjectType, highAssurance: before.highAssurance, ciba: before.ciba, kiosk: before.kiosk }, after: next },
         }, tx);
       });
     },

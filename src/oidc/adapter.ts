@@ -16,11 +16,13 @@ interface Row {
 export const isStorableId = (id: unknown): id is string => typeof id === 'string' && /^[\x21-\x7e]{1,512}$/.test(id);
 
 /**
- * Models kept this many seconds after they expire: a counter's request (CIBA), so that the
- * counter's poll hears expired_token rather than invalid_grant (the provider checks the request's
- * own exp; the row's expires_at only decides when it is swept).
+ * Models kept this many seconds after they expire, so that the provider, which checks their own
+ * exp and asks for expired ones on purpose, can say "expired" rather than "unknown" (the row's
+ * expires_at only decides when it is swept): a counter's request (CIBA), whose poll then hears
+ * expired_token; a kiosk's device code (RFC 8628), whose user-code page then says expired and
+ * whose poll hears expired_token.
  */
-const KEPT_AFTER_EXPIRY: Record<string, number> = { BackchannelAuthenticationRequest: 10 * 60 };
+const KEPT_AFTER_EXPIRY: Record<string, number> = { BackchannelAuthenticationRequest: 10 * 60, DeviceCode: 60 * 60 };
 
 /**
  * oidc-provider's storage: every model in oidc_payloads, except Client, which reads the clients

@@ -11,6 +11,7 @@ import type { Sealer } from '../secrets.js';
 import type { Audit } from '../audit/audit.js';
 import type { CitizenNotices } from '../identity/citizen-notices.js';
 import { cibaFeature, cibaRequestTtl, cibaUnauthorizedClient } from './ciba.js';
+import { DEVICE_CODE_GRANT } from '../clients/clients.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -30,6 +31,65 @@ export const TTL = {
   BackchannelAuthenticationRequest: cibaRequestTtl,
   DeviceCode: 10 * MINUTE,
 } as const;
+
+/**
+ * A kiosk's tokens (clients an administrator marked as kiosks, kediri_kiosk in their metadata):
+ * a sitting at a machine in the MPP, not a working day. There is no refresh token (clients.ts
+ * kioskMetadata), and the tokens end with the citizen's session on the phone that approved them
+ * (oidc-provider's expiresWithSession, as no offline_access is granted).
+ */
+export const KIOSK_TTL = {
+  AccessToken: 5 * MINUTE,
+  IdToken: 5 * MINUTE,
+  Grant: 10 * MINUTE,
+} as const;
+
+const isKiosk = (client: object | undefined) => client !== undefined && 'kediri_kiosk' in client && client.kediri_kiosk === true;
+
+/**
+ * The lifetime of an artifact: the kiosk's where its client (or the request's, for a grant) is a
+ * kiosk, else the usual one. A grant saved by our own pages (the consent step) has no provider
+ * request around it, and is never a kiosk's (the kiosk's confirmation makes its grant).
+ */
+const kioskAware = (name: keyof typeof KIOSK_TTL) => (ctx: KoaContextWithOIDC | undefined, _artifact: unknown, client?: object) =>
+  isKiosk(client ?? ctx?.oidc?.client) ? KIOSK_TTL[name] : TTL[name];
+
+/** The provider's routes of the user-code page (`/device`) and of the sign-in it leads to. */
+const DEVICE_ROUTES = new Set(['code_verification', 'device_resume']);
+
+/** Why the user-code page is shown again (the provider's errors of the device flow, by name). */
+export type DeviceCodeProblem = 'missing' | 'not_found' | 'expired' | 'used' | 'cancelled' | 'failed';
+
+const DEVICE_PROBLEMS: Record<string, DeviceCodeProblem> = {
+  NoCodeError: 'missing',
+  NotFoundError: 'not_found',
+  ExpiredError: 'expired',
+  AlreadyUsedError: 'used',
+  AbortedError: 'cancelled',
+};
+
+/**
+ * A client that is not a kiosk asking for a device code: the provider answers invalid_request;
+ * RFC 6749 §5.2 names this case unauthorized_client (the client may not use this grant type),
+ * as the token endpoint already says for it.
+ */
+async function unauthorizedForTheDeviceFlow(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+  await next();
+  const client = ctx.oidc?.client;
+  if (ctx.oidc?.route !== 'device_authorization' || ctx.status !== 400 || !client || client.grantTypeAllowed(DEVICE_CODE_GRANT)) return;
+  const body = ctx.body as { error?: string } | undefined;
+  if (body?.error === 'invalid_request') ctx.body = { ...body, error: 'unauthorized_client' };
+}
+
+/**
+ * The provider's own anti-forgery token of a device-flow form (it keeps the token in the
+ * session and checks it on the post): our pages draw their own forms and carry it over.
+ */
+function xsrfOf(form: string): string {
+  const token = /name="xsrf" value="([0-9a-f]+)"/.exec(form)?.[1];
+  if (!token) throw new Error('the device flow form carries no xsrf token');
+  return token;
+}
 
 /**
  * The default prompts, plus: a session whose acr is not among the client's acr_values asks for a
@@ -62,6 +122,18 @@ export interface ProviderPages {
   postLogoutSuccessSource(ctx: KoaContextWithOIDC): void;
   /** "Signed out" with one iframe per front-channel logout URI, continuing to `onward` if given (logout.ts). */
   frontchannelLogout(ctx: KoaContextWithOIDC, frames: string[], onward: string | undefined): void;
+  /**
+   * The kiosk's user-code page (`/device`): a form posting `xsrf` and `user_code` to `action`;
+   * again with the problem and the code typed when the code was not accepted.
+   */
+  deviceCodeInput(ctx: KoaContextWithOIDC, input: { action: string; xsrf: string; userCode?: string; problem?: DeviceCodeProblem }): Promise<void>;
+  /**
+   * The confirmation: the kiosk (client), what it asks to see, and a form posting `xsrf`,
+   * `user_code` and either `confirm` or `abort` to `action`. Confirming is the citizen's consent.
+   */
+  deviceCodeConfirm(ctx: KoaContextWithOIDC, confirm: { action: string; xsrf: string; userCode: string; clientId: string; scopes: string[] }): Promise<void>;
+  /** The kiosk is signed in: the citizen may close the page. */
+  deviceCodeSuccess(ctx: KoaContextWithOIDC, clientId: string): Promise<void>;
 }
 
 interface ProviderDeps {
@@ -111,6 +183,15 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     async loadExistingGrant(ctx) {
       const { oidc } = ctx;
       const clientId = oidc.client!.clientId;
+      // A kiosk's confirmation on the user-code page is the consent, given for this sign-in alone:
+      // a fresh grant of what the kiosk asked for (its scope is held to the kiosk's), never a
+      // remembered one. Audited as kiosk.approved (instance.ts).
+      if (DEVICE_ROUTES.has(String(oidc.route)) && isKiosk(oidc.client)) {
+        const grant = new oidc.provider.Grant({ clientId, accountId: oidc.session!.accountId });
+        grant.addOIDCScope(String(oidc.params?.scope ?? 'openid'));
+        await grant.save();
+        return grant;
+      }
       const grantId =
         oidc.result?.consent?.grantId ??
         oidc.session!.grantIdFor(clientId) ??
@@ -174,7 +255,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       return pairwiseSubject(sealer, unit, accountId);
     },
     sectorIdentifierUriValidate: () => false,
-    extraClientMetadata: { properties: ['kediri_unit'] },
+    extraClientMetadata: { properties: ['kediri_unit', 'kediri_kiosk'] },
     acrValues: ACR_VALUES,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAcr() },
 
@@ -204,7 +285,12 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     // RFC 7591 registration is ours (src/web/dynamic-registration-routes.ts: clients start pending),
     // not the provider's features.registration.
     discovery: { registration_endpoint: `${config.issuer}/reg` },
-    ttl: TTL,
+    ttl: {
+      ...TTL,
+      AccessToken: kioskAware('AccessToken'),
+      IdToken: kioskAware('IdToken'),
+      Grant: kioskAware('Grant'),
+    },
     // Rotated on every use, with reuse detection; except for high-assurance (FAPI 2.0) clients,
     // whose refresh tokens are bound to their private_key_jwt and DPoP keys, and which FAPI 2.0
     // asks not to rotate.
@@ -225,6 +311,39 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
         },
       },
       userinfo: { enabled: true },
+      // RFC 8628 for the kiosks at the MPP: only clients with the device_code grant type, which
+      // findActiveMetadata gives the clients an administrator marked as kiosks (others get
+      // unauthorized_client). Codes of 8 letters from 20 consonants (no vowels: no words, no 0/O
+      // or 1/I), shown as BCDF-GHJK; typed with or without the dash, in any case. Our pages,
+      // with the provider's own xsrf token (web/provider-pages.ts); tried codes are limited per
+      // address (web/app.ts). The kiosk's address and user agent are not kept (deviceInfo).
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        deviceInfo: () => ({}),
+        async userCodeInputSource(ctx, form, _out, err) {
+          const problem = err ? DEVICE_PROBLEMS[err.name] ?? 'failed' : undefined;
+          const userCode = (err as { userCode?: unknown } | undefined)?.userCode;
+          await pages.deviceCodeInput(ctx, {
+            action: ctx.oidc.urlFor('code_verification'),
+            xsrf: xsrfOf(form),
+            ...(typeof userCode === 'string' && { userCode }),
+            ...(problem && { problem }),
+          });
+        },
+        async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+          const scope = ctx.oidc.deviceCode?.params?.scope;
+          await pages.deviceCodeConfirm(ctx, {
+            action: ctx.oidc.urlFor('code_verification'),
+            xsrf: xsrfOf(form),
+            userCode,
+            clientId: client.clientId,
+            scopes: String(scope ?? 'openid').split(' ').filter(Boolean),
+          });
+        },
+        successSource: (ctx) => pages.deviceCodeSuccess(ctx, ctx.oidc.client!.clientId),
+      },
       // Sent by the provider at /session/end, recorded and retried by the logout outbox (logout.ts).
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
@@ -260,6 +379,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(cibaUnauthorizedClient);
+  provider.use(unauthorizedForTheDeviceFlow);
   return provider;
 }
 

@@ -13,6 +13,7 @@ import { errorPages } from './errors.js';
 import { language } from './language.js';
 import { render } from './render.js';
 import { securityHeaders } from './security-headers.js';
+import { withinIpLimit } from './throttling.js';
 import { interactionRoutes } from './interaction/routes.js';
 import { registerRoutes } from './register/routes.js';
 import { resetRoutes } from './reset/routes.js';
@@ -60,7 +61,11 @@ const STATIC: Record<string, { type: string; body: Buffer }> = {
 const PAGELESS_PROVIDER_PATHS = new Set([
   '/.well-known/openid-configuration', '/jwks', '/token', '/me', '/token/introspection', '/token/revocation', '/request',
   '/backchannel',
+  '/device/auth',
 ]);
+
+/** The kiosk's user-code page (oidc-provider's code_verification route). */
+const USER_CODE_PAGE = '/device';
 
 /** The whole HTTP surface: our pages and operations endpoints in front, oidc-provider behind. */
 export function createApp(deps: AppDeps): Koa {
@@ -89,6 +94,12 @@ export function createApp(deps: AppDeps): Koa {
 
   provider.use(followKeySchedule(deps.signingKeys));
   const toProvider = mount(provider);
+  // Each code tried on the user-code page counts against the address, so that codes cannot be
+  // guessed (the page's form is the provider's, checked by its own xsrf token).
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === USER_CODE_PAGE && !(await withinIpLimit(ctx, deps.throttle, 'code'))) return;
+    await next();
+  });
   // The provider's endpoints that never show a page go to it at once, past our pages' routers.
   app.use((ctx, next) => (PAGELESS_PROVIDER_PATHS.has(ctx.path) ? toProvider(ctx, next) : next()));
 

@@ -1,11 +1,18 @@
-import type { ProviderPages } from '../oidc/provider.js';
+import type { DeviceCodeProblem, ProviderPages } from '../oidc/provider.js';
+import type { ClientStore } from '../clients/clients.js';
 import { isDatabaseUnavailable } from '../db/db.js';
-import { translator } from '../i18n.js';
+import { LANGS, translator } from '../i18n.js';
 import { render } from './render.js';
 import { allowFrames } from './security-headers.js';
 
-/** The pages oidc-provider shows a person, in our layout and the person's language (wired in instance.ts). */
-export const providerPages: ProviderPages = {
+/** The problems of the user-code page that are the person's input (a 400), not a cancellation. */
+const BAD_CODE: ReadonlySet<DeviceCodeProblem> = new Set(['missing', 'not_found', 'expired', 'used']);
+
+/**
+ * The pages oidc-provider shows a person, in our layout and the person's language (wired in
+ * instance.ts); the kiosk's pages name the kiosk and its unit (clients.describe).
+ */
+export const createProviderPages = (clients: Pick<ClientStore, 'describe'>): ProviderPages => ({
   // Protocol errors shown to a person: a plain message in their language, and the OAuth error
   // (code and description, never a stack) for whoever has to report it. The database out of
   // reach: 503 and "try again shortly", as our own pages say.
@@ -30,4 +37,23 @@ export const providerPages: ProviderPages = {
     render(ctx, 'logout/done', { frames, onward });
     allowFrames(ctx, frames.map((uri) => new URL(uri).origin));
   },
-};
+
+  async deviceCodeInput(ctx, { action, xsrf, userCode, problem }) {
+    const status = problem === undefined || problem === 'cancelled' ? 200 : BAD_CODE.has(problem) ? 400 : Math.max(ctx.status, 400);
+    render(ctx, 'device/code', { action, xsrf, userCode, problem }, status);
+  },
+
+  // The language link of the confirmation opens the code again (GET /device?user_code=), as a
+  // scanned QR code does: the provider's form is good for one page only.
+  async deviceCodeConfirm(ctx, { action, xsrf, userCode, clientId, scopes }) {
+    const client = await clients.describe(clientId);
+    if (!client) throw new Error(`the kiosk ${clientId} has no client row`);
+    const other = LANGS.find((lang) => lang !== ctx.state.lang)!;
+    const switchLang = { lang: other, href: `${new URL(action).pathname}?${new URLSearchParams({ user_code: userCode, lang: other })}` };
+    render(ctx, 'device/confirm', { action, xsrf, userCode, client, scopes, switchLang });
+  },
+
+  async deviceCodeSuccess(ctx, clientId) {
+    render(ctx, 'device/done', { clientName: (await clients.describe(clientId))?.name ?? clientId });
+  },
+});

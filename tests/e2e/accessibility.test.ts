@@ -21,6 +21,7 @@ import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import type { ClientRegistration } from '../../src/clients/registration.js';
+import { initiateDeviceAuthorization } from 'openid-client';
 
 const OFFICER = { nik: '3571011203870005', name: 'Hendra Loket', birthdate: '1987-03-12', email: 'hendra@mpp.kedirikota.go.id', password: 'loket-mpp-dhoho-plaza' };
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
@@ -85,6 +86,8 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   let newAuthorization: (params?: Record<string, string>) => Promise<string>;
   /** A counter's request to confirm (CIBA) for Siti, waiting on her /akun. */
   let newCounterRequest: () => Promise<unknown>;
+  /** A kiosk starts a device authorization: the address its QR code shows. */
+  let newKioskCode: () => Promise<string>;
   let ids: { siti: string; pendingRequest: string; changeRequest: string; client: string; invitation: string; reset: string };
   let totps: { officer: string; admin: string };
 
@@ -135,9 +138,13 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       (await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email', ...params })).url;
 
     const counterClient = await createWebClient(instance, { name: 'Loket Dispendukcapil', scope: 'openid profile' });
-    await instance.clientRequests.setProfile(counterClient.clientId, { subjectType: 'public', highAssurance: false, ciba: true }, 'test', '127.0.0.1');
+    await instance.clientRequests.setProfile(counterClient.clientId, { subjectType: 'public', highAssurance: false, ciba: true, kiosk: false }, 'test', '127.0.0.1');
     const counter = await relyingParty(server.url, counterClient.clientId, counterClient.clientSecret);
     newCounterRequest = () => oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: 'LOKET 3 A-17' });
+    const kioskClient = await createWebClient(instance, { name: 'Kios Antrean Dispendukcapil' });
+    await instance.clientRequests.setProfile(kioskClient.clientId, { subjectType: 'public', highAssurance: false, ciba: false, kiosk: true }, 'test', '127.0.0.1');
+    const kiosk = await relyingParty(server.url, kioskClient.clientId, kioskClient.clientSecret);
+    newKioskCode = async () => (await initiateDeviceAuthorization(kiosk, { scope: 'openid profile' })).verification_uri_complete!;
   });
 
   afterAll(async () => {
@@ -170,6 +177,12 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   async function submit(page: Page, action: string, fields: Record<string, string | true> = {}) {
     for (const [selector, value] of Object.entries(fields)) await (value === true ? page.check(selector) : page.fill(selector, value));
     await navigation(page, () => page.click(`form[action="${action}"] [type="submit"]`));
+  }
+
+  /** A kiosk's QR code opened: the provider posts the code on, and the confirmation follows. */
+  async function kioskConfirmation(page: Page) {
+    await page.goto(await newKioskCode());
+    await page.waitForSelector('button[name="confirm"]');
   }
 
   /** The password step of the login page of the current interaction. */
@@ -252,6 +265,16 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'error page (an unknown interaction)', at: '/interaction/tidak-dikenal', open: go('/interaction/tidak-dikenal') },
         { name: 'not found (404)', at: '/tidak-ada', open: go('/tidak-ada') },
         { name: 'a service that cannot be opened (404)', at: '/layanan/masuk/tidak-ada', open: go('/layanan/masuk/tidak-ada') },
+        { name: 'kiosk: the user-code page', at: '/device', shows: '#user_code', open: go('/device') },
+        {
+          name: 'kiosk: a wrong code', at: '/device', shows: '#user_code[aria-invalid="true"]',
+          open: async (page) => {
+            await page.goto(url('/device'));
+            await page.fill('#user_code', 'BCDF-GHJK');
+            await navigation(page, () => page.click('main form [type="submit"]'));
+          },
+        },
+        { name: 'kiosk: the confirmation (Izinkan or Batal)', at: '/device', shows: 'button[name="confirm"]', open: kioskConfirmation },
         { name: 'outbox (/dev/mail)', at: '/dev/mail', open: go('/dev/mail') },
         { name: 'WhatsApp and SMS outbox (/dev/pesan)', at: '/dev/pesan', open: go('/dev/pesan') },
       ],
@@ -277,6 +300,13 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'delete account', at: '/akun/hapus', open: go('/akun/hapus') },
         { name: 'consent (a relying party’s authorization request)', at: INTERACTION, shows: 'form[action$="/consent"]', open: async (page) => page.goto(await newAuthorization({ prompt: 'consent' })) },
         { name: 'invitation to a staff role', at: '/undangan/terima', open: (page) => page.goto(ids.invitation) },
+        {
+          name: 'kiosk: signed in (approved while signed in on the phone)', at: '/device', shows: 'main h1:only-of-type',
+          open: async (page) => {
+            await kioskConfirmation(page);
+            await navigation(page, () => page.click('button[name="confirm"]'));
+          },
+        },
         { name: 'sign-out confirmation', at: '/session/end', open: go('/session/end') },
       ],
     },

@@ -24,7 +24,7 @@ describeWithBrowser('the counter asks, the citizen confirms on their phone (CIBA
     [server, browser] = await Promise.all([startTestServer(), launchBrowser()]);
     await createCitizen(server.instance);
     const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Loket Dispendukcapil', scope: 'openid profile' });
-    await server.instance.clientRequests.setProfile(clientId, { subjectType: 'public', highAssurance: false, ciba: true }, 'test', '127.0.0.1');
+    await server.instance.clientRequests.setProfile(clientId, { subjectType: 'public', highAssurance: false, ciba: true, kiosk: false }, 'test', '127.0.0.1');
     counter = await relyingParty(server.url, clientId, clientSecret);
 
     // The citizen's phone, signed in to /akun.

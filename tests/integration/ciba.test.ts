@@ -28,7 +28,7 @@ beforeAll(async () => {
   const enabled = await createWebClient(server.instance, { name: 'Loket Dispendukcapil', scope: 'openid profile' });
   counterClientId = enabled.clientId;
   // As the admin page sets it: a client with a secret needs public subject identifiers for CIBA.
-  await server.instance.clientRequests.setProfile(enabled.clientId, { subjectType: 'public', highAssurance: false, ciba: true }, 'test', '127.0.0.1');
+  await server.instance.clientRequests.setProfile(enabled.clientId, { subjectType: 'public', highAssurance: false, ciba: true, kiosk: false }, 'test', '127.0.0.1');
   counter = await relyingParty(server.url, enabled.clientId, enabled.clientSecret);
   const other = await createWebClient(server.instance, { name: 'Layanan Akta', scope: 'openid profile' });
   plain = await relyingParty(server.url, other.clientId, other.clientSecret);
@@ -78,7 +78,7 @@ describe('CIBA for the MPP counter', () => {
 
   test('CIBA is for clients that authenticate; a pairwise one with a secret cannot be enabled', async () => {
     const { clientId } = await createWebClient(server.instance, { name: 'Loket Pairwise' });
-    const attempt = server.instance.clientRequests.setProfile(clientId, { subjectType: 'pairwise', highAssurance: false, ciba: true }, 'test', '127.0.0.1');
+    const attempt = server.instance.clientRequests.setProfile(clientId, { subjectType: 'pairwise', highAssurance: false, ciba: true, kiosk: false }, 'test', '127.0.0.1');
     await expect(attempt).rejects.toThrow(InputError);
     await expect(attempt).rejects.toMatchObject({ code: 'ciba_needs_client_authentication', field: 'ciba' });
   });

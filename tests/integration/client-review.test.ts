@@ -266,12 +266,14 @@ describe('client settings', () => {
     expect(await noCiba.text()).toContain('Konfirmasi di loket hanya untuk layanan yang mengautentikasi diri');
     const saved = await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'public', ciba: 'ya' });
     expect(saved.status).toBe(303);
-    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({ subjectType: 'public', highAssurance: false, privateKeyJwt: false, ciba: true, confidential: true });
+    expect(await server.instance.clientRequests.profile(client!.clientId)).toEqual({
+      subjectType: 'public', highAssurance: false, privateKeyJwt: false, ciba: true, confidential: true, jwksUri: false, kiosk: false,
+    });
     expect(await (await admin.request(`/admin/layanan/${client!.clientId}`)).text()).toContain('id="ciba" name="ciba" type="checkbox" value="ya" aria-describedby="ciba-hint" checked>');
     const audited = await server.instance.db.query("select details from audit_events where type = 'client.profile_changed'");
     expect(audited.rows).toEqual([{ details: {
-      before: { subjectType: 'pairwise', highAssurance: false, ciba: false },
-      after: { subjectType: 'public', highAssurance: false, ciba: true },
+      before: { subjectType: 'pairwise', highAssurance: false, ciba: false, kiosk: false },
+      after: { subjectType: 'public', highAssurance: false, ciba: true, kiosk: false },
     } }]);
     expect((await admin.post(`/admin/layanan/${client!.clientId}/pengaturan`, { _csrf, subject_type: 'other' })).status).toBe(400);
     expect((await admin.request('/admin/layanan/tidak-ada')).status).toBe(400);

@@ -9,13 +9,13 @@ import type { AdminModule } from './router.js';
 const approveForm = z.object({ allow: z.union([z.string().max(20), z.array(z.string().max(20)).max(5)]).default([]) });
 const rejectForm = z.object({ reason: field(1000) });
 const statusForm = z.object({ status: z.enum(['active', 'suspended']) });
-const profileForm = z.object({ subject_type: z.enum(['pairwise', 'public']), high_assurance: field(4), ciba: field(4) });
+const profileForm = z.object({ subject_type: z.enum(['pairwise', 'public']), high_assurance: field(4), ciba: field(4), kiosk: field(4) });
 
 /**
  * The review queue (/admin/permintaan): each request with, side by side, the live client it would
  * change; approve (ticking each sensitive scope the client may have) or reject with a reason. And
  * the clients by unit (/admin/layanan), suspended and reactivated, each with its settings (subject
- * type, high assurance, CIBA).
+ * type, high assurance, CIBA, kiosk).
  */
 export const reviewRoutes: AdminModule = (router, { clientRequests }, recentLogin) => {
   router.get('/permintaan', async (ctx) => render(ctx, 'admin/requests', { requests: await clientRequests.queue() }));
@@ -51,7 +51,7 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }, recentLogi
     render(ctx, 'admin/clients', { clients: await clientRequests.clients(), approved: typeof ctx.query.disetujui === 'string' ? ctx.query.disetujui : undefined }),
   );
 
-  // One client's settings beyond its registration: subject type, high assurance (FAPI 2.0), CIBA.
+  // One client's settings beyond its registration: subject type, high assurance (FAPI 2.0), CIBA, kiosk.
   async function showClient(ctx: Context, errors: object[] = [], status = 200) {
     const clientId = String(ctx.params.clientId);
     const [client, profile] = [await clientRequests.client(clientId), await clientRequests.profile(clientId)];
@@ -64,7 +64,11 @@ export const reviewRoutes: AdminModule = (router, { clientRequests }, recentLogi
   router.post('/layanan/:clientId/pengaturan', async (ctx) => {
     const form = parseForm(ctx, profileForm);
     try {
-      await clientRequests.setProfile(String(ctx.params.clientId), { subjectType: form.subject_type, highAssurance: form.high_assurance === 'ya', ciba: form.ciba === 'ya' }, ctx.state.accountId, ctx.ip);
+      await clientRequests.setProfile(
+        String(ctx.params.clientId),
+        { subjectType: form.subject_type, highAssurance: form.high_assurance === 'ya', ciba: form.ciba === 'ya', kiosk: form.kiosk === 'ya' },
+        ctx.state.accountId, ctx.ip,
+      );
     } catch (error) {
       if (!(error instanceof InputError) || !error.field) throw error;
       return showClient(ctx, fieldErrors(ctx, [error]), 400);
