@@ -16,6 +16,7 @@ import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const JOURNEY_TIMEOUT = 120_000;
+const SEARCH = "Cari";
 
 describeWithBrowser('from the home page into a service by third-party initiated login, with Chromium', () => {
   let server: TestServer;
@@ -94,5 +95,23 @@ describeWithBrowser('from the home page into a service by third-party initiated 
     expect(initiate.searchParams.get('iss')).toBe(server.url);
     expect(requests.some((url) => url.startsWith(`${server.url}/auth?`))).toBe(true);
     expect(requests.some((url) => url.includes('/interaction/'))).toBe(false);
+  }, JOURNEY_TIMEOUT);
+
+  test('from the home page to the catalogue: a search finds the service, and "Masuk" opens it signed in', async () => {
+    await server.instance.catalogue.create({
+      unit: 'bppkad', name: 'Pajak Bumi dan Bangunan', description_id: 'Cek dan bayar PBB secara online.',
+      description_en: 'Check and pay the land and building tax online.', kind: 'online', client_id: clientId, acr: 'urn:kediri:acr:basic',
+    }, 'test');
+    await context.clearCookies({ domain: '127.0.0.1', name: 'example_session' });
+    await page.goto(server.url);
+    await page.getByRole('link', { name: 'Lihat semua layanan Mal Pelayanan Publik', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/layanan');
+    // Searched without a script: a GET form.
+    await page.getByLabel('Cari layanan', { exact: true }).fill('pbb');
+    await page.getByRole('button', { name: SEARCH, exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/layanan' && url.searchParams.get('q') === 'pbb');
+    await page.getByRole('link', { name: 'Masuk ke Pajak Bumi dan Bangunan', exact: true }).click();
+    await page.waitForURL((url) => url.origin === origin && url.pathname === '/');
+    await expect(heading()).resolves.toBe(`Signed in as ${SITI.name}`);
   }, JOURNEY_TIMEOUT);
 });

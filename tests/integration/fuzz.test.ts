@@ -150,7 +150,7 @@ const STAFF_FIELDS = [
  */
 const FIELDLESS = new Set([
   '/admin/permintaan/:id/setujui', '/admin/token-registrasi/:id/cabut', '/admin/staf/undangan/:id/batal', '/admin/kunci/rotasi',
-  '/admin/warga/:id/akhiri-sesi', '/developer/permintaan/:id/rahasia',
+  '/admin/warga/:id/akhiri-sesi', '/developer/permintaan/:id/rahasia', '/admin/katalog/usulan/:id/setujui', '/admin/katalog/:id/hapus',
 ]);
 /** Ids in paths that name nothing: a well-formed unknown one, malformed ones, a long one, unicode. */
 const FOREIGN_IDS = ['00000000-0000-4000-8000-000000000000', 'abc', '-1', 'x'.repeat(3000), encodeURIComponent('ñ😀<script>'), '..%2F..%2Fetc', encodeURIComponent("1' or '1'='1")];
@@ -170,6 +170,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
   const tables = [
     'units', 'clients', 'citizens', 'signing_keys', 'staff_roles', 'staff_invitations', 'developer_units', 'client_requests', 'initial_access_tokens',
     'totp_factors', 'recovery_codes', 'passkeys', 'webauthn_challenges', 'population_checks', 'account_tokens', 'outbox', 'logout_outbox',
+    'catalogue_entries', 'catalogue_proposals',
   ];
   const snapshot = async () => ({
     ...(await server.testDb.db.query(`select ${tables.map((t) => `(select md5(coalesce(string_agg(r::text, ',' order by r::text), '')) from ${t} r) as ${t}`).join(', ')}`)).rows[0],
@@ -217,6 +218,19 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     const first = async (sql: string) => (await instance.db.query<{ id: string }>(sql)).rows[0]!.id;
     ids.undangan = await first('select id from staff_invitations');
     ids['token-registrasi'] = await first('select id from initial_access_tokens');
+    // A catalogue entry of the unit's service, and a developer's proposal for it waiting for review.
+    const entry = await instance.catalogue.create({
+      unit: 'bppkad', name: 'Pajak Daerah', description_id: 'Bayar pajak daerah.', description_en: 'Pay the regional tax.',
+      kind: 'online', client_id: ids.clientId, acr: 'urn:kediri:acr:basic',
+    }, 'test');
+    if (!('id' in entry)) throw new Error('no catalogue entry');
+    ids.katalog = entry.id;
+    const proposal = await instance.catalogueProposals.submit({
+      clientId: ids.clientId, entryId: entry.id, name: 'Pajak Daerah Online', description_id: 'Bayar pajak daerah secara online.',
+      description_en: 'Pay the regional tax online.', acr: 'urn:kediri:acr:basic',
+    }, ids.warga);
+    if (!('id' in proposal)) throw new Error('no catalogue proposal');
+    ids.usulan = proposal.id;
 
     roles.admin = { ...(await signedIn(ADMIN, AREAS.admin!, admin.totp)), router: adminRouter(instance as unknown as AppDeps, pass, pass) };
     roles.developer = { ...(await signedIn(DEV, AREAS.developer!)), router: developerRouter(instance as unknown as AppDeps, pass) };
