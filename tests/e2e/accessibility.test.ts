@@ -220,7 +220,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'home', at: '/', open: go('/') },
         { name: 'privacy notice', at: '/privasi', open: go('/privasi') },
-        { name: 'service catalogue', at: '/layanan', shows: 'a[href$="/masuk"]', open: go('/layanan') },
+        { name: 'service catalogue', at: '/layanan', shows: 'a[href^="/layanan/masuk/"]', open: go('/layanan') },
         {
           name: 'service catalogue: a search (GET form)', at: '/layanan', shows: '[role="status"]',
           open: async (page) => { await page.goto(url('/layanan')); await submit(page, '/layanan', { '#q': 'pajak' }); },
