@@ -45,8 +45,10 @@ describeWithBrowser('the counter asks, the citizen confirms on their phone (CIBA
   });
 
   /** The counter starts a request and polls (quickly: the server names no interval) until it has an answer. */
-  async function counterAsks(bindingMessage: string) {
-    const response = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: bindingMessage });
+  async function counterAsks(bindingMessage: string, requestedExpiry?: number) {
+    const response = await oidc.initiateBackchannelAuthentication(counter, {
+      scope: 'openid profile', login_hint: SITI.nik, binding_message: bindingMessage, ...(requestedExpiry && { requested_expiry: String(requestedExpiry) }),
+    });
     const answer = oidc.pollBackchannelAuthenticationGrant(counter, { ...response, interval: 0.2 }, undefined, { signal: AbortSignal.timeout(60_000) });
     answer.catch(() => undefined); // awaited by the test; a rejection is its result
     // In an object: an async function's own promise would reject unhandled meanwhile.
@@ -80,6 +82,17 @@ describeWithBrowser('the counter asks, the citizen confirms on their phone (CIBA
     const { answer } = await counterAsks('LOKET 4 B-02');
     await citizenAnswers('LOKET 4 B-02', 'Tolak');
     await expect(answer).rejects.toMatchObject({ error: 'access_denied' });
+    expect(phone.watcher.problems()).toEqual([]);
+  }, JOURNEY_TIMEOUT);
+
+  test('not answered in time: the phone no longer shows it, and the counter gets expired_token', async () => {
+    const { answer } = await counterAsks('LOKET 5 C-09', 2);
+    const { page } = phone;
+    await page.goto(`${server.url}/akun`);
+    await expect(page.locator('.confirmation').filter({ hasText: 'LOKET 5 C-09' }).count()).resolves.toBe(1);
+    await expect(answer).rejects.toMatchObject({ error: 'expired_token' });
+    await page.goto(`${server.url}/akun`);
+    await expect(page.getByText('LOKET 5 C-09').count()).resolves.toBe(0);
     expect(phone.watcher.problems()).toEqual([]);
   }, JOURNEY_TIMEOUT);
 });
