@@ -91,9 +91,12 @@ export function createCatalogueProposals(db: Db, audit: Audit, catalogue: Catalo
     async approve(id: string, actor: string, ip?: string): Promise<void> {
       if (!isUuid(id)) throw new InputError('catalogue_proposal_unknown');
       await db.transaction(async (tx) => {
-        const { rows } = await tx.query<CatalogueProposal>(`select ${COLUMNS} from catalogue_proposals where id = $1 and status = 'pending' for update`, [id]);
+        const { rows } = await tx.query<CatalogueProposal & { submittedBy: string | null }>(
+          `select ${COLUMNS}, submitted_by as "submittedBy" from catalogue_proposals where id = $1 and status = 'pending' for update`, [id]);
         const proposal = rows[0];
         if (!proposal) throw new InputError('catalogue_proposal_unknown');
+        // A second person reviews, as for a client's change: a developer who is also an administrator does not approve their own text.
+        if (proposal.submittedBy === actor) throw new InputError('own_request');
         const entry = await catalogue.applyText(tx, proposal, proposal);
         await tx.query("update catalogue_proposals set status = 'approved', entry_id = $2, reviewed_by = $3, reviewed_at = now() where id = $1", [id, entry, actor]);
         await audit({ type: 'catalogue.proposal_approved', actor, ip, clientId: proposal.clientId, details: { proposal: id, entry } }, tx);

@@ -245,4 +245,15 @@ describe('unit developers propose the text, administrators approve it', () => {
       'catalogue.proposal_submitted', 'catalogue.proposal_approved', 'catalogue.proposal_submitted', 'catalogue.proposal_rejected',
     ]);
   });
+
+  test('nobody approves their own proposal: a developer who is an administrator too needs another administrator', async () => {
+    const author = (await server.instance.citizens.findByEmail(DEV.email))!.id;
+    const submitted = await server.instance.catalogueProposals.submit({
+      clientId: otherUnit, entryId: '', name: 'Pajak Hotel', description_id: 'Bayar pajak hotel secara online.',
+      description_en: 'Pay the hotel tax online.', acr: 'urn:kediri:acr:basic',
+    }, author);
+    if (!('id' in submitted)) throw new Error('not submitted');
+    await expect(server.instance.catalogueProposals.approve(submitted.id, author)).rejects.toMatchObject({ code: 'own_request' });
+    expect((await server.instance.catalogue.all()).some((e) => e.name === 'Pajak Hotel')).toBe(false);
+  });
 });
