@@ -7,3 +7,7 @@ alter table message_outbox add column refused_channels text[] not null default '
 -- The phone code a code message carries (phone_codes.id): a sign-in's amr names the channel that
 -- delivered it (sent_channel), which is the other one when the first failed.
 alter table message_outbox add column phone_code_id uuid;
+
+-- What a notice tells (src/messaging/texts.ts NoticeKind): each kind has its own daily limit per
+-- number, so that notices anyone can cause (a counter's request) never use up a security notice's.
+alter table message_outbox add column notice_kind text;

@@ -8,7 +8,7 @@ import type { Citizen } from './citizens.js';
 
 export type { NoticeKind } from '../messaging/texts.js';
 
-/** Texts a number gets a day at most (emails are not limited this way). */
+/** Texts of one kind a number gets a day at most (emails are not limited this way). */
 export const NOTICES_PER_DAY = 3;
 
 /** Who a notice is for: the account's contacts as they are (or were) when the event happened. */
@@ -40,12 +40,14 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { out
   };
 
   /**
-   * A text, unless this number had NOTICES_PER_DAY already: anyone can cause some notices (wrong
-   * passwords lock an account), and each text costs money, so a number gets a few a day at most.
+   * A text, unless this number had NOTICES_PER_DAY of this kind already: anyone can cause some
+   * notices (wrong passwords lock an account, a counter asks for a confirmation), and each text
+   * costs money, so a number gets a few a day at most; by kind, so that one kind never uses up
+   * another's (a counter's requests never silence a security notice).
    */
   async function text(to: string, kind: NoticeKind, lang: Lang, on?: Queryable): Promise<void> {
-    if ((await messages.noticesTo(to, on)) >= NOTICES_PER_DAY) return;
-    await messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', body: noticeText(lang, kind) }, on);
+    if ((await messages.noticesTo(to, kind, on)) >= NOTICES_PER_DAY) return;
+    await messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', noticeKind: kind, body: noticeText(lang, kind) }, on);
   }
 
   return {

@@ -20,6 +20,8 @@ export interface PhoneMessage {
   expiresAt?: Date;
   /** For kind 'code': the phone code it carries (src/identity/phone-codes.ts). */
   codeId?: string;
+  /** For kind 'notice': what it tells (each kind has its own daily limit per number). */
+  noticeKind?: string;
 }
 
 /** A row of the outbox as the /dev/pesan page of a local trial shows it. */
@@ -53,9 +55,10 @@ export function createMessageOutbox(db: Db) {
     async enqueue(message: PhoneMessage, on: Queryable = db): Promise<void> {
       await on.query(
         `with added as (
-           insert into message_outbox (to_phone, channel, kind, body, code, expires_at, phone_code_id) values ($1, $2, $3, $4, $5, $6, $7) returning id)
+           insert into message_outbox (to_phone, channel, kind, body, code, expires_at, phone_code_id, notice_kind)
+           values ($1, $2, $3, $4, $5, $6, $7, $8) returning id)
          select pg_notify('${MESSAGE_ENQUEUED}', '') from added`,
-        [message.to, message.channel, message.kind, message.body, message.code ?? null, message.expiresAt ?? null, message.codeId ?? null],
+        [message.to, message.channel, message.kind, message.body, message.code ?? null, message.expiresAt ?? null, message.codeId ?? null, message.noticeKind ?? null],
       );
     },
 
@@ -93,11 +96,12 @@ export function createMessageOutbox(db: Db) {
       return rows[0]!.n;
     },
 
-    /** Notices to this number in the last day. */
-    async noticesTo(phone: string, on: Queryable = db): Promise<number> {
+    /** Notices of this kind to this number in the last day. */
+    async noticesTo(phone: string, noticeKind: string, on: Queryable = db): Promise<number> {
       const { rows } = await on.query<{ n: number }>(
-        "select count(*)::int as n from message_outbox where to_phone = $1 and kind = 'notice' and created_at > now() - interval '1 day'",
-        [phone],
+        `select count(*)::int as n from message_outbox
+         where to_phone = $1 and kind = 'notice' and notice_kind = $2 and created_at > now() - interval '1 day'`,
+        [phone, noticeKind],
       );
       return rows[0]!.n;
     },

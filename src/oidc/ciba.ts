@@ -18,22 +18,28 @@ import { pendingBackchannelRequests, type PendingBackchannelRequest } from './pa
  * (clients.ciba, clients.ts) hold the grant type.
  */
 
-/** How long a request waits for the citizen (a client may ask for less with requested_expiry). */
+/** How long a request waits for the citizen (a client may ask for less with requested_expiry, down to a minute). */
 export const CIBA_REQUEST_SECONDS = 5 * 60;
+const CIBA_REQUEST_MIN_SECONDS = 60;
 
 /** A binding message: 1 to 24 letters, digits, spaces and . : # / - (fits one SMS line, no lookalikes of markup). */
 const BINDING_MESSAGE = /^[A-Za-z0-9][A-Za-z0-9 .:#/-]{0,23}$/;
 
 type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
 
-/** The request's lifetime: CIBA_REQUEST_SECONDS, or the client's requested_expiry when shorter. */
+/**
+ * The request's lifetime: CIBA_REQUEST_SECONDS, or the client's requested_expiry when shorter, but
+ * a minute at least (a citizen has one request waiting at a time, so this also spaces the
+ * announcements a counter can cause).
+ */
 export function cibaRequestTtl(ctx: KoaContextWithOIDC | undefined): number {
   const requested = Number(ctx?.oidc?.params?.requested_expiry);
-  return Number.isSafeInteger(requested) && requested > 0 ? Math.min(requested, CIBA_REQUEST_SECONDS) : CIBA_REQUEST_SECONDS;
+  if (!Number.isSafeInteger(requested) || requested <= 0) return CIBA_REQUEST_SECONDS;
+  return Math.max(CIBA_REQUEST_MIN_SECONDS, Math.min(requested, CIBA_REQUEST_SECONDS));
 }
 
 /** features.ciba of the provider's configuration. */
-export function cibaFeature({ citizens, notices, audit }: { citizens: CitizenStore; notices: CitizenNotices; audit: Audit }): CibaFeature {
+export function cibaFeature({ db, citizens, notices, audit }: { db: Db; citizens: CitizenStore; notices: CitizenNotices; audit: Audit }): CibaFeature {
   return {
     enabled: true,
     deliveryModes: ['poll'],
@@ -45,7 +51,12 @@ export function cibaFeature({ citizens, notices, audit }: { citizens: CitizenSto
       if (!parseNik(nik).ok) throw new errors.InvalidRequest('login_hint must be a valid NIK');
       ctx.oidc.params!.login_hint = undefined;
       // Unknown (or not active: findAccount's check) gives unknown_user_id.
-      return (await citizens.findByNik(nik))?.id;
+      const accountId = (await citizens.findByNik(nik))?.id;
+      // One request waits at a time: no counter can pile requests (and announcements) on a citizen.
+      if (accountId && (await pendingBackchannelRequests(db, accountId)).length > 0) {
+        throw new errors.InvalidRequest('a confirmation request already waits for this citizen: wait for its answer or its expiry');
+      }
+      return accountId;
     },
     async processLoginHintToken() {
       throw new errors.InvalidRequest('login_hint_token is not supported: use login_hint with the NIK');

@@ -369,7 +369,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       },
       // An MPP counter asks the citizen in front of it to confirm on their own phone (OpenID
       // Connect CIBA, poll mode), for the clients an administrator enabled (ciba.ts, clients.ts).
-      ciba: cibaFeature({ citizens, notices, audit }),
+      ciba: cibaFeature({ db, citizens, notices, audit }),
     },
 
     // Protocol errors shown to a person, in our pages (web/provider-pages.ts).

@@ -45,14 +45,12 @@ describeWithBrowser('the counter asks, the citizen confirms on their phone (CIBA
   });
 
   /** The counter starts a request and polls (quickly: the server names no interval) until it has an answer. */
-  async function counterAsks(bindingMessage: string, requestedExpiry?: number) {
-    const response = await oidc.initiateBackchannelAuthentication(counter, {
-      scope: 'openid profile', login_hint: SITI.nik, binding_message: bindingMessage, ...(requestedExpiry && { requested_expiry: String(requestedExpiry) }),
-    });
+  async function counterAsks(bindingMessage: string) {
+    const response = await oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: bindingMessage });
     const answer = oidc.pollBackchannelAuthenticationGrant(counter, { ...response, interval: 0.2 }, undefined, { signal: AbortSignal.timeout(60_000) });
     answer.catch(() => undefined); // awaited by the test; a rejection is its result
     // In an object: an async function's own promise would reject unhandled meanwhile.
-    return { answer };
+    return { answer, id: response.auth_req_id };
   }
 
   /** The citizen reloads /akun and answers the request showing this binding message. */
@@ -86,10 +84,16 @@ describeWithBrowser('the counter asks, the citizen confirms on their phone (CIBA
   }, JOURNEY_TIMEOUT);
 
   test('not answered in time: the phone no longer shows it, and the counter gets expired_token', async () => {
-    const { answer } = await counterAsks('LOKET 5 C-09', 2);
+    const { answer, id } = await counterAsks('LOKET 5 C-09');
     const { page } = phone;
     await page.goto(`${server.url}/akun`);
     await expect(page.locator('.confirmation').filter({ hasText: 'LOKET 5 C-09' }).count()).resolves.toBe(1);
+    // As if its five minutes had passed.
+    await server.instance.db.query(
+      `update oidc_payloads set payload = jsonb_set(payload, '{exp}', to_jsonb(floor(extract(epoch from now()))::int - 1))
+       where model = 'BackchannelAuthenticationRequest' and id = $1`,
+      [id],
+    );
     await expect(answer).rejects.toMatchObject({ error: 'expired_token' });
     await page.goto(`${server.url}/akun`);
     await expect(page.getByText('LOKET 5 C-09').count()).resolves.toBe(0);

@@ -43,6 +43,14 @@ const poll = (response: oidc.BackchannelAuthenticationResponse) =>
   oidc.pollBackchannelAuthenticationGrant(counter, { ...response, interval: 0.2 }, undefined, { signal: AbortSignal.timeout(20_000) });
 
 /** What the counter's system gets back as an OAuth error. */
+/** As if the request's minutes had passed. */
+const expireNow = (db: TestServer['instance']['db'], id: string) =>
+  db.query(
+    `update oidc_payloads set payload = jsonb_set(payload, '{exp}', to_jsonb(floor(extract(epoch from now()))::int - 1))
+     where model = 'BackchannelAuthenticationRequest' and id = $1`,
+    [id],
+  );
+
 async function oauthError(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
@@ -166,10 +174,13 @@ describe('CIBA for the MPP counter', () => {
     expect((await answer(siti.agent, siti.html, response.auth_req_id, 'tolak')).status).toBe(303);
   });
 
-  test('unanswered, the request expires: expired_token', async () => {
+  test('one request waits at a time; unanswered, it expires: expired_token', async () => {
+    // A minute at least, whatever the counter asks for.
     const response = await start({ binding_message: 'LOKET 7', requested_expiry: '2' });
-    expect(response.expires_in).toBe(2);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(response.expires_in).toBe(60);
+    // Another counter's request for her waits until this one is answered or gone.
+    expect(await oauthError(start({ binding_message: 'LOKET 8' }))).toBe('invalid_request');
+    await expireNow(server.instance.db, response.auth_req_id);
     expect(await oauthError(poll(response))).toBe('expired_token');
     const { html } = await accountPage(SITI);
     expect(html).not.toContain('LOKET 7');
