@@ -84,7 +84,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   /** Every URL any page of this file asked for (documents, styles, scripts, images, fonts). */
   const requested: string[] = [];
   let newAuthorization: (params?: Record<string, string>) => Promise<string>;
-  /** A counter's request to confirm (CIBA) for Siti, waiting on her /akun. */
+  /** A counter's request to confirm (CIBA) for Siti, waiting on her /akun (made once). */
   let newCounterRequest: () => Promise<unknown>;
   /** A kiosk starts a device authorization: the address its QR code shows. */
   let newKioskCode: () => Promise<string>;
@@ -140,7 +140,10 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     const counterClient = await createWebClient(instance, { name: 'Loket Dispendukcapil', scope: 'openid profile' });
     await instance.clientRequests.setProfile(counterClient.clientId, { subjectType: 'public', highAssurance: false, ciba: true, kiosk: false }, 'test', '127.0.0.1');
     const counter = await relyingParty(server.url, counterClient.clientId, counterClient.clientSecret);
-    newCounterRequest = () => oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: 'LOKET 3 A-17' });
+    // One request waits for a citizen at a time: every view of the page shows the same one.
+    let counterRequest: Promise<unknown> | undefined;
+    newCounterRequest = () =>
+      (counterRequest ??= oidc.initiateBackchannelAuthentication(counter, { scope: 'openid profile', login_hint: SITI.nik, binding_message: 'LOKET 3 A-17' }));
     const kioskClient = await createWebClient(instance, { name: 'Kios Antrean Dispendukcapil' });
     await instance.clientRequests.setProfile(kioskClient.clientId, { subjectType: 'public', highAssurance: false, ciba: false, kiosk: true }, 'test', '127.0.0.1');
     const kiosk = await relyingParty(server.url, kioskClient.clientId, kioskClient.clientSecret);
