@@ -169,9 +169,11 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
         return { outcome: 'refused', refusal: verdict };
       }
       const checked = await phoneCodes.check(typed.codeId, typed.code, use);
-      const citizen = checked && (await citizens.findById(checked.citizenId));
-      const holds = citizen && citizen.status === 'active' && citizen.phone_verified && citizen.phone === checked.phone && checked.phone === typed.phone;
-      if (!checked || !citizen || !holds) {
+      // The account whose verified number was typed (loginSubject read it) must be the code's.
+      const citizen = subject.citizen;
+      const holds = checked !== undefined && citizen?.id === checked.citizenId && citizen.status === 'active' && citizen.phone_verified
+        && citizen.phone === checked.phone && checked.phone === typed.phone;
+      if (!holds || !checked || !citizen) {
         const type = signIn ? 'login.failed' : 'password_reset.code_failed';
         await audit({ type, citizenId: subject.citizen?.id, clientId: clientId || undefined, ip, details: { method: 'phone_code' } });
         if (signIn) countLogin('failed', unit);

@@ -4,18 +4,17 @@ import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { maskPhone } from '../../identity/phone.js';
-import { PHONE_CODE_MINUTES, type CodeSent } from '../../identity/phone-codes.js';
+import type { CodeSent } from '../../identity/phone-codes.js';
 import { checkNewPhone, type Profile } from '../../identity/profile.js';
 import type { Throttle } from '../../identity/throttle.js';
-import { isChannel, type Channel } from '../../messaging/outbox.js';
+import type { Channel } from '../../messaging/outbox.js';
 import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
-import { codeNotice } from '../code-notice.js';
+import { chosenChannel, codeFormData } from '../phone-code-forms.js';
 
 const phoneForm = z.object({ phone: field(160), channel: field(10), password: field(PASSWORD_MAX * 4) });
 const codeForm = z.object({ code: field(20) });
@@ -47,7 +46,7 @@ export function phoneRoutes(
   channels: readonly Channel[],
 ): Router {
   const router = new Router({ prefix: '/akun/telepon' });
-  const channelOf = (value: string): Channel => (isChannel(value) && channels.includes(value) ? value : channels[0]!);
+  const channelOf = (value: string) => chosenChannel(value, channels);
   const citizenOf = async (ctx: Context): Promise<Citizen> => {
     const citizen = await citizens.findById(ctx.state.accountId);
     if (!citizen) throw new InputError('account_unknown');
@@ -105,9 +104,7 @@ export function phoneRoutes(
   /** The code form of the pending change (`pending`: one just remembered, which the request's cookie does not hold yet). */
   function renderCode(ctx: Context, errors: object[] = [], status = 200, waitSeconds = 0, pending = pendingOf(ctx)) {
     if (!pending) return render(ctx, 'account/phone-code', { errors }, status);
-    render(ctx, 'account/phone-code', {
-      maskedPhone: maskPhone(pending.phone), channel: pending.channel, channels, codeMinutes: PHONE_CODE_MINUTES, ...codeNotice(ctx, waitSeconds), errors,
-    }, status);
+    render(ctx, 'account/phone-code', { ...codeFormData(ctx, pending, channels, waitSeconds), errors }, status);
   }
 
   router.get('/verifikasi', signedIn, (ctx) => renderCode(ctx));

@@ -7,7 +7,7 @@ import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { translator } from '../../i18n.js';
 import { parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
-import { codeNoticeQuery } from '../code-notice.js';
+import { codeNoticeQuery } from '../phone-code-forms.js';
 import { rememberVerification } from '../register/verify-cookie.js';
 import { refusalMessage } from '../throttling.js';
 import type { Interaction } from './context.js';

@@ -6,8 +6,8 @@ import { translator } from '../../i18n.js';
 import { passwordlessMeets } from '../../identity/assurance.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
-import { maskPhone, normalizePhone } from '../../identity/phone.js';
-import { PHONE_CODE_MINUTES, type CodeSent, type PhoneCodes } from '../../identity/phone-codes.js';
+import { normalizePhone } from '../../identity/phone.js';
+import type { CodeSent, PhoneCodes } from '../../identity/phone-codes.js';
 import { isChannel, type Channel } from '../../messaging/outbox.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
@@ -17,7 +17,7 @@ import type { Interaction } from './context.js';
 import type { FinishLogin } from './finish-login.js';
 import type { SecondFactorPage } from './second-factor.js';
 import type { InteractionStep } from './step.js';
-import { codeNotice, codeNoticeQuery } from '../code-notice.js';
+import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-forms.js';
 
 /**
  * The code this browser asked for in this interaction: the number typed (E.164) and the code the
@@ -65,7 +65,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
   codeSignIn: boolean;
   foreignPrefixes: readonly string[];
 }): InteractionStep {
-  const channelOf = (value: string): Channel => (isChannel(value) && channels.includes(value) ? value : channels[0]!);
+  const channelOf = (value: string) => chosenChannel(value, channels);
   /** Whether this interaction may sign in with a code: the setting is on and the service asks for the basic level only. */
   const offered = (interaction: Interaction) => codeSignIn && channels.length > 0 && passwordlessMeets(interaction.details.params.acr_values, channels[0]!);
 
@@ -89,11 +89,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
       passwordHref: `/interaction/${interaction.uid}`,
       abortAction: interaction.action('abort'),
       client: interaction.client,
-      phone: maskPhone(pending.phone),
-      channel: pending.channel,
-      channels,
-      codeMinutes: PHONE_CODE_MINUTES,
-      ...codeNotice(ctx, waitSeconds),
+      ...codeFormData(ctx, pending, channels, waitSeconds),
       errors,
     }, status);
   }

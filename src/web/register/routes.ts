@@ -5,14 +5,14 @@ import { InputError } from '../../errors.js';
 import { checkNewCitizen } from '../../identity/citizens.js';
 import { PHONE_CODE_MINUTES, type CodeSent } from '../../identity/phone-codes.js';
 import type { Registration } from '../../identity/registration.js';
-import { isChannel, type Channel } from '../../messaging/outbox.js';
+import type { Channel } from '../../messaging/outbox.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { continuePath, pendingVerification, rememberVerification } from './verify-cookie.js';
-import { codeNotice, codeNoticeQuery } from '../code-notice.js';
+import { chosenChannel, codeNotice, codeNoticeQuery } from '../phone-code-forms.js';
 
 const registrationForm = z.object({
   nik: field(64),
@@ -45,7 +45,7 @@ function birthdateOf(day: string, month: string, year: string): string {
  */
 export function registerRoutes(registration: Registration, throttle: Throttle, channels: readonly Channel[], foreignPrefixes: readonly string[]): Router {
   const router = new Router();
-  const channelOf = (value: string): Channel => (isChannel(value) && channels.includes(value) ? value : channels[0]!);
+  const channelOf = (value: string) => chosenChannel(value, channels);
 
   router.get('/daftar', (ctx) => {
     const lanjut = continuePath(ctx.query.lanjut);

@@ -5,15 +5,15 @@ import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
 import type { PasswordReset } from '../../identity/password-reset.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { looksLikePhone, maskPhone, normalizePhone } from '../../identity/phone.js';
-import { PHONE_CODE_MINUTES, type CodeSent } from '../../identity/phone-codes.js';
+import { looksLikePhone, normalizePhone } from '../../identity/phone.js';
+import type { CodeSent } from '../../identity/phone-codes.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { isChannel, type Channel } from '../../messaging/outbox.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { refusalMessage, withinIpLimit } from '../throttling.js';
-import { codeNotice, codeNoticeQuery } from '../code-notice.js';
+import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-forms.js';
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** One field for the email or the phone number, and how a code is to reach the phone. */
@@ -43,21 +43,14 @@ const pendingResetCode = jsonCookie('kid.reset-code', 15 * 60 * 1000, (v): v is 
  */
 export function resetRoutes(reset: PasswordReset, throttle: Throttle, channels: readonly Channel[], foreignPrefixes: readonly string[]): Router {
   const router = new Router({ prefix: '/lupa-sandi' });
-  const channelOf = (value: string): Channel => (isChannel(value) && channels.includes(value) ? value : channels[0]!);
+  const channelOf = (value: string) => chosenChannel(value, channels);
 
   function showRequest(ctx: Context, values: { contact: string; channel: Channel }, errors: object[] = [], status = 200) {
     render(ctx, 'reset/request', { values, channels, errors }, status);
   }
 
   function showCode(ctx: Context, pending: PendingResetCode, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}) {
-    render(ctx, 'reset/code', {
-      phone: maskPhone(pending.phone),
-      channel: pending.channel,
-      channels,
-      codeMinutes: PHONE_CODE_MINUTES,
-      ...codeNotice(ctx, waitSeconds),
-      errors,
-    }, status);
+    render(ctx, 'reset/code', { ...codeFormData(ctx, pending, channels, waitSeconds), errors }, status);
   }
 
   const codeFormAfter = (sent: Exclude<CodeSent, { outcome: 'refused' }>) =>
