@@ -16,6 +16,9 @@ export type Purpose =
   | 'signing-key'
   | 'instance-secret'
   | 'phone-reset'
+  | 'upstream-secret'
+  | 'upstream-key'
+  | 'upstream-request'
   // Keyed hashes, to look a value up without storing it in clear (the NIK's as well).
   | 'login-identifier'
   | 'account-token'
@@ -27,7 +30,9 @@ export type Purpose =
   | 'csrf'
   | 'pairwise-subject'
   | 'population-query'
-  | 'phone-code';
+  | 'phone-code'
+  | 'upstream-state'
+  | 'upstream-browser';
 
 /** Encrypts and hashes with subkeys of the instance encryption key, one subkey per purpose. */
 export interface Sealer {

@@ -74,6 +74,15 @@ export const AUDIT_TYPES = [
   'catalogue.proposal_submitted',
   'catalogue.proposal_approved',
   'catalogue.proposal_rejected',
+  'upstream.created',
+  'upstream.updated',
+  'upstream.started',
+  'upstream.failed',
+  'upstream.linked',
+  'upstream.link_refused',
+  'upstream.unlinked',
+  'upstream.logout',
+  'upstream.logout_refused',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
