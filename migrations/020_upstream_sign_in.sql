@@ -82,8 +82,11 @@ create table upstream_logout_tokens (
   primary key (provider_slug, jti)
 );
 
--- An account made by an upstream sign-in has no password until the citizen sets one.
+-- An account made by an upstream sign-in has no password until the citizen sets one, and may
+-- have no contact: the upstream is its way in.
 alter table citizens alter column password_hash drop not null;
+alter table citizens drop constraint citizens_contact_check;
+alter table citizens add constraint citizens_contact_check check (email is not null or phone is not null or password_hash is null);
 
 -- A verification by an upstream is recorded like the counter's: the method, and which upstream.
 alter table citizens drop constraint citizens_verification_method_check;

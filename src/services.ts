@@ -34,6 +34,9 @@ import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createAccountSessions } from './oidc/account-sessions.js';
 import { deleteClientPayloads } from './oidc/payloads.js';
+import { createUpstreams, upstreamAddress } from './federation/upstreams.js';
+import { createUpstreamAccounts } from './federation/upstream-accounts.js';
+import { createUpstreamClient } from './federation/upstream-client.js';
 import { createMetrics } from './metrics.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -90,11 +93,16 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
+  // Signing in with a national identity provider (INApas, IKD): Kediri ID as their relying party.
+  const upstreams = createUpstreams(db, sealer, audit);
+  const upstreamAccounts = createUpstreamAccounts({ db, sealer, citizens, sessions, audit });
+  const upstreamClient = createUpstreamClient({ timeoutSeconds: 10, redirectUri: (slug) => upstreamAddress(config.issuer, slug, 'kembali') });
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals },
+    ...{ upstreams, upstreamAccounts, upstreamClient },
   };
 }
 

@@ -77,6 +77,9 @@ function isIssuerUrl(value: string): boolean {
   return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
 }
 
+/** Our redirect URI at an upstream, registered there with our client; the other addresses an upstream needs sit beside it. */
+export const upstreamAddress = (issuer: string, slug: string, path: 'kembali' | 'keluar' | 'jwks.json') => `${issuer}/masuk-dengan/${slug}/${path}`;
+
 export const isLoopback = (hostname: string) => hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
 
 /** The defaults a new upstream starts from: INApas as its documentation describes it. */

@@ -9,18 +9,30 @@ export const ACR = {
 
 export const ACR_VALUES: string[] = Object.values(ACR);
 
+/** A level by its short name (the acr's last part). */
+export type AssuranceLevel = 'basic' | 'verified' | 'verified-mfa';
+
 /** The amr values (RFC 8176) of a second factor: a TOTP app or recovery code, a passkey. */
 const SECOND_FACTORS = ['otp', 'hwk', 'swk'];
+
+const DOWN_FROM: Record<AssuranceLevel, string[]> = {
+  'verified-mfa': [ACR.verifiedMfa, ACR.verified, ACR.basic],
+  verified: [ACR.verified, ACR.basic],
+  basic: [ACR.basic],
+};
 
 /**
  * What this account reaches in a login that used the methods `amr`, strongest first. The methods
  * decide: only a login with the password ('pwd') reaches beyond basic, and a second factor besides
  * reaches verified-mfa. A login by a code sent to the phone alone ('sms', 'whatsapp') stays basic,
- * whatever the account's assurance and whatever else it used.
+ * whatever the account's assurance and whatever else it used. A login at an upstream ('fed')
+ * reaches what the upstream proved (`upstreamLevel`), never more, and of a verified account only.
  */
-function reachable(citizen: Pick<Citizen, 'assurance'>, amr: readonly string[]): string[] {
-  if (citizen.assurance !== 'verified' || !amr.includes('pwd')) return [ACR.basic];
-  return amr.some((m) => SECOND_FACTORS.includes(m)) ? [ACR.verifiedMfa, ACR.verified, ACR.basic] : [ACR.verified, ACR.basic];
+function reachable(citizen: Pick<Citizen, 'assurance'>, amr: readonly string[], upstreamLevel: AssuranceLevel): string[] {
+  if (citizen.assurance !== 'verified') return DOWN_FROM.basic;
+  if (amr.includes('fed')) return DOWN_FROM[upstreamLevel];
+  if (!amr.includes('pwd')) return DOWN_FROM.basic;
+  return amr.some((m) => SECOND_FACTORS.includes(m)) ? DOWN_FROM['verified-mfa'] : DOWN_FROM.verified;
 }
 
 /**
@@ -28,8 +40,8 @@ function reachable(citizen: Pick<Citizen, 'assurance'>, amr: readonly string[]):
  * reaches; with them (in the client's order of preference) the first one it reaches; undefined
  * when it reaches none.
  */
-export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>, amr: readonly string[]): string | undefined {
-  const can = reachable(citizen, amr);
+export function acrForLogin(acrValues: unknown, citizen: Pick<Citizen, 'assurance'>, amr: readonly string[], upstreamLevel: AssuranceLevel = 'basic'): string | undefined {
+  const can = reachable(citizen, amr, upstreamLevel);
   const requested = typeof acrValues === 'string' ? acrValues.split(' ').filter(Boolean) : [];
   if (requested.length === 0) return can[0];
   return requested.find((acr) => can.includes(acr));

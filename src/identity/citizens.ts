@@ -65,7 +65,11 @@ export interface SeededCitizen {
 type ProfileFields = { name: string; address: object | null };
 
 /** How an identity was verified: by an officer at the counter, or online against the population register (for the name it matched). */
-export type IdentityVerifiedBy = { method: 'counter'; officerId: string } | { method: 'population_data'; name: string };
+export type IdentityVerifiedBy =
+  | { method: 'counter'; officerId: string }
+  | { method: 'population_data'; name: string }
+  /** A sign-in at an upstream (INApas, IKD) that vouches for the identity: the account's name and birth date agree with its. */
+  | { method: 'upstream'; upstream: string };
 
 export interface CreateOptions {
   actor: string;
@@ -177,13 +181,13 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
    * The account a login identifier names, with its password hash: a 16-digit NIK, an email, or a
    * verified phone number (in any form normalizePhone reads).
    */
-  async function findByLogin(identifier: string): Promise<(Citizen & { password_hash: string }) | undefined> {
+  async function findByLogin(identifier: string): Promise<(Citizen & { password_hash: string | null }) | undefined> {
     const login = identifier.trim();
     const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
     const [where, param] = /^\d{16}$/.test(login) ? ['nik_hash = $1', nikHash(login)]
       : phone ? ['phone = $1 and phone_verified', phone]
       : ['lower(email) = lower($1)', login];
-    const { rows } = await db.query<Citizen & { password_hash: string }>(`select ${COLUMNS}, password_hash from citizens where ${where}`, [param]);
+    const { rows } = await db.query<Citizen & { password_hash: string | null }>(`select ${COLUMNS}, password_hash from citizens where ${where}`, [param]);
     return rows[0];
   }
 
@@ -241,15 +245,17 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /**
-     * Raises the account to the verified level, recorded with method and time (and the officer);
-     * online, only for the name the register matched and an account not yet verified. False when nothing changed.
+     * Raises the account to the verified level, recorded with method and time (and the officer, or
+     * the upstream); online, only for the name the register matched and an account not yet
+     * verified; by an upstream, only an account not yet verified. False when nothing changed.
      */
     async markIdentityVerified(tx: Queryable, id: string, by: IdentityVerifiedBy): Promise<boolean> {
       const { rowCount } = await tx.query(
         `update citizens set assurance = 'verified', verified_at = now(), verified_by = coalesce($2::uuid, verified_by),
-           verification_method = $3, updated_at = now()
-         where id = $1 and ($4::text is null or (name = $4 and assurance <> 'verified'))`,
-        [id, by.method === 'counter' ? by.officerId : null, by.method, by.method === 'population_data' ? by.name : null],
+           verification_method = $3, verified_upstream = $5, updated_at = now()
+         where id = $1 and ($4::text is null or (name = $4 and assurance <> 'verified')) and ($5::text is null or assurance <> 'verified')`,
+        [id, by.method === 'counter' ? by.officerId : null, by.method, by.method === 'population_data' ? by.name : null,
+          by.method === 'upstream' ? by.upstream : null],
       );
       return rowCount === 1;
     },
@@ -336,13 +342,13 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /**
-     * Whether the account completed a login with its password (and second factor if any) for this
-     * client since then (databaseNow ms). A sign-in with a phone code alone does not count.
+     * Whether the account completed a login with its password (and second factor if any), or at an
+     * upstream, for this client since then (databaseNow ms). A sign-in with a phone code alone does not count.
      */
     async signedInSince(id: string, clientId: string, sinceMs: number): Promise<boolean> {
       const { rowCount } = await db.query(
         `select 1 from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
-           and at >= to_timestamp($3::double precision / 1000) and details->'amr' ? 'pwd'`,
+           and at >= to_timestamp($3::double precision / 1000) and (details->'amr' ? 'pwd' or details->'amr' ? 'fed')`,
         [id, clientId, sinceMs],
       );
       return rowCount > 0;
@@ -412,6 +418,34 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       await on.query('update citizens set email_verified = true, updated_at = now() where id = $1 and not email_verified', [id]);
     },
 
+    /** Whether the account has a password (one made by an upstream sign-in has none until the citizen sets one). */
+    async hasPassword(id: string, on: Queryable = db): Promise<boolean> {
+      const { rowCount } = await on.query('select 1 from citizens where id = $1 and password_hash is not null', [id]);
+      return rowCount === 1;
+    },
+
+    /**
+     * Creates an account from an upstream's identity, in the caller's transaction: no password,
+     * the contacts unverified (we prove them ourselves), verified by the upstream when it vouches.
+     * The caller checked the NIK and the name; an InputError when the NIK or the email is taken.
+     */
+    async createFromUpstream(tx: Queryable, input: { nik: string; name: string; birthdate: string; gender: 'male' | 'female'; email: string | null; phone: string | null; verifiedBy: string | undefined }): Promise<Citizen> {
+      const id = randomUUID();
+      const taken = await tx.query<{ nik_taken: boolean }>(
+        'select nik_hash = $1 as nik_taken from citizens where nik_hash = $1 or lower(email) = $2::text',
+        [nikHash(input.nik), input.email],
+      );
+      if (taken.rows[0]) throw new InputError(taken.rows[0].nik_taken ? 'nik_taken' : 'email_taken', taken.rows[0].nik_taken ? 'nik' : 'email');
+      await tx.query(
+        `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, phone, password_hash,
+           assurance, verified_at, verification_method, verified_upstream)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, null, $9, case when $9 = 'verified' then now() end, $10, $11)`,
+        [id, nikHash(input.nik), sealer.seal(NIK, input.nik), input.name, input.birthdate, input.gender, input.email, input.phone,
+          input.verifiedBy ? 'verified' : 'basic', input.verifiedBy ? 'upstream' : null, input.verifiedBy ?? null],
+      );
+      return (await findById(id, tx))!;
+    },
+
     /** Creates an account; an InputError names the field at fault, and nothing is written. */
     async create(input: NewCitizen, { actor, emailVerified = false, identityVerifiedBy, afterInsert }: CreateOptions): Promise<Citizen> {
       const checked = checkNewCitizen(input, foreignPrefixes);
@@ -459,8 +493,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */
     async passwordMatches(id: string, password: string): Promise<boolean> {
       if (!isUuid(id)) return false;
-      const { rows } = await db.query<{ password_hash: string }>("select password_hash from citizens where id = $1 and status = 'active'", [id]);
-      return (await passwords.verify(rows[0]?.password_hash, password)).ok && rows.length === 1;
+      const { rows } = await db.query<{ password_hash: string | null }>("select password_hash from citizens where id = $1 and status = 'active'", [id]);
+      return (await passwords.verify(rows[0]?.password_hash ?? undefined, password)).ok && rows[0]?.password_hash != null;
     },
 
     /**
@@ -469,8 +503,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
      */
     async authenticate(identifier: string, password: string): Promise<Citizen | undefined> {
       const found = await findByLogin(identifier);
-      const { ok, rehash } = await passwords.verify(found?.password_hash, password);
-      if (!found || !ok || found.status !== 'active') return undefined;
+      const { ok, rehash } = await passwords.verify(found?.password_hash ?? undefined, password);
+      if (!found?.password_hash || !ok || found.status !== 'active') return undefined;
       if (rehash) {
         await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]);
       }

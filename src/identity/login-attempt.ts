@@ -133,6 +133,27 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
     },
 
     /**
+     * The password of an account already found (linking an upstream identity to it proves the
+     * citizen holds it): throttled, and counted towards the account's lock, as a login's password.
+     */
+    async accountPassword(citizen: Citizen, password: string, { clientId, unit, ip }: AttemptOrigin): Promise<Exclude<SecondFactorOutcome, { outcome: 'passed' }> | { outcome: 'passed' }> {
+      const verdict = await firstRefusal(throttle.ipAttempt('login', ip), () => throttle.accountAttempt(citizen.id));
+      if (!verdict.allowed) {
+        await audit({ type: 'login.throttled', citizenId: citizen.id, clientId, ip, details: { locked: verdict.locked } });
+        countLogin('throttled', unit);
+        return { outcome: 'refused', refusal: verdict };
+      }
+      if (!(await citizens.passwordMatches(citizen.id, password))) {
+        await audit({ type: 'login.failed', citizenId: citizen.id, clientId, ip, details: { method: 'upstream_link' } });
+        countLogin('failed', unit);
+        await failed(citizen.id, citizen, ip);
+        return { outcome: 'failed' };
+      }
+      await throttle.accountSucceeded(citizen.id);
+      return { outcome: 'passed' };
+    },
+
+    /**
      * The second step, for an account whose password was right: `check` tries what the browser
      * sent (a code, a recovery code or a passkey's answer). Failures count towards the same lock
      * as wrong passwords.

@@ -37,6 +37,7 @@ import { homeRoutes } from './home-routes.js';
 import { initiateLoginRoutes } from './initiate-login-routes.js';
 import { catalogueRoutes } from './catalogue-routes.js';
 import { DYNAMIC_REGISTRATION_ENDPOINTS, dynamicRegistrationRoutes } from './dynamic-registration-routes.js';
+import { UPSTREAM_LOGOUT_ENDPOINTS, upstreamRoutes } from './upstream-routes.js';
 
 /** What the web app is built from: the services, the provider, and the keys of this instance. */
 export type AppDeps = Services & {
@@ -148,6 +149,7 @@ export function createApp(deps: AppDeps): Koa {
       codeSignIn: config.phone.codeSignIn,
       foreignPrefixes: config.phone.foreignPrefixes,
     }),
+    upstreamRoutes({ ...deps, issuer: config.issuer }),
     registerRoutes(deps.registration, deps.throttle, channels, config.phone.foreignPrefixes),
     resetRoutes(deps.passwordReset, deps.throttle, channels, config.phone.foreignPrefixes),
     ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messages)] : []),
@@ -163,7 +165,7 @@ export function createApp(deps: AppDeps): Koa {
     developerRouter(deps, portal.requireRole('developer')),
     dynamicRegistrationRoutes(deps),
   ];
-  checkFormPosts(routers, DYNAMIC_REGISTRATION_ENDPOINTS);
+  checkFormPosts(routers, [...DYNAMIC_REGISTRATION_ENDPOINTS, ...UPSTREAM_LOGOUT_ENDPOINTS]);
   for (const router of routers) app.use(router.routes());
 
   app.use(toProvider);

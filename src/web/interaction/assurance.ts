@@ -79,7 +79,7 @@ export function assuranceStep({ provider, citizens, loginAttempts, onlineCheckAv
         const result = birthPlace ? await loginAttempts.populationCheck(pending.citizenId, birthPlace, ctx.ip) : 'birth_place_required';
         const citizen = await citizens.findById(pending.citizenId);
         if (!citizen) throw new InputError('assurance_check_invalid');
-        await finishLogin(ctx, interaction, citizen, pending.amr.split(' '), { checks: birthPlace ? pending.checks + 1 : pending.checks, result });
+        await finishLogin(ctx, interaction, citizen, pending.amr.split(' '), { progress: { checks: birthPlace ? pending.checks + 1 : pending.checks, result } });
       });
 
       // "Back to the service" from the page that explains how to reach the requested assurance.

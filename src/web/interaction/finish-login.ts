@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Citizen } from '../../identity/citizens.js';
-import { acrForLogin, missingLevel } from '../../identity/assurance.js';
+import { acrForLogin, missingLevel, type AssuranceLevel } from '../../identity/assurance.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
 import { seeOther } from '../forms.js';
 import type { Interaction } from './context.js';
@@ -9,7 +9,8 @@ import type { AssurancePage } from './assurance.js';
 
 /**
  * The authentication methods a login used, as amr values (RFC 8176): 'pwd', or a code sent to the
- * phone ('sms', or 'whatsapp', ours), then a second factor. They decide the acr (assurance.ts).
+ * phone ('sms', or 'whatsapp', ours), then a second factor; or 'fed', a login at an upstream. They
+ * decide the acr (assurance.ts).
  */
 export type Amr = string[];
 
@@ -19,21 +20,31 @@ export interface CheckProgress {
   result?: string;
 }
 
+/** A login at an upstream (amr 'fed'): the level it proved, and what to do once the session's login time is known. */
+export interface UpstreamLogin {
+  level: AssuranceLevel;
+  /** Runs before the provider records the login at `loginTs` (epoch seconds). */
+  signingIn(loginTs: number): Promise<void>;
+}
+
 /**
  * Completes a login: at the acr the client asked for, with the amr of the methods used; or, when
  * the account does not reach it, the page that explains how it can.
  */
 export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, assurance: AssurancePage) {
-  return async function finishLogin(ctx: Context, interaction: Interaction, citizen: Citizen, amr: Amr, progress: CheckProgress = { checks: 0 }): Promise<void> {
+  return async function finishLogin(ctx: Context, interaction: Interaction, citizen: Citizen, amr: Amr,
+    { progress = { checks: 0 }, upstream }: { progress?: CheckProgress; upstream?: UpstreamLogin } = {}): Promise<void> {
     const { details, origin } = interaction;
-    const acr = acrForLogin(details.params.acr_values, citizen, amr);
+    const acr = acrForLogin(details.params.acr_values, citizen, amr, upstream?.level);
     if (!acr) {
       await loginAttempts.unmet(citizen.id, details.params.acr_values, origin);
       return assurance.show(ctx, interaction, citizen, amr, missingLevel(details.params.acr_values), progress);
     }
     assurance.forget(ctx);
+    const ts = Math.floor(Date.now() / 1000);
+    await upstream?.signingIn(ts);
     await loginAttempts.succeeded(citizen.id, { acr, amr, userAgent: ctx.get('user-agent') }, origin);
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: citizen.id, acr, amr, remember: true } });
+    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: citizen.id, acr, amr, remember: true, ts } });
     seeOther(ctx, to);
   };
 }

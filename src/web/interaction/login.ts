@@ -21,16 +21,18 @@ const loginForm = z.object({
 });
 
 /** The other ways to sign in that this interaction may use (the steps' `alternative`). */
-export type LoginAlternatives = (interaction: Interaction) => LoginAlternative[];
+export type LoginAlternatives = (interaction: Interaction) => Promise<LoginAlternative[]>;
 
-function showLogin(ctx: Context, interaction: Interaction, alternatives: LoginAlternatives, identifier = '', errors: object[] = [], status = 200): void {
+async function showLogin(ctx: Context, interaction: Interaction, alternatives: LoginAlternatives, identifier = '', errors: object[] = [], status = 200): Promise<void> {
+  const others = await alternatives(interaction);
   render(ctx, 'interaction/login', {
     action: interaction.action('login'),
     abortAction: interaction.action('abort'),
     client: interaction.client,
     identifier,
     errors,
-    alternatives: alternatives(interaction),
+    buttons: others.filter((o) => o.button),
+    alternatives: others.filter((o) => !o.button),
     registerHref: `/daftar?lanjut=${encodeURIComponent(`/interaction/${interaction.uid}`)}`,
   }, status);
 }

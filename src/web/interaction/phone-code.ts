@@ -106,7 +106,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
     `${interaction.action('kode/masukkan')}?${codeNoticeQuery(sent)}`;
 
   return {
-    alternative: (interaction) => (offered(interaction) ? { href: interaction.action('kode'), label: 'login.phone_code.link' } : undefined),
+    alternatives: async (interaction) => (offered(interaction) ? [{ href: interaction.action('kode'), label: 'login.phone_code.link' }] : []),
 
     actions(router, read) {
       /**

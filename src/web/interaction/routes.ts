@@ -19,6 +19,10 @@ import { loginStep } from './login.js';
 import { phoneCodeStep } from './phone-code.js';
 import { secondFactorPage, secondFactorStep } from './second-factor.js';
 import type { InteractionStep } from './step.js';
+import { upstreamStep } from './upstream.js';
+import type { Upstreams } from '../../federation/upstreams.js';
+import type { UpstreamAccounts } from '../../federation/upstream-accounts.js';
+import type { UpstreamClient } from '../../federation/upstream-client.js';
 
 interface Deps {
   provider: Provider;
@@ -38,6 +42,9 @@ interface Deps {
   codeSignIn: boolean;
   /** Calling codes of other countries whose numbers are accepted (PHONE_FOREIGN_PREFIXES). */
   foreignPrefixes: readonly string[];
+  upstreams: Upstreams;
+  upstreamClient: UpstreamClient;
+  upstreamAccounts: UpstreamAccounts;
 }
 
 /** The pages oidc-provider sends the browser to (/interaction/:uid): the sign-in, step by step. */
@@ -47,10 +54,11 @@ export function interactionRoutes(deps: Deps): Router {
   const secondFactor = secondFactorPage(deps.secondFactors, deps.passkeys);
 
   // The login page links to the other ways to sign in that the interaction may use.
-  const alternatives = (interaction: Interaction) => steps.flatMap((step) => step.alternative?.(interaction) ?? []);
+  const alternatives = async (interaction: Interaction) => (await Promise.all(steps.map((step) => step.alternatives?.(interaction) ?? []))).flat();
   const steps: InteractionStep[] = [
     loginStep({ ...deps, secondFactorPage: secondFactor, finishLogin, alternatives }),
     phoneCodeStep({ ...deps, secondFactorPage: secondFactor, finishLogin }),
+    upstreamStep({ ...deps, finishLogin }),
     secondFactorStep({ ...deps, page: secondFactor, finishLogin }),
     assuranceStep({ ...deps, finishLogin }),
     consentStep(deps),

@@ -11,16 +11,16 @@ import type { Interaction, PromptName, ReadInteraction } from './context.js';
 export interface InteractionStep {
   page?: { prompt: PromptName; show(ctx: Context, interaction: Interaction): Promise<void> };
   actions?(router: Router, read: ReadInteraction): void;
-  /**
-   * Another way to sign in that the login page links to, when this interaction may use it: the
-   * link's address and the locale key of its text.
-   */
-  alternative?(interaction: Interaction): LoginAlternative | undefined;
+  /** The other ways to sign in that the login page links to, when this interaction may use them. */
+  alternatives?(interaction: Interaction): Promise<LoginAlternative[]>;
 }
 
 /** A link on the login page to another way of signing in. */
 export interface LoginAlternative {
   href: string;
-  /** The locale key of the link's text. */
+  /** The locale key of the link's text, and what it names. */
   label: string;
+  labelArgs?: Record<string, string>;
+  /** A button beside the password form (with this logo, when there is one), not a link under it. */
+  button?: { logo?: string };
 }

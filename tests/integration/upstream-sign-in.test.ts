@@ -1,0 +1,364 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { Agent, csrfTokenOf } from '../support/agent.js';
+import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { lastEmailTo } from '../support/mail.js';
+
+const VERIFIED = 'urn:kediri:acr:verified';
+const LOA3 = 'urn:inapas:loa:3';
+const UPSTREAM_SECRET = 'rahasia-klien-inapas-untuk-kediri-id';
+
+/** People at the fake INApas: each test signs in someone of its own, so that no test sees another's account. */
+const person = (login: string, claims: Record<string, unknown>, acr = LOA3): UpstreamPerson => ({ login, claims, acr });
+const BUDI = person('budi', { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', phone_number: '081234567801' });
+
+let server: TestServer;
+let fake: FakeUpstream;
+let rp: oidc.Configuration;
+
+beforeAll(async () => {
+  [server, fake] = await Promise.all([startTestServer({ UPSTREAM_TIMEOUT_SECONDS: '2', LOG_LEVEL: 'error' }), startFakeUpstream()]);
+  fake.addClient({
+    client_id: 'kediri-id',
+    client_secret: UPSTREAM_SECRET,
+    redirect_uris: [`${server.url}/masuk-dengan/inapas/kembali`],
+    backchannel_logout_uri: `${server.url}/masuk-dengan/inapas/keluar`,
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+  await server.instance.upstreams.create(upstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
+  const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Samsat Online', unit: 'samsat' });
+  rp = await relyingParty(server.url, clientId, clientSecret);
+});
+
+afterAll(async () => {
+  await server.close();
+  await fake.close();
+});
+
+function upstreamSettings(slug: string, issuer: string) {
+  return {
+    slug,
+    label: 'INApas',
+    issuer,
+    clientId: 'kediri-id',
+    clientSecret: UPSTREAM_SECRET,
+    authMethod: 'client_secret_basic' as const,
+    scopes: 'openid profile email phone nik',
+    nikClaim: 'nik',
+    claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
+    verifiedAcr: LOA3,
+    mfaAcr: '',
+    enabled: true,
+  };
+}
+
+/** Our login page of a fresh authorization request, in a fresh browser. */
+async function loginPage(params: Record<string, string> = {}) {
+  const agent = new Agent(server.url);
+  const request = await authorizationRequest(rp, { scope: 'openid profile', ...params });
+  const { res, url } = await agent.follow(request.url);
+  expect(url).toContain('/interaction/');
+  return { agent, request, interaction: url, html: await res!.text() };
+}
+
+/** "Masuk dengan INApas" on the login page: the upstream's authorization URL our server sends the browser to. */
+async function leave(agent: Agent, interaction: string, slug = 'inapas'): Promise<string> {
+  const start = await agent.request(`${interaction}/masuk-dengan/${slug}`);
+  expect(start.status).toBe(303);
+  return start.headers.get('location')!;
+}
+
+/** Signs in at the upstream as `login` and comes back: the page our server shows then (or the redirect off it). */
+async function signInUpstream(login: string, params: Record<string, string> = {}) {
+  const page = await loginPage(params);
+  const back = await fake.signIn(await leave(page.agent, page.interaction), login);
+  const { res, url } = await page.agent.follow(back);
+  return { ...page, back, res, url };
+}
+
+/** Gives consent where asked; the code exchange of what comes back to the service. */
+async function toService(agent: Agent, request: Awaited<ReturnType<typeof authorizationRequest>>, res: Response | undefined, url: string) {
+  if (url.includes('/interaction/')) {
+    const html = await res!.text();
+    expect(html).toContain('/consent');
+    const posted = await agent.post(`${url}/consent`, { _csrf: csrfTokenOf(html) });
+    ({ url } = await agent.follow(posted.headers.get('location')!));
+  }
+  return oidc.authorizationCodeGrant(rp, new URL(url), request.checks);
+}
+
+/** An address on this machine where nothing listens. */
+async function closedAddress(): Promise<string> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
+const citizenByNik = async (nik: string) => server.instance.citizens.findByNik(nik);
+const citizenCount = async () => Number((await server.instance.db.query<{ n: string }>('select count(*) as n from citizens')).rows[0]!.n);
+const auditCount = async (type: string) => Number((await server.instance.db.query<{ n: string }>('select count(*) as n from audit_events where type = $1', [type])).rows[0]!.n);
+const lastAudit = async (type: string) =>
+  (await server.instance.db.query<{ details: Record<string, unknown> }>('select details from audit_events where type = $1 order by at desc, id desc limit 1', [type])).rows[0]?.details;
+
+describe('the login page', () => {
+  test('shows "Masuk dengan INApas" beside the password form, in Indonesian and in English', async () => {
+    const { html } = await loginPage();
+    expect(html).toMatch(/href="\/interaction\/[^"]+\/masuk-dengan\/inapas"[^>]*>[^<]*Masuk dengan INApas/);
+    const english = await loginPage({ ui_locales: 'en' });
+    expect(english.html).toContain('Sign in with INApas');
+  });
+
+  test('an upstream that is switched off has no button and cannot be started', async () => {
+    await server.instance.upstreams.create({ ...upstreamSettings('ikd', fake.issuer), label: 'IKD', enabled: false }, 'test', '127.0.0.1');
+    const { agent, interaction, html } = await loginPage();
+    expect(html).not.toContain('Masuk dengan IKD');
+    const start = await agent.request(`${interaction}/masuk-dengan/ikd`);
+    expect(start.status).toBe(404);
+    expect(await lastAudit('upstream.failed')).toMatchObject({ upstream: 'ikd', reason: 'unknown_upstream' });
+  });
+});
+
+describe('a NIK with no account', () => {
+  test('makes a verified account from the upstream, without a password, and signs in to the service at verified with amr fed', async () => {
+    fake.addPerson(BUDI);
+    const before = await citizenCount();
+    const { agent, request, res, url } = await signInUpstream('budi', { acr_values: VERIFIED });
+    expect(url).toContain('/hubungkan');
+    const html = await res!.text();
+    expect(html).toContain('Budi Santoso');
+    expect(html).toContain('3571 **** **** 0003');
+    expect(html).not.toContain('3571020512880003');
+    expect(html).toContain('value="budi@example.id"');
+    expect(await citizenCount()).toBe(before);
+
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(html), email: 'budi@example.id', phone: '0812-3456-7801' });
+    expect(created.status).toBe(303);
+    const next = await agent.follow(created.headers.get('location')!);
+    const tokens = await toService(agent, request, next.res, next.url);
+    const claims = tokens.claims()!;
+    expect(claims.acr).toBe(VERIFIED);
+    expect(claims.amr).toEqual(['fed']);
+
+    const citizen = (await citizenByNik('3571020512880003'))!;
+    expect(citizen).toMatchObject({ name: 'Budi Santoso', birthdate: '1988-12-05', assurance: 'verified', email: 'budi@example.id', email_verified: false, phone: '+6281234567801', phone_verified: false });
+    expect(await server.instance.citizens.hasPassword(citizen.id)).toBe(false);
+    const recorded = await server.instance.db.query('select verification_method, verified_upstream from citizens where id = $1', [citizen.id]);
+    expect(recorded.rows[0]).toEqual({ verification_method: 'upstream', verified_upstream: 'inapas' });
+    expect(await server.instance.upstreamAccounts.links(citizen.id)).toEqual([expect.objectContaining({ slug: 'inapas', label: 'INApas' })]);
+    // The email is ours to prove: the verification email went to it.
+    expect((await lastEmailTo(server.instance.db, 'budi@example.id')).link).toBeTruthy();
+    // No password at Kediri ID: the password form signs nobody in with any password.
+    expect(await server.instance.citizens.authenticate('3571020512880003', '')).toBeUndefined();
+  });
+
+  test('the second time, the linked account is signed in at once', async () => {
+    const before = await citizenCount();
+    const { agent, request, res, url } = await signInUpstream('budi', { acr_values: VERIFIED });
+    const tokens = await toService(agent, request, res, url);
+    expect(tokens.claims()!.acr).toBe(VERIFIED);
+    expect(await citizenCount()).toBe(before);
+  });
+
+  test('a bad email on the confirmation page is refused with its message, and nothing is made', async () => {
+    fake.addPerson(person('rina', { nik: '3571024607950002', name: 'Rina Wati', birthdate: '1995-07-06' }));
+    const { agent, res, url } = await signInUpstream('rina');
+    const html = await res!.text();
+    const before = await citizenCount();
+    const refused = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(html), email: 'bukan-email', phone: '' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toMatch(/href="#email"/);
+    expect(await citizenCount()).toBe(before);
+    // A forged CSRF token changes nothing either.
+    const forged = await agent.post(`${url}/akun-baru`, { _csrf: 'palsu', email: '', phone: '' });
+    expect(forged.status).toBe(403);
+    expect(await citizenCount()).toBe(before);
+  });
+
+  test('an upstream that does not vouch (another acr) makes a basic account, and a service asking for verified is told so', async () => {
+    fake.addPerson(person('eko', { nik: '3571021003000004', name: 'Eko Prasetyo', birthdate: '2000-03-10' }, 'urn:inapas:loa:1'));
+    const { agent, res, url } = await signInUpstream('eko', { acr_values: VERIFIED });
+    const html = await res!.text();
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(html), email: '', phone: '' });
+    expect(created.status).toBe(403);
+    expect(await created.text()).toContain('MPP');
+    expect((await citizenByNik('3571021003000004'))!.assurance).toBe('basic');
+  });
+});
+
+describe('a NIK that has an account', () => {
+  test('is linked only with the account\'s password: a wrong one links nothing', async () => {
+    const siti = await createCitizen(server.instance);
+    fake.addPerson(person('siti', { nik: SITI.nik, name: 'SITI AMINAH', birthdate: SITI.birthdate }));
+    const { agent, request, res, url } = await signInUpstream('siti', { acr_values: VERIFIED });
+    let html = await res!.text();
+    expect(html).toContain('name="password"');
+
+    const wrong = await agent.post(`${url}/sandi`, { _csrf: csrfTokenOf(html), password: 'bukan-kata-sandinya' });
+    expect(wrong.status).toBe(400);
+    html = await wrong.text();
+    expect(html).toContain('Kata sandi salah');
+    expect(await server.instance.upstreamAccounts.links(siti.id)).toEqual([]);
+    expect((await server.instance.citizens.findById(siti.id))!.assurance).toBe('basic');
+
+    const right = await agent.post(`${url}/sandi`, { _csrf: csrfTokenOf(html), password: SITI.password });
+    expect(right.status).toBe(303);
+    const next = await agent.follow(right.headers.get('location')!);
+    const tokens = await toService(agent, request, next.res, next.url);
+    expect(tokens.claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+    expect(await server.instance.upstreamAccounts.links(siti.id)).toHaveLength(1);
+    expect((await server.instance.citizens.findById(siti.id))!.assurance).toBe('verified');
+    expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'password' });
+  });
+
+  test('an unverified account with another name is not linked: the citizen is sent to the counter', async () => {
+    const dewi = await server.instance.citizens.create(
+      { nik: '3571035506850002', name: 'Dewi Lestari', birthdate: '1985-06-15', email: 'dewi@example.id', password: 'loket-mpp-dhoho-plaza' },
+      { actor: 'test', emailVerified: true },
+    );
+    fake.addPerson(person('dewi', { nik: '3571035506850002', name: 'Dewi Kartika Sari', birthdate: '1985-06-15' }));
+    const { res } = await signInUpstream('dewi');
+    expect(res!.status).toBe(409);
+    const html = await res!.text();
+    expect(html).toContain('loket Mal Pelayanan Publik');
+    expect(html).not.toContain('name="password"');
+    expect(await server.instance.upstreamAccounts.links(dewi.id)).toEqual([]);
+    expect(await lastAudit('upstream.link_refused')).toMatchObject({ upstream: 'inapas', reason: 'counter' });
+  });
+});
+
+describe('what the upstream sends is checked', () => {
+  test('a NIK our rules refuse (an unknown province) makes and links nothing', async () => {
+    fake.addPerson(person('asing', { nik: '9971014101900001', name: 'Orang Asing', birthdate: '1990-01-01' }));
+    const before = await citizenCount();
+    const { res } = await signInUpstream('asing');
+    expect(res!.status).toBe(403);
+    expect(await res!.text()).toContain('tidak mengirim NIK yang sah');
+    expect(await citizenCount()).toBe(before);
+    expect(await lastAudit('upstream.link_refused')).toMatchObject({ reason: 'nik_invalid' });
+  });
+
+  test.each<IdTokenTamper>(['wrong_signature', 'wrong_audience', 'expired', 'wrong_nonce', 'wrong_issuer'])(
+    'an ID token with %s is refused: an error page with the other ways to sign in, nothing made',
+    async (tamper) => {
+      fake.addPerson(person(`palsu-${tamper}`, { nik: '3571025501990005', name: 'Tamper Test', birthdate: '1999-01-15' }));
+      const page = await loginPage();
+      const back = await fake.signIn(await leave(page.agent, page.interaction), `palsu-${tamper}`);
+      fake.tamperNext(tamper);
+      const before = await citizenCount();
+      const { res, url } = await page.agent.follow(back);
+      expect(url).toContain('/masuk-dengan/inapas/kembali');
+      expect(res!.status).toBe(502);
+      const html = await res!.text();
+      expect(html).toContain('tidak dapat kami percayai');
+      expect(html).toContain(`href="${new URL(page.interaction).pathname}"`);
+      // The answer's code never reaches the page (the language link included).
+      expect(html).not.toContain(new URL(back).searchParams.get('code')!);
+      expect(await citizenCount()).toBe(before);
+      expect(await lastAudit('upstream.failed')).toMatchObject({ upstream: 'inapas', reason: 'invalid_response', stage: 'return' });
+    },
+  );
+
+  test('a replayed answer (the same state twice) is refused', async () => {
+    fake.addPerson(person('ulang', { nik: '3571026602920006', name: 'Ulang Test', birthdate: '1992-02-26' }));
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction), 'ulang');
+    const first = await page.agent.request(back);
+    expect(first.status).toBe(303);
+    const again = await page.agent.request(back);
+    expect(again.status).toBe(400);
+    expect(await again.text()).toContain('sudah dipakai');
+  });
+
+  test('an answer carried to another browser signs nobody in there', async () => {
+    fake.addPerson(person('lain', { nik: '3571026702930007', name: 'Lain Test', birthdate: '1993-02-27' }));
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction), 'lain');
+    const other = await new Agent(server.url).request(back);
+    expect(other.status).toBe(400);
+    expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'state_invalid' });
+    // The browser that left can still come back.
+    expect((await page.agent.request(back)).status).toBe(303);
+  });
+
+  test('the person refusing at the upstream gives the refused page, nothing made', async () => {
+    const page = await loginPage();
+    const back = await fake.refuse(await leave(page.agent, page.interaction));
+    const { res } = await page.agent.follow(back);
+    expect(res!.status).toBe(400);
+    expect(await res!.text()).toContain('tidak memberikan izin');
+    expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'refused' });
+  });
+});
+
+describe('an upstream that is down or slow', () => {
+  test('down before the sign-in starts: a clear page, with the other ways', async () => {
+    await server.instance.upstreams.create({ ...upstreamSettings('mati', await closedAddress()), label: 'Mati' }, 'test', '127.0.0.1');
+    const { agent, interaction } = await loginPage();
+    const start = await agent.request(`${interaction}/masuk-dengan/mati`);
+    expect(start.status).toBe(502);
+    expect(await start.text()).toContain('tidak dapat dihubungi');
+    expect(await lastAudit('upstream.failed')).toMatchObject({ upstream: 'mati', reason: 'unreachable', stage: 'start' });
+  });
+
+  test('down when the code is exchanged: nothing made', async () => {
+    fake.addPerson(person('turun', { nik: '3571027003940008', name: 'Turun Test', birthdate: '1994-03-30' }));
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction), 'turun');
+    await fake.stop();
+    try {
+      const { res } = await page.agent.follow(back);
+      expect(res!.status).toBe(502);
+      expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'unreachable', stage: 'return' });
+    } finally {
+      await fake.restart();
+    }
+  });
+
+  test('slower than UPSTREAM_TIMEOUT_SECONDS: a timeout page', async () => {
+    fake.addPerson(person('lambat', { nik: '3571027103950009', name: 'Lambat Test', birthdate: '1995-03-31' }));
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction), 'lambat');
+    fake.delayMs = 4000;
+    try {
+      const { res } = await page.agent.follow(back);
+      expect(res!.status).toBe(504);
+      expect(await res!.text()).toContain('terlalu lama');
+      expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'timeout' });
+    } finally {
+      fake.delayMs = 0;
+    }
+  });
+});
+
+describe('the upstream\'s back-channel logout', () => {
+  test('ends the session that began with it; a forged, nonce-carrying or replayed logout token is refused', async () => {
+    fake.addPerson(person('keluar', { nik: '3571025804960010', name: 'Keluar Test', birthdate: '1996-04-18' }));
+    const { agent, res, url } = await signInUpstream('keluar');
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(await res!.text()), email: '', phone: '' });
+    expect(created.status).toBe(303);
+    await agent.follow(created.headers.get('location')!);
+    const citizen = (await citizenByNik('3571025804960010'))!;
+    expect(await server.instance.account.sessions(citizen.id)).toHaveLength(1);
+    const sid = fake.lastSid('keluar');
+    expect(sid).toBeTruthy();
+
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { wrongSignature: true })).toBe(400);
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { withNonce: true })).toBe(400);
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { noEvents: true })).toBe(400);
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { audience: 'someone-else' })).toBe(400);
+    expect(await server.instance.account.sessions(citizen.id)).toHaveLength(1);
+
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { jti: 'sekali-saja' })).toBe(200);
+    expect(await server.instance.account.sessions(citizen.id)).toHaveLength(0);
+    expect(await lastAudit('upstream.logout')).toMatchObject({ upstream: 'inapas', sessions: 1 });
+    expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { jti: 'sekali-saja' })).toBe(400);
+    expect(await auditCount('upstream.logout_refused')).toBeGreaterThanOrEqual(5);
+  });
+});
