@@ -30,6 +30,7 @@ import { createLoginAttempts } from './identity/login-attempt.js';
 import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/population-verifier.js';
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
+import { createUpstreams } from './federation/upstreams.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createAccountSessions } from './oidc/account-sessions.js';
@@ -90,11 +91,15 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
+  const upstreams = createUpstreams(db, sealer, audit, { production: config.production });
+  // The upstream UPSTREAM_* describe is written (when it changed) at every start.
+  if (config.upstream) await upstreams.applyEnvironment(config.upstream);
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals },
+    upstreams,
   };
 }
 
