@@ -89,6 +89,86 @@ function parseMessageGateway(value: string | undefined): Array<(typeof GATEWAY_N
   return GATEWAY_NAMES.filter((name) => names.includes(name));
 }
 
+/**
+ * Signing in with a national identity provider (src/federation/): the rules an upstream's settings
+ * follow, whether UPSTREAM_* give them (below) or an administrator does (src/federation/upstreams.ts).
+ */
+export const UPSTREAM_AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post'] as const;
+export type UpstreamAuthMethod = (typeof UPSTREAM_AUTH_METHODS)[number];
+/** In our URLs: /masuk-dengan/<slug>/kembali is the redirect URI registered upstream. */
+export const UPSTREAM_SLUG = /^[a-z0-9][a-z0-9-]{1,30}$/;
+/** A claim's name at the upstream. */
+export const UPSTREAM_CLAIM = /^[A-Za-z0-9_.:-]{1,100}$/;
+/** An acr value of the upstream's, and how many a setting lists at most. */
+export const UPSTREAM_ACR = /^[\x21-\x7e]{1,200}$/;
+export const UPSTREAM_ACR_MAX = 20;
+/** The account's details an upstream's claims may carry (the NIK's claim is set apart). */
+export const UPSTREAM_CLAIM_NAMES = ['name', 'birthdate', 'email', 'phone'] as const;
+
+/** The defaults a new upstream starts from: INApas as its documentation describes it. */
+export const DEFAULT_UPSTREAM = {
+  scopes: 'openid profile email phone nik',
+  nikClaim: 'nik',
+  claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
+} as const;
+
+export const isLoopback = (hostname: string) => hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
+
+/**
+ * An upstream's issuer: an https URL without query, fragment or credentials; http only on this
+ * machine (127.0.0.1, localhost) and only outside production: development and tests.
+ */
+export function isUpstreamIssuer(value: string, production: boolean): boolean {
+  const url = URL.parse(value);
+  if (!url || url.search || url.hash || url.username || url.password) return false;
+  return url.protocol === 'https:' || (!production && url.protocol === 'http:' && isLoopback(url.hostname));
+}
+
+/**
+ * The upstream UPSTREAM_* describe, in the shape src/federation/upstreams.ts takes (it checks
+ * it again and stores it at every start; an administrator cannot change it).
+ */
+export interface UpstreamEnvironment {
+  slug: string;
+  label: string;
+  issuer: string;
+  clientId: string;
+  authMethod: UpstreamAuthMethod;
+  /** Empty for private_key_jwt. */
+  clientSecret: string;
+  scopes: string;
+  nikClaim: string;
+  claimMap: Record<(typeof UPSTREAM_CLAIM_NAMES)[number], string>;
+  /** Space-separated acr values. */
+  verifiedAcr: string;
+  mfaAcr: string;
+  enabled: boolean;
+}
+
+/** UPSTREAM_CLAIMS: "name=nama_lengkap,birthdate=tanggal_lahir", any of the four; the others keep their default. */
+function parseUpstreamClaims(value: string | undefined): UpstreamEnvironment['claimMap'] {
+  const claims: UpstreamEnvironment['claimMap'] = { ...DEFAULT_UPSTREAM.claimMap };
+  for (const entry of (value ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [name = '', claim = '', ...rest] = entry.split('=').map((part) => part.trim());
+    if (!(UPSTREAM_CLAIM_NAMES as readonly string[]).includes(name) || rest.length > 0) {
+      throw new Error(`"${entry}" is not one of ${UPSTREAM_CLAIM_NAMES.map((n) => `${n}=CLAIM`).join(', ')}`);
+    }
+    if (!UPSTREAM_CLAIM.test(claim)) throw new Error(`"${entry}": a claim name is letters, digits and _ . : - (at most 100)`);
+    claims[name as keyof typeof claims] = claim;
+  }
+  return claims;
+}
+
+/** Space- or comma-separated acr values, as one space-separated string. */
+const acrList = z
+  .string()
+  .max(1000)
+  .transform((v) => v.split(/[\s,]+/).filter(Boolean).join(' '))
+  .refine((v) => {
+    const values = v.split(' ').filter(Boolean);
+    return values.length <= UPSTREAM_ACR_MAX && values.every((acr) => UPSTREAM_ACR.test(acr));
+  }, `must be at most ${UPSTREAM_ACR_MAX} acr values (printable ASCII) separated by spaces or commas`);
+
 /** Thrown for a bad configuration value; main prints the message alone and exits with status 2. */
 export class ConfigError extends Error {}
 
@@ -184,6 +264,25 @@ const schema = z.object({
   KEY_PROMOTION_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 60 * 60).default(24 * 60 * 60),
   /** Private hosts and networks that outgoing requests may reach (src/oidc/outbound.ts); unset: public addresses only. */
   OUTBOUND_ALLOW: z.string().optional(),
+  /** Signing in with a national identity provider (INApas, IKD): UPSTREAM_ISSUER turns the first one on. */
+  UPSTREAM_ISSUER: z.string().trim().max(500).optional(),
+  UPSTREAM_SLUG: z.string().trim().regex(UPSTREAM_SLUG, 'must be 2 to 31 lower-case letters, digits and -, starting with a letter or digit').default('inapas'),
+  UPSTREAM_LABEL: z.string().trim().min(2).max(40).default('INApas'),
+  UPSTREAM_CLIENT_ID: z.string().trim().min(1).max(200).optional(),
+  UPSTREAM_CLIENT_SECRET: z.string().max(500).optional(),
+  UPSTREAM_AUTH_METHOD: z.enum(UPSTREAM_AUTH_METHODS).optional(),
+  UPSTREAM_SCOPES: z
+    .string()
+    .max(300)
+    .transform((v) => v.split(/\s+/).filter(Boolean).join(' '))
+    .refine((v) => /^[\x21-\x7e ]+$/.test(v) && v.split(' ').includes('openid'), 'must be space-separated scopes, openid among them')
+    .default(DEFAULT_UPSTREAM.scopes),
+  UPSTREAM_NIK_CLAIM: z.string().trim().regex(UPSTREAM_CLAIM, 'must be a claim name (letters, digits and _ . : -)').default(DEFAULT_UPSTREAM.nikClaim),
+  UPSTREAM_CLAIMS: z.string().optional(),
+  UPSTREAM_VERIFIED_ACR: acrList.default(''),
+  UPSTREAM_MFA_ACR: acrList.default(''),
+  /** How long a request to any upstream (discovery, token, JWKS) may take. */
+  UPSTREAM_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
   /** The Mal Pelayanan Publik where identities are verified in person, as the home page shows it. */
   MPP_ADDRESS: z.string().trim().min(5).max(300).default(DEFAULT_MPP.address),
   MPP_HOURS: z.string().trim().min(3).max(300).default(DEFAULT_MPP.hours),
@@ -218,6 +317,10 @@ export interface Config {
   phone: { foreignPrefixes: string[]; codeSignIn: boolean; dailyBudget: number };
   /** The MPP's address and opening hours (the home page; what to bring is in the locale files). */
   mpp: { address: string; hours: string };
+  /** The upstream UPSTREAM_* describe, or none. */
+  upstream: UpstreamEnvironment | undefined;
+  /** How long a request to an upstream may take, for every upstream. */
+  upstreamTimeoutSeconds: number;
 }
 
 /** The gateways MESSAGE_GATEWAY names, each with its settings; throws a ConfigError for a missing one. */
@@ -248,6 +351,47 @@ function messageGatewaysOf(e: z.infer<typeof schema>): MessageGateways {
     gateways.sms = { url: e.SMS_GATEWAY_URL, token: e.SMS_GATEWAY_TOKEN };
   }
   return gateways;
+}
+
+/** The upstream UPSTREAM_* describe (UPSTREAM_ISSUER turns it on); throws a ConfigError naming the variable at fault. */
+function upstreamOf(e: z.infer<typeof schema>, production: boolean): UpstreamEnvironment | undefined {
+  if (!e.UPSTREAM_ISSUER) {
+    const stray = (['UPSTREAM_CLIENT_ID', 'UPSTREAM_CLIENT_SECRET', 'UPSTREAM_AUTH_METHOD', 'UPSTREAM_CLAIMS'] as const).find((name) => e[name] !== undefined);
+    if (stray) throw new ConfigError(`Configuration error: ${stray} is set but UPSTREAM_ISSUER is not (UPSTREAM_ISSUER turns the upstream on)`);
+    return undefined;
+  }
+  if (!isUpstreamIssuer(e.UPSTREAM_ISSUER, production)) {
+    throw new ConfigError(`Configuration error: UPSTREAM_ISSUER must be an https:// URL without query, fragment or credentials${production ? '' : ' (http:// only on this machine)'}`);
+  }
+  if (!e.UPSTREAM_CLIENT_ID) throw new ConfigError('Configuration error: UPSTREAM_CLIENT_ID is required with UPSTREAM_ISSUER');
+  const secret = e.UPSTREAM_CLIENT_SECRET ?? '';
+  const authMethod = e.UPSTREAM_AUTH_METHOD ?? (secret ? 'client_secret_basic' : 'private_key_jwt');
+  if (authMethod !== 'private_key_jwt' && !secret) {
+    throw new ConfigError(`Configuration error: UPSTREAM_CLIENT_SECRET is required with UPSTREAM_AUTH_METHOD=${authMethod}`);
+  }
+  if (authMethod === 'private_key_jwt' && secret) {
+    throw new ConfigError('Configuration error: UPSTREAM_CLIENT_SECRET is not used with UPSTREAM_AUTH_METHOD=private_key_jwt (Kediri ID signs with its own key): unset one of them');
+  }
+  let claimMap;
+  try {
+    claimMap = parseUpstreamClaims(e.UPSTREAM_CLAIMS);
+  } catch (error) {
+    throw new ConfigError(`Configuration error: UPSTREAM_CLAIMS ${(error as Error).message}`);
+  }
+  return {
+    slug: e.UPSTREAM_SLUG,
+    label: e.UPSTREAM_LABEL,
+    issuer: e.UPSTREAM_ISSUER,
+    clientId: e.UPSTREAM_CLIENT_ID,
+    authMethod,
+    clientSecret: authMethod === 'private_key_jwt' ? '' : secret,
+    scopes: e.UPSTREAM_SCOPES,
+    nikClaim: e.UPSTREAM_NIK_CLAIM,
+    claimMap,
+    verifiedAcr: e.UPSTREAM_VERIFIED_ACR,
+    mfaAcr: e.UPSTREAM_MFA_ACR,
+    enabled: true,
+  };
 }
 
 /** Reads and validates the environment; a bad value throws a ConfigError naming the variable. */
@@ -309,6 +453,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`Configuration error: OUTBOUND_ALLOW ${(error as Error).message}`);
   }
+  const upstream = upstreamOf(e, production);
   return {
     port: e.PORT,
     workers: e.WORKERS,
@@ -344,6 +489,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dailyBudget: e.MESSAGE_DAILY_BUDGET,
     },
     mpp: { address: e.MPP_ADDRESS, hours: e.MPP_HOURS },
+    upstream,
+    upstreamTimeoutSeconds: e.UPSTREAM_TIMEOUT_SECONDS,
     populationVerifier: e.POPULATION_VERIFIER_URL
       ? { url: e.POPULATION_VERIFIER_URL, clientId: e.POPULATION_VERIFIER_CLIENT_ID!, clientSecret: e.POPULATION_VERIFIER_CLIENT_SECRET! }
       : undefined,

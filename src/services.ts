@@ -94,9 +94,14 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
   // Signing in with a national identity provider (INApas, IKD): Kediri ID as their relying party.
-  const upstreams = createUpstreams(db, sealer, audit);
+  const upstreams = createUpstreams(db, sealer, audit, { production: config.production });
+  // The upstream UPSTREAM_* describe is written (when it changed) at every start.
+  if (config.upstream) await upstreams.applyEnvironment(config.upstream);
   const upstreamAccounts = createUpstreamAccounts({ db, sealer, citizens, sessions, audit });
-  const upstreamClient = createUpstreamClient({ timeoutSeconds: 10, redirectUri: (slug) => upstreamAddress(config.issuer, slug, 'kembali') });
+  const upstreamClient = createUpstreamClient({
+    timeoutSeconds: config.upstreamTimeoutSeconds,
+    redirectUri: (slug) => upstreamAddress(config.issuer, slug, 'kembali'),
+  });
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },

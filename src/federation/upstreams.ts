@@ -3,11 +3,17 @@ import { z } from 'zod';
 import type { Audit } from '../audit/audit.js';
 import type { Db } from '../db/db.js';
 import { InputError } from '../errors.js';
+import {
+  DEFAULT_UPSTREAM, isLoopback, isUpstreamIssuer, UPSTREAM_ACR, UPSTREAM_ACR_MAX, UPSTREAM_AUTH_METHODS, UPSTREAM_CLAIM, UPSTREAM_SLUG,
+} from '../config.js';
 import { imageType, LOGO_MAX_BYTES } from '../clients/units.js';
 import type { Sealer } from '../secrets.js';
 
+// The rules of the settings live in config.ts, which checks UPSTREAM_* by them too.
+export { DEFAULT_UPSTREAM, isLoopback };
+
 /** How Kediri ID authenticates to an upstream's token endpoint. INApas asks for private_key_jwt with an EC key. */
-export const AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post'] as const;
+export const AUTH_METHODS = UPSTREAM_AUTH_METHODS;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 /** Which upstream claims carry the account's details (the NIK's claim is `nikClaim`). */
@@ -43,120 +49,178 @@ export interface Upstream {
 /** What Kediri ID proves itself with at the upstream's token endpoint. */
 export type UpstreamCredentials = { method: 'client_secret_basic' | 'client_secret_post'; secret: string } | { method: 'private_key_jwt'; privateJwk: JWK };
 
-const SLUG = /^[a-z0-9][a-z0-9-]{1,30}$/;
-const CLAIM = /^[A-Za-z0-9_.:-]{1,100}$/;
-const ACR_LIST = z.string().trim().max(1000).transform((v) => v.split(/[\s,]+/).filter(Boolean));
-const claim = z.string().trim().regex(CLAIM, 'claim');
+const ACR_LIST = z
+  .string()
+  .trim()
+  .max(1000)
+  .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+  .pipe(z.array(z.string().regex(UPSTREAM_ACR)).max(UPSTREAM_ACR_MAX));
+const claim = z.string().trim().regex(UPSTREAM_CLAIM, 'claim');
 
 /**
  * The settings of an upstream as an administrator (or UPSTREAM_* in the environment) gives them.
  * The issuer must be https, except on this machine (127.0.0.1, localhost) outside production:
  * development and tests.
  */
-export const upstreamSettings = z.object({
-  slug: z.string().trim().toLowerCase().regex(SLUG),
-  label: z.string().trim().min(2).max(40),
-  issuer: z.string().trim().max(500).refine(isIssuerUrl),
-  clientId: z.string().trim().min(1).max(200),
-  authMethod: z.enum(AUTH_METHODS),
-  /** Empty when editing keeps the stored secret; required for the secret methods otherwise. */
-  clientSecret: z.string().max(500).default(''),
-  scopes: z.string().trim().max(300).regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/).refine((s) => s.split(' ').includes('openid')),
-  nikClaim: claim,
-  claimMap: z.object({ name: claim, birthdate: claim, email: claim, phone: claim }),
-  verifiedAcr: ACR_LIST,
-  mfaAcr: ACR_LIST,
-  enabled: z.boolean(),
-});
+const settingsSchema = (production: boolean) =>
+  z.object({
+    slug: z.string().trim().toLowerCase().regex(UPSTREAM_SLUG),
+    label: z.string().trim().min(2).max(40),
+    issuer: z.string().trim().max(500).refine((value) => isUpstreamIssuer(value, production)),
+    clientId: z.string().trim().min(1).max(200),
+    authMethod: z.enum(AUTH_METHODS),
+    /** Empty when editing keeps the stored secret; required for the secret methods otherwise. */
+    clientSecret: z.string().max(500).default(''),
+    scopes: z.string().trim().max(300).regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/).refine((s) => s.split(' ').includes('openid')),
+    nikClaim: claim,
+    claimMap: z.object({ name: claim, birthdate: claim, email: claim, phone: claim }),
+    verifiedAcr: ACR_LIST,
+    mfaAcr: ACR_LIST,
+    enabled: z.boolean(),
+  });
+/** The settings' rules outside production (an http issuer on this machine allowed). */
+export const upstreamSettings = settingsSchema(false);
 export type UpstreamSettings = z.input<typeof upstreamSettings>;
+type CheckedSettings = z.output<typeof upstreamSettings>;
 
-/** An https URL, or http on this machine: an upstream's issuer (no query, no fragment, no credentials). */
-function isIssuerUrl(value: string): boolean {
-  const url = URL.parse(value);
-  if (!url || url.search || url.hash || url.username || url.password) return false;
-  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
+/**
+ * The settings were refused: every problem, one per form field (its code and field), for the
+ * form's error summary. Its own code and field are the first problem's.
+ */
+export class UpstreamSettingsError extends InputError {
+  constructor(readonly problems: InputError[]) {
+    super(problems[0]!.code, problems[0]!.field);
+  }
 }
 
 /** Our redirect URI at an upstream, registered there with our client; the other addresses an upstream needs sit beside it. */
 export const upstreamAddress = (issuer: string, slug: string, path: 'kembali' | 'keluar' | 'jwks.json') => `${issuer}/masuk-dengan/${slug}/${path}`;
 
-export const isLoopback = (hostname: string) => hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]';
-
-/** The defaults a new upstream starts from: INApas as its documentation describes it. */
-export const DEFAULT_UPSTREAM = {
-  scopes: 'openid profile email phone nik',
-  nikClaim: 'nik',
-  claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
-} as const;
-
 const COLUMNS = `slug, label, logo is not null as "hasLogo", issuer, client_id as "clientId", auth_method as "authMethod", scopes,
   nik_claim as "nikClaim", claim_map as "claimMap", verified_acr as "verifiedAcr", mfa_acr as "mfaAcr", enabled, source,
   public_jwk as "publicJwk", updated_at as "updatedAt"`;
 
-/** The form field each settings problem belongs to. */
+/** Every problem of the settings, one per form field (the first the schema finds for it). */
 function settingsProblems(error: z.ZodError): InputError[] {
-  return error.issues.map((issue) => {
-    const field = issue.path[0] === 'claimMap' ? `claim_${String(issue.path[1])}` : String(issue.path[0]);
-    return new InputError(`upstream_${field}_invalid`, field);
-  });
+  const fields = error.issues.map((issue) => (issue.path[0] === 'claimMap' ? `claim_${String(issue.path[1])}` : String(issue.path[0])));
+  return [...new Set(fields)].map((field) => new InputError(`upstream_${field}_invalid`, field));
 }
+
+/** What an audit entry shows of an upstream's settings: everything but the secret, in one order (compared to see a change). */
+const shown = (u: Omit<CheckedSettings, 'slug' | 'clientSecret'> & { source: Upstream['source'] }) => ({
+  label: u.label,
+  issuer: u.issuer,
+  clientId: u.clientId,
+  authMethod: u.authMethod,
+  scopes: u.scopes,
+  nikClaim: u.nikClaim,
+  claimMap: { name: u.claimMap.name, birthdate: u.claimMap.birthdate, email: u.claimMap.email, phone: u.claimMap.phone },
+  verifiedAcr: u.verifiedAcr,
+  mfaAcr: u.mfaAcr,
+  enabled: u.enabled,
+  source: u.source,
+});
+
+/**
+ * How a save may go: `create` makes a new upstream (its slug must be free), `update` changes one
+ * from /admin (not one set by the environment), `environment` writes what UPSTREAM_* describe,
+ * new or not.
+ */
+type SaveMode = 'create' | 'update' | 'environment';
 
 /**
  * This module owns upstream_providers: the national identity providers Kediri ID signs citizens
- * in with. Client secrets and our private keys are sealed with the instance key.
+ * in with. Client secrets and our private keys are sealed with the instance key. In production an
+ * issuer must be https; elsewhere http on this machine is allowed too (development, tests).
  */
-export function createUpstreams(db: Db, sealer: Sealer, audit: Audit) {
+export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { production = false } = {}) {
+  const schema = production ? settingsSchema(true) : upstreamSettings;
+
   async function find(slug: string): Promise<Upstream | undefined> {
+    if (!UPSTREAM_SLUG.test(slug)) return undefined;
     const { rows } = await db.query<Upstream>(`select ${COLUMNS} from upstream_providers where slug = $1`, [slug]);
     return rows[0];
   }
 
   /** The settings checked, or every problem (each naming its field); a secret method needs a secret unless one is kept. */
-  function check(input: UpstreamSettings, keptSecret: boolean): z.output<typeof upstreamSettings> {
-    const parsed = upstreamSettings.safeParse(input);
-    if (!parsed.success) throw settingsProblems(parsed.error)[0]!;
-    const settings = parsed.data;
-    if (settings.authMethod !== 'private_key_jwt' && !settings.clientSecret && !keptSecret) throw new InputError('upstream_clientSecret_required', 'clientSecret');
-    return settings;
+  function check(input: UpstreamSettings, keptSecret: boolean): { settings?: CheckedSettings; problems: InputError[] } {
+    const parsed = schema.safeParse(input);
+    const problems = parsed.success ? [] : settingsProblems(parsed.error);
+    const method = parsed.success ? parsed.data.authMethod : input.authMethod;
+    const secret = parsed.success ? parsed.data.clientSecret : input.clientSecret;
+    const secretMethod = method === 'client_secret_basic' || method === 'client_secret_post';
+    if (secretMethod && !secret && !keptSecret && !problems.some((p) => p.field === 'clientSecret')) {
+      problems.push(new InputError('upstream_clientSecret_required', 'clientSecret'));
+    }
+    return problems.length > 0 ? { problems } : { settings: parsed.data, problems };
   }
 
-  /** Writes an upstream, new or changed; a new one gets our key pair for private_key_jwt. */
-  async function save(input: UpstreamSettings, source: Upstream['source'], actor: string, ip: string | undefined, mustBeNew: boolean): Promise<void> {
-    await db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ client_secret_enc: string | null; source: string }>(
-        'select client_secret_enc, source from upstream_providers where slug = $1 for update',
-        [String(input.slug).trim().toLowerCase()],
-      );
+  /**
+   * Writes an upstream, new or changed, and audits it (before and after, never the secret); a new
+   * one gets our key pair for private_key_jwt. Settings that change nothing write nothing (the
+   * environment's are applied at every start). Refused settings throw an UpstreamSettingsError
+   * with every problem. Returns the upstream's slug.
+   */
+  async function save(input: UpstreamSettings, mode: SaveMode, actor: string, ip: string | undefined): Promise<string> {
+    const source: Upstream['source'] = mode === 'environment' ? 'environment' : 'admin';
+    return db.transaction(async (tx) => {
+      const slug = typeof input.slug === 'string' ? input.slug.trim().toLowerCase() : '';
+      const { rows } = UPSTREAM_SLUG.test(slug)
+        ? await tx.query<Upstream & { clientSecretEnc: string | null }>(
+          `select ${COLUMNS}, client_secret_enc as "clientSecretEnc" from upstream_providers where slug = $1 for update`,
+          [slug],
+        )
+        : { rows: [] };
       const existing = rows[0];
-      if (existing && mustBeNew) throw new InputError('upstream_slug_taken', 'slug');
-      if (existing && existing.source === 'environment' && source === 'admin') throw new InputError('upstream_from_environment');
-      const settings = check(input, existing?.client_secret_enc != null);
-      const secret = settings.authMethod === 'private_key_jwt' ? null
-        : settings.clientSecret ? sealer.seal('upstream-secret', settings.clientSecret) : existing!.client_secret_enc;
-      const values = [settings.slug, settings.label, settings.issuer.replace(/\/$/, ''), settings.clientId, settings.authMethod, secret,
-        settings.scopes, settings.nikClaim, JSON.stringify(settings.claimMap), settings.verifiedAcr, settings.mfaAcr, settings.enabled];
+      if (mode === 'update' && !existing) throw new InputError('upstream_unknown');
+      if (mode === 'update' && existing!.source === 'environment') throw new InputError('upstream_from_environment');
+      const stored = mode === 'create' ? null : (existing?.clientSecretEnc ?? null);
+      const { settings, problems } = check(input, stored !== null);
+      if (mode === 'create' && existing) problems.unshift(new InputError('upstream_slug_taken', 'slug'));
+      if (!settings || problems.length > 0) throw new UpstreamSettingsError(problems);
+
+      const storedSecret = stored && sealer.open('upstream-secret', stored);
+      const secret = settings.authMethod === 'private_key_jwt' ? null : settings.clientSecret || storedSecret;
+      const secretChanged = secret !== storedSecret;
+      const after = shown({ ...settings, issuer: settings.issuer.replace(/\/$/, ''), source });
+      const before = existing && shown(existing);
+      if (before && !secretChanged && JSON.stringify(before) === JSON.stringify(after)) return slug;
+
+      const sealedSecret = secretChanged ? secret && sealer.seal('upstream-secret', secret) : stored;
+      const values = [slug, after.label, after.issuer, after.clientId, after.authMethod, sealedSecret, after.scopes, after.nikClaim,
+        JSON.stringify(after.claimMap), after.verifiedAcr, after.mfaAcr, after.enabled, source];
       if (existing) {
         await tx.query(
           `update upstream_providers set label = $2, issuer = $3, client_id = $4, auth_method = $5, client_secret_enc = $6, scopes = $7,
-             nik_claim = $8, claim_map = $9::jsonb, verified_acr = $10, mfa_acr = $11, enabled = $12, updated_at = now()
+             nik_claim = $8, claim_map = $9::jsonb, verified_acr = $10, mfa_acr = $11, enabled = $12, source = $13, updated_at = now()
            where slug = $1`,
           values,
         );
       } else {
         const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-        const kid = `${settings.slug}-${Date.now().toString(36)}`;
+        const kid = `${slug}-${Date.now().toString(36)}`;
         const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
         const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-        await tx.query(
+        // Two processes starting at once both apply the environment: the second one's insert does nothing.
+        const inserted = await tx.query(
           `insert into upstream_providers (slug, label, issuer, client_id, auth_method, client_secret_enc, scopes, nik_claim, claim_map,
-             verified_acr, mfa_acr, enabled, private_jwk_enc, public_jwk, source)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14::jsonb, $15)`,
-          [...values, sealer.seal('upstream-key', JSON.stringify(privateJwk)), JSON.stringify(publicJwk), source],
+             verified_acr, mfa_acr, enabled, source, private_jwk_enc, public_jwk)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15::jsonb)
+           on conflict (slug) do nothing`,
+          [...values, sealer.seal('upstream-key', JSON.stringify(privateJwk)), JSON.stringify(publicJwk)],
         );
+        if (inserted.rowCount === 0) {
+          if (mode === 'create') throw new UpstreamSettingsError([new InputError('upstream_slug_taken', 'slug')]);
+          return slug;
+        }
       }
-      // The details name what changed, never the secret.
-      const { clientSecret: _, ...shown } = settings;
-      await audit({ type: existing ? 'upstream.updated' : 'upstream.created', actor, ip, details: { upstream: settings.slug, after: shown } }, tx);
+      await audit({
+        type: existing ? 'upstream.updated' : 'upstream.created',
+        actor,
+        ip,
+        details: { upstream: slug, ...(before && { before }), after, ...(secretChanged && { clientSecretChanged: true }) },
+      }, tx);
+      return slug;
     });
   }
 
@@ -186,19 +250,38 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit) {
         : { method: row.auth_method, secret: sealer.open('upstream-secret', row.client_secret_enc!) };
     },
 
-    /** A new upstream from /admin; an InputError names the field at fault. */
-    create: (settings: UpstreamSettings, actor: string, ip: string) => save(settings, 'admin', actor, ip, true),
+    /** A new upstream from /admin (it starts as the settings say: enabled or not); refused settings throw an UpstreamSettingsError. */
+    create: (settings: UpstreamSettings, actor: string, ip: string) => save(settings, 'create', actor, ip),
 
     /** Changes an upstream from /admin (not one set by the environment); an empty secret keeps the stored one. */
-    update: (settings: UpstreamSettings, actor: string, ip: string) => save(settings, 'admin', actor, ip, false),
+    update: (settings: UpstreamSettings, actor: string, ip: string) => save(settings, 'update', actor, ip),
 
-    /** The upstream UPSTREAM_* describe, written at every start (our key pair is kept across starts). */
-    applyEnvironment: (settings: UpstreamSettings) => save(settings, 'environment', 'environment', undefined, false),
+    /**
+     * The upstream UPSTREAM_* describe, written at every start when it changed (our key pair is
+     * kept across starts). An upstream of the same slug made in /admin is taken over.
+     */
+    applyEnvironment: (settings: UpstreamSettings) => save(settings, 'environment', 'environment', undefined),
+
+    /** Offers an upstream on the login page, or stops offering it (not one set by the environment). */
+    async setEnabled(slug: string, enabled: boolean, actor: string, ip: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const { rows } = UPSTREAM_SLUG.test(slug)
+          ? await tx.query<{ source: string; enabled: boolean }>('select source, enabled from upstream_providers where slug = $1 for update', [slug])
+          : { rows: [] };
+        const row = rows[0];
+        if (!row) throw new InputError('upstream_unknown');
+        if (row.source === 'environment') throw new InputError('upstream_from_environment');
+        if (row.enabled === enabled) return;
+        await tx.query('update upstream_providers set enabled = $2, updated_at = now() where slug = $1', [slug, enabled]);
+        await audit({ type: 'upstream.updated', actor, ip, details: { upstream: slug, before: { enabled: row.enabled }, after: { enabled } } }, tx);
+      });
+    },
 
     /** Sets the button's logo: a PNG or JPEG of at most LOGO_MAX_BYTES, judged by its content. */
     async setLogo(slug: string, bytes: Buffer, actor: string, ip: string): Promise<void> {
       const type = imageType(bytes);
       if (!type || bytes.length > LOGO_MAX_BYTES) throw new InputError('unit_logo_invalid', 'logo');
+      if (!UPSTREAM_SLUG.test(slug)) throw new InputError('upstream_unknown');
       await db.transaction(async (tx) => {
         const set = await tx.query('update upstream_providers set logo = $2, logo_type = $3, updated_at = now() where slug = $1', [slug, bytes, type]);
         if (set.rowCount !== 1) throw new InputError('upstream_unknown');
@@ -207,6 +290,7 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit) {
     },
 
     async logo(slug: string): Promise<{ bytes: Buffer; type: string } | undefined> {
+      if (!UPSTREAM_SLUG.test(slug)) return undefined;
       const { rows } = await db.query<{ logo: Buffer | Uint8Array; logo_type: string }>(
         'select logo, logo_type from upstream_providers where slug = $1 and logo is not null',
         [slug],

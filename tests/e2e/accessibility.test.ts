@@ -133,6 +133,13 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       unit: 'samsat', name: 'Pajak Kendaraan Tahunan', description_id: 'Bayar pajak kendaraan, tunai atau nontunai.',
       description_en: 'Pay the yearly vehicle tax.', kind: 'counter', client_id: '', acr: 'urn:kediri:acr:basic',
     }, 'test');
+    // A national identity provider added in the console, and one set by UPSTREAM_* (both disabled: the login page stays as it is).
+    const upstream = {
+      label: 'INApas', issuer: 'https://inapas.example.go.id', clientId: 'kediri-id', authMethod: 'private_key_jwt' as const, scopes: 'openid profile nik',
+      nikClaim: 'nik', claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' }, verifiedAcr: 'urn:inapas:loa:2', mfaAcr: '', enabled: false,
+    };
+    await instance.upstreams.create({ ...upstream, slug: 'inapas' }, admin.id, '127.0.0.1');
+    await instance.upstreams.applyEnvironment({ ...upstream, slug: 'ikd', label: 'IKD' });
     const rp = await relyingParty(server.url, clientId, clientSecret);
     newAuthorization = async (params = {}) =>
       (await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email', ...params })).url;
@@ -370,6 +377,15 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'service catalogue', at: '/admin/katalog', open: go('/admin/katalog') },
         { name: 'a catalogue entry', at: '/admin/katalog/baru', shows: '#description_id', open: go('/admin/katalog/baru') },
         { name: 'units', at: '/admin/unit', open: go('/admin/unit') },
+        { name: 'national identity providers', at: '/admin/masuk-nasional', shows: '#slug', open: go('/admin/masuk-nasional') },
+        {
+          name: 'a new national identity provider with errors',
+          at: '/admin/masuk-nasional',
+          shows: '.error-summary',
+          open: async (page) => { await page.goto(url('/admin/masuk-nasional')); await submit(page, '/admin/masuk-nasional', { '#issuer': 'http://inapas.example.go.id' }); },
+        },
+        { name: 'a national identity provider', at: '/admin/masuk-nasional/inapas', shows: '#clientSecret', open: go('/admin/masuk-nasional/inapas') },
+        { name: 'a national identity provider set by UPSTREAM_*', at: '/admin/masuk-nasional/ikd', open: go('/admin/masuk-nasional/ikd') },
         { name: 'staff and invitations', at: '/admin/staf', open: go('/admin/staf') },
         { name: 'citizen search', at: '/admin/warga', open: go('/admin/warga') },
         {

@@ -141,6 +141,7 @@ const AREAS: Record<string, string> = { admin: '/admin/warga', developer: '/deve
 const STAFF_FIELDS = [
   'q', 'reason', 'slug', 'name', 'unit', 'uses', 'hours', 'email', 'role', 'status', 'subject_type', 'high_assurance', 'allow', 'confirm',
   'jwks', 'nik', 'ktp_checked', 'phone', 'phone_checked', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'auth_method', 'contact', 'policy_uri',
+  'label', 'issuer', 'clientId', 'authMethod', 'clientSecret', 'nikClaim', 'claim_name', 'verifiedAcr', 'enabled',
 ];
 /**
  * Staff actions that take no field: a POST with a valid CSRF token is the action itself (approve,
@@ -170,7 +171,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
   const tables = [
     'units', 'clients', 'citizens', 'signing_keys', 'staff_roles', 'staff_invitations', 'developer_units', 'client_requests', 'initial_access_tokens',
     'totp_factors', 'recovery_codes', 'passkeys', 'webauthn_challenges', 'population_checks', 'account_tokens', 'outbox', 'logout_outbox',
-    'catalogue_entries', 'catalogue_proposals',
+    'catalogue_entries', 'catalogue_proposals', 'upstream_providers',
   ];
   const snapshot = async () => ({
     ...(await server.testDb.db.query(`select ${tables.map((t) => `(select md5(coalesce(string_agg(r::text, ',' order by r::text), '')) from ${t} r) as ${t}`).join(', ')}`)).rows[0],
@@ -231,6 +232,12 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     }, ids.warga);
     if (!('id' in proposal)) throw new Error('no catalogue proposal');
     ids.usulan = proposal.id;
+    // A national identity provider, with a client secret.
+    ids.upstream = await instance.upstreams.create({
+      slug: 'inapas', label: 'INApas', issuer: 'https://inapas.example.go.id', clientId: 'kediri-id', authMethod: 'client_secret_basic', clientSecret: 'rahasia',
+      scopes: 'openid profile nik', nikClaim: 'nik', claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
+      verifiedAcr: '', mfaAcr: '', enabled: true,
+    }, admin.id, '127.0.0.1');
 
     roles.admin = { ...(await signedIn(ADMIN, AREAS.admin!, admin.totp)), router: adminRouter(instance as unknown as AppDeps, pass, pass) };
     roles.developer = { ...(await signedIn(DEV, AREAS.developer!)), router: developerRouter(instance as unknown as AppDeps, pass) };

@@ -2,6 +2,15 @@ import { describe, expect, test } from '@jest/globals';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { newSecret } from '../../src/secrets.js';
+import { upstreamSettings } from '../../src/federation/upstreams.js';
+
+/** The least that turns an upstream on. */
+const UPSTREAM = { UPSTREAM_ISSUER: 'https://inapas.example.go.id', UPSTREAM_CLIENT_ID: 'kediri-id' };
+/** Every setting production requires. */
+const PRODUCTION = {
+  NODE_ENV: 'production', DATABASE_URL: 'postgres://db/kediri', ENCRYPTION_KEY: newSecret(), ISSUER: 'https://id.example', TRUST_PROXY: 'true', SMTP_URL: 'smtp://m',
+  MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.kedirikota.go.id/kirim', SMS_GATEWAY_TOKEN: 'sms-token',
+};
 
 /** A message gateway, which production requires. */
 const SMS = { MESSAGE_GATEWAY: 'sms', SMS_GATEWAY_URL: 'https://sms.kedirikota.go.id/kirim', SMS_GATEWAY_TOKEN: 'sms-token' };
@@ -22,7 +31,67 @@ describe('configuration from the environment', () => {
       databasePoolSize: 10,
       outboundAllow: { hosts: [], networks: [] },
       messageGateways: {},
+      upstream: undefined,
+      upstreamTimeoutSeconds: 10,
     });
+  });
+
+  test('UPSTREAM_*: the first upstream with the defaults of INApas: private_key_jwt without a secret and client_secret_basic with one', () => {
+    const inapas = loadConfig(UPSTREAM).upstream;
+    expect(inapas).toEqual({
+      slug: 'inapas',
+      label: 'INApas',
+      issuer: 'https://inapas.example.go.id',
+      clientId: 'kediri-id',
+      authMethod: 'private_key_jwt',
+      clientSecret: '',
+      scopes: 'openid profile email phone nik',
+      nikClaim: 'nik',
+      claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
+      verifiedAcr: '',
+      mfaAcr: '',
+      enabled: true,
+    });
+    // The store takes the environment's settings as they are (config.ts and the store share the rules).
+    expect(upstreamSettings.safeParse(inapas).success).toBe(true);
+    expect(loadConfig({ ...UPSTREAM, UPSTREAM_CLIENT_SECRET: 'rahasia' }).upstream).toMatchObject({ authMethod: 'client_secret_basic', clientSecret: 'rahasia' });
+    const ikd = loadConfig({
+      ...UPSTREAM,
+      UPSTREAM_SLUG: 'ikd',
+      UPSTREAM_LABEL: ' IKD ',
+      UPSTREAM_CLIENT_SECRET: 'rahasia',
+      UPSTREAM_AUTH_METHOD: 'client_secret_post',
+      UPSTREAM_SCOPES: ' openid   profile nik ',
+      UPSTREAM_NIK_CLAIM: 'nik_ktp',
+      UPSTREAM_CLAIMS: 'name=nama_lengkap, birthdate = tanggal_lahir,phone=no_hp',
+      UPSTREAM_VERIFIED_ACR: 'urn:ikd:loa:2, urn:ikd:loa:3',
+      UPSTREAM_MFA_ACR: 'urn:ikd:loa:3',
+      UPSTREAM_TIMEOUT_SECONDS: '30',
+    });
+    expect(ikd.upstream).toEqual({
+      slug: 'ikd',
+      label: 'IKD',
+      issuer: 'https://inapas.example.go.id',
+      clientId: 'kediri-id',
+      authMethod: 'client_secret_post',
+      clientSecret: 'rahasia',
+      scopes: 'openid profile nik',
+      nikClaim: 'nik_ktp',
+      claimMap: { name: 'nama_lengkap', birthdate: 'tanggal_lahir', email: 'email', phone: 'no_hp' },
+      verifiedAcr: 'urn:ikd:loa:2 urn:ikd:loa:3',
+      mfaAcr: 'urn:ikd:loa:3',
+      enabled: true,
+    });
+    expect(upstreamSettings.parse(ikd.upstream)).toMatchObject({ verifiedAcr: ['urn:ikd:loa:2', 'urn:ikd:loa:3'], mfaAcr: ['urn:ikd:loa:3'] });
+    expect(ikd.upstreamTimeoutSeconds).toBe(30);
+    // UPSTREAM_TIMEOUT_SECONDS is for every upstream, also those of the admin console.
+    expect(loadConfig({ UPSTREAM_TIMEOUT_SECONDS: '5' })).toMatchObject({ upstream: undefined, upstreamTimeoutSeconds: 5 });
+  });
+
+  test('UPSTREAM_ISSUER: http only on this machine, and never in production', () => {
+    expect(loadConfig({ ...UPSTREAM, UPSTREAM_ISSUER: 'http://127.0.0.1:9000/op' }).upstream?.issuer).toBe('http://127.0.0.1:9000/op');
+    expect(loadConfig({ ...PRODUCTION, ...UPSTREAM }).upstream?.issuer).toBe('https://inapas.example.go.id');
+    expect(() => loadConfig({ ...PRODUCTION, ...UPSTREAM, UPSTREAM_ISSUER: 'http://127.0.0.1:9000/op' })).toThrow('UPSTREAM_ISSUER must be an https:// URL');
   });
 
   test('MESSAGE_GATEWAY: whatsapp, sms or both, each with its settings', () => {
@@ -102,6 +171,29 @@ describe('configuration from the environment', () => {
     [{ POPULATION_VERIFIER_URL: 'https://dukcapil.example/cek' }, /go together/],
     [{ POPULATION_VERIFIER_URL: 'ftp://x', POPULATION_VERIFIER_CLIENT_ID: 'a', POPULATION_VERIFIER_CLIENT_SECRET: 'b' }, /POPULATION_VERIFIER_URL/],
     [{ POPULATION_VERIFIER_URL: 'https://x', POPULATION_VERIFIER_CLIENT_ID: 'a:b', POPULATION_VERIFIER_CLIENT_SECRET: 'b' }, /must not contain/],
+    [{ ...UPSTREAM, UPSTREAM_ISSUER: 'http://inapas.example.go.id' }, /UPSTREAM_ISSUER must be an https:\/\/ URL/],
+    [{ ...UPSTREAM, UPSTREAM_ISSUER: 'inapas.example.go.id' }, /UPSTREAM_ISSUER must be an https:\/\/ URL/],
+    [{ ...UPSTREAM, UPSTREAM_ISSUER: 'https://inapas.example.go.id/#x' }, /UPSTREAM_ISSUER must be an https:\/\/ URL without query, fragment or credentials/],
+    [{ ...UPSTREAM, UPSTREAM_ISSUER: 'https://kota:rahasia@inapas.example.go.id' }, /UPSTREAM_ISSUER must be an https:\/\/ URL/],
+    [{ UPSTREAM_ISSUER: 'https://inapas.example.go.id' }, /UPSTREAM_CLIENT_ID is required with UPSTREAM_ISSUER/],
+    [{ UPSTREAM_CLIENT_ID: 'kediri-id' }, /UPSTREAM_CLIENT_ID is set but UPSTREAM_ISSUER is not/],
+    [{ UPSTREAM_CLAIMS: 'name=nama' }, /UPSTREAM_CLAIMS is set but UPSTREAM_ISSUER is not/],
+    [{ ...UPSTREAM, UPSTREAM_AUTH_METHOD: 'client_secret_basic' }, /UPSTREAM_CLIENT_SECRET is required with UPSTREAM_AUTH_METHOD=client_secret_basic/],
+    [{ ...UPSTREAM, UPSTREAM_AUTH_METHOD: 'client_secret_post' }, /UPSTREAM_CLIENT_SECRET is required with UPSTREAM_AUTH_METHOD=client_secret_post/],
+    [{ ...UPSTREAM, UPSTREAM_AUTH_METHOD: 'private_key_jwt', UPSTREAM_CLIENT_SECRET: 'rahasia' }, /UPSTREAM_CLIENT_SECRET is not used with UPSTREAM_AUTH_METHOD=private_key_jwt/],
+    [{ ...UPSTREAM, UPSTREAM_AUTH_METHOD: 'password' }, /UPSTREAM_AUTH_METHOD/],
+    [{ ...UPSTREAM, UPSTREAM_SLUG: 'INApas!' }, /UPSTREAM_SLUG must be 2 to 31 lower-case letters/],
+    [{ ...UPSTREAM, UPSTREAM_LABEL: 'x' }, /UPSTREAM_LABEL/],
+    [{ ...UPSTREAM, UPSTREAM_SCOPES: 'profile nik' }, /UPSTREAM_SCOPES must be space-separated scopes, openid among them/],
+    [{ ...UPSTREAM, UPSTREAM_NIK_CLAIM: 'nik ktp' }, /UPSTREAM_NIK_CLAIM must be a claim name/],
+    [{ ...UPSTREAM, UPSTREAM_CLAIMS: 'address=alamat' }, /UPSTREAM_CLAIMS "address=alamat" is not one of name=CLAIM, birthdate=CLAIM, email=CLAIM, phone=CLAIM/],
+    [{ ...UPSTREAM, UPSTREAM_CLAIMS: 'name=nama=lengkap' }, /UPSTREAM_CLAIMS "name=nama=lengkap" is not one of/],
+    [{ ...UPSTREAM, UPSTREAM_CLAIMS: 'name=nama lengkap' }, /UPSTREAM_CLAIMS "name=nama lengkap": a claim name is letters, digits/],
+    [{ ...UPSTREAM, UPSTREAM_VERIFIED_ACR: Array.from({ length: 21 }, (_, i) => `acr${i}`).join(',') }, /UPSTREAM_VERIFIED_ACR must be at most 20 acr values/],
+    [{ ...UPSTREAM, UPSTREAM_MFA_ACR: 'a\u0007b' }, /UPSTREAM_MFA_ACR must be at most 20 acr values/],
+    [{ UPSTREAM_TIMEOUT_SECONDS: '0' }, /UPSTREAM_TIMEOUT_SECONDS/],
+    [{ UPSTREAM_TIMEOUT_SECONDS: '61' }, /UPSTREAM_TIMEOUT_SECONDS/],
+    [{ UPSTREAM_TIMEOUT_SECONDS: 'ten' }, /UPSTREAM_TIMEOUT_SECONDS/],
   ])('%j is refused with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
