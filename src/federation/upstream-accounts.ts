@@ -36,10 +36,9 @@ export type UpstreamDecision =
   | { kind: 'counter' }
   | { kind: 'refused'; reason: RefusalReason };
 
-/** An upstream link as /akun lists it. */
+/** An upstream link as /akun lists it (with the upstream's label, from upstreams.ts). */
 export interface UpstreamLink {
   slug: string;
-  label: string;
   linkedAt: Date;
   lastUsedAt: Date | null;
 }
@@ -259,9 +258,8 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
     /** The account's links, for /akun. */
     async links(citizenId: string): Promise<UpstreamLink[]> {
       const { rows } = await db.query<UpstreamLink>(
-        `select l.provider_slug as slug, p.label, l.created_at as "linkedAt", l.last_used_at as "lastUsedAt"
-         from upstream_links l join upstream_providers p on p.slug = l.provider_slug
-         where l.citizen_id = $1 order by p.label`,
+        `select provider_slug as slug, created_at as "linkedAt", last_used_at as "lastUsedAt"
+         from upstream_links where citizen_id = $1 order by created_at`,
         [citizenId],
       );
       return rows;

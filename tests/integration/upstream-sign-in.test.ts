@@ -151,7 +151,7 @@ describe('a NIK with no account', () => {
     expect(await server.instance.citizens.hasPassword(citizen.id)).toBe(false);
     const recorded = await server.instance.db.query('select verification_method, verified_upstream from citizens where id = $1', [citizen.id]);
     expect(recorded.rows[0]).toEqual({ verification_method: 'upstream', verified_upstream: 'inapas' });
-    expect(await server.instance.upstreamAccounts.links(citizen.id)).toEqual([expect.objectContaining({ slug: 'inapas', label: 'INApas' })]);
+    expect(await server.instance.upstreamAccounts.links(citizen.id)).toEqual([expect.objectContaining({ slug: 'inapas' })]);
     // The email is ours to prove: the verification email went to it.
     expect((await lastEmailTo(server.instance.db, 'budi@example.id')).link).toBeTruthy();
     // No password at Kediri ID: the password form signs nobody in with any password.

@@ -4,13 +4,19 @@ import { join, relative } from 'node:path';
 
 /*
  * One module owns each table (ARCHITECTURE.md "Shape rules"): SQL that names citizens, clients,
- * oidc_payloads or phone_codes after a keyword that reads or writes a table is allowed in its owner only.
+ * oidc_payloads, phone_codes or the upstream tables after a keyword that reads or writes a table is
+ * allowed in its owner only.
  */
 const OWNERS: Record<string, string[]> = {
   citizens: ['src/identity/citizens.ts'],
   clients: ['src/clients/clients.ts'],
   oidc_payloads: ['src/oidc/payloads.ts', 'src/oidc/adapter.ts'],
   phone_codes: ['src/identity/phone-codes.ts'],
+  upstream_providers: ['src/federation/upstreams.ts'],
+  upstream_links: ['src/federation/upstream-accounts.ts'],
+  upstream_requests: ['src/federation/upstream-accounts.ts'],
+  upstream_sessions: ['src/federation/upstream-accounts.ts'],
+  upstream_logout_tokens: ['src/federation/upstream-accounts.ts'],
 };
 const root = join(import.meta.dirname, '../..');
 /** A keyword that reads or writes a table, then (over spaces, line breaks or their escapes) an owned table's name. */
@@ -40,7 +46,7 @@ describe('one owner per table', () => {
     expect(tablesNamed('// reads from clients\n/* the rows from citizens */\nconst clientsTable = citizens.find(); // join clients')).toEqual([]);
   });
 
-  test('SQL on citizens, clients, oidc_payloads and phone_codes appears in their owning modules only', () => {
+  test('SQL on citizens, clients, oidc_payloads, phone_codes and the upstream tables appears in their owning modules only', () => {
     const files = sourceFiles(join(root, 'src'));
     expect(files.length).toBeGreaterThan(50);
     const strays = files.flatMap((file) => {
