@@ -60,10 +60,14 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
     },
 
     /** Changes the password (the current one must be right): every session and token ends, and the citizen is told (citizen-notices.ts). */
+    /**
+     * Changes the password (the current one must be right), or sets the first one of an account
+     * made at a national identity provider, which has none: its caller asked for a recent login.
+     */
     async changePassword(citizenId: string, current: string, next: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);
       if (!citizen) throw new InputError('account_unknown');
-      await checkCurrentPassword(citizen, current, 'current');
+      if (await citizens.hasPassword(citizenId)) await checkCurrentPassword(citizen, current, 'current');
       const weak = await citizens.passwordProblemFor(citizenId, next);
       if (weak) throw new InputError(weak, 'password');
       await db.transaction(async (tx) => {
@@ -81,7 +85,8 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
     async deleteAccount(citizenId: string, password: string, ip: string): Promise<void> {
       const citizen = await citizens.findById(citizenId);
       if (!citizen) throw new InputError('account_unknown');
-      await checkCurrentPassword(citizen, password, 'password');
+      // An account without a password (made at a national identity provider): its caller asked for a recent login.
+      if (await citizens.hasPassword(citizenId)) await checkCurrentPassword(citizen, password, 'password');
       const nik = await citizens.nikOf(citizenId);
       await db.transaction(async (tx) => {
         await sessions.endAll(tx, citizenId);

@@ -342,16 +342,18 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     /**
-     * Whether the account completed a login with its password (and second factor if any), or at an
-     * upstream, for this client since then (databaseNow ms). A sign-in with a phone code alone does not count.
+     * How the account last completed a login for this client since then (databaseNow ms): 'password'
+     * (with its second factor, if any), 'upstream' (at a national identity provider), or undefined.
+     * A sign-in with a phone code alone does not count.
      */
-    async signedInSince(id: string, clientId: string, sinceMs: number): Promise<boolean> {
-      const { rowCount } = await db.query(
-        `select 1 from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
-           and at >= to_timestamp($3::double precision / 1000) and (details->'amr' ? 'pwd' or details->'amr' ? 'fed')`,
+    async freshLogin(id: string, clientId: string, sinceMs: number): Promise<'password' | 'upstream' | undefined> {
+      const { rows } = await db.query<{ password: boolean }>(
+        `select details->'amr' ? 'pwd' as password from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
+           and at >= to_timestamp($3::double precision / 1000) and (details->'amr' ? 'pwd' or details->'amr' ? 'fed')
+         order by at desc, id desc limit 1`,
         [id, clientId, sinceMs],
       );
-      return rowCount > 0;
+      return rows[0] && (rows[0].password ? 'password' : 'upstream');
     },
 
     async findByEmail(email: string, on: Queryable = db): Promise<Citizen | undefined> {

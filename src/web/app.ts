@@ -157,7 +157,7 @@ export function createApp(deps: AppDeps): Koa {
     counterRoutes(deps.staff, portal.requireRole('officer'), config.phone.foreignPrefixes),
     profileRoutes(deps, portal),
     phoneRoutes(deps, portal, channels),
-    accountRoutes(deps, portal.signedIn),
+    accountRoutes(deps, portal),
     confirmationRoutes(deps.confirmations, portal.signedIn),
     factorRoutes(deps, portal),
     invitationRoutes(deps.staff, portal.signedIn),

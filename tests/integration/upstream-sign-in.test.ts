@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf } from '../support/agent.js';
-import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient, grantStaff } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -360,5 +360,70 @@ describe('the upstream\'s back-channel logout', () => {
     expect(await lastAudit('upstream.logout')).toMatchObject({ upstream: 'inapas', sessions: 1 });
     expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { jti: 'sekali-saja' })).toBe(400);
     expect(await auditCount('upstream.logout_refused')).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('the links on /akun', () => {
+  /** Signs in to Kediri ID's own pages at the upstream, in a fresh browser: the page it lands on. */
+  async function portalAtUpstream(login: string, next = '/akun') {
+    const agent = new Agent(server.url);
+    const { url } = await agent.follow(`/masuk?lanjut=${encodeURIComponent(next)}`);
+    const back = await fake.signIn(await leave(agent, url), login);
+    return { agent, ...(await agent.follow(back)) };
+  }
+
+  test('are listed; the only way in cannot be unlinked until a password is set (after a recent login), then it can', async () => {
+    fake.addPerson(person('tautan', { nik: '3571021507970011', name: 'Tautan Test', birthdate: '1997-07-15', email: 'tautan@example.id' }));
+    const made = await signInUpstream('tautan');
+    expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: 'tautan@example.id', phone: '' })).status).toBe(303);
+    const citizen = (await citizenByNik('3571021507970011'))!;
+    const verification = await lastEmailTo(server.instance.db, 'tautan@example.id');
+
+    const { agent, res, url } = await portalAtUpstream('tautan');
+    expect(url).toBe(`${server.url}/akun`);
+    let html = await res!.text();
+    expect(html).toContain('Putuskan INApas');
+    expect(html).toContain('Buat kata sandi');
+
+    const unlink = await agent.post('/akun/masuk-dengan/hapus', { _csrf: csrfTokenOf(html), upstream: 'inapas' });
+    expect(unlink.status).toBe(409);
+    expect(await unlink.text()).toContain('satu-satunya cara masuk');
+    expect(await server.instance.upstreamAccounts.links(citizen.id)).toHaveLength(1);
+
+    // The first password: no current one to give, the login at the upstream a minute ago is the proof.
+    const form = await agent.request('/akun/kata-sandi');
+    expect(form.status).toBe(200);
+    html = await form.text();
+    expect(html).not.toContain('name="current"');
+    const set = await agent.post('/akun/kata-sandi', { _csrf: csrfTokenOf(html), current: '', password: 'lampu-kota-kediri-malam', password_confirm: 'lampu-kota-kediri-malam' });
+    expect(set.status).toBe(303);
+    expect(await server.instance.citizens.hasPassword(citizen.id)).toBe(true);
+
+    // Now the password is another way in (with the email proved by the link we sent it): the link
+    // can go. A new session: setting the password ended the others.
+    const again = new Agent(server.url);
+    const confirm = await again.follow(verification.link!);
+    const token = new URL(verification.link!).searchParams.get('token')!;
+    expect((await again.post('/verifikasi', { _csrf: csrfTokenOf(await confirm.res!.text()), token })).status).toBe(200);
+    expect((await server.instance.citizens.findById(citizen.id))!.email_verified).toBe(true);
+    const login = await again.follow('/masuk?lanjut=/akun');
+    const signedIn = await again.post(`${login.url}/login`, { _csrf: csrfTokenOf(await login.res!.text()), identifier: '3571021507970011', password: 'lampu-kota-kediri-malam' });
+    const account = await again.follow(signedIn.headers.get('location')!);
+    expect(account.url).toBe(`${server.url}/akun`);
+    const removed = await again.post('/akun/masuk-dengan/hapus', { _csrf: csrfTokenOf(await account.res!.text()), upstream: 'inapas' });
+    expect(removed.status).toBe(303);
+    expect(await server.instance.upstreamAccounts.links(citizen.id)).toEqual([]);
+    expect(await lastAudit('upstream.unlinked')).toMatchObject({ upstream: 'inapas' });
+  });
+
+  test('a login at the upstream does not open a staff area (our second factor was not used)', async () => {
+    fake.addPerson(person('petugas', { nik: '3571024109860013', name: 'Petugas Test', birthdate: '1986-09-01' }));
+    const made = await signInUpstream('petugas');
+    expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: 'petugas@kedirikota.go.id', phone: '' })).status).toBe(303);
+    await server.instance.citizens.markEmailVerified(server.instance.db, (await citizenByNik('3571024109860013'))!.id);
+    await grantStaff(server.instance, 'petugas@kedirikota.go.id', 'officer');
+    const { agent, url } = await portalAtUpstream('petugas', '/loket');
+    expect(url).toContain('/interaction/');
+    expect((await agent.request('/loket')).status).toBe(303);
   });
 });

@@ -1,11 +1,13 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { maskNik } from '../../identity/nik.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, message, parseForm, seeOther } from '../forms.js';
+import type { Upstreams } from '../../federation/upstreams.js';
+import type { UpstreamAccounts } from '../../federation/upstream-accounts.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
@@ -16,27 +18,42 @@ const revokeForm = z.object({ grant: field(100) });
 const sessionForm = z.object({ session: field(100) });
 const passwordForm = z.object({ current: field(PASSWORD_MAX * 4), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
 const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(8) });
+const unlinkForm = z.object({ upstream: field(40) });
 
 
 /**
  * The citizen's account page (/akun): a counter's requests to confirm (answered in
- * confirmation-routes.ts), profile, connected services, sessions, password, activity, download my
- * data, delete the account. Second factors are in factor-routes.ts.
+ * confirmation-routes.ts), profile, connected services, sessions, the national identity providers
+ * linked (INApas, IKD), password, activity, download my data, delete the account. Second factors
+ * are in factor-routes.ts.
  */
 export function accountRoutes(
-  { account, citizens, secondFactors, passkeys, confirmations }:
-    { account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations },
-  signedIn: Middleware,
+  { account, citizens, secondFactors, passkeys, confirmations, upstreams, upstreamAccounts }: {
+    account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations;
+    upstreams: Upstreams; upstreamAccounts: UpstreamAccounts;
+  },
+  { signedIn, recentLogin }: { signedIn: Middleware; recentLogin: Middleware },
 ): Router {
   const router = new Router({ prefix: '/akun' });
   router.use(signedIn);
+
+  /**
+   * What guards the password and the account's deletion: the password itself, or, for an account
+   * made at a national identity provider (it has none), a recent login.
+   */
+  const passwordOrRecentLogin: Middleware = async (ctx, next) =>
+    (await citizens.hasPassword(ctx.state.accountId)) ? next() : recentLogin(ctx, next);
 
   router.get('/', async (ctx) => {
     const id: string = ctx.state.accountId;
     const citizen = await citizens.findById(id);
     if (!citizen) throw new InputError('account_unknown');
+    const labels = new Map((await upstreams.list()).map((u) => [u.slug, u.label]));
+    const links = (await upstreamAccounts.links(id)).map((link) => ({ ...link, label: labels.get(link.slug) ?? link.slug }));
     render(ctx, 'account/overview', {
       citizen,
+      hasPassword: await citizens.hasPassword(id),
+      links,
       nik: maskNik((await citizens.nikOf(id))!),
       services: await account.connectedServices(id),
       activity: await account.activity(id, 20),
@@ -44,7 +61,7 @@ export function accountRoutes(
       passkeys: await passkeys.list(id),
       sessions: await account.sessions(id),
       confirmations: await confirmations.pending(id),
-      notice: ['dicabut', 'sesi', 'sandi', 'faktor', 'disetujui', 'ditolak'].find((key) => ctx.query[key] === '1'),
+      notice: ['dicabut', 'sesi', 'sandi', 'faktor', 'disetujui', 'ditolak', 'tautan'].find((key) => ctx.query[key] === '1'),
     });
   });
 
@@ -65,9 +82,23 @@ export function accountRoutes(
     seeOther(ctx, '/akun?sesi=1');
   });
 
-  router.get('/kata-sandi', (ctx) => render(ctx, 'account/password', { errors: [] }));
+  router.post('/masuk-dengan/hapus', async (ctx) => {
+    const { upstream } = parseForm(ctx, unlinkForm);
+    try {
+      await upstreamAccounts.unlink(ctx.state.accountId, upstream, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError) || error.code !== 'upstream_link_last') throw error;
+      return render(ctx, 'error', { message: message(ctx, 'account.links.last'), link: { href: '/akun/kata-sandi', text: message(ctx, 'account.links.set_password') } }, 409);
+    }
+    seeOther(ctx, '/akun?tautan=1');
+  });
 
-  router.post('/kata-sandi', async (ctx) => {
+  const showPassword = async (ctx: Context, errors: object[] = [], status = 200) =>
+    render(ctx, 'account/password', { errors, hasPassword: await citizens.hasPassword(ctx.state.accountId) }, status);
+
+  router.get('/kata-sandi', passwordOrRecentLogin, (ctx) => showPassword(ctx));
+
+  router.post('/kata-sandi', passwordOrRecentLogin, async (ctx) => {
     const form = parseForm(ctx, passwordForm);
     const problems = form.password === form.password_confirm ? [] : [new InputError('password_mismatch', 'password_confirm')];
     try {
@@ -76,13 +107,16 @@ export function accountRoutes(
       if (!(error instanceof InputError)) throw error;
       problems.push(error);
     }
-    if (problems.length > 0) return render(ctx, 'account/password', { errors: fieldErrors(ctx, problems) }, 400);
+    if (problems.length > 0) return showPassword(ctx, fieldErrors(ctx, problems), 400);
     seeOther(ctx, '/akun?sandi=1');
   });
 
-  router.get('/hapus', (ctx) => render(ctx, 'account/delete', { errors: [] }));
+  const showDelete = async (ctx: Context, errors: object[] = [], status = 200) =>
+    render(ctx, 'account/delete', { errors, hasPassword: await citizens.hasPassword(ctx.state.accountId) }, status);
 
-  router.post('/hapus', async (ctx) => {
+  router.get('/hapus', passwordOrRecentLogin, (ctx) => showDelete(ctx));
+
+  router.post('/hapus', passwordOrRecentLogin, async (ctx) => {
     const form = parseForm(ctx, deleteForm);
     const problems = form.confirm === 'ya' ? [] : [new InputError('delete_confirm_required', 'confirm')];
     try {
@@ -91,7 +125,7 @@ export function accountRoutes(
       if (!(error instanceof InputError)) throw error;
       problems.push(error);
     }
-    if (problems.length > 0) return render(ctx, 'account/delete', { errors: fieldErrors(ctx, problems) }, 400);
+    if (problems.length > 0) return showDelete(ctx, fieldErrors(ctx, problems), 400);
     render(ctx, 'account/deleted');
   });
 

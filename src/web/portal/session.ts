@@ -30,7 +30,11 @@ interface PortalSession {
   /** Signed in at, and expires at (epoch ms). */
   signedInAt: number;
   expiresAt: number;
-  /** 1 when the login was a fresh one (required by the staff areas). */
+  /**
+   * 1 when the login was a fresh one with the password (and second factor): what the staff areas
+   * require; 2 when it was a fresh one at a national identity provider (INApas, IKD), which
+   * guards a citizen's own changes but never opens a staff area (our second factor was not used).
+   */
   fresh: number;
 }
 interface PortalLogin {
@@ -100,7 +104,7 @@ export function portalSession(
     await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.next, roles: await staff.rolesOf(accountId) } });
     // Fresh: the person entered their password (and second factor) for this very sign-in; a code
     // sent to the phone alone does not make a staff area's or a guarded change's login.
-    const fresh = (await citizens.signedInSince(accountId, PORTAL_CLIENT_ID, login.startedAt)) ? 1 : 0;
+    const fresh = { password: 1, upstream: 2, none: 0 }[(await citizens.freshLogin(accountId, PORTAL_CLIENT_ID, login.startedAt)) ?? 'none'];
     session.set(ctx, { accountId, signedInAt: Date.now(), expiresAt: Date.now() + SESSION_HOURS * 3600 * 1000, fresh });
     seeOther(ctx, login.next);
   });
@@ -142,14 +146,14 @@ export function portalSession(
   }
 
   /**
-   * As signedIn, and only with a login (password and second factor) made for this portal session
-   * in the last RECENT_LOGIN_MINUTES: for the changes that guard the account, so that a session
+   * As signedIn, and only with a login (password and second factor, or at a national identity
+   * provider) made for this portal session in the last RECENT_LOGIN_MINUTES: for the changes that guard the account, so that a session
    * left open, or a stolen session cookie, is not enough (as Login.gov asks for a recent login).
    */
   async function recentLogin(ctx: Context, next: Next) {
     await signedIn(ctx, async () => {
       const current = session.get(ctx)!;
-      if (current.fresh !== 1 || Date.now() - current.signedInAt > RECENT_LOGIN_MINUTES * 60 * 1000) {
+      if (current.fresh === 0 || Date.now() - current.signedInAt > RECENT_LOGIN_MINUTES * 60 * 1000) {
         // After the login, back to the page asked for; a form post goes back to its area's front page.
         const back = ctx.method === 'GET' ? ctx.url : `/${ctx.path.split('/')[1]}`;
         return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(back)}`);
