@@ -93,3 +93,8 @@ alter table citizens drop constraint citizens_verification_method_check;
 alter table citizens add constraint citizens_verification_method_check
   check (verification_method in ('population_data', 'counter', 'operator', 'upstream'));
 alter table citizens add column verified_upstream text;
+
+-- A code sent to the account's verified phone proves the citizen holds it, to link an upstream identity.
+alter table phone_codes drop constraint phone_codes_purpose_check;
+alter table phone_codes add constraint phone_codes_purpose_check
+  check (purpose in ('verify_phone', 'sign_in', 'reset_password', 'change_phone', 'link_upstream'));

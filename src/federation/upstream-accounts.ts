@@ -21,6 +21,8 @@ export type RefusalReason =
   /** No name or birth date to make an account with. */
   | 'details_missing'
   | 'account_locked'
+  /** The account has neither a password nor a verified phone to prove it with (it was made at another upstream). */
+  | 'no_proof'
   /** The account is linked to another identity at this upstream, or the linked account holds another NIK. */
   | 'link_mismatch';
 
@@ -30,8 +32,8 @@ export type UpstreamDecision =
   | { kind: 'linked'; citizen: Citizen }
   /** No account holds the NIK: one is made, once the citizen confirms. */
   | { kind: 'new'; nik: string; name: string; birthdate: string; gender: 'male' | 'female' }
-  /** An account holds the NIK: linked once the citizen proves they hold it (its password). */
-  | { kind: 'prove'; citizen: Citizen }
+  /** An account holds the NIK: linked once the citizen proves they hold it (its password, or a code to its verified phone). */
+  | { kind: 'prove'; citizen: Citizen; hasPassword: boolean }
   /** An unverified account holds the NIK with another name or birth date: only the counter can sort it out. */
   | { kind: 'counter' }
   | { kind: 'refused'; reason: RefusalReason };
@@ -82,6 +84,20 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
   async function markUsed(tx: Queryable, state: string): Promise<void> {
     const { rowCount } = await tx.query('update upstream_requests set used_at = now() where state_hash = $1 and used_at is null', [stateHash(state)]);
     if (rowCount !== 1) throw new InputError('upstream_request_used');
+  }
+
+  /**
+   * Makes the account verified when the upstream vouches (`level`) and the account's name and
+   * birth date, read locked in this transaction, agree with the upstream's: a name changed while
+   * the citizen proved the account is not verified. Whether they agree.
+   */
+  async function verifyWhenAgrees(tx: Queryable, slug: string, identity: UpstreamIdentity, citizenId: string, level: AssuranceLevel, ip: string): Promise<boolean> {
+    const citizen = await citizens.lockById(tx, citizenId);
+    const agrees = citizen !== undefined && identity.name !== undefined && sameName(citizen.name, identity.name) && citizen.birthdate === identity.birthdate;
+    if (level !== 'basic' && agrees && (await citizens.markIdentityVerified(tx, citizenId, { method: 'upstream', upstream: slug }))) {
+      await audit({ type: 'identity.verified', citizenId, ip, details: { method: 'upstream', upstream: slug } }, tx);
+    }
+    return agrees;
   }
 
   async function insertLink(tx: Queryable, slug: string, subject: string, citizenId: string): Promise<void> {
@@ -162,21 +178,23 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
       const { rowCount } = await db.query('select 1 from upstream_links where provider_slug = $1 and citizen_id = $2', [slug, holder.id]);
       if (rowCount > 0) return { kind: 'refused', reason: 'link_mismatch' };
       if (holder.assurance !== 'verified' && (!sameName(holder.name, identity.name) || holder.birthdate !== checked.birthdate)) return { kind: 'counter' };
-      return { kind: 'prove', citizen: holder };
+      const hasPassword = await citizens.hasPassword(holder.id);
+      if (!hasPassword && !holder.phone_verified) return { kind: 'refused', reason: 'no_proof' };
+      return { kind: 'prove', citizen: holder, hasPassword };
     },
 
     /**
      * Links the account to the identity (the citizen proved they hold it, by `proof`), and makes it
-     * verified when the upstream vouches; the request is used.
+     * verified when the upstream vouches; the request is used. An unverified account whose name or
+     * birth date no longer agrees (changed meanwhile) is not linked: InputError upstream_details_differ.
      */
     async link(state: string, slug: string, identity: UpstreamIdentity, citizen: Citizen, { level, proof, ip }: { level: AssuranceLevel; proof: string; ip: string }): Promise<void> {
       await db.transaction(async (tx) => {
         await markUsed(tx, state);
+        const agrees = await verifyWhenAgrees(tx, slug, identity, citizen.id, level, ip);
+        if (!agrees && citizen.assurance !== 'verified') throw new InputError('upstream_details_differ');
         await insertLink(tx, slug, identity.subject, citizen.id);
         await audit({ type: 'upstream.linked', citizenId: citizen.id, ip, details: { upstream: slug, proof } }, tx);
-        if (level !== 'basic' && (await citizens.markIdentityVerified(tx, citizen.id, { method: 'upstream', upstream: slug }))) {
-          await audit({ type: 'identity.verified', citizenId: citizen.id, ip, details: { method: 'upstream', upstream: slug } }, tx);
-        }
       });
     },
 
@@ -208,10 +226,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
       return db.transaction(async (tx) => {
         await markUsed(tx, state);
         await tx.query('update upstream_links set last_used_at = now() where provider_slug = $1 and subject = $2', [slug, identity.subject]);
-        const agrees = identity.name !== undefined && sameName(citizen.name, identity.name) && citizen.birthdate === identity.birthdate;
-        if (level !== 'basic' && agrees && (await citizens.markIdentityVerified(tx, citizen.id, { method: 'upstream', upstream: slug }))) {
-          await audit({ type: 'identity.verified', citizenId: citizen.id, ip, details: { method: 'upstream', upstream: slug } }, tx);
-        }
+        await verifyWhenAgrees(tx, slug, identity, citizen.id, level, ip);
         return (await citizens.findById(citizen.id, tx))!;
       });
     },

@@ -16,6 +16,8 @@ export interface UpstreamIdentity {
   acr: string | undefined;
   /** The upstream session's id (for its back-channel logout), when it sent one. */
   sid: string | undefined;
+  /** The person signed in at the upstream for this very request (prompt=login, max_age=0, auth_time checked), not by its session. */
+  reauthenticated: boolean;
 }
 
 /**
@@ -36,6 +38,8 @@ export interface UpstreamChecks {
   codeVerifier: string;
   state: string;
   nonce: string;
+  /** The upstream was asked to sign the person in again, not to answer from its session. */
+  reauthenticate: boolean;
 }
 
 /** A logout token that passed validation: whose upstream session ended. */
@@ -121,10 +125,14 @@ export function createUpstreamClient({ timeoutSeconds, redirectUri }: { timeoutS
   }
 
   return {
-    /** The upstream's authorization URL for a new request, with the checks to keep until it answers. */
-    async start(upstream: Upstream, credentials: UpstreamCredentials): Promise<{ url: string; checks: UpstreamChecks }> {
+    /**
+     * The upstream's authorization URL for a new request, with the checks to keep until it
+     * answers. With `reauthenticate` (our own interaction asks for a fresh login) the upstream must
+     * sign the person in again (prompt=login, max_age=0), not answer from its session.
+     */
+    async start(upstream: Upstream, credentials: UpstreamCredentials, { reauthenticate }: { reauthenticate: boolean }): Promise<{ url: string; checks: UpstreamChecks }> {
       const config = await configuration(upstream, credentials);
-      const checks = { codeVerifier: oidc.randomPKCECodeVerifier(), state: oidc.randomState(), nonce: oidc.randomNonce() };
+      const checks = { codeVerifier: oidc.randomPKCECodeVerifier(), state: oidc.randomState(), nonce: oidc.randomNonce(), reauthenticate };
       const url = oidc.buildAuthorizationUrl(config, {
         redirect_uri: redirectUri(upstream.slug),
         scope: upstream.scopes,
@@ -133,6 +141,7 @@ export function createUpstreamClient({ timeoutSeconds, redirectUri }: { timeoutS
         state: checks.state,
         nonce: checks.nonce,
         ...(upstream.verifiedAcr.length > 0 && { acr_values: [...upstream.mfaAcr, ...upstream.verifiedAcr].join(' ') }),
+        ...(reauthenticate && { prompt: 'login', max_age: '0' }),
       });
       return { url: url.toString(), checks };
     },
@@ -150,6 +159,8 @@ export function createUpstreamClient({ timeoutSeconds, redirectUri }: { timeoutS
           expectedState: checks.state,
           expectedNonce: checks.nonce,
           idTokenExpected: true,
+          // auth_time must then be now (within openid-client's clock tolerance): a login, not a session.
+          ...(checks.reauthenticate && { maxAge: 0 }),
         });
         const idToken = tokens.claims()!;
         let claims: Record<string, unknown> = idToken;
@@ -167,6 +178,7 @@ export function createUpstreamClient({ timeoutSeconds, redirectUri }: { timeoutS
           phone: text(claims[map.phone]),
           acr: text(idToken.acr),
           sid: text(idToken.sid),
+          reauthenticated: checks.reauthenticate,
         };
       } catch (error) {
         throw classify(error);

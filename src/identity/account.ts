@@ -68,6 +68,8 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
       const citizen = await citizens.findById(citizenId);
       if (!citizen) throw new InputError('account_unknown');
       if (await citizens.hasPassword(citizenId)) await checkCurrentPassword(citizen, current, 'current');
+      // A password signs in only after a code to a contact: an account without one adds it first.
+      else if (!citizen.email && !citizen.phone) throw new InputError('password_needs_contact', 'password');
       const weak = await citizens.passwordProblemFor(citizenId, next);
       if (weak) throw new InputError(weak, 'password');
       await db.transaction(async (tx) => {

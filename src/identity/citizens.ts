@@ -343,13 +343,14 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
     /**
      * How the account last completed a login for this client since then (databaseNow ms): 'password'
-     * (with its second factor, if any), 'upstream' (at a national identity provider), or undefined.
-     * A sign-in with a phone code alone does not count.
+     * (with its second factor, if any), 'upstream' (the person signed in at a national identity
+     * provider for it, not by its session), or undefined. A sign-in with a phone code alone does not count.
      */
     async freshLogin(id: string, clientId: string, sinceMs: number): Promise<'password' | 'upstream' | undefined> {
       const { rows } = await db.query<{ password: boolean }>(
         `select details->'amr' ? 'pwd' as password from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
-           and at >= to_timestamp($3::double precision / 1000) and (details->'amr' ? 'pwd' or details->'amr' ? 'fed')
+           and at >= to_timestamp($3::double precision / 1000)
+           and (details->'amr' ? 'pwd' or (details->'amr' ? 'fed' and details->>'reauthenticated' = 'true'))
          order by at desc, id desc limit 1`,
         [id, clientId, sinceMs],
       );
@@ -429,20 +430,23 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     /**
      * Creates an account from an upstream's identity, in the caller's transaction: no password,
      * the contacts unverified (we prove them ourselves), verified by the upstream when it vouches.
-     * The caller checked the NIK and the name; an InputError when the NIK or the email is taken.
+     * An email another account holds is left off (not told: the account may add one on /akun,
+     * proved); the caller checked the NIK and the name; an InputError when the NIK is taken.
      */
     async createFromUpstream(tx: Queryable, input: { nik: string; name: string; birthdate: string; gender: 'male' | 'female'; email: string | null; phone: string | null; verifiedBy: string | undefined }): Promise<Citizen> {
       const id = randomUUID();
-      const taken = await tx.query<{ nik_taken: boolean }>(
-        'select nik_hash = $1 as nik_taken from citizens where nik_hash = $1 or lower(email) = $2::text',
+      const { rows } = await tx.query<{ nik_taken: boolean }>(
+        'select bool_or(nik_hash = $1) as nik_taken, bool_or(lower(email) = $2::text) as email_taken from citizens where nik_hash = $1 or lower(email) = $2::text',
         [nikHash(input.nik), input.email],
       );
-      if (taken.rows[0]) throw new InputError(taken.rows[0].nik_taken ? 'nik_taken' : 'email_taken', taken.rows[0].nik_taken ? 'nik' : 'email');
+      const taken = rows[0] as { nik_taken: boolean | null; email_taken: boolean | null } | undefined;
+      if (taken?.nik_taken) throw new InputError('nik_taken', 'nik');
+      const email = taken?.email_taken ? null : input.email;
       await tx.query(
         `insert into citizens (id, nik_hash, nik_enc, name, birthdate, gender, email, phone, password_hash,
            assurance, verified_at, verification_method, verified_upstream)
          values ($1, $2, $3, $4, $5, $6, $7, $8, null, $9, case when $9 = 'verified' then now() end, $10, $11)`,
-        [id, nikHash(input.nik), sealer.seal(NIK, input.nik), input.name, input.birthdate, input.gender, input.email, input.phone,
+        [id, nikHash(input.nik), sealer.seal(NIK, input.nik), input.name, input.birthdate, input.gender, email, input.phone,
           input.verifiedBy ? 'verified' : 'basic', input.verifiedBy ? 'upstream' : null, input.verifiedBy ?? null],
       );
       return (await findById(id, tx))!;

@@ -40,8 +40,8 @@ export type SecondFactorOutcome = { outcome: 'refused'; refusal: Refusal } | { o
 export type PhoneCodeMethod = 'sms' | 'whatsapp';
 export const isPhoneCodeMethod = (m: unknown): m is PhoneCodeMethod => m === 'sms' || m === 'whatsapp';
 
-/** What a code sent to the phone may be used for here: signing in, or resetting the password. */
-export type PhoneCodeUse = 'sign_in' | 'reset_password';
+/** What a code sent to the phone may be used for here: signing in, resetting the password, or proving the account is yours to link an upstream identity to it. */
+export type PhoneCodeUse = 'sign_in' | 'reset_password' | 'link_upstream';
 
 /** The code a browser typed, of the code it was given (`codeId`) for the number it typed. */
 export interface TypedPhoneCode {
@@ -173,14 +173,15 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
     },
 
     /**
-     * A code sent to the phone, to sign in without a password (use 'sign_in') or to reset the
-     * password ('reset_password'). Codes count towards the same lock as passwords: the account's
+     * A code sent to the phone, to sign in without a password (use 'sign_in'), to reset the
+     * password ('reset_password'), or to prove the account is yours ('link_upstream'). Codes count towards the same lock as passwords: the account's
      * whose verified number it is, or, for a number without one, the number's (as an unknown
      * identifier locks alike); and towards the address's limit of codes. A code passes only for
      * the active account it was sent to, whose verified number it still is.
      */
     async phoneCode(use: PhoneCodeUse, typed: TypedPhoneCode, { clientId, unit, ip }: AttemptOrigin): Promise<PhoneCodeOutcome> {
-      const signIn = use === 'sign_in';
+      // A link's code is audited and counted as a login's (it leads to one).
+      const signIn = use !== 'reset_password';
       const subject = await citizens.loginSubject(typed.phone);
       const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(subject.key));
       if (!verdict.allowed) {
@@ -203,7 +204,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
       }
       // The channel that delivered the code (the other one when the first failed).
       const method: PhoneCodeMethod = checked.channel === 'sms' ? 'sms' : 'whatsapp';
-      if (signIn && (await secondFactors.required(citizen.id))) {
+      if (use === 'sign_in' && (await secondFactors.required(citizen.id))) {
         // As after a right password: the failures are forgotten only after the second factor.
         await throttle.accountPassedStep(citizen.id);
         return { outcome: 'second_factor', citizen, method };
@@ -231,9 +232,14 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
       await audit({ type: 'assurance.unmet', citizenId, clientId, ip, details: { requested } });
     },
 
-    /** A login that completes: audited with its acr and amr, and counted. */
-    async succeeded(citizenId: string, { acr, amr, userAgent }: { acr: string; amr: string[]; userAgent: string }, { clientId, unit, ip }: AttemptOrigin): Promise<void> {
-      await audit({ type: 'login.succeeded', citizenId, clientId, ip, details: { acr, amr, userAgent: userAgent.slice(0, 200) } });
+    /**
+     * A login that completes: audited with its acr and amr, and counted; a login at an upstream
+     * also with whether the person signed in there for it (citizens.freshLogin reads it).
+     */
+    async succeeded(citizenId: string, { acr, amr, userAgent, reauthenticated }: { acr: string; amr: string[]; userAgent: string; reauthenticated?: boolean },
+      { clientId, unit, ip }: AttemptOrigin): Promise<void> {
+      const details = { acr, amr, userAgent: userAgent.slice(0, 200), ...(reauthenticated !== undefined && { reauthenticated }) };
+      await audit({ type: 'login.succeeded', citizenId, clientId, ip, details });
       countLogin('succeeded', unit);
     },
   };

@@ -9,7 +9,7 @@ import { isUuid } from '../ids.js';
 import { maskPhone } from './phone.js';
 import type { Throttle } from './throttle.js';
 
-export type PhoneCodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone';
+export type PhoneCodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone' | 'link_upstream';
 
 /** A code lives 5 minutes and takes 5 tries; another may be asked for a minute after the last. */
 export const PHONE_CODE_MINUTES = 5;

@@ -7,7 +7,7 @@ import { translator, type Lang } from '../i18n.js';
  * warns never to give the code to anyone. The WhatsApp templates carry the code alone (a code) or
  * the whole text (a notice).
  */
-export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone';
+export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone' | 'link_upstream';
 export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'ciba_request';
 
 /** A one-time code's message; the lifetime it states is the one the caller enforces. */

@@ -7,6 +7,9 @@ import { upstreamAddress, type Upstreams } from '../federation/upstreams.js';
 import { formBody } from './csrf.js';
 import { seeOther } from './forms.js';
 import { tripFailed, upstreamTrip } from './upstream-trip.js';
+import { withinIpLimit } from './throttling.js';
+import type { Throttle } from '../identity/throttle.js';
+import { UPSTREAM_SLUG } from '../config.js';
 
 /** The upstream's back-channel logout posts a logout token, not a form of ours: no CSRF token (see csrf.ts). */
 export const UPSTREAM_LOGOUT_ENDPOINTS = ['upstream.logout'];
@@ -19,8 +22,9 @@ export const UPSTREAM_LOGOUT_ENDPOINTS = ['upstream.logout'];
  *   GET  /masuk-dengan/:slug/jwks.json  our public key for private_key_jwt
  *   GET  /masuk-dengan/:slug/logo       the login page button's logo
  */
-export function upstreamRoutes({ issuer, upstreams, upstreamClient, upstreamAccounts, audit }: {
+export function upstreamRoutes({ issuer, upstreams, upstreamClient, upstreamAccounts, throttle, audit }: {
   issuer: string;
+  throttle: Throttle;
   upstreams: Upstreams;
   upstreamClient: UpstreamClient;
   upstreamAccounts: UpstreamAccounts;
@@ -30,13 +34,17 @@ export function upstreamRoutes({ issuer, upstreams, upstreamClient, upstreamAcco
 
   router.get('/kembali', async (ctx) => {
     const slug = String(ctx.params.slug);
+    if (!UPSTREAM_SLUG.test(slug)) return;
+    if (!(await withinIpLimit(ctx, throttle, 'login'))) return;
     const state = typeof ctx.query.state === 'string' ? ctx.query.state : '';
     const currentUrl = new URL(`${upstreamAddress(issuer, slug, 'kembali')}?${ctx.querystring}`);
     // The answer's code and state go no further than this: not into the page's links.
     ctx.querystring = '';
     const trip = upstreamTrip.get(ctx);
     const request = trip && state && trip.state === state ? await upstreamAccounts.takeReturn(state, trip.browser) : undefined;
-    const upstream = request?.slug === slug ? await upstreams.find(slug) : undefined;
+    const found = request?.slug === slug ? await upstreams.find(slug) : undefined;
+    // An upstream switched off stops the sign-ins under way too.
+    const upstream = found?.enabled ? found : undefined;
     const credentials = upstream && (await upstreams.credentials(slug));
     if (!request || !upstream || !credentials) return tripFailed(ctx, audit, 'state_invalid', { slug, interactionUid: request?.interactionUid, stage: 'return' });
     const failed = (reason: UpstreamError['reason']) => tripFailed(ctx, audit, reason, { slug, label: upstream.label, interactionUid: request.interactionUid, stage: 'return' });
@@ -59,9 +67,14 @@ export function upstreamRoutes({ issuer, upstreams, upstreamClient, upstreamAcco
       ctx.body = { error: 'invalid_request', error_description: reason };
     };
     const token = (ctx.request.body as Record<string, unknown> | undefined)?.logout_token;
-    const upstream = await upstreams.find(slug);
+    // Only a configured upstream's refusals are audited: anyone may post here.
+    const upstream = UPSTREAM_SLUG.test(slug) ? await upstreams.find(slug) : undefined;
     const credentials = upstream && (await upstreams.credentials(slug));
-    if (!upstream || !credentials) return refuse('unknown upstream');
+    if (!upstream || !credentials) {
+      ctx.status = 404;
+      ctx.body = { error: 'invalid_request', error_description: 'unknown upstream' };
+      return;
+    }
     if (typeof token !== 'string' || !token) return refuse('logout_token is required');
     try {
       const logout = await upstreamClient.verifyLogoutToken(upstream, credentials, token);

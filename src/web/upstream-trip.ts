@@ -13,8 +13,11 @@ import { render } from './render.js';
 export interface UpstreamTrip {
   state: string;
   browser: string;
+  /** The code sent to the phone of the account to link, once one was asked for (its lifetime and tries are kept on the server). */
+  codeId?: string;
 }
-export const upstreamTrip = jsonCookie('kid.upstream', REQUEST_TTL_SECONDS * 1000, (v): v is UpstreamTrip => hasFields(v, { state: 'string', browser: 'string' }));
+export const upstreamTrip = jsonCookie('kid.upstream', REQUEST_TTL_SECONDS * 1000, (v): v is UpstreamTrip =>
+  hasFields(v, { state: 'string', browser: 'string' }) && ['string', 'undefined'].includes(typeof (v as UpstreamTrip).codeId));
 
 /** Why a sign-in at an upstream did not work: the upstream's failures, or an answer that is not this browser's (or used already). */
 export type TripProblem = UpstreamFailure | 'state_invalid' | 'unknown_upstream';

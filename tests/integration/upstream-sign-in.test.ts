@@ -8,6 +8,7 @@ import { startFakeUpstream, type FakeUpstream, type IdTokenTamper, type Upstream
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { lastEmailTo } from '../support/mail.js';
+import { lastCodeTo } from '../support/messages.js';
 
 const VERIFIED = 'urn:kediri:acr:verified';
 const LOA3 = 'urn:inapas:loa:3';
@@ -217,6 +218,30 @@ describe('a NIK that has an account', () => {
     expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'password' });
   });
 
+  test('or with a code sent to the account\'s verified phone: a wrong code links nothing', async () => {
+    const ani = await server.instance.citizens.create(
+      { nik: '3571016203910014', name: 'Ani Rahayu', birthdate: '1991-03-22', phone: '081234567814', password: 'sawah-hijau-di-pesantren' },
+      { actor: 'test' },
+    );
+    await server.instance.db.transaction((tx) => server.instance.citizens.setVerifiedPhone(tx, ani.id, '+6281234567814'));
+    fake.addPerson(person('ani', { nik: '3571016203910014', name: 'Ani Rahayu', birthdate: '1991-03-22' }));
+    const { agent, request, res, url } = await signInUpstream('ani', { acr_values: VERIFIED });
+    let html = await res!.text();
+    expect(html).toContain('+62812*****814');
+    const sent = await agent.post(`${url}/kirim-kode`, { _csrf: csrfTokenOf(html), channel: 'whatsapp' });
+    expect(sent.status).toBe(303);
+    html = await (await agent.request(sent.headers.get('location')!)).text();
+    const code = await lastCodeTo(server.instance.db, '+6281234567814');
+    const wrong = await agent.post(`${url}/kode`, { _csrf: csrfTokenOf(html), code: code === '000000' ? '111111' : '000000' });
+    expect(wrong.status).toBe(400);
+    expect(await server.instance.upstreamAccounts.links(ani.id)).toEqual([]);
+    const right = await agent.post(`${url}/kode`, { _csrf: csrfTokenOf(await wrong.text()), code });
+    expect(right.status).toBe(303);
+    const next = await agent.follow(right.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+    expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'phone_code' });
+  });
+
   test('an unverified account with another name is not linked: the citizen is sent to the counter', async () => {
     const dewi = await server.instance.citizens.create(
       { nik: '3571035506850002', name: 'Dewi Lestari', birthdate: '1985-06-15', email: 'dewi@example.id', password: 'loket-mpp-dhoho-plaza' },
@@ -363,13 +388,90 @@ describe('the upstream\'s back-channel logout', () => {
   });
 });
 
-describe('the links on /akun', () => {
-  /** Signs in to Kediri ID's own pages at the upstream, in a fresh browser: the page it lands on. */
-  async function portalAtUpstream(login: string, next = '/akun') {
+describe('the review\'s cases', () => {
+  test('a name changed while the account is proved: not linked, not verified', async () => {
+    const hadi = await server.instance.citizens.create(
+      { nik: '3571011211870015', name: 'Hadi Susanto', birthdate: '1987-11-12', email: 'hadi@example.id', password: 'gunung-kelud-pagi-hari' },
+      { actor: 'test', emailVerified: true },
+    );
+    fake.addPerson(person('hadi', { nik: '3571011211870015', name: 'Hadi Susanto', birthdate: '1987-11-12' }));
+    const { agent, res, url } = await signInUpstream('hadi');
+    const html = await res!.text();
+    await server.instance.db.transaction((tx) => server.instance.citizens.setProfile(tx, hadi.id, { name: 'Hadi Lain', address: null }));
+    const posted = await agent.post(`${url}/sandi`, { _csrf: csrfTokenOf(html), password: 'gunung-kelud-pagi-hari' });
+    const next = await agent.follow(posted.headers.get('location')!);
+    expect(next.res!.status).toBe(409);
+    expect(await server.instance.upstreamAccounts.links(hadi.id)).toEqual([]);
+    expect((await server.instance.citizens.findById(hadi.id))!.assurance).toBe('basic');
+  });
+
+  test('an account with neither a password nor a verified phone is not offered a password form', async () => {
+    fake.addClient({
+      client_id: 'kediri-id-kedua',
+      client_secret: UPSTREAM_SECRET,
+      redirect_uris: [`${server.url}/masuk-dengan/kedua/kembali`],
+      token_endpoint_auth_method: 'client_secret_basic',
+    });
+    await server.instance.upstreams.create({ ...upstreamSettings('kedua', fake.issuer), label: 'Kedua', clientId: 'kediri-id-kedua' }, 'test', '127.0.0.1');
+    fake.addPerson(person('tanpa', { nik: '3571011312880016', name: 'Tanpa Sandi', birthdate: '1988-12-13' }));
+    const made = await signInUpstream('tanpa');
+    expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: '', phone: '' })).status).toBe(303);
+
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction, 'kedua'), 'tanpa');
+    const { res } = await page.agent.follow(back);
+    expect(res!.status).toBe(403);
+    const html = await res!.text();
+    expect(html).not.toContain('name="password"');
+    expect(await lastAudit('upstream.link_refused')).toMatchObject({ upstream: 'kedua', reason: 'no_proof' });
+  });
+
+  test('an email another account holds is not told: the account is made without it', async () => {
+    fake.addPerson(person('salin', { nik: '3571011401890017', name: 'Salin Email', birthdate: '1989-01-14' }));
+    const { agent, res, url } = await signInUpstream('salin');
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(await res!.text()), email: 'budi@example.id', phone: '' });
+    expect(created.status).toBe(303);
+    expect((await citizenByNik('3571011401890017'))!.email).toBeNull();
+  });
+
+  test('a first password waits for a contact, with a clear message', async () => {
+    fake.addPerson(person('kosong', { nik: '3571011502900018', name: 'Kontak Kosong', birthdate: '1990-02-15' }));
+    const made = await signInUpstream('kosong');
+    expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: '', phone: '' })).status).toBe(303);
     const agent = new Agent(server.url);
-    const { url } = await agent.follow(`/masuk?lanjut=${encodeURIComponent(next)}`);
-    const back = await fake.signIn(await leave(agent, url), login);
-    return { agent, ...(await agent.follow(back)) };
+    const { url } = await agent.follow('/masuk?ulang=1&lanjut=/akun');
+    await agent.follow(await fake.signIn(await leave(agent, url), 'kosong'));
+    const form = await agent.request('/akun/kata-sandi');
+    const refused = await agent.post('/akun/kata-sandi', { _csrf: csrfTokenOf(await form.text()), password: 'jembatan-lama-brantas', password_confirm: 'jembatan-lama-brantas' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('Tambahkan email atau nomor HP');
+    expect(await server.instance.citizens.hasPassword((await citizenByNik('3571011502900018'))!.id)).toBe(false);
+  });
+
+  test('an upstream switched off stops the sign-ins under way', async () => {
+    fake.addPerson(person('henti', { nik: '3571011603910019', name: 'Henti Test', birthdate: '1991-03-16' }));
+    fake.addClient({ client_id: 'kediri-id-henti', client_secret: UPSTREAM_SECRET, redirect_uris: [`${server.url}/masuk-dengan/henti/kembali`], token_endpoint_auth_method: 'client_secret_basic' });
+    await server.instance.upstreams.create({ ...upstreamSettings('henti', fake.issuer), label: 'Henti', clientId: 'kediri-id-henti' }, 'test', '127.0.0.1');
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction, 'henti'), 'henti');
+    await server.instance.upstreams.update({ ...upstreamSettings('henti', fake.issuer), label: 'Henti', clientId: 'kediri-id-henti', enabled: false }, 'test', '127.0.0.1');
+    const { res } = await page.agent.follow(back);
+    expect(res!.status).toBe(400);
+    expect(await citizenByNik('3571011603910019')).toBeUndefined();
+  });
+});
+
+describe('the links on /akun', () => {
+  /**
+   * Signs in to Kediri ID's own pages at the upstream, in a fresh browser: the page it lands on,
+   * and the upstream's authorization URL. `again`: as an action that asks for a recent login does.
+   */
+  async function portalAtUpstream(login: string, next = '/akun', { again = false } = {}) {
+    const agent = new Agent(server.url);
+    const { url } = await agent.follow(`/masuk?${again ? 'ulang=1&' : ''}lanjut=${encodeURIComponent(next)}`);
+    const upstreamUrl = await leave(agent, url);
+    const back = await fake.signIn(upstreamUrl, login);
+    return { agent, upstreamUrl: new URL(upstreamUrl), ...(await agent.follow(back)) };
   }
 
   test('are listed; the only way in cannot be unlinked until a password is set (after a recent login), then it can', async () => {
@@ -379,7 +481,17 @@ describe('the links on /akun', () => {
     const citizen = (await citizenByNik('3571021507970011'))!;
     const verification = await lastEmailTo(server.instance.db, 'tautan@example.id');
 
-    const { agent, res, url } = await portalAtUpstream('tautan');
+    // Signed in at the upstream's session only: not a recent login, so the first password waits for one.
+    const plain = await portalAtUpstream('tautan');
+    expect(plain.upstreamUrl.searchParams.get('prompt')).toBeNull();
+    const waits = await plain.agent.request('/akun/kata-sandi');
+    expect(waits.status).toBe(303);
+    expect(waits.headers.get('location')).toContain('/masuk?ulang=1');
+
+    // Asked again: the upstream must sign the person in anew (prompt=login, max_age=0, auth_time checked).
+    const { agent, res, url, upstreamUrl } = await portalAtUpstream('tautan', '/akun', { again: true });
+    expect(upstreamUrl.searchParams.get('prompt')).toBe('login');
+    expect(upstreamUrl.searchParams.get('max_age')).toBe('0');
     expect(url).toBe(`${server.url}/akun`);
     let html = await res!.text();
     expect(html).toContain('Putuskan INApas');

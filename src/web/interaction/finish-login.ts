@@ -23,6 +23,8 @@ export interface CheckProgress {
 /** A login at an upstream (amr 'fed'): the level it proved, and what to do once the session's login time is known. */
 export interface UpstreamLogin {
   level: AssuranceLevel;
+  /** The person signed in at the upstream for this login (not by its session): it counts as a fresh login here. */
+  reauthenticated: boolean;
   /** Runs before the provider records the login at `loginTs` (epoch seconds). */
   signingIn(loginTs: number): Promise<void>;
 }
@@ -43,7 +45,7 @@ export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, 
     assurance.forget(ctx);
     const ts = Math.floor(Date.now() / 1000);
     await upstream?.signingIn(ts);
-    await loginAttempts.succeeded(citizen.id, { acr, amr, userAgent: ctx.get('user-agent') }, origin);
+    await loginAttempts.succeeded(citizen.id, { acr, amr, userAgent: ctx.get('user-agent'), reauthenticated: upstream?.reauthenticated }, origin);
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: citizen.id, acr, amr, remember: true, ts } });
     seeOther(ctx, to);
   };

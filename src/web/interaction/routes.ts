@@ -21,6 +21,7 @@ import { secondFactorPage, secondFactorStep } from './second-factor.js';
 import type { InteractionStep } from './step.js';
 import { upstreamStep } from './upstream.js';
 import type { Upstreams } from '../../federation/upstreams.js';
+import type { Throttle } from '../../identity/throttle.js';
 import type { UpstreamAccounts } from '../../federation/upstream-accounts.js';
 import type { UpstreamClient } from '../../federation/upstream-client.js';
 
@@ -43,6 +44,7 @@ interface Deps {
   /** Calling codes of other countries whose numbers are accepted (PHONE_FOREIGN_PREFIXES). */
   foreignPrefixes: readonly string[];
   upstreams: Upstreams;
+  throttle: Throttle;
   upstreamClient: UpstreamClient;
   upstreamAccounts: UpstreamAccounts;
 }

@@ -10,11 +10,15 @@ import type { LoginAttempts } from '../../identity/login-attempt.js';
 import { maskNik } from '../../identity/nik.js';
 import { normalizePhone } from '../../identity/phone.js';
 import type { Registration } from '../../identity/registration.js';
+import type { PhoneCodes } from '../../identity/phone-codes.js';
+import type { Channel } from '../../messaging/outbox.js';
+import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-forms.js';
 import { TTL } from '../../oidc/provider.js';
 import { translator } from '../../i18n.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
-import { refusalMessage } from '../throttling.js';
+import { refusalMessage, withinIpLimit } from '../throttling.js';
+import type { Throttle } from '../../identity/throttle.js';
 import { tripFailed, upstreamTrip } from '../upstream-trip.js';
 import type { Interaction } from './context.js';
 import type { FinishLogin, UpstreamLogin } from './finish-login.js';
@@ -22,10 +26,14 @@ import type { InteractionStep } from './step.js';
 
 const newAccountForm = z.object({ email: field(254), phone: field(40) });
 const passwordForm = z.object({ password: field(1000) });
+const sendCodeForm = z.object({ channel: field(10) });
+const codeForm = z.object({ code: field(20) });
 
 /** An identity an upstream vouched for in this browser and interaction, with what to do with it. */
 interface Vouched {
   state: string;
+  /** The code sent to the phone of the account to link, when one was asked for. */
+  codeId: string | undefined;
   upstream: Upstream;
   identity: UpstreamIdentity;
   decision: UpstreamDecision;
@@ -40,11 +48,17 @@ interface Vouched {
  *   GET  /interaction/:uid/hubungkan                back: signed in, or what comes first
  *   POST /interaction/:uid/hubungkan/akun-baru      no account holds the NIK: make one
  *   POST /interaction/:uid/hubungkan/sandi          an account holds it: its password links it
+ *   POST /interaction/:uid/hubungkan/kirim-kode     ... or a code sent to its verified phone
+ *   POST /interaction/:uid/hubungkan/kode           ... typed here
  *
  * The login's amr is 'fed' and its acr what the upstream proved (finish-login.ts).
  */
-export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, audit, finishLogin, foreignPrefixes }: {
+export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, phoneCodes, channels, throttle, audit, finishLogin, foreignPrefixes }: {
   upstreams: Upstreams;
+  throttle: Throttle;
+  phoneCodes: PhoneCodes;
+  /** The ways a code reaches a phone here, the first the default. */
+  channels: readonly Channel[];
   upstreamClient: UpstreamClient;
   upstreamAccounts: UpstreamAccounts;
   loginAttempts: LoginAttempts;
@@ -58,8 +72,9 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     const trip = upstreamTrip.get(ctx);
     const found = trip && (await upstreamAccounts.identityFor(trip.state, trip.browser, interaction.uid));
     const upstream = found && (await upstreams.find(found.slug));
-    if (!trip || !found || !upstream) return undefined;
-    return { state: trip.state, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
+    // An upstream switched off stops the sign-ins under way too.
+    if (!trip || !found || !upstream?.enabled) return undefined;
+    return { state: trip.state, codeId: trip.codeId, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
   }
 
   /** The login, at what the upstream proved; our session is remembered with the upstream's, for its back-channel logout. */
@@ -67,6 +82,7 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     upstreamTrip.clear(ctx);
     const login: UpstreamLogin = {
       level: levelProven(upstream, identity.acr),
+      reauthenticated: identity.reauthenticated,
       signingIn: (loginTs) => upstreamAccounts.recordSession(upstream.slug, identity, citizen.id, loginTs, TTL.Session),
     };
     return finishLogin(ctx, interaction, citizen, ['fed'], { upstream: login });
@@ -86,15 +102,38 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     }, status);
   }
 
-  function showProve(ctx: Context, interaction: Interaction, { upstream }: Vouched, errors: object[] = [], status = 200) {
+  /** The account's verified phone, when a code can prove the citizen holds it. */
+  const phoneOf = (citizen: Citizen) => (citizen.phone_verified && citizen.phone && channels.length > 0 ? citizen.phone : undefined);
+
+  /** The proof that the account is the citizen's: its password, or a code sent to its verified phone. */
+  function showProve(ctx: Context, interaction: Interaction, found: Vouched, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}) {
+    const { citizen } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
+    const phone = phoneOf(citizen);
+    const { hasPassword } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
     render(ctx, 'interaction/upstream-prove', {
-      action: interaction.action('hubungkan/sandi'),
+      action: hasPassword ? interaction.action('hubungkan/sandi') : undefined,
+      sendCodeAction: phone ? interaction.action('hubungkan/kirim-kode') : undefined,
+      codeAction: phone && found.codeId ? interaction.action('hubungkan/kode') : undefined,
+      ...(phone && codeFormData(ctx, { phone, channel: channels[0]! }, channels, waitSeconds)),
       abortAction: interaction.action('abort'),
-      loginHref: `/interaction/${interaction.uid}`,
       client: interaction.client,
-      label: upstream.label,
+      label: found.upstream.label,
       errors,
     }, status);
+  }
+
+  /** Links the account the citizen proved they hold, and signs in. */
+  async function linkAndSignIn(ctx: Context, interaction: Interaction, found: Vouched, citizen: Citizen, proof: 'password' | 'phone_code') {
+    try {
+      await upstreamAccounts.link(found.state, found.upstream.slug, found.identity, citizen, { level: levelProven(found.upstream, found.identity.acr), proof, ip: ctx.ip });
+    } catch (error) {
+      if (usedAlready(error)) return seeOther(ctx, `/interaction/${interaction.uid}`);
+      if (error instanceof InputError && error.code === 'upstream_details_differ') return showRefused(ctx, interaction, found, 'details_differ');
+      throw error;
+    }
+    const linked = await upstreamAccounts.decide(found.upstream.slug, found.identity);
+    if (linked.kind !== 'linked') throw new Error('a link just made is not found');
+    return signIn(ctx, interaction, linked.citizen, found);
   }
 
   /** Neither signed in nor linked: why, and the other ways (the counter, for details that differ). Audited. */
@@ -123,11 +162,15 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     actions(router, read) {
       router.get('/masuk-dengan/:slug', async (ctx) => {
         const interaction = await read(ctx, 'login');
+        if (!(await withinIpLimit(ctx, throttle, 'login'))) return;
         const upstream = await upstreams.find(String(ctx.params.slug));
         const credentials = upstream?.enabled ? await upstreams.credentials(upstream.slug) : undefined;
         if (!upstream || !credentials) return tripFailed(ctx, audit, 'unknown_upstream', { slug: String(ctx.params.slug), interactionUid: interaction.uid, stage: 'start' });
         try {
-          const { url, checks } = await upstreamClient.start(upstream, credentials);
+          // A fresh login asked of us (prompt=login, max_age: the portal's recent login) is asked of the upstream too.
+          const { prompt, max_age: maxAge } = interaction.details.params;
+          const reauthenticate = String(prompt ?? '').split(' ').includes('login') || maxAge !== undefined;
+          const { url, checks } = await upstreamClient.start(upstream, credentials, { reauthenticate });
           const browser = await upstreamAccounts.begin(upstream.slug, interaction.uid, checks);
           upstreamTrip.set(ctx, { state: checks.state, browser });
           await audit({ type: 'upstream.started', clientId: interaction.clientId, ip: ctx.ip, details: { upstream: upstream.slug } });
@@ -179,12 +222,12 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
               email, phone, level: levelProven(found.upstream, found.identity.acr), ip: ctx.ip,
             });
             // The email is ours to prove: the usual verification link and code go to it.
-            if (email) await registration.resendVerification(citizen.id);
+            if (citizen.email) await registration.resendVerification(citizen.id);
             return await signIn(ctx, interaction, citizen, found);
           } catch (error) {
-            if (usedAlready(error)) return seeOther(ctx, `/interaction/${interaction.uid}`);
-            if (!(error instanceof InputError) || error.field !== 'email') throw error;
-            problems.push(error);
+            // A second tab, or an account made for the NIK meanwhile: the login page again.
+            if (usedAlready(error) || (error instanceof InputError && error.code === 'nik_taken')) return seeOther(ctx, `/interaction/${interaction.uid}`);
+            throw error;
           }
         }
         showNewAccount(ctx, interaction, found, form, fieldErrors(ctx, problems), 400);
@@ -193,27 +236,51 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
       router.post('/hubungkan/sandi', async (ctx) => {
         const interaction = await read(ctx, 'login');
         const found = await vouched(ctx, interaction);
-        if (!found || found.decision.kind !== 'prove') return seeOther(ctx, interaction.action('hubungkan'));
+        if (!found || found.decision.kind !== 'prove' || !found.decision.hasPassword) return seeOther(ctx, interaction.action('hubungkan'));
         const t = translator(ctx.state.lang);
         const { password } = parseForm(ctx, passwordForm);
-        if (!password) return showProve(ctx, interaction, found, [{ field: 'password', message: t('login.required_password') }], 400);
+        if (!password) return showProve(ctx, interaction, found, { errors: [{ field: 'password', message: t('login.required_password') }], status: 400 });
         const { citizen } = found.decision;
         const attempt = await loginAttempts.accountPassword(citizen, password, interaction.origin);
         if (attempt.outcome === 'refused') {
           ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
-          return showProve(ctx, interaction, found, [{ field: 'password', message: refusalMessage(t, attempt.refusal) }], 429);
+          return showProve(ctx, interaction, found, { errors: [{ field: 'password', message: refusalMessage(t, attempt.refusal) }], status: 429 });
         }
-        if (attempt.outcome === 'failed') return showProve(ctx, interaction, found, [{ field: 'password', message: t('upstream.prove.invalid') }], 400);
-        try {
-          const level = levelProven(found.upstream, found.identity.acr);
-          await upstreamAccounts.link(found.state, found.upstream.slug, found.identity, citizen, { level, proof: 'password', ip: ctx.ip });
-        } catch (error) {
-          if (usedAlready(error)) return seeOther(ctx, `/interaction/${interaction.uid}`);
-          throw error;
+        if (attempt.outcome === 'failed') return showProve(ctx, interaction, found, { errors: [{ field: 'password', message: t('upstream.prove.invalid') }], status: 400 });
+        return linkAndSignIn(ctx, interaction, found, citizen, 'password');
+      });
+
+      // A code to the account's verified phone instead of its password (one forgotten, one never set).
+      router.post('/hubungkan/kirim-kode', async (ctx) => {
+        const interaction = await read(ctx, 'login');
+        const found = await vouched(ctx, interaction);
+        const phone = found?.decision.kind === 'prove' ? phoneOf(found.decision.citizen) : undefined;
+        if (!found || found.decision.kind !== 'prove' || !phone) return seeOther(ctx, interaction.action('hubungkan'));
+        const channel = chosenChannel(parseForm(ctx, sendCodeForm).channel, channels);
+        const sent = await phoneCodes.send({ phone, citizenId: found.decision.citizen.id, purpose: 'link_upstream', channel, lang: ctx.state.lang, ip: ctx.ip });
+        if (sent.outcome === 'refused') {
+          ctx.set('Retry-After', String(sent.retryAfterSeconds));
+          const message = translator(ctx.state.lang)('login.phone_code.refused', { minutes: Math.ceil(sent.retryAfterSeconds / 60) });
+          return showProve(ctx, interaction, found, { errors: [{ field: 'code', message }], status: 429 });
         }
-        const linked = await upstreamAccounts.decide(found.upstream.slug, found.identity);
-        if (linked.kind !== 'linked') throw new Error('a link just made is not found');
-        return signIn(ctx, interaction, linked.citizen, found);
+        upstreamTrip.set(ctx, { ...upstreamTrip.get(ctx)!, codeId: sent.codeId ?? found.codeId ?? '' });
+        seeOther(ctx, `${interaction.action('hubungkan')}?${codeNoticeQuery(sent)}`);
+      });
+
+      router.post('/hubungkan/kode', async (ctx) => {
+        const interaction = await read(ctx, 'login');
+        const found = await vouched(ctx, interaction);
+        const phone = found?.decision.kind === 'prove' ? phoneOf(found.decision.citizen) : undefined;
+        if (!found || found.decision.kind !== 'prove' || !phone || found.codeId === undefined) return seeOther(ctx, interaction.action('hubungkan'));
+        const t = translator(ctx.state.lang);
+        const { code } = parseForm(ctx, codeForm);
+        const attempt = await loginAttempts.phoneCode('link_upstream', { phone, codeId: found.codeId, code }, interaction.origin);
+        if (attempt.outcome === 'refused') {
+          ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
+          return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: refusalMessage(t, attempt.refusal) }], status: 429 });
+        }
+        if (attempt.outcome === 'failed') return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: t('login.phone_code.invalid') }], status: 400 });
+        return linkAndSignIn(ctx, interaction, found, attempt.citizen, 'phone_code');
       });
     },
   };
