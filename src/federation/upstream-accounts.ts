@@ -232,7 +232,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
     },
 
     /** Remembers which upstream session a login here (at `loginTs`, epoch seconds) came from, for its back-channel logout. */
-    async recordSession(slug: string, identity: UpstreamIdentity, citizenId: string, loginTs: number, ttlSeconds: number): Promise<void> {
+    async recordSession(slug: string, identity: { subject: string; sid?: string }, citizenId: string, loginTs: number, ttlSeconds: number): Promise<void> {
       await db.query(
         `insert into upstream_sessions (provider_slug, subject, sid, citizen_id, login_ts, expires_at)
          values ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::int))`,

@@ -52,6 +52,8 @@ export interface UpstreamLogout {
 }
 
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** Asymmetric signatures only: a logout token is signed with the upstream's published keys (never none, never a shared secret). */
+const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 /** How long a discovered configuration is used before the upstream is asked again. */
 const DISCOVERY_TTL_MS = 10 * 60 * 1000;
 
@@ -200,12 +202,25 @@ export function createUpstreamClient({ timeoutSeconds, redirectUri }: { timeoutS
           keySet = { uri: metadata.jwks_uri, keys: createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: timeoutSeconds * 1000 }) };
           keySets.set(upstream.slug, keySet);
         }
-        ({ payload } = await jwtVerify(token, keySet.keys, { issuer: metadata.issuer, audience: upstream.clientId, maxTokenAge: '10 minutes', requiredClaims: ['iat', 'jti'] }));
+        let header;
+        ({ payload, protectedHeader: header } = await jwtVerify(token, keySet.keys, {
+          issuer: metadata.issuer,
+          audience: upstream.clientId,
+          algorithms: SIGNING_ALGORITHMS,
+          maxTokenAge: '10 minutes',
+          clockTolerance: 30,
+          requiredClaims: ['iat', 'jti'],
+        }));
+        // §2.4: typ logout+jwt is recommended; a token typed as anything else (an ID token) is not a logout token.
+        if (header.typ !== undefined && header.typ.toLowerCase().replace(/^application\//, '') !== 'logout+jwt') {
+          throw new UpstreamError('invalid_response', 'the token is not typed as a logout token');
+        }
       } catch (error) {
         throw classify(error);
       }
       const events = payload.events as Record<string, unknown> | undefined;
-      if (!events || typeof events[BACKCHANNEL_LOGOUT_EVENT] !== 'object') throw new UpstreamError('invalid_response', 'no back-channel logout event');
+      const event = events?.[BACKCHANNEL_LOGOUT_EVENT];
+      if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new UpstreamError('invalid_response', 'no back-channel logout event');
       if (payload.nonce !== undefined) throw new UpstreamError('invalid_response', 'a logout token carries no nonce');
       const subject = text(payload.sub);
       const sid = text(payload.sid);

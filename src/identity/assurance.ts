@@ -26,11 +26,13 @@ const DOWN_FROM: Record<AssuranceLevel, string[]> = {
  * decide: only a login with the password ('pwd') reaches beyond basic, and a second factor besides
  * reaches verified-mfa. A login by a code sent to the phone alone ('sms', 'whatsapp') stays basic,
  * whatever the account's assurance and whatever else it used. A login at an upstream ('fed')
- * reaches what the upstream proved (`upstreamLevel`), never more, and of a verified account only.
+ * reaches what the upstream proved (`upstreamLevel`), and of a verified account only; with the
+ * account's own second factor after it, a verified identity reaches verified-mfa.
  */
 function reachable(citizen: Pick<Citizen, 'assurance'>, amr: readonly string[], upstreamLevel: AssuranceLevel): string[] {
   if (citizen.assurance !== 'verified') return DOWN_FROM.basic;
-  if (amr.includes('fed')) return DOWN_FROM[upstreamLevel];
+  // What the upstream proved; an identity it verified and our own second factor besides reach verified-mfa.
+  if (amr.includes('fed')) return DOWN_FROM[upstreamLevel === 'verified' && amr.some((m) => SECOND_FACTORS.includes(m)) ? 'verified-mfa' : upstreamLevel];
   if (!amr.includes('pwd')) return DOWN_FROM.basic;
   return amr.some((m) => SECOND_FACTORS.includes(m)) ? DOWN_FROM['verified-mfa'] : DOWN_FROM.verified;
 }

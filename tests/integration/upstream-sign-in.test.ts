@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf } from '../support/agent.js';
-import { SITI, createCitizen, createWebClient, grantStaff } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient, enrolTotp, grantStaff, totpCode } from '../support/fixtures.js';
 import { startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -11,6 +11,7 @@ import { lastEmailTo } from '../support/mail.js';
 import { lastCodeTo } from '../support/messages.js';
 
 const VERIFIED = 'urn:kediri:acr:verified';
+const VERIFIED_MFA = 'urn:kediri:acr:verified-mfa';
 const LOA3 = 'urn:inapas:loa:3';
 const UPSTREAM_SECRET = 'rahasia-klien-inapas-untuk-kediri-id';
 
@@ -240,6 +241,27 @@ describe('a NIK that has an account', () => {
     const next = await agent.follow(right.headers.get('location')!);
     expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
     expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'phone_code' });
+  });
+
+  test('an account with its own second factor is asked for it after the upstream, and reaches verified-mfa with it', async () => {
+    const wati = await server.instance.citizens.create(
+      { nik: '3571015704920020', name: 'Wati Lestari', birthdate: '1992-04-17', email: 'wati@example.id', password: 'kereta-api-stasiun-kediri' },
+      { actor: 'test', emailVerified: true },
+    );
+    const totp = await enrolTotp(server.instance, 'wati@example.id');
+    fake.addPerson(person('wati', { nik: '3571015704920020', name: 'Wati Lestari', birthdate: '1992-04-17' }));
+    const { agent, request, res, url } = await signInUpstream('wati', { acr_values: `${VERIFIED_MFA} ${VERIFIED}` });
+    const linked = await agent.post(`${url}/sandi`, { _csrf: csrfTokenOf(await res!.text()), password: 'kereta-api-stasiun-kediri' });
+    expect(linked.status).toBe(200);
+    const html = await linked.text();
+    expect(html).toContain('Kode OTP');
+    expect(await server.instance.upstreamAccounts.links(wati.id)).toHaveLength(1);
+    const wrong = await agent.post(`${url.replace(/\/hubungkan$/, '')}/otp`, { _csrf: csrfTokenOf(html), code: '000000' });
+    expect(wrong.status).toBe(400);
+    const passed = await agent.post(`${url.replace(/\/hubungkan$/, '')}/otp`, { _csrf: csrfTokenOf(html), code: await totpCode(totp) });
+    expect(passed.status).toBe(303);
+    const next = await agent.follow(passed.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED_MFA, amr: ['fed', 'otp'] });
   });
 
   test('an unverified account with another name is not linked: the citizen is sent to the counter', async () => {

@@ -3,6 +3,8 @@ import type Provider from 'oidc-provider';
 import type { Citizen } from '../../identity/citizens.js';
 import { acrForLogin, missingLevel, type AssuranceLevel } from '../../identity/assurance.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
+import type { UpstreamAccounts } from '../../federation/upstream-accounts.js';
+import { TTL } from '../../oidc/provider.js';
 import { seeOther } from '../forms.js';
 import type { Interaction } from './context.js';
 import type { AssurancePage } from './assurance.js';
@@ -20,20 +22,25 @@ export interface CheckProgress {
   result?: string;
 }
 
-/** A login at an upstream (amr 'fed'): the level it proved, and what to do once the session's login time is known. */
+/**
+ * A login at an upstream (amr 'fed'): which upstream and whose session there (for its back-channel
+ * logout), and the level it proved. Plain data: it waits in a signed cookie while the account's
+ * own second factor is asked for.
+ */
 export interface UpstreamLogin {
+  slug: string;
+  subject: string;
+  sid?: string;
   level: AssuranceLevel;
   /** The person signed in at the upstream for this login (not by its session): it counts as a fresh login here. */
   reauthenticated: boolean;
-  /** Runs before the provider records the login at `loginTs` (epoch seconds). */
-  signingIn(loginTs: number): Promise<void>;
 }
 
 /**
  * Completes a login: at the acr the client asked for, with the amr of the methods used; or, when
  * the account does not reach it, the page that explains how it can.
  */
-export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, assurance: AssurancePage) {
+export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, assurance: AssurancePage, upstreamAccounts: UpstreamAccounts) {
   return async function finishLogin(ctx: Context, interaction: Interaction, citizen: Citizen, amr: Amr,
     { progress = { checks: 0 }, upstream }: { progress?: CheckProgress; upstream?: UpstreamLogin } = {}): Promise<void> {
     const { details, origin } = interaction;
@@ -44,7 +51,8 @@ export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, 
     }
     assurance.forget(ctx);
     const ts = Math.floor(Date.now() / 1000);
-    await upstream?.signingIn(ts);
+    // The upstream session behind this login: its back-channel logout ends the session made at `ts`.
+    if (upstream) await upstreamAccounts.recordSession(upstream.slug, upstream, citizen.id, ts, TTL.Session);
     await loginAttempts.succeeded(citizen.id, { acr, amr, userAgent: ctx.get('user-agent'), reauthenticated: upstream?.reauthenticated }, origin);
     const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: citizen.id, acr, amr, remember: true, ts } });
     seeOther(ctx, to);

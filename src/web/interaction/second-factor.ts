@@ -11,21 +11,25 @@ import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { refusalMessage } from '../throttling.js';
 import type { Interaction } from './context.js';
-import type { FinishLogin } from './finish-login.js';
+import type { FinishLogin, UpstreamLogin } from './finish-login.js';
 import type { InteractionStep } from './step.js';
 
 /**
  * The account whose first step was right, waiting for its second factor in this interaction, and
- * the amr of that first step: 'pwd', or a code sent to the phone ('sms', 'whatsapp').
+ * the amr of that first step: 'pwd', a code sent to the phone ('sms', 'whatsapp'), or a login at
+ * an upstream ('fed', with what it proved).
  */
 interface PendingSecondFactor {
   uid: string;
   citizenId: string;
   first: FirstStep;
+  upstream?: UpstreamLogin;
 }
-type FirstStep = 'pwd' | PhoneCodeMethod;
+type FirstStep = 'pwd' | PhoneCodeMethod | 'fed';
+const isFirstStep = (v: PendingSecondFactor) =>
+  v.first === 'pwd' || isPhoneCodeMethod(v.first) || (v.first === 'fed' && typeof v.upstream === 'object' && v.upstream !== null);
 const pendingSecondFactor = jsonCookie('kid.mfa', 10 * 60 * 1000, (v): v is PendingSecondFactor =>
-  hasFields(v, { uid: 'string', citizenId: 'string', first: 'string' }) && ((v as PendingSecondFactor).first === 'pwd' || isPhoneCodeMethod((v as PendingSecondFactor).first)),
+  hasFields(v, { uid: 'string', citizenId: 'string', first: 'string' }) && isFirstStep(v as PendingSecondFactor),
 );
 
 const codeForm = z.object({ code: z.string().trim().max(40) });
@@ -48,11 +52,12 @@ export function secondFactorPage(secondFactors: SecondFactors, passkeys: Passkey
   return {
     show,
     /**
-     * After a right first step (the password, or a code sent to the phone: `first`, its amr):
-     * remembers the account for this interaction and asks for its second factor.
+     * After a right first step (the password, a code sent to the phone, or a login at an upstream:
+     * `first`, its amr, and `upstream`, what that login proved): remembers the account for this
+     * interaction and asks for its second factor.
      */
-    start(ctx: Context, interaction: Interaction, citizen: Citizen, first: FirstStep = 'pwd'): Promise<void> {
-      pendingSecondFactor.set(ctx, { uid: interaction.uid, citizenId: citizen.id, first });
+    start(ctx: Context, interaction: Interaction, citizen: Citizen, first: FirstStep = 'pwd', upstream?: UpstreamLogin): Promise<void> {
+      pendingSecondFactor.set(ctx, { uid: interaction.uid, citizenId: citizen.id, first, ...(upstream && { upstream }) });
       return show(ctx, interaction, citizen);
     },
   };
@@ -87,7 +92,7 @@ export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttem
             return page.show(ctx, interaction, citizen, [{ field: 'code', message: t('login.second_factor_invalid') }], 400);
           case 'passed':
             pendingSecondFactor.clear(ctx);
-            return finishLogin(ctx, interaction, citizen, [pending.first, attempt.method]);
+            return finishLogin(ctx, interaction, citizen, [pending.first, attempt.method], { upstream: pending.upstream });
         }
       }
 

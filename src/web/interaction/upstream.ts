@@ -13,7 +13,6 @@ import type { Registration } from '../../identity/registration.js';
 import type { PhoneCodes } from '../../identity/phone-codes.js';
 import type { Channel } from '../../messaging/outbox.js';
 import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-forms.js';
-import { TTL } from '../../oidc/provider.js';
 import { translator } from '../../i18n.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
@@ -22,6 +21,8 @@ import type { Throttle } from '../../identity/throttle.js';
 import { tripFailed, upstreamTrip } from '../upstream-trip.js';
 import type { Interaction } from './context.js';
 import type { FinishLogin, UpstreamLogin } from './finish-login.js';
+import type { SecondFactorPage } from './second-factor.js';
+import type { SecondFactors } from '../../identity/second-factors.js';
 import type { InteractionStep } from './step.js';
 
 const newAccountForm = z.object({ email: field(254), phone: field(40) });
@@ -53,8 +54,10 @@ interface Vouched {
  *
  * The login's amr is 'fed' and its acr what the upstream proved (finish-login.ts).
  */
-export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, phoneCodes, channels, throttle, audit, finishLogin, foreignPrefixes }: {
+export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, phoneCodes, channels, throttle, audit, secondFactors, secondFactorPage, finishLogin, foreignPrefixes }: {
   upstreams: Upstreams;
+  secondFactors: SecondFactors;
+  secondFactorPage: SecondFactorPage;
   throttle: Throttle;
   phoneCodes: PhoneCodes;
   /** The ways a code reaches a phone here, the first the default. */
@@ -77,14 +80,21 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     return { state: trip.state, codeId: trip.codeId, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
   }
 
-  /** The login, at what the upstream proved; our session is remembered with the upstream's, for its back-channel logout. */
-  function signIn(ctx: Context, interaction: Interaction, citizen: Citizen, { upstream, identity }: Vouched) {
+  /**
+   * The login, at what the upstream proved; our session is remembered with the upstream's, for its
+   * back-channel logout. An account with its own second factor is asked for it first, unless the
+   * upstream proved a second factor itself (verified-mfa).
+   */
+  async function signIn(ctx: Context, interaction: Interaction, citizen: Citizen, { upstream, identity }: Vouched) {
     upstreamTrip.clear(ctx);
     const login: UpstreamLogin = {
+      slug: upstream.slug,
+      subject: identity.subject,
+      ...(identity.sid && { sid: identity.sid }),
       level: levelProven(upstream, identity.acr),
       reauthenticated: identity.reauthenticated,
-      signingIn: (loginTs) => upstreamAccounts.recordSession(upstream.slug, identity, citizen.id, loginTs, TTL.Session),
     };
+    if (login.level !== 'verified-mfa' && (await secondFactors.required(citizen.id))) return secondFactorPage.start(ctx, interaction, citizen, 'fed', login);
     return finishLogin(ctx, interaction, citizen, ['fed'], { upstream: login });
   }
 
