@@ -117,9 +117,8 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
 
   /** The proof that the account is the citizen's: its password, or a code sent to its verified phone. */
   function showProve(ctx: Context, interaction: Interaction, found: Vouched, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}) {
-    const { citizen } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
+    const { citizen, hasPassword } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
     const phone = phoneOf(citizen);
-    const { hasPassword } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
     render(ctx, 'interaction/upstream-prove', {
       action: hasPassword ? interaction.action('hubungkan/sandi') : undefined,
       sendCodeAction: phone ? interaction.action('hubungkan/kirim-kode') : undefined,
