@@ -136,6 +136,15 @@ class UpstreamAgent extends Agent {
   }
 }
 
+/** An address on this machine where nothing listens (a port listened on, then closed): an upstream that is down. */
+export async function closedAddress(): Promise<string> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
 /**
  * Starts the fake on a random port of 127.0.0.1. `nikClaim` names the NIK's claim and its scope
  * ('nik' by default); `acrValues` are the acr_values_supported it announces (INApas's levels of
