@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient, enrolTotp, grantStaff, totpCode } from '../support/fixtures.js';
-import { startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
+import { closedAddress, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { lastEmailTo } from '../support/mail.js';
@@ -92,15 +90,6 @@ async function toService(agent: Agent, request: Awaited<ReturnType<typeof author
     ({ url } = await agent.follow(posted.headers.get('location')!));
   }
   return oidc.authorizationCodeGrant(rp, new URL(url), request.checks);
-}
-
-/** An address on this machine where nothing listens. */
-async function closedAddress(): Promise<string> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return `http://127.0.0.1:${port}`;
 }
 
 const citizenByNik = async (nik: string) => server.instance.citizens.findByNik(nik);
