@@ -98,3 +98,8 @@ alter table citizens add column verified_upstream text;
 alter table phone_codes drop constraint phone_codes_purpose_check;
 alter table phone_codes add constraint phone_codes_purpose_check
   check (purpose in ('verify_phone', 'sign_in', 'reset_password', 'change_phone', 'link_upstream'));
+
+-- ... or a code sent to its verified email (account_tokens, code only).
+alter table account_tokens drop constraint account_tokens_purpose_check;
+alter table account_tokens add constraint account_tokens_purpose_check
+  check (purpose in ('verify_email', 'reset_password', 'change_email', 'link_upstream'));

@@ -97,7 +97,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const upstreams = createUpstreams(db, sealer, audit, { production: config.production });
   // The upstream UPSTREAM_* describe is written (when it changed) at every start.
   if (config.upstream) await upstreams.applyEnvironment(config.upstream);
-  const upstreamAccounts = createUpstreamAccounts({ db, sealer, citizens, sessions, audit });
+  const upstreamAccounts = createUpstreamAccounts({ db, sealer, citizens, sessions, tokens, outbox, audit });
   const upstreamClient = createUpstreamClient({
     timeoutSeconds: config.upstreamTimeoutSeconds,
     redirectUri: (slug) => upstreamAddress(config.issuer, slug, 'kembali'),

@@ -75,6 +75,10 @@ export function emailChangeCodeEmail(to: string | null, name: string, link: stri
   return render(to, 'email-change-code', { name, link, code, lifetime: lifetime(validMinutes) });
 }
 
+export function upstreamLinkCodeEmail(to: string | null, name: string, code: string, validMinutes: number): Email {
+  return render(to, 'upstream-link-code', { name, code, lifetime: lifetime(validMinutes) });
+}
+
 export function emailChangedEmail(to: string | null, name: string): Email {
   return render(to, 'email-changed', { name });
 }

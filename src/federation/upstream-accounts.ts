@@ -7,6 +7,9 @@ import type { AssuranceLevel } from '../identity/assurance.js';
 import { isValidName, type Citizen, type CitizenStore } from '../identity/citizens.js';
 import { checkNik } from '../identity/nik.js';
 import type { AccountSessions } from '../identity/sessions.js';
+import { TOKEN_TTL_MINUTES, type AccountTokens } from '../identity/account-tokens.js';
+import type { Outbox } from '../email/outbox.js';
+import { upstreamLinkCodeEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import type { UpstreamChecks, UpstreamIdentity, UpstreamLogout } from './upstream-client.js';
 import type { Upstream } from './upstreams.js';
@@ -21,7 +24,7 @@ export type RefusalReason =
   /** No name or birth date to make an account with. */
   | 'details_missing'
   | 'account_locked'
-  /** The account has neither a password nor a verified phone to prove it with (it was made at another upstream). */
+  /** The account has no password and no verified contact to prove it with (it was made at another upstream). */
   | 'no_proof'
   /** The account is linked to another identity at this upstream, or the linked account holds another NIK. */
   | 'link_mismatch';
@@ -32,7 +35,7 @@ export type UpstreamDecision =
   | { kind: 'linked'; citizen: Citizen }
   /** No account holds the NIK: one is made, once the citizen confirms. */
   | { kind: 'new'; nik: string; name: string; birthdate: string; gender: 'male' | 'female' }
-  /** An account holds the NIK: linked once the citizen proves they hold it (its password, or a code to its verified phone). */
+  /** An account holds the NIK: linked once the citizen proves they hold it (its password, or a code to its verified phone or email). */
   | { kind: 'prove'; citizen: Citizen; hasPassword: boolean }
   /** An unverified account holds the NIK with another name or birth date: only the counter can sort it out. */
   | { kind: 'counter' }
@@ -65,11 +68,13 @@ const hashesEqual = (a: string, b: string) => a.length === b.length && timingSaf
  * used once, bound to the browser), upstream_links (a citizen's identity at an upstream),
  * upstream_sessions (for the upstream's back-channel logout) and upstream_logout_tokens.
  */
-export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }: {
+export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens, outbox, audit }: {
   db: Db;
   sealer: Sealer;
   citizens: CitizenStore;
   sessions: AccountSessions;
+  tokens: AccountTokens;
+  outbox: Outbox;
   audit: Audit;
 }) {
   const stateHash = (state: string) => sealer.keyedHash('upstream-state', state);
@@ -179,7 +184,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
       if (rowCount > 0) return { kind: 'refused', reason: 'link_mismatch' };
       if (holder.assurance !== 'verified' && (!sameName(holder.name, identity.name) || holder.birthdate !== checked.birthdate)) return { kind: 'counter' };
       const hasPassword = await citizens.hasPassword(holder.id);
-      if (!hasPassword && !holder.phone_verified) return { kind: 'refused', reason: 'no_proof' };
+      if (!hasPassword && !holder.phone_verified && !holder.email_verified) return { kind: 'refused', reason: 'no_proof' };
       return { kind: 'prove', citizen: holder, hasPassword };
     },
 
@@ -229,6 +234,21 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, audit }
         await verifyWhenAgrees(tx, slug, identity, citizen.id, level, ip);
         return (await citizens.findById(citizen.id, tx))!;
       });
+    },
+
+    /** Emails a code to the account's verified email, to prove the citizen holds it; the code's token id. */
+    async sendEmailCode(citizen: Citizen): Promise<string> {
+      if (!citizen.email || !citizen.email_verified) throw new InputError('upstream_email_unverified');
+      return db.transaction(async (tx) => {
+        const issued = await tokens.issue(tx, citizen.id, 'link_upstream');
+        await outbox.enqueue(upstreamLinkCodeEmail(citizen.email, citizen.name, issued.code!, TOKEN_TTL_MINUTES.link_upstream), tx);
+        return issued.id;
+      });
+    },
+
+    /** Whether `code` is the live emailed code `tokenId` of this account: once, five tries at most. */
+    async emailCodeProves(citizenId: string, tokenId: string, code: string): Promise<boolean> {
+      return (await tokens.claimCode(db, 'link_upstream', tokenId, code.trim()))?.citizenId === citizenId;
     },
 
     /** Remembers which upstream session a login here (at `loginTs`, epoch seconds) came from, for its back-channel logout. */

@@ -3,13 +3,16 @@ import type { Queryable } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
 
-export type TokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
+export type TokenPurpose = 'verify_email' | 'reset_password' | 'change_email' | 'link_upstream';
 
 
-/** Email verification lasts a day; a password reset link and an email change half an hour. */
-export const TOKEN_TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30 };
-/** The purposes whose email carries a 6-digit code besides the link. */
-const WITH_CODE: TokenPurpose[] = ['verify_email', 'change_email'];
+/**
+ * Email verification lasts a day; a password reset link and an email change half an hour; the code
+ * that proves an account is yours, to link a national identity to it, ten minutes.
+ */
+export const TOKEN_TTL_MINUTES: Record<TokenPurpose, number> = { verify_email: 24 * 60, reset_password: 30, change_email: 30, link_upstream: 10 };
+/** The purposes whose email carries a 6-digit code (besides the link, except link_upstream's: a code only). */
+const WITH_CODE: TokenPurpose[] = ['verify_email', 'change_email', 'link_upstream'];
 /** Wrong 6-digit codes allowed per token before it stops accepting codes. */
 export const MAX_CODE_ATTEMPTS = 5;
 

@@ -133,18 +133,19 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
     },
 
     /**
-     * The password of an account already found (linking an upstream identity to it proves the
-     * citizen holds it): throttled, and counted towards the account's lock, as a login's password.
+     * A proof that the citizen holds an account already found (linking an upstream identity to
+     * it): its password, or a code sent to its email (`check`, named by `method` in the audit).
+     * Throttled, and counted towards the account's lock, as a login's password.
      */
-    async accountPassword(citizen: Citizen, password: string, { clientId, unit, ip }: AttemptOrigin): Promise<Exclude<SecondFactorOutcome, { outcome: 'passed' }> | { outcome: 'passed' }> {
-      const verdict = await firstRefusal(throttle.ipAttempt('login', ip), () => throttle.accountAttempt(citizen.id));
+    async accountProof(citizen: Citizen, method: 'password' | 'email_code', check: () => Promise<boolean>, { clientId, unit, ip }: AttemptOrigin): Promise<Exclude<SecondFactorOutcome, { outcome: 'passed' }> | { outcome: 'passed' }> {
+      const verdict = await firstRefusal(throttle.ipAttempt(method === 'password' ? 'login' : 'code', ip), () => throttle.accountAttempt(citizen.id));
       if (!verdict.allowed) {
         await audit({ type: 'login.throttled', citizenId: citizen.id, clientId, ip, details: { locked: verdict.locked } });
         countLogin('throttled', unit);
         return { outcome: 'refused', refusal: verdict };
       }
-      if (!(await citizens.passwordMatches(citizen.id, password))) {
-        await audit({ type: 'login.failed', citizenId: citizen.id, clientId, ip, details: { method: 'upstream_link' } });
+      if (!(await check())) {
+        await audit({ type: 'login.failed', citizenId: citizen.id, clientId, ip, details: { method: `upstream_link_${method}` } });
         countLogin('failed', unit);
         await failed(citizen.id, citizen, ip);
         return { outcome: 'failed' };

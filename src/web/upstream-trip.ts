@@ -13,11 +13,13 @@ import { render } from './render.js';
 export interface UpstreamTrip {
   state: string;
   browser: string;
-  /** The code sent to the phone of the account to link, once one was asked for (its lifetime and tries are kept on the server). */
+  /** The code sent to the phone or the email of the account to link, once one was asked for (its lifetime and tries are kept on the server). */
   codeId?: string;
+  codeBy?: 'phone' | 'email';
 }
 export const upstreamTrip = jsonCookie('kid.upstream', REQUEST_TTL_SECONDS * 1000, (v): v is UpstreamTrip =>
-  hasFields(v, { state: 'string', browser: 'string' }) && ['string', 'undefined'].includes(typeof (v as UpstreamTrip).codeId));
+  hasFields(v, { state: 'string', browser: 'string' }) && ['string', 'undefined'].includes(typeof (v as UpstreamTrip).codeId)
+  && [undefined, 'phone', 'email'].includes((v as UpstreamTrip).codeBy));
 
 /** Why a sign-in at an upstream did not work: the upstream's failures, or an answer that is not this browser's (or used already). */
 export type TripProblem = UpstreamFailure | 'state_invalid' | 'unknown_upstream';

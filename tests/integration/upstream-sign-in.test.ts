@@ -218,7 +218,7 @@ describe('a NIK that has an account', () => {
     const { agent, request, res, url } = await signInUpstream('ani', { acr_values: VERIFIED });
     let html = await res!.text();
     expect(html).toContain('+62812*****814');
-    const sent = await agent.post(`${url}/kirim-kode`, { _csrf: csrfTokenOf(html), channel: 'whatsapp' });
+    const sent = await agent.post(`${url}/kirim-kode`, { _csrf: csrfTokenOf(html), to: 'phone', channel: 'whatsapp' });
     expect(sent.status).toBe(303);
     html = await (await agent.request(sent.headers.get('location')!)).text();
     const code = await lastCodeTo(server.instance.db, '+6281234567814');
@@ -230,6 +230,30 @@ describe('a NIK that has an account', () => {
     const next = await agent.follow(right.headers.get('location')!);
     expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
     expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'phone_code' });
+  });
+
+  test('or with a code sent to the account\'s verified email', async () => {
+    const rudi = await server.instance.citizens.create(
+      { nik: '3571010806930021', name: 'Rudi Hartono', birthdate: '1993-06-08', email: 'rudi@example.id', password: 'alun-alun-kota-kediri' },
+      { actor: 'test', emailVerified: true },
+    );
+    fake.addPerson(person('rudi', { nik: '3571010806930021', name: 'Rudi Hartono', birthdate: '1993-06-08' }));
+    const { agent, request, res, url } = await signInUpstream('rudi', { acr_values: VERIFIED });
+    let html = await res!.text();
+    const sent = await agent.post(`${url}/kirim-kode`, { _csrf: csrfTokenOf(html), to: 'email' });
+    expect(sent.status).toBe(303);
+    html = await (await agent.request(sent.headers.get('location')!)).text();
+    expect(html).toContain('name="code"');
+    const { code, subject } = await lastEmailTo(server.instance.db, 'rudi@example.id');
+    expect(subject).toContain('menghubungkan');
+    const wrong = await agent.post(`${url}/kode`, { _csrf: csrfTokenOf(html), code: code === '000000' ? '111111' : '000000' });
+    expect(wrong.status).toBe(400);
+    expect(await server.instance.upstreamAccounts.links(rudi.id)).toEqual([]);
+    const right = await agent.post(`${url}/kode`, { _csrf: csrfTokenOf(await wrong.text()), code: code! });
+    expect(right.status).toBe(303);
+    const next = await agent.follow(right.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+    expect(await lastAudit('upstream.linked')).toMatchObject({ upstream: 'inapas', proof: 'email_code' });
   });
 
   test('an account with its own second factor is asked for it after the upstream, and reaches verified-mfa with it', async () => {

@@ -5,14 +5,16 @@ import { InputError } from '../../errors.js';
 import { levelProven, type UpstreamAccounts, type UpstreamDecision } from '../../federation/upstream-accounts.js';
 import { UpstreamError, type UpstreamClient, type UpstreamIdentity } from '../../federation/upstream-client.js';
 import type { Upstream, Upstreams } from '../../federation/upstreams.js';
-import { EMAIL, type Citizen } from '../../identity/citizens.js';
+import { EMAIL, type Citizen, type CitizenStore } from '../../identity/citizens.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
 import { maskNik } from '../../identity/nik.js';
 import { normalizePhone } from '../../identity/phone.js';
 import type { Registration } from '../../identity/registration.js';
 import type { PhoneCodes } from '../../identity/phone-codes.js';
 import type { Channel } from '../../messaging/outbox.js';
-import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-forms.js';
+import { chosenChannel, codeFormData, codeNotice, codeNoticeQuery } from '../phone-code-forms.js';
+import { maskEmail } from '../../email/sender.js';
+import { TOKEN_TTL_MINUTES } from '../../identity/account-tokens.js';
 import { translator } from '../../i18n.js';
 import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
@@ -27,14 +29,15 @@ import type { InteractionStep } from './step.js';
 
 const newAccountForm = z.object({ email: field(254), phone: field(40) });
 const passwordForm = z.object({ password: field(1000) });
-const sendCodeForm = z.object({ channel: field(10) });
+const sendCodeForm = z.object({ to: field(10), channel: field(10) });
 const codeForm = z.object({ code: field(20) });
 
 /** An identity an upstream vouched for in this browser and interaction, with what to do with it. */
 interface Vouched {
   state: string;
-  /** The code sent to the phone of the account to link, when one was asked for. */
+  /** The code sent to the phone or email of the account to link, when one was asked for. */
   codeId: string | undefined;
+  codeBy: 'phone' | 'email' | undefined;
   upstream: Upstream;
   identity: UpstreamIdentity;
   decision: UpstreamDecision;
@@ -49,12 +52,13 @@ interface Vouched {
  *   GET  /interaction/:uid/hubungkan                back: signed in, or what comes first
  *   POST /interaction/:uid/hubungkan/akun-baru      no account holds the NIK: make one
  *   POST /interaction/:uid/hubungkan/sandi          an account holds it: its password links it
- *   POST /interaction/:uid/hubungkan/kirim-kode     ... or a code sent to its verified phone
+ *   POST /interaction/:uid/hubungkan/kirim-kode     ... or a code sent to its verified phone or email
  *   POST /interaction/:uid/hubungkan/kode           ... typed here
  *
  * The login's amr is 'fed' and its acr what the upstream proved (finish-login.ts).
  */
-export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, phoneCodes, channels, throttle, audit, secondFactors, secondFactorPage, finishLogin, foreignPrefixes }: {
+export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAccounts, loginAttempts, registration, phoneCodes, channels, throttle, audit, secondFactors, secondFactorPage, finishLogin, foreignPrefixes }: {
+  citizens: CitizenStore;
   upstreams: Upstreams;
   secondFactors: SecondFactors;
   secondFactorPage: SecondFactorPage;
@@ -77,7 +81,7 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
     const upstream = found && (await upstreams.find(found.slug));
     // An upstream switched off stops the sign-ins under way too.
     if (!trip || !found || !upstream?.enabled) return undefined;
-    return { state: trip.state, codeId: trip.codeId, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
+    return { state: trip.state, codeId: trip.codeId, codeBy: trip.codeBy, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
   }
 
   /**
@@ -115,15 +119,20 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
   /** The account's verified phone, when a code can prove the citizen holds it. */
   const phoneOf = (citizen: Citizen) => (citizen.phone_verified && citizen.phone && channels.length > 0 ? citizen.phone : undefined);
 
-  /** The proof that the account is the citizen's: its password, or a code sent to its verified phone. */
+  /** The proof that the account is the citizen's: its password, or a code sent to its verified phone or email. */
   function showProve(ctx: Context, interaction: Interaction, found: Vouched, { errors = [] as object[], status = 200, waitSeconds = 0 } = {}) {
     const { citizen, hasPassword } = found.decision as Extract<UpstreamDecision, { kind: 'prove' }>;
     const phone = phoneOf(citizen);
+    const email = citizen.email_verified && citizen.email ? maskEmail(citizen.email) : undefined;
     render(ctx, 'interaction/upstream-prove', {
       action: hasPassword ? interaction.action('hubungkan/sandi') : undefined,
-      sendCodeAction: phone ? interaction.action('hubungkan/kirim-kode') : undefined,
-      codeAction: phone && found.codeId ? interaction.action('hubungkan/kode') : undefined,
+      sendCodeAction: phone || email ? interaction.action('hubungkan/kirim-kode') : undefined,
+      codeAction: found.codeId !== undefined ? interaction.action('hubungkan/kode') : undefined,
+      codeBy: found.codeBy,
+      email,
+      emailCodeMinutes: TOKEN_TTL_MINUTES.link_upstream,
       ...(phone && codeFormData(ctx, { phone, channel: channels[0]! }, channels, waitSeconds)),
+      ...(!phone && codeNotice(ctx, waitSeconds)),
       abortAction: interaction.action('abort'),
       client: interaction.client,
       label: found.upstream.label,
@@ -132,7 +141,7 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
   }
 
   /** Links the account the citizen proved they hold, and signs in. */
-  async function linkAndSignIn(ctx: Context, interaction: Interaction, found: Vouched, citizen: Citizen, proof: 'password' | 'phone_code') {
+  async function linkAndSignIn(ctx: Context, interaction: Interaction, found: Vouched, citizen: Citizen, proof: 'password' | 'phone_code' | 'email_code') {
     try {
       await upstreamAccounts.link(found.state, found.upstream.slug, found.identity, citizen, { level: levelProven(found.upstream, found.identity.acr), proof, ip: ctx.ip });
     } catch (error) {
@@ -250,7 +259,7 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
         const { password } = parseForm(ctx, passwordForm);
         if (!password) return showProve(ctx, interaction, found, { errors: [{ field: 'password', message: t('login.required_password') }], status: 400 });
         const { citizen } = found.decision;
-        const attempt = await loginAttempts.accountPassword(citizen, password, interaction.origin);
+        const attempt = await loginAttempts.accountProof(citizen, 'password', () => citizens.passwordMatches(citizen.id, password), interaction.origin);
         if (attempt.outcome === 'refused') {
           ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
           return showProve(ctx, interaction, found, { errors: [{ field: 'password', message: refusalMessage(t, attempt.refusal) }], status: 429 });
@@ -259,37 +268,52 @@ export function upstreamStep({ upstreams, upstreamClient, upstreamAccounts, logi
         return linkAndSignIn(ctx, interaction, found, citizen, 'password');
       });
 
-      // A code to the account's verified phone instead of its password (one forgotten, one never set).
+      // A code to the account's verified phone or email instead of its password (one forgotten, or never set).
       router.post('/hubungkan/kirim-kode', async (ctx) => {
         const interaction = await read(ctx, 'login');
         const found = await vouched(ctx, interaction);
-        const phone = found?.decision.kind === 'prove' ? phoneOf(found.decision.citizen) : undefined;
-        if (!found || found.decision.kind !== 'prove' || !phone) return seeOther(ctx, interaction.action('hubungkan'));
-        const channel = chosenChannel(parseForm(ctx, sendCodeForm).channel, channels);
-        const sent = await phoneCodes.send({ phone, citizenId: found.decision.citizen.id, purpose: 'link_upstream', channel, lang: ctx.state.lang, ip: ctx.ip });
+        if (!found || found.decision.kind !== 'prove') return seeOther(ctx, interaction.action('hubungkan'));
+        const { citizen } = found.decision;
+        const form = parseForm(ctx, sendCodeForm);
+        const phone = phoneOf(citizen);
+        if (form.to === 'email' && citizen.email_verified) {
+          if (!(await withinIpLimit(ctx, throttle, 'message'))) return;
+          const codeId = await upstreamAccounts.sendEmailCode(citizen);
+          upstreamTrip.set(ctx, { ...upstreamTrip.get(ctx)!, codeId, codeBy: 'email' });
+          return seeOther(ctx, `${interaction.action('hubungkan')}?dikirim=1`);
+        }
+        if (form.to !== 'phone' || !phone) return seeOther(ctx, interaction.action('hubungkan'));
+        const channel = chosenChannel(form.channel, channels);
+        const sent = await phoneCodes.send({ phone, citizenId: citizen.id, purpose: 'link_upstream', channel, lang: ctx.state.lang, ip: ctx.ip });
         if (sent.outcome === 'refused') {
           ctx.set('Retry-After', String(sent.retryAfterSeconds));
           const message = translator(ctx.state.lang)('login.phone_code.refused', { minutes: Math.ceil(sent.retryAfterSeconds / 60) });
           return showProve(ctx, interaction, found, { errors: [{ field: 'code', message }], status: 429 });
         }
-        upstreamTrip.set(ctx, { ...upstreamTrip.get(ctx)!, codeId: sent.codeId ?? found.codeId ?? '' });
+        const codeId = sent.codeId ?? (found.codeBy === 'phone' ? found.codeId : undefined) ?? '';
+        upstreamTrip.set(ctx, { ...upstreamTrip.get(ctx)!, codeId, codeBy: 'phone' });
         seeOther(ctx, `${interaction.action('hubungkan')}?${codeNoticeQuery(sent)}`);
       });
 
       router.post('/hubungkan/kode', async (ctx) => {
         const interaction = await read(ctx, 'login');
         const found = await vouched(ctx, interaction);
-        const phone = found?.decision.kind === 'prove' ? phoneOf(found.decision.citizen) : undefined;
-        if (!found || found.decision.kind !== 'prove' || !phone || found.codeId === undefined) return seeOther(ctx, interaction.action('hubungkan'));
+        if (!found || found.decision.kind !== 'prove' || found.codeId === undefined) return seeOther(ctx, interaction.action('hubungkan'));
+        const { citizen } = found.decision;
+        const codeId = found.codeId;
         const t = translator(ctx.state.lang);
         const { code } = parseForm(ctx, codeForm);
-        const attempt = await loginAttempts.phoneCode('link_upstream', { phone, codeId: found.codeId, code }, interaction.origin);
+        const phone = phoneOf(citizen);
+        const attempt = found.codeBy === 'email'
+          ? await loginAttempts.accountProof(citizen, 'email_code', () => upstreamAccounts.emailCodeProves(citizen.id, codeId, code), interaction.origin)
+          : phone ? await loginAttempts.phoneCode('link_upstream', { phone, codeId, code }, interaction.origin) : undefined;
+        if (!attempt) return seeOther(ctx, interaction.action('hubungkan'));
         if (attempt.outcome === 'refused') {
           ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
           return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: refusalMessage(t, attempt.refusal) }], status: 429 });
         }
         if (attempt.outcome === 'failed') return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: t('login.phone_code.invalid') }], status: 400 });
-        return linkAndSignIn(ctx, interaction, found, attempt.citizen, 'phone_code');
+        return linkAndSignIn(ctx, interaction, found, citizen, found.codeBy === 'email' ? 'email_code' : 'phone_code');
       });
     },
   };
