@@ -284,6 +284,8 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
         let count = 0;
         for (const { citizenId, sessionIds } of ending) {
           for (const sessionId of sessionIds) if (await sessions.endOne(tx, citizenId, sessionId)) count++;
+          // Kediri ID's own pages (/akun) signed in with it end too: every portal session of the account.
+          if (sessionIds.length > 0) await citizens.markSessionsEnded(tx, citizenId);
           await audit({ type: 'upstream.logout', citizenId, details: { upstream: slug, sessions: sessionIds.length } }, tx);
         }
         return count;

@@ -182,7 +182,8 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
       const storedSecret = stored && sealer.open('upstream-secret', stored);
       const secret = settings.authMethod === 'private_key_jwt' ? null : settings.clientSecret || storedSecret;
       const secretChanged = secret !== storedSecret;
-      const after = shown({ ...settings, issuer: settings.issuer.replace(/\/$/, ''), source });
+      // The issuer as written: discovery checks it character for character (a trailing slash included).
+      const after = shown({ ...settings, source });
       const before = existing && shown(existing);
       if (before && !secretChanged && JSON.stringify(before) === JSON.stringify(after)) return slug;
 

@@ -100,9 +100,9 @@ describe('upstreams in the admin console', () => {
     expect(key).toMatchObject({ method: 'private_key_jwt', privateJwk: { kty: 'EC', crv: 'P-256', kid: inapas.publicJwk.kid } });
     expect(key!.method === 'private_key_jwt' && key!.privateJwk.d).toBeTruthy();
     expect(await upstreams.credentials('ikd')).toEqual({ method: 'client_secret_basic', secret: SECRETS[0] });
-    // The slug is taken in lower case; a trailing slash leaves the issuer.
+    // The slug is taken in lower case; the issuer is kept as written (discovery compares it exactly).
     expect(await upstreams.credentials('uji-post')).toEqual({ method: 'client_secret_post', secret: SECRETS[2] });
-    expect((await upstreams.find('ikd'))!.issuer).toBe('https://ikd.example.go.id');
+    expect((await upstreams.find('ikd'))!.issuer).toBe('https://ikd.example.go.id/');
     expect(await upstreams.find('uji-post')).toMatchObject({ scopes: 'openid profile nik', verifiedAcr: [], mfaAcr: [] });
 
     const list = await page(admin, '/admin/masuk-nasional');

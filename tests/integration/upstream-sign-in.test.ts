@@ -415,8 +415,12 @@ describe('the upstream\'s back-channel logout', () => {
     expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { audience: 'someone-else' })).toBe(400);
     expect(await server.instance.account.sessions(citizen.id)).toHaveLength(1);
 
+    const before = await server.instance.citizens.databaseNow();
+    expect(await server.instance.citizens.sessionStands(citizen.id, before)).toBe(true);
     expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { jti: 'sekali-saja' })).toBe(200);
     expect(await server.instance.account.sessions(citizen.id)).toHaveLength(0);
+    // Kediri ID's own pages signed in before then are signed out too.
+    expect(await server.instance.citizens.sessionStands(citizen.id, before)).toBe(false);
     expect(await lastAudit('upstream.logout')).toMatchObject({ upstream: 'inapas', sessions: 1 });
     expect(await fake.backchannelLogout('kediri-id', { sub: 'keluar', sid }, { jti: 'sekali-saja' })).toBe(400);
     expect(await auditCount('upstream.logout_refused')).toBeGreaterThanOrEqual(5);
