@@ -526,6 +526,10 @@ describe('the links on /akun', () => {
     const waits = await plain.agent.request('/akun/kata-sandi');
     expect(waits.status).toBe(303);
     expect(waits.headers.get('location')).toContain('/masuk?ulang=1');
+    const overview = await (await plain.agent.request('/akun')).text();
+    const notYet = await plain.agent.post('/akun/masuk-dengan/hapus', { _csrf: csrfTokenOf(overview), upstream: 'inapas' });
+    expect(notYet.status).toBe(303);
+    expect(notYet.headers.get('location')).toContain('/masuk?ulang=1');
 
     // Asked again: the upstream must sign the person in anew (prompt=login, max_age=0, auth_time checked).
     const { agent, res, url, upstreamUrl } = await portalAtUpstream('tautan', '/akun', { again: true });

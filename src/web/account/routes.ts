@@ -82,7 +82,8 @@ export function accountRoutes(
     seeOther(ctx, '/akun?sesi=1');
   });
 
-  router.post('/masuk-dengan/hapus', async (ctx) => {
+  // Unlinking takes a way in away: a recent login, as for the other changes that guard the account.
+  router.post('/masuk-dengan/hapus', recentLogin, async (ctx) => {
     const { upstream } = parseForm(ctx, unlinkForm);
     try {
       await upstreamAccounts.unlink(ctx.state.accountId, upstream, ctx.ip);
