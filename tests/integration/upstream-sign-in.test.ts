@@ -576,9 +576,14 @@ describe('the links on /akun', () => {
     const made = await signInUpstream('petugas');
     expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: 'petugas@kedirikota.go.id', phone: '' })).status).toBe(303);
     await server.instance.citizens.markEmailVerified(server.instance.db, (await citizenByNik('3571024109860013'))!.id);
-    await grantStaff(server.instance, 'petugas@kedirikota.go.id', 'officer');
-    const { agent, url } = await portalAtUpstream('petugas', '/loket');
-    expect(url).toContain('/interaction/');
-    expect((await agent.request('/loket')).status).toBe(303);
+    const { totp } = await grantStaff(server.instance, 'petugas@kedirikota.go.id', 'officer');
+    // The officer's own second factor is asked for after the upstream; even with it, no staff area.
+    const upstream = await portalAtUpstream('petugas', '/loket');
+    const otp = await upstream.agent.post(`${upstream.url.replace(/\/hubungkan$/, '')}/otp`, { _csrf: csrfTokenOf(await upstream.res!.text()), code: await totpCode(totp) });
+    expect(otp.status).toBe(303);
+    const { url, res } = await upstream.agent.follow(otp.headers.get('location')!);
+    expect(url).toBe(`${server.url}/loket`);
+    expect(res!.status).toBe(403);
+    expect(await res!.text()).toContain('kata sandi dan verifikasi dua langkah');
   });
 });

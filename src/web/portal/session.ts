@@ -169,11 +169,17 @@ export function portalSession(
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
       signedIn(ctx, async () => {
-        if (session.get(ctx)?.fresh !== 1) {
+        const t = translator(ctx.state.lang);
+        const fresh = session.get(ctx)?.fresh;
+        if (fresh === 2) {
+          // Just signed in at a national identity provider: a staff area wants our password and second factor.
+          const link = { href: `/masuk?lanjut=${encodeURIComponent(ctx.path)}`, text: t('counter.password_login_link') };
+          return render(ctx, 'error', { message: t('counter.password_login_required'), link }, 403);
+        }
+        if (fresh !== 1) {
           // A staff area needs a fresh login, not a session carried over from earlier.
           return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
         }
-        const t = translator(ctx.state.lang);
         if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
           return render(ctx, 'error', { message: t('counter.role_required', { role }) }, 403);
         }
