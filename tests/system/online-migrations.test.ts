@@ -65,6 +65,11 @@ const REVIEWED: Array<{ file: string; rule: string; why: string }> = [
     file: '014_phone_first.sql', rule: 'builds an index on an existing table (writes wait)',
     why: 'citizens (verified phone numbers only): writes to citizens wait a second or two at city scale; run the upgrade at a quiet hour',
   },
+  {
+    file: '020_upstream_sign_in.sql', rule: 'adds or replaces a constraint',
+    why: 'every check is widened (verification_method adds upstream; the phone code and account token purposes add link_upstream; '
+      + 'citizens_contact_check also lets an account without a password have no contact, which only this version writes): every row the previous version writes passes them',
+  },
 ];
 
 /** The clauses of a migration, lower case, without comments: its statements, and each clause of an ALTER TABLE on its own. */
