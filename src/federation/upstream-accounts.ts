@@ -55,11 +55,12 @@ export function levelProven(upstream: Pick<Upstream, 'verifiedAcr' | 'mfaAcr'>, 
   return 'basic';
 }
 
-/** Names agree when they differ only in case, spacing and the marks between words. */
-const sameName = (a: string, b: string) => {
-  const tidy = (name: string) => name.toLocaleLowerCase('id').replace(/[.,'’-]/g, ' ').replace(/\s+/g, ' ').trim();
-  return tidy(a) === tidy(b);
-};
+/** A name without case, spacing and the marks between words: two names agree when these do. */
+const tidyName = (name: string) => name.toLocaleLowerCase('id').replace(/[.,'’-]/g, ' ').replace(/\s+/g, ' ').trim();
+
+/** Whether an account's name and birth date are the upstream's. */
+const detailsAgree = (citizen: Pick<Citizen, 'name' | 'birthdate'>, identity: Pick<UpstreamIdentity, 'name' | 'birthdate'>) =>
+  identity.name !== undefined && tidyName(citizen.name) === tidyName(identity.name) && citizen.birthdate === identity.birthdate;
 
 const hashesEqual = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
@@ -98,7 +99,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
    */
   async function verifyWhenAgrees(tx: Queryable, slug: string, identity: UpstreamIdentity, citizenId: string, level: AssuranceLevel, ip: string): Promise<boolean> {
     const citizen = await citizens.lockById(tx, citizenId);
-    const agrees = citizen !== undefined && identity.name !== undefined && sameName(citizen.name, identity.name) && citizen.birthdate === identity.birthdate;
+    const agrees = citizen !== undefined && detailsAgree(citizen, identity);
     if (level !== 'basic' && agrees && (await citizens.markIdentityVerified(tx, citizenId, { method: 'upstream', upstream: slug }))) {
       await audit({ type: 'identity.verified', citizenId, ip, details: { method: 'upstream', upstream: slug } }, tx);
     }
@@ -169,7 +170,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
         if (!citizen || !identity.nik || (await citizens.nikOf(linkedId)) !== identity.nik) return { kind: 'refused', reason: 'link_mismatch' };
         return citizen.status === 'active' ? { kind: 'linked', citizen } : { kind: 'refused', reason: 'account_locked' };
       }
-      if (!identity.nik || !/^\d{16}$/.test(identity.nik)) return { kind: 'refused', reason: 'nik_invalid' };
+      if (!identity.nik) return { kind: 'refused', reason: 'nik_invalid' };
       if (!identity.birthdate || !identity.name) return { kind: 'refused', reason: 'details_missing' };
       const checked = checkNik(identity.nik, identity.birthdate);
       if (!checked.ok) return { kind: 'refused', reason: checked.code === 'birthdate_invalid' ? 'details_missing' : 'nik_invalid' };
@@ -182,7 +183,7 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
       if (holder.status !== 'active') return { kind: 'refused', reason: 'account_locked' };
       const { rowCount } = await db.query('select 1 from upstream_links where provider_slug = $1 and citizen_id = $2', [slug, holder.id]);
       if (rowCount > 0) return { kind: 'refused', reason: 'link_mismatch' };
-      if (holder.assurance !== 'verified' && (!sameName(holder.name, identity.name) || holder.birthdate !== checked.birthdate)) return { kind: 'counter' };
+      if (holder.assurance !== 'verified' && !detailsAgree(holder, identity)) return { kind: 'counter' };
       const hasPassword = await citizens.hasPassword(holder.id);
       if (!hasPassword && !holder.phone_verified && !holder.email_verified) return { kind: 'refused', reason: 'no_proof' };
       return { kind: 'prove', citizen: holder, hasPassword };
@@ -192,14 +193,16 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
      * Links the account to the identity (the citizen proved they hold it, by `proof`), and makes it
      * verified when the upstream vouches; the request is used. An unverified account whose name or
      * birth date no longer agrees (changed meanwhile) is not linked: InputError upstream_details_differ.
+     * The account as it now is.
      */
-    async link(state: string, slug: string, identity: UpstreamIdentity, citizen: Citizen, { level, proof, ip }: { level: AssuranceLevel; proof: string; ip: string }): Promise<void> {
-      await db.transaction(async (tx) => {
+    async link(state: string, slug: string, identity: UpstreamIdentity, citizen: Citizen, { level, proof, ip }: { level: AssuranceLevel; proof: string; ip: string }): Promise<Citizen> {
+      return db.transaction(async (tx) => {
         await markUsed(tx, state);
         const agrees = await verifyWhenAgrees(tx, slug, identity, citizen.id, level, ip);
         if (!agrees && citizen.assurance !== 'verified') throw new InputError('upstream_details_differ');
         await insertLink(tx, slug, identity.subject, citizen.id);
         await audit({ type: 'upstream.linked', citizenId: citizen.id, ip, details: { upstream: slug, proof } }, tx);
+        return (await citizens.findById(citizen.id, tx))!;
       });
     },
 

@@ -15,7 +15,7 @@ import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { createWebClient } from '../support/fixtures.js';
-import { closedAddress, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -23,30 +23,11 @@ import { startTestServer, type TestServer } from '../support/server.js';
 const JOURNEY_TIMEOUT = 60_000;
 const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 const VERIFIED = 'urn:kediri:acr:verified';
-const LOA3 = 'urn:inapas:loa:3';
-const UPSTREAM_SECRET = 'rahasia-klien-inapas-untuk-kediri-id';
 
 /** Someone with no Kediri ID account: INApas vouches for her (loa 3). */
 const ANI = { login: 'ani', nik: '3571024506900001', name: 'Ani Rahayu', birthdate: '1990-06-05' };
 /** Someone with an unverified Kediri ID account (and its password) of the same name and birth date. */
 const JOKO = { nik: '3571021508850008', name: 'Joko Susilo', birthdate: '1985-08-15', email: 'joko@example.id', password: 'jembatan-brawijaya-sore-hari' };
-
-function upstreamSettings(slug: string, label: string, issuer: string) {
-  return {
-    slug,
-    label,
-    issuer,
-    clientId: 'kediri-id',
-    clientSecret: UPSTREAM_SECRET,
-    authMethod: 'client_secret_basic' as const,
-    scopes: 'openid profile email phone nik',
-    nikClaim: 'nik',
-    claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
-    verifiedAcr: LOA3,
-    mfaAcr: '',
-    enabled: true,
-  };
-}
 
 describeWithBrowser('Masuk dengan INApas on a phone, with Chromium', () => {
   let server: TestServer;
@@ -65,12 +46,12 @@ describeWithBrowser('Masuk dengan INApas on a phone, with Chromium', () => {
     ]);
     fake.addClient({
       client_id: 'kediri-id',
-      client_secret: UPSTREAM_SECRET,
+      client_secret: KEDIRI_CLIENT_SECRET,
       redirect_uris: [`${server.url}/masuk-dengan/inapas/kembali`],
       backchannel_logout_uri: `${server.url}/masuk-dengan/inapas/keluar`,
       token_endpoint_auth_method: 'client_secret_basic',
     });
-    await server.instance.upstreams.create(upstreamSettings('inapas', 'INApas', fake.issuer), 'test', '127.0.0.1');
+    await server.instance.upstreams.create(kediriUpstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
     fake.addPerson({ login: ANI.login, claims: { nik: ANI.nik, name: ANI.name, birthdate: ANI.birthdate }, acr: LOA3 });
     // INApas writes names in capitals: the same name for Kediri ID.
     fake.addPerson({ login: 'joko', claims: { nik: JOKO.nik, name: JOKO.name.toUpperCase(), birthdate: JOKO.birthdate }, acr: LOA3 });
@@ -180,7 +161,7 @@ describeWithBrowser('Masuk dengan INApas on a phone, with Chromium', () => {
   test('a national provider that is down: an error page in Indonesian, and "Masuk dengan cara lain" leads back to the login page', async () => {
     // INApas's configuration was discovered above and is kept for minutes: the provider that is
     // down is another one, whose address nothing listens on.
-    await server.instance.upstreams.create(upstreamSettings('ikd', 'IKD', await closedAddress()), 'test', '127.0.0.1');
+    await server.instance.upstreams.create(kediriUpstreamSettings('ikd', await closedAddress(), { label: 'IKD' }), 'test', '127.0.0.1');
     const request = await verifiedRequest();
     const { page, watcher } = await newPhone();
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient, enrolTotp, grantStaff, totpCode } from '../support/fixtures.js';
-import { closedAddress, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
+import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { lastEmailTo } from '../support/mail.js';
@@ -10,8 +10,6 @@ import { lastCodeTo } from '../support/messages.js';
 
 const VERIFIED = 'urn:kediri:acr:verified';
 const VERIFIED_MFA = 'urn:kediri:acr:verified-mfa';
-const LOA3 = 'urn:inapas:loa:3';
-const UPSTREAM_SECRET = 'rahasia-klien-inapas-untuk-kediri-id';
 
 /** People at the fake INApas: each test signs in someone of its own, so that no test sees another's account. */
 const person = (login: string, claims: Record<string, unknown>, acr = LOA3): UpstreamPerson => ({ login, claims, acr });
@@ -25,12 +23,12 @@ beforeAll(async () => {
   [server, fake] = await Promise.all([startTestServer({ UPSTREAM_TIMEOUT_SECONDS: '2', LOG_LEVEL: 'error' }), startFakeUpstream()]);
   fake.addClient({
     client_id: 'kediri-id',
-    client_secret: UPSTREAM_SECRET,
+    client_secret: KEDIRI_CLIENT_SECRET,
     redirect_uris: [`${server.url}/masuk-dengan/inapas/kembali`],
     backchannel_logout_uri: `${server.url}/masuk-dengan/inapas/keluar`,
     token_endpoint_auth_method: 'client_secret_basic',
   });
-  await server.instance.upstreams.create(upstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
+  await server.instance.upstreams.create(kediriUpstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
   const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Samsat Online', unit: 'samsat' });
   rp = await relyingParty(server.url, clientId, clientSecret);
 });
@@ -39,23 +37,6 @@ afterAll(async () => {
   await server.close();
   await fake.close();
 });
-
-function upstreamSettings(slug: string, issuer: string) {
-  return {
-    slug,
-    label: 'INApas',
-    issuer,
-    clientId: 'kediri-id',
-    clientSecret: UPSTREAM_SECRET,
-    authMethod: 'client_secret_basic' as const,
-    scopes: 'openid profile email phone nik',
-    nikClaim: 'nik',
-    claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
-    verifiedAcr: LOA3,
-    mfaAcr: '',
-    enabled: true,
-  };
-}
 
 /** Our login page of a fresh authorization request, in a fresh browser. */
 async function loginPage(params: Record<string, string> = {}) {
@@ -107,7 +88,7 @@ describe('the login page', () => {
   });
 
   test('an upstream that is switched off has no button and cannot be started', async () => {
-    await server.instance.upstreams.create({ ...upstreamSettings('ikd', fake.issuer), label: 'IKD', enabled: false }, 'test', '127.0.0.1');
+    await server.instance.upstreams.create(kediriUpstreamSettings('ikd', fake.issuer, { label: 'IKD', enabled: false }), 'test', '127.0.0.1');
     const { agent, interaction, html } = await loginPage();
     expect(html).not.toContain('Masuk dengan IKD');
     const start = await agent.request(`${interaction}/masuk-dengan/ikd`);
@@ -359,7 +340,7 @@ describe('what the upstream sends is checked', () => {
 
 describe('an upstream that is down or slow', () => {
   test('down before the sign-in starts: a clear page, with the other ways', async () => {
-    await server.instance.upstreams.create({ ...upstreamSettings('mati', await closedAddress()), label: 'Mati' }, 'test', '127.0.0.1');
+    await server.instance.upstreams.create(kediriUpstreamSettings('mati', await closedAddress(), { label: 'Mati' }), 'test', '127.0.0.1');
     const { agent, interaction } = await loginPage();
     const start = await agent.request(`${interaction}/masuk-dengan/mati`);
     expect(start.status).toBe(502);
@@ -447,11 +428,11 @@ describe('the review\'s cases', () => {
   test('an account with neither a password nor a verified phone is not offered a password form', async () => {
     fake.addClient({
       client_id: 'kediri-id-kedua',
-      client_secret: UPSTREAM_SECRET,
+      client_secret: KEDIRI_CLIENT_SECRET,
       redirect_uris: [`${server.url}/masuk-dengan/kedua/kembali`],
       token_endpoint_auth_method: 'client_secret_basic',
     });
-    await server.instance.upstreams.create({ ...upstreamSettings('kedua', fake.issuer), label: 'Kedua', clientId: 'kediri-id-kedua' }, 'test', '127.0.0.1');
+    await server.instance.upstreams.create(kediriUpstreamSettings('kedua', fake.issuer, { label: 'Kedua', clientId: 'kediri-id-kedua' }), 'test', '127.0.0.1');
     fake.addPerson(person('tanpa', { nik: '3571011312880016', name: 'Tanpa Sandi', birthdate: '1988-12-13' }));
     const made = await signInUpstream('tanpa');
     expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: '', phone: '' })).status).toBe(303);
@@ -489,11 +470,11 @@ describe('the review\'s cases', () => {
 
   test('an upstream switched off stops the sign-ins under way', async () => {
     fake.addPerson(person('henti', { nik: '3571011603910019', name: 'Henti Test', birthdate: '1991-03-16' }));
-    fake.addClient({ client_id: 'kediri-id-henti', client_secret: UPSTREAM_SECRET, redirect_uris: [`${server.url}/masuk-dengan/henti/kembali`], token_endpoint_auth_method: 'client_secret_basic' });
-    await server.instance.upstreams.create({ ...upstreamSettings('henti', fake.issuer), label: 'Henti', clientId: 'kediri-id-henti' }, 'test', '127.0.0.1');
+    fake.addClient({ client_id: 'kediri-id-henti', client_secret: KEDIRI_CLIENT_SECRET, redirect_uris: [`${server.url}/masuk-dengan/henti/kembali`], token_endpoint_auth_method: 'client_secret_basic' });
+    await server.instance.upstreams.create(kediriUpstreamSettings('henti', fake.issuer, { label: 'Henti', clientId: 'kediri-id-henti' }), 'test', '127.0.0.1');
     const page = await loginPage();
     const back = await fake.signIn(await leave(page.agent, page.interaction, 'henti'), 'henti');
-    await server.instance.upstreams.update({ ...upstreamSettings('henti', fake.issuer), label: 'Henti', clientId: 'kediri-id-henti', enabled: false }, 'test', '127.0.0.1');
+    await server.instance.upstreams.update(kediriUpstreamSettings('henti', fake.issuer, { label: 'Henti', clientId: 'kediri-id-henti', enabled: false }), 'test', '127.0.0.1');
     const { res } = await page.agent.follow(back);
     expect(res!.status).toBe(400);
     expect(await citizenByNik('3571011603910019')).toBeUndefined();

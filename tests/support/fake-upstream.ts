@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactSign, SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
+import type { UpstreamSettings } from '../../src/federation/upstreams.js';
 import Provider, { type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { Agent } from './agent.js';
 
@@ -361,4 +362,31 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
     },
   };
   return fake;
+}
+
+/** The acr the fake's people prove by default, and the one Kediri ID's test upstreams count as verified. */
+export const LOA3 = 'urn:inapas:loa:3';
+/** Kediri ID's client secret at the fake. */
+export const KEDIRI_CLIENT_SECRET = 'rahasia-klien-inapas-untuk-kediri-id';
+
+/**
+ * The settings Kediri ID is given for an upstream the fake plays (client_secret_basic, the fake's
+ * claims, LOA3 counted as verified), with what a test changes.
+ */
+export function kediriUpstreamSettings(slug: string, issuer: string, overrides: Partial<UpstreamSettings> = {}): UpstreamSettings {
+  return {
+    slug,
+    label: 'INApas',
+    issuer,
+    clientId: 'kediri-id',
+    clientSecret: KEDIRI_CLIENT_SECRET,
+    authMethod: 'client_secret_basic',
+    scopes: 'openid profile email phone nik',
+    nikClaim: 'nik',
+    claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
+    verifiedAcr: LOA3,
+    mfaAcr: '',
+    enabled: true,
+    ...overrides,
+  };
 }

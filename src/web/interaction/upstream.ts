@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Audit } from '../../audit/audit.js';
 import { InputError } from '../../errors.js';
+import type { AssuranceLevel } from '../../identity/assurance.js';
 import { levelProven, type UpstreamAccounts, type UpstreamDecision } from '../../federation/upstream-accounts.js';
 import { UpstreamError, type UpstreamClient, type UpstreamIdentity } from '../../federation/upstream-client.js';
 import type { Upstream, Upstreams } from '../../federation/upstreams.js';
@@ -40,6 +41,8 @@ interface Vouched {
   codeBy: 'phone' | 'email' | undefined;
   upstream: Upstream;
   identity: UpstreamIdentity;
+  /** What the upstream proved, by its acr. */
+  level: AssuranceLevel;
   decision: UpstreamDecision;
 }
 
@@ -81,7 +84,8 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
     const upstream = found && (await upstreams.find(found.slug));
     // An upstream switched off stops the sign-ins under way too.
     if (!trip || !found || !upstream?.enabled) return undefined;
-    return { state: trip.state, codeId: trip.codeId, codeBy: trip.codeBy, upstream, identity: found.identity, decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
+    return { state: trip.state, codeId: trip.codeId, codeBy: trip.codeBy, upstream, identity: found.identity,
+      level: levelProven(upstream, found.identity.acr), decision: await upstreamAccounts.decide(upstream.slug, found.identity) };
   }
 
   /**
@@ -89,27 +93,27 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
    * back-channel logout. An account with its own second factor is asked for it first, unless the
    * upstream proved a second factor itself (verified-mfa).
    */
-  async function signIn(ctx: Context, interaction: Interaction, citizen: Citizen, { upstream, identity }: Vouched) {
+  async function signIn(ctx: Context, interaction: Interaction, citizen: Citizen, { upstream, identity, level }: Vouched) {
     upstreamTrip.clear(ctx);
     const login: UpstreamLogin = {
       slug: upstream.slug,
       subject: identity.subject,
       ...(identity.sid && { sid: identity.sid }),
-      level: levelProven(upstream, identity.acr),
+      level,
       reauthenticated: identity.reauthenticated,
     };
     if (login.level !== 'verified-mfa' && (await secondFactors.required(citizen.id))) return secondFactorPage.start(ctx, interaction, citizen, 'fed', login);
     return finishLogin(ctx, interaction, citizen, ['fed'], { upstream: login });
   }
 
-  function showNewAccount(ctx: Context, interaction: Interaction, { upstream, identity, decision }: Vouched, values: { email: string; phone: string }, errors: object[] = [], status = 200) {
+  function showNewAccount(ctx: Context, interaction: Interaction, { upstream, level, decision }: Vouched, values: { email: string; phone: string }, errors: object[] = [], status = 200) {
     const details = decision as Extract<UpstreamDecision, { kind: 'new' }>;
     render(ctx, 'interaction/upstream-new', {
       action: interaction.action('hubungkan/akun-baru'),
       abortAction: interaction.action('abort'),
       client: interaction.client,
       label: upstream.label,
-      vouches: levelProven(upstream, identity.acr) !== 'basic',
+      vouches: level !== 'basic',
       details: { name: details.name, birthdate: details.birthdate, nik: maskNik(details.nik) },
       values,
       errors,
@@ -142,16 +146,15 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
 
   /** Links the account the citizen proved they hold, and signs in. */
   async function linkAndSignIn(ctx: Context, interaction: Interaction, found: Vouched, citizen: Citizen, proof: 'password' | 'phone_code' | 'email_code') {
+    let linked: Citizen;
     try {
-      await upstreamAccounts.link(found.state, found.upstream.slug, found.identity, citizen, { level: levelProven(found.upstream, found.identity.acr), proof, ip: ctx.ip });
+      linked = await upstreamAccounts.link(found.state, found.upstream.slug, found.identity, citizen, { level: found.level, proof, ip: ctx.ip });
     } catch (error) {
       if (usedAlready(error)) return seeOther(ctx, `/interaction/${interaction.uid}`);
       if (error instanceof InputError && error.code === 'upstream_details_differ') return showRefused(ctx, interaction, found, 'details_differ');
       throw error;
     }
-    const linked = await upstreamAccounts.decide(found.upstream.slug, found.identity);
-    if (linked.kind !== 'linked') throw new Error('a link just made is not found');
-    return signIn(ctx, interaction, linked.citizen, found);
+    return signIn(ctx, interaction, linked, found);
   }
 
   /** Neither signed in nor linked: why, and the other ways (the counter, for details that differ). Audited. */
@@ -183,7 +186,8 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
         if (!(await withinIpLimit(ctx, throttle, 'login'))) return;
         const upstream = await upstreams.find(String(ctx.params.slug));
         const credentials = upstream?.enabled ? await upstreams.credentials(upstream.slug) : undefined;
-        if (!upstream || !credentials) return tripFailed(ctx, audit, 'unknown_upstream', { slug: String(ctx.params.slug), interactionUid: interaction.uid, stage: 'start' });
+        // Only a name an upstream could have is written into the audit entry.
+        if (!upstream || !credentials) return tripFailed(ctx, audit, 'unknown_upstream', { slug: upstream?.slug ?? 'unknown', interactionUid: interaction.uid, stage: 'start' });
         try {
           // A fresh login asked of us (prompt=login, max_age: the portal's recent login) is asked of the upstream too.
           const { prompt, max_age: maxAge } = interaction.details.params;
@@ -207,7 +211,7 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
         switch (decision.kind) {
           case 'linked':
             try {
-              return await signIn(ctx, interaction, await upstreamAccounts.signIn(found.state, found.upstream.slug, found.identity, decision.citizen, { level: levelProven(found.upstream, found.identity.acr), ip: ctx.ip }), found);
+              return await signIn(ctx, interaction, await upstreamAccounts.signIn(found.state, found.upstream.slug, found.identity, decision.citizen, { level: found.level, ip: ctx.ip }), found);
             } catch (error) {
               if (usedAlready(error)) return seeOther(ctx, `/interaction/${interaction.uid}`);
               throw error;
@@ -229,15 +233,16 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
         if (!found || found.decision.kind !== 'new') return seeOther(ctx, interaction.action('hubungkan'));
         const form = parseForm(ctx, newAccountForm);
         const email = form.email.trim().toLowerCase() || null;
-        const phone = form.phone.trim() ? normalizePhone(form.phone, foreignPrefixes) ?? '' : null;
+        // null: no number given; undefined: one that is not a mobile number.
+        const phone = form.phone.trim() ? normalizePhone(form.phone, foreignPrefixes) : null;
         const problems = [
           ...(email !== null && (!EMAIL.test(email) || email.length > 254) ? [new InputError('email_invalid', 'email')] : []),
-          ...(phone === '' ? [new InputError('phone_invalid', 'phone')] : []),
+          ...(phone === undefined ? [new InputError('phone_invalid', 'phone')] : []),
         ];
         if (problems.length === 0) {
           try {
             const citizen = await upstreamAccounts.createAccount(found.state, found.upstream.slug, found.identity, found.decision, {
-              email, phone, level: levelProven(found.upstream, found.identity.acr), ip: ctx.ip,
+              email, phone: phone ?? null, level: found.level, ip: ctx.ip,
             });
             // The email is ours to prove: the usual verification link and code go to it.
             if (citizen.email) await registration.resendVerification(citizen.id);
