@@ -15,7 +15,7 @@ import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { createWebClient } from '../support/fixtures.js';
-import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { LOA3, closedAddress, connectKediri, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -44,14 +44,7 @@ describeWithBrowser('Masuk dengan INApas on a phone, with Chromium', () => {
       startRelyingPartyPages(),
       launchBrowser(),
     ]);
-    fake.addClient({
-      client_id: 'kediri-id',
-      client_secret: KEDIRI_CLIENT_SECRET,
-      redirect_uris: [`${server.url}/masuk-dengan/inapas/kembali`],
-      backchannel_logout_uri: `${server.url}/masuk-dengan/inapas/keluar`,
-      token_endpoint_auth_method: 'client_secret_basic',
-    });
-    await server.instance.upstreams.create(kediriUpstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
+    await connectKediri(fake, server);
     fake.addPerson({ login: ANI.login, claims: { nik: ANI.nik, name: ANI.name, birthdate: ANI.birthdate }, acr: LOA3 });
     // INApas writes names in capitals: the same name for Kediri ID.
     fake.addPerson({ login: 'joko', claims: { nik: JOKO.nik, name: JOKO.name.toUpperCase(), birthdate: JOKO.birthdate }, acr: LOA3 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient, enrolTotp, grantStaff, totpCode } from '../support/fixtures.js';
-import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
+import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, connectKediri, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { lastEmailTo } from '../support/mail.js';
@@ -21,14 +21,7 @@ let rp: oidc.Configuration;
 
 beforeAll(async () => {
   [server, fake] = await Promise.all([startTestServer({ UPSTREAM_TIMEOUT_SECONDS: '2', LOG_LEVEL: 'error' }), startFakeUpstream()]);
-  fake.addClient({
-    client_id: 'kediri-id',
-    client_secret: KEDIRI_CLIENT_SECRET,
-    redirect_uris: [`${server.url}/masuk-dengan/inapas/kembali`],
-    backchannel_logout_uri: `${server.url}/masuk-dengan/inapas/keluar`,
-    token_endpoint_auth_method: 'client_secret_basic',
-  });
-  await server.instance.upstreams.create(kediriUpstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
+  await connectKediri(fake, server);
   const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Samsat Online', unit: 'samsat' });
   rp = await relyingParty(server.url, clientId, clientSecret);
 });

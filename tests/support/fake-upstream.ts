@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactSign, SignJWT, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
 import type { UpstreamSettings } from '../../src/federation/upstreams.js';
+import type { Services } from '../../src/services.js';
 import Provider, { type Adapter, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import { Agent } from './agent.js';
 
@@ -389,4 +390,19 @@ export function kediriUpstreamSettings(slug: string, issuer: string, overrides: 
     enabled: true,
     ...overrides,
   };
+}
+
+/**
+ * Kediri ID (at `kediriUrl`) as the fake's client, with its redirect and back-channel logout URIs,
+ * and the fake as Kediri ID's upstream 'inapas' (kediriUpstreamSettings).
+ */
+export async function connectKediri(fake: FakeUpstream, kediri: { url: string; instance: Pick<Services, 'upstreams'> }): Promise<void> {
+  fake.addClient({
+    client_id: 'kediri-id',
+    client_secret: KEDIRI_CLIENT_SECRET,
+    redirect_uris: [`${kediri.url}/masuk-dengan/inapas/kembali`],
+    backchannel_logout_uri: `${kediri.url}/masuk-dengan/inapas/keluar`,
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+  await kediri.instance.upstreams.create(kediriUpstreamSettings('inapas', fake.issuer), 'test', '127.0.0.1');
 }
