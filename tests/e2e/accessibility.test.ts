@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page, Response } from 'playwright-core';
 import { keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { closedAddress, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
@@ -219,10 +219,16 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     await navigation(page, () => page.click(`form[action="${action}"] [type="submit"]`));
   }
 
-  /** A kiosk's QR code opened: the provider posts the code on, and the confirmation follows. */
+  /**
+   * A kiosk's QR code opened: the provider's page posts the code on (a script), and the
+   * confirmation follows. The wait is for that POST's answer, so that a refused one fails here with
+   * its status rather than as a missing button; generous, as the CI machine may be loaded.
+   */
   async function kioskConfirmation(page: Page) {
-    await page.goto(await newKioskCode());
-    await page.waitForSelector('button[name="confirm"]');
+    const isCodePost = (response: Response) => response.request().method() === 'POST' && new URL(response.url()).pathname === '/device';
+    const [posted] = await Promise.all([page.waitForResponse(isCodePost, { timeout: 90_000 }), page.goto(await newKioskCode())]);
+    expect(posted.status()).toBe(200);
+    await page.waitForSelector('button[name="confirm"]', { timeout: 90_000 });
   }
 
   /** The password step of the login page of the current interaction. */
