@@ -63,6 +63,14 @@ export function createMetrics(db: Db) {
   countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', countOf('select count(*)::int as n from outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_message_outbox_backlog', 'WhatsApp and SMS messages waiting to be sent', countOf('select count(*)::int as n from message_outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', countOf('select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null'));
+  // Counted by the driver (src/db): the benchmark divides it by the operations of each phase.
+  new client.Counter({
+    name: 'kediri_db_statements_total', help: 'Statements this process has sent to the database (a transaction\'s begin and end included)', registers,
+    collect() {
+      this.reset();
+      this.inc(db.statements());
+    },
+  });
   const poolStats = db.poolStats;
   if (poolStats) {
     const pool = [

@@ -24,6 +24,8 @@ export interface Db extends Queryable {
   listen(channel: string, onMessage: (payload: string) => void, onListening: (listening: boolean) => void): Promise<void>;
   /** The embedded database only: its whole data directory, a gzipped tar (kediri-id backup). */
   snapshot?(): Promise<Uint8Array>;
+  /** Statements this process has sent to the database since it opened (transactions' begin and end included). */
+  statements(): number;
   /** PostgreSQL only: the connections of this process's pool. */
   poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;

@@ -16,6 +16,7 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
   const pool = new pg.Pool({ connectionString, max: options.max, connectionTimeoutMillis: 5000 });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  let sent = 0;
   const statementNames = new Map<string, string>();
   const nameOf = (sql: string) => {
     let name = statementNames.get(sql);
@@ -28,10 +29,12 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
 
   const over = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: unknown[]): Promise<Rows<T>> {
+      sent++;
       const result = params?.length ? await client.query({ name: nameOf(sql), text: sql, values: params }) : await client.query(sql);
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string) {
+      sent++;
       await client.query(sql);
     },
   });
@@ -50,6 +53,7 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
       const onError = (error: Error) => (lost = error);
       client.on('error', onError);
       try {
+        sent += 2; // begin and commit (or rollback)
         await client.query('begin');
         const result = await fn(over(client));
         await client.query('commit');
@@ -122,6 +126,7 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
       });
       await connect();
     },
+    statements: () => sent,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await Promise.all([...stopListening].map((stop) => stop()));
