@@ -26,6 +26,15 @@ export interface Citizen {
   updated_at: Date;
 }
 
+/** Whose failures a login's identifier counts against, and the check of a password for it. */
+export interface LoginSubject {
+  /** The account's id, or a keyed hash of an identifier that names no account. */
+  key: string;
+  citizen?: Citizen;
+  /** The account, when the password is its own and it is active. */
+  authenticate(password: string): Promise<Citizen | undefined>;
+}
+
 /** A citizen as the MPP counter sees them, found by NIK. */
 export interface CounterView {
   id: string;
@@ -189,6 +198,20 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       : ['lower(email) = lower($1)', login];
     const { rows } = await db.query<Citizen & { password_hash: string | null }>(`select ${COLUMNS}, password_hash from citizens where ${where}`, [param]);
     return rows[0];
+  }
+
+  /**
+   * The account, when the password is its own and it is active. An unknown account costs a
+   * password verification too, so that timing does not tell which accounts exist.
+   */
+  async function passwordHolder(found: (Citizen & { password_hash: string | null }) | undefined, password: string): Promise<Citizen | undefined> {
+    const { ok, rehash } = await passwords.verify(found?.password_hash ?? undefined, password);
+    if (!found?.password_hash || !ok || found.status !== 'active') return undefined;
+    if (rehash) {
+      await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]);
+    }
+    const { password_hash: _, ...citizen } = found;
+    return citizen;
   }
 
   /** What a new password must not contain: the account's NIK, birth date and email. */
@@ -483,17 +506,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     /**
      * Whose failures a login with this identifier counts against: the account when it exists, else
      * the identifier itself (keyed hash), so that an unknown one locks the same way a known one does.
+     * `authenticate` then checks a password against the account read here, without reading it again.
      */
-    async loginSubject(identifier: string): Promise<{ key: string; citizen?: Citizen }> {
+    async loginSubject(identifier: string): Promise<LoginSubject> {
       const found = await findByLogin(identifier);
+      const authenticate = (password: string) => passwordHolder(found, password);
       if (!found) {
         // An unknown phone number locks alike in every form it is typed in (08..., +628...).
         const login = identifier.trim().toLowerCase();
         const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
-        return { key: sealer.keyedHash('login-identifier', phone ?? login) };
+        return { key: sealer.keyedHash('login-identifier', phone ?? login), authenticate };
       }
       const { password_hash: _, ...citizen } = found;
-      return { key: citizen.id, citizen };
+      return { key: citizen.id, citizen, authenticate };
     },
 
     /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */
@@ -503,19 +528,9 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return (await passwords.verify(rows[0]?.password_hash ?? undefined, password)).ok && rows[0]?.password_hash != null;
     },
 
-    /**
-     * The citizen whose NIK, email or verified phone and password these are, or undefined. An unknown account costs
-     * a password verification too, so that timing does not tell which accounts exist.
-     */
+    /** The active citizen whose NIK, email or verified phone and password these are, or undefined. */
     async authenticate(identifier: string, password: string): Promise<Citizen | undefined> {
-      const found = await findByLogin(identifier);
-      const { ok, rehash } = await passwords.verify(found?.password_hash ?? undefined, password);
-      if (!found?.password_hash || !ok || found.status !== 'active') return undefined;
-      if (rehash) {
-        await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]);
-      }
-      const { password_hash: _, ...citizen } = found;
-      return citizen;
+      return passwordHolder(await findByLogin(identifier), password);
     },
   };
 }

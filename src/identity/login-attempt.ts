@@ -75,16 +75,6 @@ interface Deps {
   countLogin: CountLogin;
 }
 
-/** The first refusal among checks run in order (a later check runs only when the earlier allow). */
-async function firstRefusal(first: Promise<Verdict>, ...rest: Array<() => Promise<Verdict>>): Promise<Verdict> {
-  let verdict = await first;
-  for (const next of rest) {
-    if (!verdict.allowed) break;
-    verdict = await next();
-  }
-  return verdict;
-}
-
 /**
  * The attempts a login is made of, each with its brute-force defence, audit entries, metrics and
  * the email that tells a citizen their account was locked. The pages only show the outcome.
@@ -105,13 +95,13 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
     /** An identifier (NIK or email) and a password. */
     async password(identifier: string, password: string, { clientId, unit, ip }: AttemptOrigin): Promise<PasswordOutcome> {
       const subject = await citizens.loginSubject(identifier);
-      const verdict = await firstRefusal(throttle.ipAttempt('login', ip), () => throttle.accountAttempt(subject.key));
+      const verdict = await throttle.attempt('login', ip, subject.key);
       if (!verdict.allowed) {
         await audit({ type: 'login.throttled', citizenId: subject.citizen?.id, clientId, ip, details: { locked: verdict.locked } });
         countLogin('throttled', unit);
         return { outcome: 'refused', refusal: verdict };
       }
-      const citizen = await citizens.authenticate(identifier, password);
+      const citizen = await subject.authenticate(password);
       if (!citizen) {
         await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip });
         countLogin('failed', unit);
@@ -138,7 +128,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
      * Throttled, and counted towards the account's lock, as a login's password.
      */
     async accountProof(citizen: Citizen, method: 'password' | 'email_code', check: () => Promise<boolean>, { clientId, unit, ip }: AttemptOrigin): Promise<Exclude<SecondFactorOutcome, { outcome: 'passed' }> | { outcome: 'passed' }> {
-      const verdict = await firstRefusal(throttle.ipAttempt(method === 'password' ? 'login' : 'code', ip), () => throttle.accountAttempt(citizen.id));
+      const verdict = await throttle.attempt(method === 'password' ? 'login' : 'code', ip, citizen.id);
       if (!verdict.allowed) {
         await audit({ type: 'login.throttled', citizenId: citizen.id, clientId, ip, details: { locked: verdict.locked } });
         countLogin('throttled', unit);
@@ -160,7 +150,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
      * as wrong passwords.
      */
     async secondFactor(citizen: Citizen, check: () => Promise<SecondFactorMethod | undefined>, { clientId, unit, ip }: AttemptOrigin): Promise<SecondFactorOutcome> {
-      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(citizen.id));
+      const verdict = await throttle.attempt('code', ip, citizen.id);
       if (!verdict.allowed) return { outcome: 'refused', refusal: verdict };
       const method = await check();
       if (!method) {
@@ -184,7 +174,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
       // A link's code is audited and counted as a login's (it leads to one).
       const signIn = use !== 'reset_password';
       const subject = await citizens.loginSubject(typed.phone);
-      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(subject.key));
+      const verdict = await throttle.attempt('code', ip, subject.key);
       if (!verdict.allowed) {
         const type = signIn ? 'login.throttled' : 'password_reset.throttled';
         await audit({ type, citizenId: subject.citizen?.id, clientId: clientId || undefined, ip, details: { method: 'phone_code', locked: verdict.locked } });
@@ -221,7 +211,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
     async populationCheck(citizenId: string, birthPlace: string, ip: string): Promise<PopulationOutcome> {
       if (!identityVerification) throw new Error('no population verifier is configured');
       const key = `population:${citizenId}`;
-      const verdict = await firstRefusal(throttle.ipAttempt('code', ip), () => throttle.accountAttempt(key));
+      const verdict = await throttle.attempt('code', ip, key);
       if (!verdict.allowed) return 'too_many';
       const result = await identityVerification.verifyOnline(citizenId, birthPlace, ip);
       await (result === 'match' ? throttle.accountSucceeded(key) : throttle.accountFailed(key));

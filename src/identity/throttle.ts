@@ -16,6 +16,42 @@ export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: 
   const WINDOW = `make_interval(mins => ${FAILURE_WINDOW_MINUTES})`;
   const LOCK_RAN_OUT = 'throttle.locked_until <= now()';
 
+  /** Counts under $1 an attempt on an account (see accountAttempt); returns count and wait. */
+  const COUNT_ACCOUNT = `
+    on conflict (key) do update set
+      count = case when throttle.blocked_until > now() then throttle.count
+                   when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then 1
+                   else throttle.count + 1 end,
+      window_start = case when throttle.blocked_until > now() then throttle.window_start
+                          when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then now()
+                          else throttle.window_start end,
+      locked_until = case when ${LOCK_RAN_OUT} then null else throttle.locked_until end
+    returning count, coalesce(ceil(extract(epoch from blocked_until - now())), 0)::int as wait`;
+  const IP_WINDOW = `make_interval(mins => ${IP_WINDOW_MINUTES})`;
+  /** Counts an attempt from an address (see ipAttempt); returns count and wait. */
+  const COUNT_IP = `
+    on conflict (key) do update set
+      count = case when throttle.window_start < now() - ${IP_WINDOW} then 1 else throttle.count + 1 end,
+      window_start = case when throttle.window_start < now() - ${IP_WINDOW} then now() else throttle.window_start end
+    returning count, ceil(extract(epoch from window_start + ${IP_WINDOW} - now()))::int as wait`;
+  const ipKeyOf = (action: IpAction, ip: string) => `ip:${action}:${ipKey(ip)}`;
+
+  function accountVerdict({ count, wait }: { count: number; wait: number }): Verdict {
+    const verdict: Verdict = wait > 0
+      ? { allowed: false, retryAfterSeconds: wait, locked: count >= policy.lockoutFailures }
+      : count > policy.lockoutFailures
+        ? { allowed: false, retryAfterSeconds: policy.lockoutMinutes * 60, locked: true }
+        : { allowed: true };
+    if (!verdict.allowed) refused('account');
+    return verdict;
+  }
+
+  function ipVerdict(action: IpAction, { count, wait }: { count: number; wait: number }): Verdict {
+    if (count <= policy.ipLimits[action]) return { allowed: true };
+    refused(`ip_${action}`);
+    return { allowed: false, retryAfterSeconds: Math.max(1, wait), locked: false };
+  }
+
   return {
     /**
      * Counts an attempt on an account (key: its id, or the keyed hash of an unknown identifier)
@@ -25,26 +61,32 @@ export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: 
      */
     async accountAttempt(key: string): Promise<Verdict> {
       const { rows } = await db.query<{ count: number; wait: number }>(
-        `insert into throttle (key, count, window_start) values ($1, 1, now())
-         on conflict (key) do update set
-           count = case when throttle.blocked_until > now() then throttle.count
-                        when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then 1
-                        else throttle.count + 1 end,
-           window_start = case when throttle.blocked_until > now() then throttle.window_start
-                               when throttle.window_start < now() - ${WINDOW} or ${LOCK_RAN_OUT} then now()
-                               else throttle.window_start end,
-           locked_until = case when ${LOCK_RAN_OUT} then null else throttle.locked_until end
-         returning count, coalesce(ceil(extract(epoch from blocked_until - now())), 0)::int as wait`,
+        `insert into throttle (key, count, window_start) values ($1, 1, now()) ${COUNT_ACCOUNT}`,
         [`account:${key}`],
       );
-      const { count, wait } = rows[0]!;
-      const verdict: Verdict = wait > 0
-        ? { allowed: false, retryAfterSeconds: wait, locked: count >= policy.lockoutFailures }
-        : count > policy.lockoutFailures
-          ? { allowed: false, retryAfterSeconds: policy.lockoutMinutes * 60, locked: true }
-          : { allowed: true };
-      if (!verdict.allowed) refused('account');
-      return verdict;
+      return accountVerdict(rows[0]!);
+    },
+
+    /**
+     * An attempt of this action from this address on an account, in one statement: counted
+     * against the address (ipAttempt), and, only when the address is within its limit, against
+     * the account (accountAttempt). The first refusal is the verdict.
+     */
+    async attempt(action: IpAction, ip: string, key: string): Promise<Verdict> {
+      const { rows } = await db.query<{ ip_count: number; ip_wait: number; account_count: number | null; account_wait: number | null }>(
+        `with ip as (
+           insert into throttle (key, count, window_start) values ($1, 1, now()) ${COUNT_IP}
+         ), account as (
+           insert into throttle (key, count, window_start) select $2, 1, now() from ip where ip.count <= $3 ${COUNT_ACCOUNT}
+         )
+         select ip.count as ip_count, ip.wait as ip_wait, account.count as account_count, account.wait as account_wait
+         from ip left join account on true`,
+        [ipKeyOf(action, ip), `account:${key}`, policy.ipLimits[action]],
+      );
+      const row = rows[0]!;
+      const address = ipVerdict(action, { count: row.ip_count, wait: row.ip_wait });
+      if (!address.allowed || row.account_count === null) return address;
+      return accountVerdict({ count: row.account_count, wait: row.account_wait ?? 0 });
     },
 
     /**
@@ -85,19 +127,11 @@ export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: 
 
     /** Counts an attempt of this action from this address; refused past the limit of the window. */
     async ipAttempt(action: IpAction, ip: string, on: Queryable = db): Promise<Verdict> {
-      const key = `ip:${action}:${ipKey(ip)}`;
       const { rows } = await on.query<{ count: number; wait: number }>(
-        `insert into throttle (key, count, window_start) values ($1, 1, now())
-         on conflict (key) do update set
-           count = case when throttle.window_start < now() - make_interval(mins => ${IP_WINDOW_MINUTES}) then 1 else throttle.count + 1 end,
-           window_start = case when throttle.window_start < now() - make_interval(mins => ${IP_WINDOW_MINUTES}) then now() else throttle.window_start end
-         returning count, ceil(extract(epoch from window_start + make_interval(mins => ${IP_WINDOW_MINUTES}) - now()))::int as wait`,
-        [key],
+        `insert into throttle (key, count, window_start) values ($1, 1, now()) ${COUNT_IP}`,
+        [ipKeyOf(action, ip)],
       );
-      const { count, wait } = rows[0]!;
-      if (count <= policy.ipLimits[action]) return { allowed: true };
-      refused(`ip_${action}`);
-      return { allowed: false, retryAfterSeconds: Math.max(1, wait), locked: false };
+      return ipVerdict(action, rows[0]!);
     },
 
     /** Deletes counters whose windows are long over (run with the other sweeps). */

@@ -1,4 +1,4 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { unstorableInJson, type Db } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
 
@@ -6,7 +6,43 @@ interface Row {
   id: string;
   payload: AdapterPayload;
   consumed_recently: boolean;
+  /** A token's or code's grant and session, read with it (RELATED). */
+  grant_payload?: AdapterPayload | null;
+  session_uid?: string | null;
+  session_payload?: AdapterPayload | null;
 }
+
+/**
+ * The models whose grant and session the provider reads right after it (a code at the token
+ * endpoint, a token at userinfo or at a refresh): one statement reads all three.
+ */
+const RELATED = new Set(['AuthorizationCode', 'AccessToken', 'RefreshToken']);
+/** Marks a row consumed (the statement's where clause follows). */
+const CONSUME = `update oidc_payloads set consumed_at = now(),
+  payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)`;
+const LIVE = (alias: string) => `(${alias}.expires_at is null or ${alias}.expires_at > now())`;
+
+/**
+ * What one provider request has read of oidc_payloads, by model and lookup, so that a row read
+ * together with another (a code's grant and session) is not asked for again in that request; and
+ * a rotated refresh token's consumption, written with the token that replaces it. It lives as long
+ * as the request (oidc-provider's own AsyncLocalStorage context, Provider.ctx); any write in the
+ * request forgets the reads, so a read after a write goes to the database.
+ */
+interface RequestState {
+  reads: Map<string, AdapterPayload | undefined>;
+  /** A refresh token consumed in this request, not yet written. */
+  consumedRefreshToken?: string;
+}
+const requests = new WeakMap<object, RequestState>();
+function thisRequest(): RequestState | undefined {
+  const ctx = (Provider as unknown as { ctx?: object }).ctx;
+  if (!ctx) return undefined;
+  let state = requests.get(ctx);
+  if (!state) requests.set(ctx, (state = { reads: new Map() }));
+  return state;
+}
+const readKey = (model: string, by: 'id' | 'uid', value: string) => `${model} ${by} ${value}`;
 
 /**
  * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
@@ -34,6 +70,9 @@ const KEPT_AFTER_EXPIRY: Record<string, number> = { BackchannelAuthenticationReq
  * grant; the window counts from the first rotation and is not renewed.
  *
  * Consuming is atomic: of two concurrent redemptions of one authorization code only one succeeds.
+ *
+ * A code or token is read with its grant and session in one statement (RELATED); the provider's
+ * next lookups of those in the same request are answered from what was read.
  */
 export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds: number) {
   return class PostgresAdapter implements Adapter {
@@ -45,58 +84,88 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       // jsonb cannot hold (NUL, a lone surrogate) is the request's fault, not the server's.
       const json = JSON.stringify(payload);
       if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
+      const request = thisRequest();
+      request?.reads.clear();
+      // A refresh token rotated in this request is consumed in the statement that stores its successor.
+      const consumed = request?.consumedRefreshToken;
+      if (request) request.consumedRefreshToken = undefined;
       await db.query(
-        `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+        `${consumed ? `with consumed as (${CONSUME} where model = 'RefreshToken' and id = $8 and consumed_at is null) ` : ''}
+         insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
          values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
          on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
            uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
         [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
-          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0],
+          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0, ...(consumed ? [consumed] : [])],
       );
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (!isStorableId(id)) return undefined;
       if (this.model === 'Client') return clients.findActiveMetadata(id);
-      return this.findWhere('id = $2', id);
+      return this.findWhere('id', id);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return isStorableId(uid) ? this.findWhere('uid = $2', uid) : undefined;
+      return isStorableId(uid) ? this.findWhere('uid', uid) : undefined;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return isStorableId(userCode) ? this.findWhere('user_code = $2', userCode) : undefined;
+      return isStorableId(userCode) ? this.findWhere('user_code', userCode) : undefined;
     }
 
+    /**
+     * An authorization code is consumed at once, and only once (the second redemption fails). A
+     * refresh token is rotated: the provider consumes it and stores its successor right after, in
+     * the same request, and the two are written in one statement (upsert).
+     */
     async consume(id: string): Promise<void> {
-      const result = await db.query(
-        `update oidc_payloads set consumed_at = now(),
-           payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)
-         where model = $1 and id = $2 and consumed_at is null`,
-        [this.model, id],
-      );
+      const request = thisRequest();
+      request?.reads.clear();
+      if (this.model === 'RefreshToken' && request) {
+        request.consumedRefreshToken = id;
+        return;
+      }
+      const result = await db.query(`${CONSUME} where model = $1 and id = $2 and consumed_at is null`, [this.model, id]);
       if (result.rowCount === 0 && this.model === 'AuthorizationCode') {
         throw new errors.InvalidGrant('authorization code already used');
       }
     }
 
     async destroy(id: string): Promise<void> {
+      thisRequest()?.reads.clear();
       await db.query('delete from oidc_payloads where model = $1 and id = $2', [this.model, id]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      thisRequest()?.reads.clear();
       await db.query('delete from oidc_payloads where grant_id = $1', [grantId]);
     }
 
-    private async findWhere(condition: string, value: string): Promise<AdapterPayload | undefined> {
+    private async findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+      const reads = thisRequest()?.reads;
+      const key = column === 'user_code' ? undefined : readKey(this.model, column, value);
+      // A copy: the provider's models may change what they were made from.
+      if (key && reads?.has(key)) return structuredClone(reads.get(key));
+      const related = RELATED.has(this.model);
       const { rows } = await db.query<Row>(
-        `select id, payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
-         from oidc_payloads
-         where model = $1 and ${condition} and (expires_at is null or expires_at > now())`,
+        related
+          ? `select t.id, t.payload, t.consumed_at > now() - make_interval(secs => $3::int) as consumed_recently,
+               g.payload as grant_payload, s.uid as session_uid, s.payload as session_payload
+             from oidc_payloads t
+             left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and ${LIVE('g')}
+             left join oidc_payloads s on s.model = 'Session' and s.uid = t.payload->>'sessionUid' and ${LIVE('s')}
+             where t.model = $1 and t.${column} = $2 and ${LIVE('t')}`
+          : `select id, payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
+             from oidc_payloads t
+             where model = $1 and ${column} = $2 and ${LIVE('t')}`,
         [this.model, value, graceSeconds],
       );
       const row = rows[0];
+      if (row && related && reads) {
+        if (typeof row.payload.grantId === 'string') reads.set(readKey('Grant', 'id', row.payload.grantId), row.grant_payload ?? undefined);
+        if (typeof row.payload.sessionUid === 'string') reads.set(readKey('Session', 'uid', row.payload.sessionUid), row.session_payload ?? undefined);
+      }
       if (!row) return undefined;
       if (this.model === 'RefreshToken' && row.consumed_recently && (await this.takeGrace(row.id))) {
         const { consumed: _, ...unused } = row.payload;
@@ -114,4 +183,21 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       return taken.rowCount === 1;
     }
   };
+}
+
+/**
+ * The live grant an account last gave a client, from any session: a consent is remembered across
+ * logins until the citizen revokes it (or it expires), not only for the session it was given in.
+ * Read whole, so that the provider's Grant.find of it in this request asks the database no more.
+ */
+export async function rememberedGrantId(db: Db, accountId: string, clientId: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string; payload: AdapterPayload }>(
+    `select id, payload from oidc_payloads t
+     where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2 and ${LIVE('t')}
+     order by (payload->>'iat')::bigint desc limit 1`,
+    [accountId, clientId],
+  );
+  const row = rows[0];
+  if (row) thisRequest()?.reads.set(readKey('Grant', 'id', row.id), row.payload);
+  return row?.id;
 }

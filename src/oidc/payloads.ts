@@ -143,18 +143,3 @@ export async function deleteClientPayloads(on: Queryable, clientId: string): Pro
   const result = await on.query("delete from oidc_payloads where payload->>'clientId' = $1", [clientId]);
   return result.rowCount;
 }
-
-/**
- * The live grant an account last gave a client, from any session: a consent is remembered across
- * logins until the citizen revokes it (or it expires), not only for the session it was given in.
- */
-export async function rememberedGrantId(db: Db, accountId: string, clientId: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ id: string }>(
-    `select id from oidc_payloads
-     where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2
-       and (expires_at is null or expires_at > now())
-     order by (payload->>'iat')::bigint desc limit 1`,
-    [accountId, clientId],
-  );
-  return rows[0]?.id;
-}

@@ -2,10 +2,9 @@ import Provider, { errors, interactionPolicy, type Configuration, type ExternalS
 import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
-import type { createAdapterFactory } from './adapter.js';
+import { rememberedGrantId, type createAdapterFactory } from './adapter.js';
 import { PORTAL_CLIENT_ID, PORTAL_CLIENT_NAME, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
-import { rememberedGrantId } from './payloads.js';
 import type { Db } from '../db/db.js';
 import type { Sealer } from '../secrets.js';
 import type { Audit } from '../audit/audit.js';

@@ -55,6 +55,20 @@ describe('the throttle counters', () => {
     expect((await throttle.ipAttempt('login', '10.0.0.1')).allowed).toBe(true);
   });
 
+  test('an attempt on an account from an address is counted against both in one statement; past the address limit the account is not counted', async () => {
+    const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1, message: 1 } });
+    const accountCount = async () => (await testDb.db.query<{ count: number }>("select count from throttle where key = 'account:both'")).rows[0]?.count;
+    expect(await throttle.attempt('login', '10.0.1.1', 'both')).toEqual({ allowed: true });
+    expect(await throttle.attempt('login', '10.0.1.1', 'both')).toEqual({ allowed: true });
+    expect(await accountCount()).toBe(2);
+    // The address is over its limit: refused as the address's, and the account's count stays.
+    expect(await throttle.attempt('login', '10.0.1.1', 'both')).toMatchObject({ allowed: false, locked: false });
+    expect(await accountCount()).toBe(2);
+    // From another address the account counts on, up to its own lock.
+    for (let i = 3; i <= DEFAULT_THROTTLE.lockoutFailures; i++) expect(await throttle.attempt('login', `10.0.2.${i}`, 'both')).toEqual({ allowed: true });
+    expect(await throttle.attempt('login', '10.0.3.1', 'both')).toMatchObject({ allowed: false, locked: true });
+  });
+
   test('an IPv6 client counts by its /64 network, and an IPv4-mapped address as its IPv4 address', async () => {
     const throttle = createThrottle(testDb.db, { ...DEFAULT_THROTTLE, ipLimits: { login: 2, register: 1, reset: 1, code: 1, message: 1 } });
     expect((await throttle.ipAttempt('login', '2001:db8:1:2::1')).allowed).toBe(true);

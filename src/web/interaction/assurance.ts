@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import type { CitizenStore, Citizen } from '../../identity/citizens.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
@@ -60,8 +59,7 @@ export function assurancePage(onlineCheckAvailable: boolean) {
 export type AssurancePage = ReturnType<typeof assurancePage>;
 
 /** The assurance page's actions: the online population check, and "back to the service". */
-export function assuranceStep({ provider, citizens, loginAttempts, onlineCheckAvailable, finishLogin }: {
-  provider: Provider;
+export function assuranceStep({ citizens, loginAttempts, onlineCheckAvailable, finishLogin }: {
   citizens: CitizenStore;
   loginAttempts: LoginAttempts;
   onlineCheckAvailable: boolean;
@@ -84,8 +82,8 @@ export function assuranceStep({ provider, citizens, loginAttempts, onlineCheckAv
 
       // "Back to the service" from the page that explains how to reach the requested assurance.
       router.post('/unmet', async (ctx) => {
-        await read(ctx, 'login');
-        const to = await provider.interactionResult(ctx.req, ctx.res, {
+        const interaction = await read(ctx, 'login');
+        const to = await interaction.finish({
           error: 'unmet_authentication_requirements',
           error_description: 'the account does not reach the requested acr_values',
         });

@@ -29,7 +29,8 @@ export function consentStep({ provider, citizens, audit }: { provider: Provider;
 
     actions(router, read) {
       router.post('/consent', async (ctx) => {
-        const { details, clientId } = await read(ctx, 'consent');
+        const interaction = await read(ctx, 'consent');
+        const { details, clientId } = interaction;
         const accountId = String(details.session?.accountId);
         const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId });
         if (!grant) throw new InputError('grant_unknown');
@@ -43,7 +44,7 @@ export function consentStep({ provider, citizens, audit }: { provider: Provider;
         }
         const grantId = await grant.save();
         await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes } });
-        const to = await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+        const to = await interaction.finish({ consent: { grantId } });
         seeOther(ctx, to);
       });
     },

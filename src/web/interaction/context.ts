@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
 import type { ClientStore } from '../../clients/clients.js';
 import { InputError } from '../../errors.js';
 import { isLang } from '../../i18n.js';
@@ -28,6 +29,12 @@ export interface Interaction {
   origin: AttemptOrigin;
   /** The URL of one of this interaction's actions: `action('login')` is /interaction/<uid>/login. */
   action(step: string): string;
+  /**
+   * Records the interaction's result (merged with its last submission, unless it is an error) and
+   * returns where the browser goes on to: what the provider's interactionResult does, without
+   * reading the interaction a second time.
+   */
+  finish(result: InteractionResults): Promise<string>;
 }
 
 /**
@@ -59,6 +66,11 @@ export function interactionReader(provider: Provider, clients: ClientStore) {
       client,
       origin: { clientId, unit: client.unitSlug, ip: ctx.ip },
       action: (step) => `/interaction/${uid}/${step}`,
+      async finish(result) {
+        details.result = 'error' in result ? result : { ...details.lastSubmission, ...result };
+        await details.save(details.exp - Math.floor(Date.now() / 1000));
+        return details.returnTo;
+      },
     };
   };
 }

@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import type { Citizen } from '../../identity/citizens.js';
 import { acrForLogin, missingLevel, type AssuranceLevel } from '../../identity/assurance.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
@@ -40,7 +39,7 @@ export interface UpstreamLogin {
  * Completes a login: at the acr the client asked for, with the amr of the methods used; or, when
  * the account does not reach it, the page that explains how it can.
  */
-export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, assurance: AssurancePage, upstreamAccounts: UpstreamAccounts) {
+export function loginFinisher(loginAttempts: LoginAttempts, assurance: AssurancePage, upstreamAccounts: UpstreamAccounts) {
   return async function finishLogin(ctx: Context, interaction: Interaction, citizen: Citizen, amr: Amr,
     { progress = { checks: 0 }, upstream }: { progress?: CheckProgress; upstream?: UpstreamLogin } = {}): Promise<void> {
     const { details, origin } = interaction;
@@ -54,7 +53,7 @@ export function loginFinisher(provider: Provider, loginAttempts: LoginAttempts, 
     // The upstream session behind this login: its back-channel logout ends the session made at `ts`.
     if (upstream) await upstreamAccounts.recordSession(upstream.slug, upstream, citizen.id, ts, TTL.Session);
     await loginAttempts.succeeded(citizen.id, { acr, amr, userAgent: ctx.get('user-agent'), reauthenticated: upstream?.reauthenticated }, origin);
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: citizen.id, acr, amr, remember: true, ts } });
+    const to = await interaction.finish({ login: { accountId: citizen.id, acr, amr, remember: true, ts } });
     seeOther(ctx, to);
   };
 }

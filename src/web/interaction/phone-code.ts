@@ -1,5 +1,4 @@
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
@@ -52,8 +51,7 @@ const resendForm = z.object({ channel: field(10) });
  *
  * With PHONE_CODE_SIGN_IN=false there is no link and every route answers 404.
  */
-export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, secondFactorPage, finishLogin, channels, codeSignIn, foreignPrefixes }: {
-  provider: Provider;
+export function phoneCodeStep({ citizens, phoneCodes, loginAttempts, secondFactorPage, finishLogin, channels, codeSignIn, foreignPrefixes }: {
   citizens: CitizenStore;
   phoneCodes: PhoneCodes;
   loginAttempts: LoginAttempts;
@@ -119,7 +117,7 @@ export function phoneCodeStep({ provider, citizens, phoneCodes, loginAttempts, s
         const interaction = await read(ctx, 'login');
         if (offered(interaction)) return interaction;
         pendingCode.clear(ctx);
-        const to = await provider.interactionResult(ctx.req, ctx.res, {
+        const to = await interaction.finish({
           error: 'unmet_authentication_requirements',
           error_description: 'a sign-in with a code sent to the phone reaches urn:kediri:acr:basic only',
         });

@@ -52,7 +52,7 @@ interface Deps {
 /** The pages oidc-provider sends the browser to (/interaction/:uid): the sign-in, step by step. */
 export function interactionRoutes(deps: Deps): Router {
   const assurance = assurancePage(deps.onlineCheckAvailable);
-  const finishLogin = loginFinisher(deps.provider, deps.loginAttempts, assurance, deps.upstreamAccounts);
+  const finishLogin = loginFinisher(deps.loginAttempts, assurance, deps.upstreamAccounts);
   const secondFactor = secondFactorPage(deps.secondFactors, deps.passkeys);
 
   // The login page links to the other ways to sign in that the interaction may use.
