@@ -333,7 +333,22 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       ...subjectMetadata(row.unit_slug, row.subject_type),
     };
   }
-  const cache = createClientCache(loadActiveMetadata);
+  async function loadDescription(clientId: string): Promise<ClientDescription | undefined> {
+    const { rows } = await db.query<ClientDescription & { policyUri: string | null }>(
+      `select c.name, u.name as "unitName", u.slug as "unitSlug", u.logo is not null as "unitHasLogo",
+         c.metadata->>'policy_uri' as "policyUri"
+       from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,
+      [clientId],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    // Registration lets only https (or loopback http) in; checked again since it becomes a link.
+    const { policyUri, ...rest } = row;
+    return { ...rest, ...(policyUri && !uriProblem(policyUri) && { policyUri }) };
+  }
+  const cache = createClientCache();
+  const activeMetadata = cache.view(loadActiveMetadata);
+  const description = cache.view(loadDescription);
 
   /** Runs a write and forgets the client in this process's caches, whatever the write did. */
   async function writing<T>(clientId: string, write: () => Promise<T>): Promise<T> {
@@ -362,7 +377,7 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
 
   return {
     /** The provider's view of a client (active ones only, secret decrypted), from memory when it can. */
-    findActiveMetadata: cache.find,
+    findActiveMetadata: activeMetadata,
 
     /** Keeps the clients in memory from now on, forgetting each as it changes (see client-cache.ts). */
     followChanges: () => cache.follow(db),
@@ -371,19 +386,8 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
     writeStatus,
 
     /** What a citizen sees of a client: its name, its unit (name, slug, whether it has a logo) and its privacy policy. */
-    async describe(clientId: string): Promise<ClientDescription | undefined> {
-      const { rows } = await db.query<ClientDescription & { policyUri: string | null }>(
-        `select c.name, u.name as "unitName", u.slug as "unitSlug", u.logo is not null as "unitHasLogo",
-           c.metadata->>'policy_uri' as "policyUri"
-         from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,
-        [clientId],
-      );
-      const row = rows[0];
-      if (!row) return undefined;
-      // Registration lets only https (or loopback http) in; checked again since it becomes a link.
-      const { policyUri, ...rest } = row;
-      return { ...rest, ...(policyUri && !uriProblem(policyUri) && { policyUri }) };
-    },
+    /** How pages name a client: its name, its unit's name and logo, its policy; from memory when it can. */
+    describe: description,
 
     /** Whether any client exists. */
     async any(): Promise<boolean> {

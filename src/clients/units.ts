@@ -1,6 +1,7 @@
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
+import { announceUnitChange } from './client-cache.js';
 import { clientCountsByUnit } from './clients.js';
 
 export interface Unit {
@@ -55,6 +56,7 @@ export function createUnits(db: Db, audit: Audit) {
         const { rows } = await tx.query<{ name: string }>('select name from units where slug = $1 for update', [slug]);
         if (!rows[0]) throw new InputError('unit_unknown');
         await tx.query('update units set name = $2 where slug = $1', [slug, tidy]);
+        await announceUnitChange(tx);
         await audit({ type: 'unit.updated', actor, ip, details: { unit: slug, before: { name: rows[0].name }, after: { name: tidy } } }, tx);
       });
     },
@@ -66,6 +68,7 @@ export function createUnits(db: Db, audit: Audit) {
       await db.transaction(async (tx) => {
         const set = await tx.query('update units set logo = $2, logo_type = $3 where slug = $1', [slug, bytes, type]);
         if (set.rowCount !== 1) throw new InputError('unit_unknown');
+        await announceUnitChange(tx);
         await audit({ type: 'unit.updated', actor, ip, details: { unit: slug, after: { logo: type, bytes: bytes.length } } }, tx);
       });
     },

@@ -133,8 +133,23 @@ type SaveMode = 'create' | 'update' | 'environment';
  * in with. Client secrets and our private keys are sealed with the instance key. In production an
  * issuer must be https; elsewhere http on this machine is allowed too (development, tests).
  */
+/** How long the login page's list of upstreams is kept (a change made by another process shows within it). */
+const ENABLED_MAX_AGE_MS = 10_000;
+
 export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { production = false } = {}) {
   const schema = production ? settingsSchema(true) : upstreamSettings;
+  /**
+   * The login page's buttons, read once in a while rather than at every page: a change made here
+   * is seen at once (each write forgets it), one made by another process within ENABLED_MAX_AGE_MS.
+   */
+  let enabledList: { at: number; upstreams: Promise<Upstream[]> } | undefined;
+  async function writing<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      enabledList = undefined;
+    }
+  }
 
   async function find(slug: string): Promise<Upstream | undefined> {
     if (!UPSTREAM_SLUG.test(slug)) return undefined;
@@ -163,7 +178,7 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
    */
   async function save(input: UpstreamSettings, mode: SaveMode, actor: string, ip: string | undefined): Promise<string> {
     const source: Upstream['source'] = mode === 'environment' ? 'environment' : 'admin';
-    return db.transaction(async (tx) => {
+    return writing(() => db.transaction(async (tx) => {
       const slug = typeof input.slug === 'string' ? input.slug.trim().toLowerCase() : '';
       const { rows } = UPSTREAM_SLUG.test(slug)
         ? await tx.query<Upstream & { clientSecretEnc: string | null }>(
@@ -222,7 +237,7 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
         details: { upstream: slug, ...(before && { before }), after, ...(secretChanged && { clientSecretChanged: true }) },
       }, tx);
       return slug;
-    });
+    }));
   }
 
   return {
@@ -235,8 +250,16 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
 
     /** The upstreams the login page offers, by label. */
     async enabled(): Promise<Upstream[]> {
-      const { rows } = await db.query<Upstream>(`select ${COLUMNS} from upstream_providers where enabled order by label`);
-      return rows;
+      if (!enabledList || performance.now() - enabledList.at > ENABLED_MAX_AGE_MS) {
+        const upstreams = db.query<Upstream>(`select ${COLUMNS} from upstream_providers where enabled order by label`).then(({ rows }) => rows);
+        const read = { at: performance.now(), upstreams };
+        enabledList = read;
+        // A failed read is not kept.
+        upstreams.catch(() => {
+          if (enabledList === read) enabledList = undefined;
+        });
+      }
+      return structuredClone(await enabledList.upstreams);
     },
 
     async credentials(slug: string): Promise<UpstreamCredentials | undefined> {
@@ -265,7 +288,7 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
 
     /** Offers an upstream on the login page, or stops offering it (not one set by the environment). */
     async setEnabled(slug: string, enabled: boolean, actor: string, ip: string): Promise<void> {
-      await db.transaction(async (tx) => {
+      await writing(() => db.transaction(async (tx) => {
         const { rows } = UPSTREAM_SLUG.test(slug)
           ? await tx.query<{ source: string; enabled: boolean }>('select source, enabled from upstream_providers where slug = $1 for update', [slug])
           : { rows: [] };
@@ -275,7 +298,7 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
         if (row.enabled === enabled) return;
         await tx.query('update upstream_providers set enabled = $2, updated_at = now() where slug = $1', [slug, enabled]);
         await audit({ type: 'upstream.updated', actor, ip, details: { upstream: slug, before: { enabled: row.enabled }, after: { enabled } } }, tx);
-      });
+      }));
     },
 
     /** Sets the button's logo: a PNG or JPEG of at most LOGO_MAX_BYTES, judged by its content. */
@@ -283,11 +306,11 @@ export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { producti
       const type = imageType(bytes);
       if (!type || bytes.length > LOGO_MAX_BYTES) throw new InputError('unit_logo_invalid', 'logo');
       if (!UPSTREAM_SLUG.test(slug)) throw new InputError('upstream_unknown');
-      await db.transaction(async (tx) => {
+      await writing(() => db.transaction(async (tx) => {
         const set = await tx.query('update upstream_providers set logo = $2, logo_type = $3, updated_at = now() where slug = $1', [slug, bytes, type]);
         if (set.rowCount !== 1) throw new InputError('upstream_unknown');
         await audit({ type: 'upstream.updated', actor, ip, details: { upstream: slug, after: { logo: type, bytes: bytes.length } } }, tx);
-      });
+      }));
     },
 
     async logo(slug: string): Promise<{ bytes: Buffer; type: string } | undefined> {
