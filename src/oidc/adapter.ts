@@ -1,14 +1,15 @@
-import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { unstorableInJson, type Db } from '../db/db.js';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { unstorableInJson, type Db, type Rows } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
+import { thisRequest, withPending, type RequestState, type Statement } from './request-state.js';
 
 interface Row {
   id: string;
   payload: AdapterPayload;
   consumed_recently: boolean;
-  /** A token's or code's grant and session, read with it (RELATED). */
+  /** A token's or code's grant and session, read with it (RELATED); an interaction's remembered grant. */
+  grant_id?: string | null;
   grant_payload?: AdapterPayload | null;
-  session_uid?: string | null;
   session_payload?: AdapterPayload | null;
 }
 
@@ -22,27 +23,24 @@ const CONSUME = `update oidc_payloads set consumed_at = now(),
   payload = payload || jsonb_build_object('consumed', extract(epoch from now())::bigint)`;
 const LIVE = (alias: string) => `(${alias}.expires_at is null or ${alias}.expires_at > now())`;
 
-/**
- * What one provider request has read of oidc_payloads, by model and lookup, so that a row read
- * together with another (a code's grant and session) is not asked for again in that request; and
- * a rotated refresh token's consumption, written with the token that replaces it. It lives as long
- * as the request (oidc-provider's own AsyncLocalStorage context, Provider.ctx); any write in the
- * request forgets the reads, so a read after a write goes to the database.
- */
-interface RequestState {
-  reads: Map<string, AdapterPayload | undefined>;
-  /** A refresh token consumed in this request, not yet written. */
-  consumedRefreshToken?: string;
-}
-const requests = new WeakMap<object, RequestState>();
-function thisRequest(): RequestState | undefined {
-  const ctx = (Provider as unknown as { ctx?: object }).ctx;
-  if (!ctx) return undefined;
-  let state = requests.get(ctx);
-  if (!state) requests.set(ctx, (state = { reads: new Map() }));
-  return state;
-}
 const readKey = (model: string, by: 'id' | 'uid', value: string) => `${model} ${by} ${value}`;
+/** The remembered grant of an account and a client (rememberedGrantId), as read with an interaction. */
+const rememberedKey = (accountId: string, clientId: string) => `remembered ${accountId} ${clientId}`;
+
+/**
+ * The live grant an account last gave a client (rememberedGrantId), as a lateral subquery whose
+ * account and client are SQL expressions.
+ */
+const rememberedGrant = (accountId: string, clientId: string) => `
+  select id, payload from oidc_payloads g
+  where g.model = 'Grant' and g.payload->>'accountId' = ${accountId} and g.payload->>'clientId' = ${clientId} and ${LIVE('g')}
+  order by (g.payload->>'iat')::bigint desc limit 1`;
+
+/** Sends a statement, with this request's pending writes before it. */
+async function send<T = Record<string, unknown>>(db: Db, request: RequestState | undefined, statement: Statement): Promise<Rows<T>> {
+  const { sql, params } = withPending(request, statement);
+  return db.query<T>(sql, params);
+}
 
 /**
  * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
@@ -86,18 +84,14 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
       const request = thisRequest();
       request?.reads.clear();
-      // A refresh token rotated in this request is consumed in the statement that stores its successor.
-      const consumed = request?.consumedRefreshToken;
-      if (request) request.consumedRefreshToken = undefined;
-      await db.query(
-        `${consumed ? `with consumed as (${CONSUME} where model = 'RefreshToken' and id = $8 and consumed_at is null) ` : ''}
-         insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
-         values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
-         on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
-           uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
-        [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
-          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0, ...(consumed ? [consumed] : [])],
-      );
+      await send(db, request, {
+        sql: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+              values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
+              on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
+                uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
+        params: [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
+          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0],
+      });
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -117,61 +111,95 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     /**
      * An authorization code is consumed at once, and only once (the second redemption fails). A
      * refresh token is rotated: the provider consumes it and stores its successor right after, in
-     * the same request, and the two are written in one statement (upsert).
+     * the same request, and the two are written in one statement (a pending write).
      */
     async consume(id: string): Promise<void> {
       const request = thisRequest();
+      const consume = { sql: `${CONSUME} where model = $1 and id = $2 and consumed_at is null`, params: [this.model, id] };
+      if (this.model === 'RefreshToken' && request) return this.pend(request, consume);
       request?.reads.clear();
-      if (this.model === 'RefreshToken' && request) {
-        request.consumedRefreshToken = id;
-        return;
-      }
-      const result = await db.query(`${CONSUME} where model = $1 and id = $2 and consumed_at is null`, [this.model, id]);
+      const result = await send(db, request, consume);
       if (result.rowCount === 0 && this.model === 'AuthorizationCode') {
         throw new errors.InvalidGrant('authorization code already used');
       }
     }
 
+    /**
+     * An interaction ends as its login resumes (the provider reads it no more): deleted with the
+     * request's next write (the session or the code it issues).
+     */
     async destroy(id: string): Promise<void> {
-      thisRequest()?.reads.clear();
-      await db.query('delete from oidc_payloads where model = $1 and id = $2', [this.model, id]);
+      const request = thisRequest();
+      const destroy = { sql: 'delete from oidc_payloads where model = $1 and id = $2', params: [this.model, id] };
+      if (this.model === 'Interaction' && request) {
+        request.reads.set(readKey(this.model, 'id', id), undefined);
+        return this.pend(request, destroy);
+      }
+      request?.reads.clear();
+      await send(db, request, destroy);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      thisRequest()?.reads.clear();
-      await db.query('delete from oidc_payloads where grant_id = $1', [grantId]);
+      const request = thisRequest();
+      request?.reads.clear();
+      await send(db, request, { sql: 'delete from oidc_payloads where grant_id = $1', params: [grantId] });
+    }
+
+    /** A write nothing in this request reads back: what was read stays good (see RequestState). */
+    private pend(request: RequestState, statement: Statement): void {
+      request.pending.push(statement);
+      request.db = db;
     }
 
     private async findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-      const reads = thisRequest()?.reads;
+      const request = thisRequest();
       const key = column === 'user_code' ? undefined : readKey(this.model, column, value);
       // A copy: the provider's models may change what they were made from.
-      if (key && reads?.has(key)) return structuredClone(reads.get(key));
+      if (key && request?.reads.has(key)) return structuredClone(request.reads.get(key) as AdapterPayload | undefined);
       const related = RELATED.has(this.model);
-      const { rows } = await db.query<Row>(
-        related
+      const interaction = this.model === 'Interaction';
+      const { rows } = await send<Row>(db, request, {
+        sql: related
           ? `select t.id, t.payload, t.consumed_at > now() - make_interval(secs => $3::int) as consumed_recently,
-               g.payload as grant_payload, s.uid as session_uid, s.payload as session_payload
+               g.payload as grant_payload, s.payload as session_payload
              from oidc_payloads t
              left join oidc_payloads g on g.model = 'Grant' and g.id = t.grant_id and ${LIVE('g')}
              left join oidc_payloads s on s.model = 'Session' and s.uid = t.payload->>'sessionUid' and ${LIVE('s')}
              where t.model = $1 and t.${column} = $2 and ${LIVE('t')}`
-          : `select id, payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
-             from oidc_payloads t
-             where model = $1 and ${column} = $2 and ${LIVE('t')}`,
-        [this.model, value, graceSeconds],
-      );
+          : interaction
+            // A finished login's interaction, read as it resumes, with the grant the provider loads next.
+            ? `select t.id, t.payload, false as consumed_recently, g.id as grant_id, g.payload as grant_payload
+               from oidc_payloads t
+               left join lateral (${rememberedGrant("t.payload->'result'->'login'->>'accountId'", "t.payload->'params'->>'client_id'")}) g on true
+               where t.model = $1 and t.${column} = $2 and ${LIVE('t')}`
+            : `select id, payload, consumed_at > now() - make_interval(secs => $3::int) as consumed_recently
+               from oidc_payloads t
+               where model = $1 and ${column} = $2 and ${LIVE('t')}`,
+        params: interaction ? [this.model, value] : [this.model, value, graceSeconds],
+      });
       const row = rows[0];
-      if (row && related && reads) {
-        if (typeof row.payload.grantId === 'string') reads.set(readKey('Grant', 'id', row.payload.grantId), row.grant_payload ?? undefined);
-        if (typeof row.payload.sessionUid === 'string') reads.set(readKey('Session', 'uid', row.payload.sessionUid), row.session_payload ?? undefined);
-      }
+      if (row && request) this.keepRelated(request.reads, row);
       if (!row) return undefined;
       if (this.model === 'RefreshToken' && row.consumed_recently && (await this.takeGrace(row.id))) {
         const { consumed: _, ...unused } = row.payload;
         return unused;
       }
       return row.payload;
+    }
+
+    /** What was read with a row, for the provider's next lookups in this request. */
+    private keepRelated(reads: Map<string, unknown>, row: Row): void {
+      const { payload } = row;
+      if (RELATED.has(this.model)) {
+        if (typeof payload.grantId === 'string') reads.set(readKey('Grant', 'id', payload.grantId), row.grant_payload ?? undefined);
+        if (typeof payload.sessionUid === 'string') reads.set(readKey('Session', 'uid', payload.sessionUid), row.session_payload ?? undefined);
+      }
+      const login = (payload.result as { login?: { accountId?: unknown } } | undefined)?.login;
+      const clientId = (payload.params as { client_id?: unknown } | undefined)?.client_id;
+      if (this.model === 'Interaction' && typeof login?.accountId === 'string' && typeof clientId === 'string') {
+        reads.set(rememberedKey(login.accountId, clientId), row.grant_id ?? undefined);
+        if (row.grant_id) reads.set(readKey('Grant', 'id', row.grant_id), row.grant_payload);
+      }
     }
 
     /** True for the one caller that gets a recently rotated refresh token's grace use. */
@@ -188,16 +216,15 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
 /**
  * The live grant an account last gave a client, from any session: a consent is remembered across
  * logins until the citizen revokes it (or it expires), not only for the session it was given in.
- * Read whole, so that the provider's Grant.find of it in this request asks the database no more.
+ * Read whole (or with the interaction being resumed), so that the provider's Grant.find of it in
+ * this request asks the database no more.
  */
 export async function rememberedGrantId(db: Db, accountId: string, clientId: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ id: string; payload: AdapterPayload }>(
-    `select id, payload from oidc_payloads t
-     where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2 and ${LIVE('t')}
-     order by (payload->>'iat')::bigint desc limit 1`,
-    [accountId, clientId],
-  );
-  const row = rows[0];
-  if (row) thisRequest()?.reads.set(readKey('Grant', 'id', row.id), row.payload);
+  const request = thisRequest();
+  const key = rememberedKey(accountId, clientId);
+  if (request?.reads.has(key)) return request.reads.get(key) as string | undefined;
+  const { rows } = await send(db, request, { sql: rememberedGrant('$1', '$2'), params: [accountId, clientId] });
+  const row = rows[0] as { id: string; payload: AdapterPayload } | undefined;
+  if (row) request?.reads.set(readKey('Grant', 'id', row.id), row.payload);
   return row?.id;
 }

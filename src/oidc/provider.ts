@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
 import { rememberedGrantId, type createAdapterFactory } from './adapter.js';
+import { finishRequest } from './request-state.js';
 import { PORTAL_CLIENT_ID, PORTAL_CLIENT_NAME, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { Db } from '../db/db.js';
@@ -377,6 +378,11 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // The storage's writes still pending when a request ends are sent before it answers (request-state.ts).
+  provider.use(async (ctx, next) => {
+    await next();
+    await finishRequest(ctx);
+  });
   provider.use(cibaUnauthorizedClient);
   provider.use(unauthorizedForTheDeviceFlow);
   return provider;
