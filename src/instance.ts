@@ -27,7 +27,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   await services.signingKeys.ensure();
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
-  await clients.followChanges();
+  await Promise.all([clients.followChanges(), citizens.followChanges()]);
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const providerPages = createProviderPages(clients);

@@ -8,6 +8,8 @@ import { normalizePhone } from './phone.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
 import { isUuid } from '../ids.js';
+import { SECOND_FACTOR_REQUIRED } from './second-factors.js';
+import { createChangeCache, forgetChanged } from '../db/change-cache.js';
 
 export interface Citizen {
   id: string;
@@ -26,11 +28,17 @@ export interface Citizen {
   updated_at: Date;
 }
 
+/** An account as a login reads it. */
+type LoginRow = Citizen & { password_hash: string | null; second_factor: boolean };
+const accountOf = ({ password_hash: _, second_factor: __, ...citizen }: LoginRow): Citizen => citizen;
+
 /** Whose failures a login's identifier counts against, and the check of a password for it. */
 export interface LoginSubject {
   /** The account's id, or a keyed hash of an identifier that names no account. */
   key: string;
   citizen?: Citizen;
+  /** Whether a login of the account needs a second step (secondFactors.required). */
+  secondFactorRequired?: boolean;
   /** The account, when the password is its own and it is active. */
   authenticate(password: string): Promise<Citizen | undefined>;
 }
@@ -109,6 +117,9 @@ export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
  */
 const NAME = /^[\p{L}\p{M}][\p{L}\p{M} .,'’-]{1,99}$/u;
 export const isValidName = (name: string) => NAME.test(name);
+/** The channel migration 022's trigger announces each changed account on (current). */
+const CHANGED = 'citizen_changed';
+
 const COLUMNS = `id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, email_verified,
   phone, phone_verified, status, assurance, address, updated_at`;
 
@@ -167,12 +178,19 @@ async function writeUnique(tx: Queryable, taken: string, update: string, params:
 
 export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords, audit: Audit, foreignPrefixes: readonly string[] = []) {
   const nikHash = (nik: string) => sealer.keyedHash(NIK, nik);
+  const changes = createChangeCache(CHANGED);
+  /** Forgets the account in this process at once; the trigger's notice reaches every process at commit. */
+  const changed = <T>(id: string, result: T): T => {
+    forgetChanged(CHANGED, id);
+    return result;
+  };
 
   async function findById(id: string, on: Queryable = db): Promise<Citizen | undefined> {
     if (!isUuid(id)) return undefined;
     const { rows } = await on.query<Citizen>(`select ${COLUMNS} from citizens where id = $1`, [id]);
     return rows[0];
   }
+  const current = changes.view((id) => findById(id));
 
   /** The accounts the admin console finds: by id, by NIK or by email (exact, case-insensitive). */
   async function records(by: { id: string } | { nik: string } | { email: string }): Promise<CitizenRecord[]> {
@@ -187,16 +205,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
   }
 
   /**
-   * The account a login identifier names, with its password hash: a 16-digit NIK, an email, or a
-   * verified phone number (in any form normalizePhone reads).
+   * The account a login identifier names, with its password hash and whether it needs a second
+   * step: a 16-digit NIK, an email, or a verified phone number (in any form normalizePhone reads).
    */
-  async function findByLogin(identifier: string): Promise<(Citizen & { password_hash: string | null }) | undefined> {
+  async function findByLogin(identifier: string): Promise<LoginRow | undefined> {
     const login = identifier.trim();
     const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
     const [where, param] = /^\d{16}$/.test(login) ? ['nik_hash = $1', nikHash(login)]
       : phone ? ['phone = $1 and phone_verified', phone]
       : ['lower(email) = lower($1)', login];
-    const { rows } = await db.query<Citizen & { password_hash: string | null }>(`select ${COLUMNS}, password_hash from citizens where ${where}`, [param]);
+    const { rows } = await db.query<LoginRow>(
+      `select ${COLUMNS}, password_hash, ${SECOND_FACTOR_REQUIRED('citizens.id')} as second_factor from citizens where ${where}`,
+      [param],
+    );
     return rows[0];
   }
 
@@ -204,14 +225,13 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
    * The account, when the password is its own and it is active. An unknown account costs a
    * password verification too, so that timing does not tell which accounts exist.
    */
-  async function passwordHolder(found: (Citizen & { password_hash: string | null }) | undefined, password: string): Promise<Citizen | undefined> {
+  async function passwordHolder(found: LoginRow | undefined, password: string): Promise<Citizen | undefined> {
     const { ok, rehash } = await passwords.verify(found?.password_hash ?? undefined, password);
     if (!found?.password_hash || !ok || found.status !== 'active') return undefined;
     if (rehash) {
-      await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]);
+      changed(found.id, await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]));
     }
-    const { password_hash: _, ...citizen } = found;
-    return citizen;
+    return accountOf(found);
   }
 
   /** What a new password must not contain: the account's NIK, birth date and email. */
@@ -227,6 +247,16 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
   return {
     findById,
     records,
+
+    /**
+     * The account as the provider's requests read it (a login's resume, its tokens, userinfo):
+     * from memory while this process hears of every change to citizens (migration 022), so at
+     * most a moment behind a change committed by another process.
+     */
+    current,
+
+    /** Keeps the accounts the provider reads in memory from now on, forgetting each as it changes. */
+    followChanges: () => changes.follow(db),
 
     /** The NIK in clear, for a client allowed the nik scope (or the counter); never logged. */
     async nikOf(id: string, on: Queryable = db): Promise<string | undefined> {
@@ -280,16 +310,16 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
         [id, by.method === 'counter' ? by.officerId : null, by.method, by.method === 'population_data' ? by.name : null,
           by.method === 'upstream' ? by.upstream : null],
       );
-      return rowCount === 1;
+      return changed(id, rowCount === 1);
     },
 
     /** Every session that began before now ends, the portal's own included (sessionStands). */
     async markSessionsEnded(tx: Queryable, id: string): Promise<void> {
-      await tx.query('update citizens set sessions_ended_at = now() where id = $1', [id]);
+      changed(id, await tx.query('update citizens set sessions_ended_at = now() where id = $1', [id]));
     },
 
     async setStatus(tx: Queryable, id: string, status: Citizen['status']): Promise<void> {
-      await tx.query('update citizens set status = $2, updated_at = now() where id = $1', [id, status]);
+      changed(id, await tx.query('update citizens set status = $2, updated_at = now() where id = $1', [id, status]));
     },
 
     /** Which of name and address differ from the account's (locked for the caller's transaction), and its assurance. */
@@ -304,23 +334,23 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
     /** Saves name and address (the phone changes only proved: setVerifiedPhone, removePhone). */
     async setProfile(tx: Queryable, id: string, profile: ProfileFields): Promise<void> {
-      await tx.query('update citizens set name = $2, address = $3::jsonb, updated_at = now() where id = $1', [
+      changed(id, await tx.query('update citizens set name = $2, address = $3::jsonb, updated_at = now() where id = $1', [
         id,
         profile.name,
         profile.address && JSON.stringify(profile.address),
-      ]);
+      ]));
     },
 
     /** Switches the account to a proven email address; false when another account holds it. */
     changeEmail(tx: Queryable, id: string, email: string): Promise<boolean> {
       return writeUnique(tx, 'select 1 from citizens where lower(email) = lower($2) and id <> $1',
-        'update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [id, email]);
+        'update citizens set email = $2, email_verified = true, updated_at = now() where id = $1', [id, email]).then((done) => changed(id, done));
     },
 
     /** Deletes the account (an officer who verified others leaves them verified, by nobody on record). */
     async delete(tx: Queryable, id: string): Promise<void> {
       await tx.query('update citizens set verified_by = null where verified_by = $1', [id]);
-      await tx.query('delete from citizens where id = $1', [id]);
+      changed(id, await tx.query('delete from citizens where id = $1', [id]));
     },
 
     /** How many accounts have an email at this domain (the seeded ones). */
@@ -412,7 +442,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
      */
     setVerifiedPhone(tx: Queryable, id: string, phone: string): Promise<boolean> {
       return writeUnique(tx, 'select 1 from citizens where phone = $2 and phone_verified and id <> $1',
-        'update citizens set phone = $2, phone_verified = true, updated_at = now() where id = $1', [id, phone]);
+        'update citizens set phone = $2, phone_verified = true, updated_at = now() where id = $1', [id, phone]).then((done) => changed(id, done));
     },
 
     /**
@@ -425,7 +455,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
          where id = $1 and phone is not null and email is not null and email_verified`,
         [id],
       );
-      return rowCount === 1;
+      return changed(id, rowCount === 1);
     },
 
     /** The first rule a new password breaks for this account (see password-policy.ts). */
@@ -434,14 +464,14 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     },
 
     async setPassword(on: Queryable, id: string, password: string): Promise<void> {
-      await on.query('update citizens set password_hash = $2, password_changed_at = now(), updated_at = now() where id = $1', [
+      changed(id, await on.query('update citizens set password_hash = $2, password_changed_at = now(), updated_at = now() where id = $1', [
         id,
         await passwords.hash(password),
-      ]);
+      ]));
     },
 
     async markEmailVerified(on: Queryable, id: string): Promise<void> {
-      await on.query('update citizens set email_verified = true, updated_at = now() where id = $1 and not email_verified', [id]);
+      changed(id, await on.query('update citizens set email_verified = true, updated_at = now() where id = $1 and not email_verified', [id]));
     },
 
     /** Whether the account has a password (one made by an upstream sign-in has none until the citizen sets one). */
@@ -509,7 +539,10 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
      * `authenticate` then checks a password against the account read here, without reading it again.
      */
     async loginSubject(identifier: string): Promise<LoginSubject> {
+      const mark = current.mark();
       const found = await findByLogin(identifier);
+      // The login's next requests ask for this account by id (current).
+      if (found) current.keep(found.id, accountOf(found), mark);
       const authenticate = (password: string) => passwordHolder(found, password);
       if (!found) {
         // An unknown phone number locks alike in every form it is typed in (08..., +628...).
@@ -517,8 +550,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
         const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
         return { key: sealer.keyedHash('login-identifier', phone ?? login), authenticate };
       }
-      const { password_hash: _, ...citizen } = found;
-      return { key: citizen.id, citizen, authenticate };
+      return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, authenticate };
     },
 
     /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */

@@ -112,7 +112,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
         await throttle.accountSucceeded(subject.key);
         return { outcome: 'verify_contact', citizen };
       }
-      if (await secondFactors.required(citizen.id)) {
+      if (subject.secondFactorRequired) {
         // The failures are forgotten only after the second factor too, so that guessing codes
         // between right passwords still reaches the lock.
         await throttle.accountPassedStep(subject.key);

@@ -40,6 +40,15 @@ export interface FactorSummary {
  * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
  * shown once; a use is audited and emailed). Every change is audited and emailed.
  */
+/**
+ * Whether a login of the account with this id (an SQL expression) needs a second step: a
+ * confirmed TOTP app or a passkey. An SQL expression, so that the login's read of the account
+ * (citizens.loginSubject) answers it too.
+ */
+export const SECOND_FACTOR_REQUIRED = (citizenId: string) =>
+  `(exists (select 1 from totp_factors where citizen_id = ${citizenId} and confirmed_at is not null)
+    or exists (select 1 from passkeys where citizen_id = ${citizenId}))`;
+
 export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, clock: Clock) {
   /** The TOTP time is the clock's, in seconds. */
   const epoch = () => Math.floor(clock.now() / 1000);
@@ -97,10 +106,10 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
     added,
     removed,
 
-    /** Whether a login of this account needs a second step. */
+    /** Whether a login of this account needs a second step (as SECOND_FACTOR_REQUIRED says). */
     async required(citizenId: string): Promise<boolean> {
-      const factors = await summary(citizenId);
-      return factors.totp || factors.passkeys > 0;
+      const { rows } = await db.query<{ required: boolean }>(`select ${SECOND_FACTOR_REQUIRED('$1::uuid')} as required`, [citizenId]);
+      return rows[0]!.required;
     },
 
     /** Removes the TOTP app (the caller has checked the password); it can be enrolled again. */

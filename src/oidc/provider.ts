@@ -211,7 +211,7 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     },
 
     async findAccount(_ctx, sub) {
-      const citizen = await citizens.findById(sub);
+      const citizen = await citizens.current(sub);
       if (!citizen || citizen.status !== 'active') return undefined;
       return {
         accountId: citizen.id,

@@ -71,6 +71,11 @@ describe('health, readiness and metrics', () => {
     }
     expect(value(after, 'kediri_active_sessions')).toBeGreaterThanOrEqual(1);
     expect(value(after, 'kediri_email_outbox_backlog')).toBeGreaterThanOrEqual(0);
+    // The driver's count of statements (the benchmark's statements per operation): two logins, a
+    // code exchange and a client-credentials token took some, but not dozens per request.
+    const statements = count(after, 'kediri_db_statements_total') - count(before, 'kediri_db_statements_total');
+    expect(statements).toBeGreaterThan(10);
+    expect(statements).toBeLessThan(80);
     expect(after).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
     // Labels are patterns and names, never what a person typed or holds.
     for (const secret of [SITI.email, SITI.nik, SITI.password, 'bukan-kata-sandinya']) expect(after).not.toContain(secret);
