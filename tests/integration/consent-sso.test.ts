@@ -152,6 +152,10 @@ describe('consent and single sign-on across units', () => {
     const done = await submit(agent, start, 'abort');
     expect(errorAt(done.url)).toBe('access_denied');
     expect(new URL(done.url).searchParams.get('state')).toBe(start.request.checks.expectedState);
+    // The interaction ended with it (nothing else was written in that request: its deletion still was).
+    const uid = new URL(start.url).pathname.split('/').pop();
+    const left = await server.instance.db.query("select 1 from oidc_payloads where model = 'Interaction' and id = $1", [uid]);
+    expect(left.rowCount).toBe(0);
   });
 
   test('a remembered grant skips consent, also at a later login in another browser; a new scope asks again, for it alone', async () => {
