@@ -6,6 +6,8 @@ const RECONNECT_MS = 1000;
 /** How often a listening connection is checked, and how long its answer may take. */
 const PING_EVERY_MS = 5000;
 const PING_TIMEOUT_MS = 3000;
+/** The application_name of the connection that listens for notifications. */
+export const LISTENER_NAME = 'kediri-id listener';
 
 /**
  * A Db over a PostgreSQL server (pg Pool). A statement with parameters is prepared once per
@@ -39,7 +41,55 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
     },
   });
 
-  const stopListening = new Set<() => Promise<void>>();
+  // The listening connection (listen): its channels, the connection while it is up, and its retry.
+  const listeners: Array<{ channel: string; onMessage: (payload: string) => void; onListening: (listening: boolean) => void }> = [];
+  let listening: pg.Client | undefined;
+  let connecting: Promise<void> | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const told = (up: boolean) => {
+    for (const listener of listeners) listener.onListening(up);
+  };
+  const drop = (client: pg.Client) => {
+    if (listening !== client) return;
+    listening = undefined;
+    told(false);
+    client.end().catch(() => {});
+    if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
+  };
+  async function connect(): Promise<void> {
+    // Named, so that an operator (and a test) can tell it in pg_stat_activity.
+    const client = new pg.Client({ connectionString, keepAlive: true, application_name: LISTENER_NAME });
+    client.on('error', () => drop(client));
+    client.on('end', () => drop(client));
+    client.on('notification', (message) => {
+      for (const listener of listeners) if (listener.channel === message.channel) listener.onMessage(message.payload ?? '');
+    });
+    try {
+      await client.connect();
+      for (const channel of new Set(listeners.map((l) => l.channel))) await client.query(`listen ${channel}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
+    listening = client;
+    told(true);
+    const ping = setInterval(() => {
+      if (listening !== client) return clearInterval(ping);
+      const late = setTimeout(() => drop(client), PING_TIMEOUT_MS).unref();
+      client.query('select 1').then(() => clearTimeout(late), () => drop(client));
+    }, PING_EVERY_MS);
+    ping.unref();
+  }
+  function reconnect() {
+    connect().catch(() => {
+      if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
+    });
+  }
 
   return {
     driver: 'pg',
@@ -68,68 +118,31 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
       }
     },
     /**
-     * A connection of its own (not from the pool), reconnected a second after it drops. It is
-     * asked a question every few seconds: one that does not answer in time (a link that died
-     * without a word) counts as dropped, since changes would be missed on it.
+     * One connection of its own (not from the pool) listens on every channel asked for, and is
+     * reconnected a second after it drops. It is asked a question every few seconds: one that
+     * does not answer in time (a link that died without a word) counts as dropped, since changes
+     * would be missed on it.
      */
     async listen(channel, onMessage, onListening) {
       if (!/^[a-z_]+$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
-      let current: pg.Client | undefined;
-      let retry: NodeJS.Timeout | undefined;
-      let stopped = false;
-      const drop = (client: pg.Client) => {
-        if (current !== client) return;
-        current = undefined;
-        onListening(false);
-        client.end().catch(() => {});
-        if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
-      };
-      const connect = async () => {
-        const client = new pg.Client({ connectionString, keepAlive: true });
-        client.on('error', () => drop(client));
-        client.on('end', () => drop(client));
-        client.on('notification', (message) => {
-          if (message.channel === channel) onMessage(message.payload ?? '');
-        });
-        try {
-          await client.connect();
-          await client.query(`listen ${channel}`);
-        } catch (error) {
-          await client.end().catch(() => {});
-          throw error;
-        }
-        if (stopped) {
-          await client.end().catch(() => {});
-          return;
-        }
-        current = client;
+      listeners.push({ channel, onMessage, onListening });
+      if (listening) {
+        await listening.query(`listen ${channel}`);
         onListening(true);
-        const ping = setInterval(() => {
-          if (current !== client) return clearInterval(ping);
-          const late = setTimeout(() => drop(client), PING_TIMEOUT_MS).unref();
-          client.query('select 1').then(() => clearTimeout(late), () => drop(client));
-        }, PING_EVERY_MS);
-        ping.unref();
-      };
-      const reconnect = () => {
-        connect().catch(() => {
-          if (!stopped) retry = setTimeout(reconnect, RECONNECT_MS);
-        });
-      };
-      stopListening.add(async () => {
-        stopped = true;
-        clearTimeout(retry);
-        const client = current;
-        current = undefined;
-        onListening(false);
-        await client?.end().catch(() => {});
-      });
-      await connect();
+      } else {
+        connecting ??= connect().finally(() => (connecting = undefined));
+        await connecting;
+      }
     },
     statements: () => sent,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
-      await Promise.all([...stopListening].map((stop) => stop()));
+      stopped = true;
+      clearTimeout(retry);
+      const client = listening;
+      listening = undefined;
+      if (client) told(false);
+      await client?.end().catch(() => {});
       await pool.end();
     },
   };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { LISTENER_NAME } from '../../src/db/pg.js';
 import { createWebClient } from '../support/fixtures.js';
 import { relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -96,7 +97,8 @@ describe('clients held in memory', () => {
     const { clientId, clientSecret } = await createWebClient(server.instance);
     const rp = await relyingParty(server.url, clientId, clientSecret);
     expect(await tokenOutcome(rp)).toBe('ok');
-    const ended = await sql("select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query = 'listen client_changed'");
+    const listener = `datname = current_database() and application_name = '${LISTENER_NAME}'`;
+    const ended = await sql(`select pg_terminate_backend(pid) from pg_stat_activity where ${listener}`);
     expect(ended.rowCount).toBe(1);
     // Announced while nobody listens: the notification is lost.
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -108,7 +110,7 @@ describe('clients held in memory', () => {
     let listening = 0;
     while (listening === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      listening = (await sql("select 1 from pg_stat_activity where datname = current_database() and query = 'listen client_changed'")).rowCount;
+      listening = (await sql(`select 1 from pg_stat_activity where ${listener}`)).rowCount;
     }
     expect(listening).toBe(1);
   });
