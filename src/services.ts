@@ -84,7 +84,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
-    ...{ citizens, throttle, secondFactors, phoneCodes, identityVerification, notices, audit },
+    ...{ citizens, throttle, phoneCodes, identityVerification, notices, audit },
     countLogin: metrics.login,
   });
   // A reset code counts towards the account's lock as a password does (loginAttempts.phoneCode).

@@ -15,8 +15,9 @@ const caches = new Map<string, Set<(key?: string) => void>>();
 
 /**
  * Forgets a row (or, without a key, every row) in this process's caches of a channel at once, for
- * writers to call beside their change: the database's notification reaches every process too,
- * but a moment later, and a request of this process's own that follows the change must see it.
+ * writers to call beside their change, so that this process's next requests read it again. A
+ * lookup between the write and its transaction's commit still reads (and may keep) the row as it
+ * was: the database's notification at the commit, which reaches every process, forgets it then.
  */
 export function forgetChanged(channel: string, key?: string): void {
   for (const forget of caches.get(channel) ?? []) forget(key);

@@ -128,14 +128,14 @@ const shown = (u: Omit<CheckedSettings, 'slug' | 'clientSecret'> & { source: Ups
  */
 type SaveMode = 'create' | 'update' | 'environment';
 
+/** How long the login page's list of upstreams is kept (a change made by another process shows within it). */
+const ENABLED_MAX_AGE_MS = 10_000;
+
 /**
  * This module owns upstream_providers: the national identity providers Kediri ID signs citizens
  * in with. Client secrets and our private keys are sealed with the instance key. In production an
  * issuer must be https; elsewhere http on this machine is allowed too (development, tests).
  */
-/** How long the login page's list of upstreams is kept (a change made by another process shows within it). */
-const ENABLED_MAX_AGE_MS = 10_000;
-
 export function createUpstreams(db: Db, sealer: Sealer, audit: Audit, { production = false } = {}) {
   const schema = production ? settingsSchema(true) : upstreamSettings;
   /**

@@ -37,7 +37,7 @@ export interface LoginSubject {
   /** The account's id, or a keyed hash of an identifier that names no account. */
   key: string;
   citizen?: Citizen;
-  /** Whether a login of the account needs a second step (secondFactors.required). */
+  /** Whether a login of the account needs a second step (SECOND_FACTOR_REQUIRED). */
   secondFactorRequired?: boolean;
   /** The account, when the password is its own and it is active. */
   authenticate(password: string): Promise<Citizen | undefined>;

@@ -3,7 +3,6 @@ import type { CitizenNotices } from './citizen-notices.js';
 import type { Citizen, CitizenStore } from './citizens.js';
 import type { IdentityVerification } from './identity-verification.js';
 import type { PhoneCodes } from './phone-codes.js';
-import type { SecondFactors } from './second-factors.js';
 import type { Throttle, Verdict } from './throttle.js';
 
 /** Where an attempt comes from: the service being signed in to and the browser's address. */
@@ -67,7 +66,6 @@ export type CountLogin = (result: 'succeeded' | 'failed' | 'throttled' | 'second
 interface Deps {
   citizens: CitizenStore;
   throttle: Throttle;
-  secondFactors: SecondFactors;
   phoneCodes: PhoneCodes;
   identityVerification: IdentityVerification | undefined;
   notices: CitizenNotices;
@@ -82,7 +80,7 @@ interface Deps {
  * Throttling: the address first, then the account (or the unknown identifier, which locks alike,
  * so that the answers do not tell which accounts exist). See throttle.ts.
  */
-export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCodes, identityVerification, notices, audit, countLogin }: Deps) {
+export function createLoginAttempts({ citizens, throttle, phoneCodes, identityVerification, notices, audit, countLogin }: Deps) {
   /** Counts a failure towards the account's lock, and tells the citizen when it locks. */
   async function failed(key: string, citizen: Citizen | undefined, ip: string): Promise<void> {
     if ((await throttle.accountFailed(key)) && citizen) {
@@ -195,7 +193,7 @@ export function createLoginAttempts({ citizens, throttle, secondFactors, phoneCo
       }
       // The channel that delivered the code (the other one when the first failed).
       const method: PhoneCodeMethod = checked.channel === 'sms' ? 'sms' : 'whatsapp';
-      if (use === 'sign_in' && (await secondFactors.required(citizen.id))) {
+      if (use === 'sign_in' && subject.secondFactorRequired) {
         // As after a right password: the failures are forgotten only after the second factor.
         await throttle.accountPassedStep(citizen.id);
         return { outcome: 'second_factor', citizen, method };

@@ -36,11 +36,6 @@ export interface FactorSummary {
 }
 
 /**
- * Second factors: a TOTP app (otplib; the secret sealed at rest; each code accepted once, with one
- * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
- * shown once; a use is audited and emailed). Every change is audited and emailed.
- */
-/**
  * Whether a login of the account with this id (an SQL expression) needs a second step: a
  * confirmed TOTP app or a passkey. An SQL expression, so that the login's read of the account
  * (citizens.loginSubject) answers it too.
@@ -49,6 +44,11 @@ export const SECOND_FACTOR_REQUIRED = (citizenId: string) =>
   `(exists (select 1 from totp_factors where citizen_id = ${citizenId} and confirmed_at is not null)
     or exists (select 1 from passkeys where citizen_id = ${citizenId}))`;
 
+/**
+ * Second factors: a TOTP app (otplib; the secret sealed at rest; each code accepted once, with one
+ * step of drift), passkeys (identity/passkeys.ts), and ten single-use recovery codes (keyed hashes;
+ * shown once; a use is audited and emailed). Every change is audited and emailed.
+ */
 export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenStore, outbox: Outbox, audit: Audit, clock: Clock) {
   /** The TOTP time is the clock's, in seconds. */
   const epoch = () => Math.floor(clock.now() / 1000);

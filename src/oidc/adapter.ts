@@ -1,7 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { unstorableInJson, type Db, type Rows } from '../db/db.js';
+import { unstorableInJson, type Db } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
-import { thisRequest, withPending, type RequestState, type Statement } from './request-state.js';
+import { send, thisRequest, type PendingWrite, type RequestState } from './request-state.js';
 
 interface Row {
   id: string;
@@ -24,6 +24,8 @@ const CONSUME = `update oidc_payloads set consumed_at = now(),
 const LIVE = (alias: string) => `(${alias}.expires_at is null or ${alias}.expires_at > now())`;
 
 const readKey = (model: string, by: 'id' | 'uid', value: string) => `${model} ${by} ${value}`;
+/** A refresh token whose grace use this request took: its second consumption is expected. */
+const graceMark = (id: string) => `grace ${id}`;
 /** The remembered grant of an account and a client (rememberedGrantId), as read with an interaction. */
 const rememberedKey = (accountId: string, clientId: string) => `remembered ${accountId} ${clientId}`;
 
@@ -35,12 +37,6 @@ const rememberedGrant = (accountId: string, clientId: string) => `
   select id, payload from oidc_payloads g
   where g.model = 'Grant' and g.payload->>'accountId' = ${accountId} and g.payload->>'clientId' = ${clientId} and ${LIVE('g')}
   order by (g.payload->>'iat')::bigint desc limit 1`;
-
-/** Sends a statement, with this request's pending writes before it. */
-async function send<T = Record<string, unknown>>(db: Db, request: RequestState | undefined, statement: Statement): Promise<Rows<T>> {
-  const { sql, params } = withPending(request, statement);
-  return db.query<T>(sql, params);
-}
 
 /**
  * Every id the provider stores (tokens, codes, sessions, uids, client_ids) is printable ASCII; a
@@ -84,13 +80,28 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
       const request = thisRequest();
       request?.reads.clear();
+      const params = [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
+        expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0];
+      // An interaction with a result exists already (the login step read it): if it has ended
+      // meanwhile (a concurrent resume), it is not made again.
+      if (this.model === 'Interaction' && payload.result) {
+        const updated = await send(db, request, {
+          sql: (guard) => `update oidc_payloads set payload = $3::jsonb, grant_id = $4, uid = $5, user_code = $6,
+                             expires_at = case when $7::int > 0 then now() + make_interval(secs => $7::int) end
+                           where model = $1 and id = $2 and ${guard}`,
+          params,
+        });
+        if (updated.rowCount === 0) throw new errors.SessionNotFound('interaction session not found');
+        return;
+      }
       await send(db, request, {
-        sql: `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
-              values ($1, $2, $3, $4, $5, $6, case when $7::int > 0 then now() + make_interval(secs => $7::int) end)
+        sql: (guard) => `insert into oidc_payloads (model, id, payload, grant_id, uid, user_code, expires_at)
+              select $1::text, $2::text, $3::jsonb, $4::text, $5::text, $6::text,
+                case when $7::int > 0 then now() + make_interval(secs => $7::int) end
+              where ${guard}
               on conflict (model, id) do update set payload = excluded.payload, grant_id = excluded.grant_id,
                 uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`,
-        params: [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
-          expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0],
+        params,
       });
     }
 
@@ -111,12 +122,17 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     /**
      * An authorization code is consumed at once, and only once (the second redemption fails). A
      * refresh token is rotated: the provider consumes it and stores its successor right after, in
-     * the same request, and the two are written in one statement (a pending write).
+     * the same request, and the two are written in one statement (a pending write); of two
+     * concurrent rotations of one token only one succeeds (the other: invalid_grant), unless this
+     * request took the token's grace use (findWhere).
      */
     async consume(id: string): Promise<void> {
       const request = thisRequest();
       const consume = { sql: `${CONSUME} where model = $1 and id = $2 and consumed_at is null`, params: [this.model, id] };
-      if (this.model === 'RefreshToken' && request) return this.pend(request, consume);
+      if (this.model === 'RefreshToken' && request) {
+        const grace = request.marks.has(graceMark(id));
+        return this.pend(request, { ...consume, ...(!grace && { refusal: () => new errors.InvalidGrant('refresh token already used') }) });
+      }
       request?.reads.clear();
       const result = await send(db, request, consume);
       if (result.rowCount === 0 && this.model === 'AuthorizationCode') {
@@ -125,15 +141,16 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
 
     /**
-     * An interaction ends as its login resumes (the provider reads it no more): deleted with the
-     * request's next write (the session or the code it issues).
+     * An interaction ends as its login resumes (the provider reads it no more): deleted in front
+     * of the request's next statement, or as the request ends. Of two concurrent resumes of one
+     * interaction only one goes on (the other: the interaction is not found).
      */
     async destroy(id: string): Promise<void> {
       const request = thisRequest();
       const destroy = { sql: 'delete from oidc_payloads where model = $1 and id = $2', params: [this.model, id] };
       if (this.model === 'Interaction' && request) {
         request.reads.set(readKey(this.model, 'id', id), undefined);
-        return this.pend(request, destroy);
+        return this.pend(request, { ...destroy, refusal: () => new errors.SessionNotFound('interaction session not found') });
       }
       request?.reads.clear();
       await send(db, request, destroy);
@@ -146,8 +163,8 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
 
     /** A write nothing in this request reads back: what was read stays good (see RequestState). */
-    private pend(request: RequestState, statement: Statement): void {
-      request.pending.push(statement);
+    private pend(request: RequestState, write: PendingWrite): void {
+      request.pending.push(write);
       request.db = db;
     }
 
@@ -181,6 +198,7 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       if (row && request) this.keepRelated(request.reads, row);
       if (!row) return undefined;
       if (this.model === 'RefreshToken' && row.consumed_recently && (await this.takeGrace(row.id))) {
+        request?.marks.add(graceMark(row.id));
         const { consumed: _, ...unused } = row.payload;
         return unused;
       }

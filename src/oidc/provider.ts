@@ -380,7 +380,13 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
   provider.proxy = config.trustProxy;
   // The storage's writes still pending when a request ends are sent before it answers (request-state.ts).
   provider.use(async (ctx, next) => {
-    await next();
+    try {
+      await next();
+    } catch (error) {
+      // Sent all the same (an interaction's end), without hiding the request's own error.
+      await finishRequest(ctx).catch(() => {});
+      throw error;
+    }
     await finishRequest(ctx);
   });
   provider.use(cibaUnauthorizedClient);

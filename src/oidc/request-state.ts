@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import type { Db } from '../db/db.js';
+import type { Db, Rows } from '../db/db.js';
 
 /** A statement with $1..$n parameters. */
 export interface Statement {
@@ -8,17 +8,29 @@ export interface Statement {
 }
 
 /**
+ * A write that nothing in the request reads back. It must change one row (a data-modifying
+ * statement that can take `returning 1`): when it changes none, the request fails with `refusal`
+ * (the interaction was already ended, the refresh token already rotated by a concurrent request)
+ * and the statement it went with changes nothing either.
+ */
+export interface PendingWrite extends Statement {
+  refusal?: () => Error;
+}
+
+/**
  * What the storage keeps for one provider request (oidc-provider's own AsyncLocalStorage
  * context, Provider.ctx), so that a request asks the database less:
  * - `reads`: rows read together with another (a code's grant and session), by model and lookup,
  *   answered from here when the provider asks for them next;
- * - `pending`: single-row writes that nothing in the request reads back (an interaction's end, a
- *   rotated refresh token's consumption), sent with the request's next write or, failing that,
- *   when the request ends (finishRequest). A read the `reads` cannot answer sends them first.
+ * - `pending`: writes nothing in the request reads back (an interaction's end, a rotated refresh
+ *   token's consumption), sent in front of the request's next write (send) or, failing that,
+ *   when the request ends (finishRequest); a read sends them first, on their own;
+ * - `marks`: what the request has done that later steps must know (a refresh token's grace use).
  */
 export interface RequestState {
   reads: Map<string, unknown>;
-  pending: Statement[];
+  pending: PendingWrite[];
+  marks: Set<string>;
   db?: Db;
 }
 
@@ -29,32 +41,64 @@ export function thisRequest(): RequestState | undefined {
   const ctx = (Provider as unknown as { ctx?: object }).ctx;
   if (!ctx) return undefined;
   let state = requests.get(ctx);
-  if (!state) requests.set(ctx, (state = { reads: new Map(), pending: [] }));
+  if (!state) requests.set(ctx, (state = { reads: new Map(), pending: [], marks: new Set() }));
   return state;
 }
 
 /**
- * `statement` with the pending writes before it, in one statement: each a data-modifying WITH
- * query (PostgreSQL runs them all, whatever the main statement reads), parameters renumbered.
- * The pending writes are taken: the caller sends the result.
+ * A write: `write(guard)` is the statement, which must change nothing unless the SQL condition
+ * `guard` holds (an insert ... select ... where guard, an update ... where ... and guard).
  */
-export function withPending(state: RequestState | undefined, statement: Statement): Statement {
-  if (!state?.pending.length) return statement;
-  const params: unknown[] = [];
-  const renumbered = (s: Statement) => {
-    const offset = params.length;
-    params.push(...s.params);
-    return s.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`);
-  };
-  const ctes = state.pending.map((s, i) => `pending_${i} as (${renumbered(s)})`);
-  state.pending = [];
-  return { sql: `with ${ctes.join(', ')} ${renumbered(statement)}`, params };
+export type GuardedWrite = { sql: (guard: string) => string; params: unknown[] };
+
+/**
+ * Sends `statement` with this request's pending writes in front of it, in one statement: each a
+ * data-modifying WITH query (PostgreSQL runs them all, whatever the main statement reads),
+ * parameters renumbered. A guarded write changes nothing unless every pending write changed its
+ * row; then the first refusal is thrown. A read gets the pending writes sent before it.
+ */
+export async function send<T>(db: Db, state: RequestState | undefined, statement: Statement | GuardedWrite): Promise<Rows<T>> {
+  const pending = state?.pending ?? [];
+  if (pending.length === 0) return db.query<T>(typeof statement.sql === 'string' ? statement.sql : statement.sql('true'), statement.params);
+  if (typeof statement.sql === 'string') {
+    await sendPending(db, state!);
+    return db.query<T>(statement.sql, statement.params);
+  }
+  state!.pending = [];
+  const { ctes, params, guard } = asCtes(pending);
+  const main = renumber(statement.sql(guard), params.length);
+  const result = await db.query<T>(`with ${ctes} ${main}`, [...params, ...statement.params]);
+  if (result.rowCount === 0 && pending.some((write) => write.refusal)) refuse(pending);
+  return result;
 }
 
 /** Sends what this request still has pending (see RequestState): the end of every provider request. */
 export async function finishRequest(ctx: object): Promise<void> {
   const state = requests.get(ctx);
-  if (!state?.pending.length || !state.db) return;
-  const { sql, params } = withPending(state, { sql: 'select 1', params: [] });
-  await state.db.query(sql, params);
+  if (state?.pending.length && state.db) await sendPending(state.db, state);
 }
+
+async function sendPending(db: Db, state: RequestState): Promise<void> {
+  const pending = state.pending;
+  state.pending = [];
+  const { ctes, params, guard } = asCtes(pending);
+  const { rows } = await db.query<{ changed: boolean }>(`with ${ctes} select ${guard} as changed`, params);
+  if (!rows[0]!.changed) refuse(pending);
+}
+
+function asCtes(pending: PendingWrite[]) {
+  const params: unknown[] = [];
+  const ctes = pending.map((write, i) => {
+    const sql = renumber(write.sql, params.length);
+    params.push(...write.params);
+    return `pending_${i} as (${sql} returning 1)`;
+  });
+  const required = pending.flatMap((write, i) => (write.refusal ? [`exists (select 1 from pending_${i})`] : []));
+  return { ctes: ctes.join(', '), params, guard: required.length ? required.join(' and ') : 'true' };
+}
+
+function refuse(pending: PendingWrite[]): never {
+  throw pending.find((write) => write.refusal)!.refusal!();
+}
+
+const renumber = (sql: string, offset: number) => (offset ? sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`) : sql);

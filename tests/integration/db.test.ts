@@ -80,7 +80,7 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
     expect(await testDb.db.transaction((tx) => tx.query('select 1'))).toMatchObject({ rowCount: 1 });
   });
 
-  test('the provider adapter: expiry, sweeping, grant revocation, and the refresh-token grace window', async () => {
+  test('the provider adapter: expiry, sweeping, grant revocation, the refresh-token grace window, an ended interaction', async () => {
     const sealer = createSealer(newSecret());
     const clients = createClientStore(testDb.db, sealer, createAudit(testDb.db));
     const Adapter = createAdapterFactory(testDb.db, clients, 1);
@@ -119,6 +119,16 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
     await tokens.revokeByGrantId('g1');
     expect(await tokens.find('rt1')).toBeUndefined();
     expect(await tokens.find('rt2')).toBeUndefined();
+    // An interaction's result is saved only while it exists: one ended meanwhile (a concurrent
+    // resume deleted it) is not made again.
+    const interactions = new Adapter('Interaction');
+    await interactions.upsert('i1', { kind: 'Interaction', params: {} }, 600);
+    await interactions.upsert('i1', { kind: 'Interaction', params: {}, result: { login: { accountId: 'a1' } } }, 600);
+    expect((await interactions.find('i1'))?.result).toEqual({ login: { accountId: 'a1' } });
+    await interactions.destroy('i1');
+    await expect(interactions.upsert('i1', { kind: 'Interaction', params: {}, result: { login: { accountId: 'a1' } } }, 600)).rejects.toMatchObject({ error_description: 'interaction session not found' });
+    expect(await interactions.find('i1')).toBeUndefined();
+
     // Clients come from the clients table, never from oidc_payloads.
     await expect(new Adapter('Client').upsert('x', {}, 0)).rejects.toThrow(/clients table/);
     expect(await new Adapter('Client').find('no-such-client')).toBeUndefined();
