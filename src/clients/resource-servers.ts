@@ -140,7 +140,8 @@ export function createResourceServers(db: Db, audit: Audit, clients: Pick<Client
    */
   async function check(input: ResourceServerSettings): Promise<ResourceServerSettings> {
     const { settings, problems } = shapeOf(input);
-    const unknown = await unknownClients(settings?.clientIds ?? []);
+    const clientIds = schema.shape.clientIds.safeParse([...new Set(input.clientIds)]);
+    const unknown = clientIds.success ? await unknownClients(clientIds.data) : [];
     if (unknown.length > 0) problems.push(new InputError('resource_client_unknown', FIELD.clientIds, `no client ${unknown.join(', ')}`));
     if (!settings || problems.length > 0) throw new ResourceServerError(problems, unknown);
     return settings;
