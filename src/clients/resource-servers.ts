@@ -48,7 +48,7 @@ export interface ResourceServerSettings {
  */
 export function isResourceIndicator(value: string, production: boolean): boolean {
   const url = /^[\x21-\x7e]+$/.test(value) ? URL.parse(value) : null;
-  if (!url || url.search || url.hash || value.includes('#') || url.username || url.password) return false;
+  if (!url || /[?#]/.test(value) || url.username || url.password) return false;
   return url.protocol === 'https:' || (!production && url.protocol === 'http:' && isLoopback(url.hostname));
 }
 
