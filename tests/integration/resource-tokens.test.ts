@@ -172,8 +172,9 @@ describe('access tokens for a resource server (RFC 8707) as JWTs (RFC 9068)', ()
     // The sub is the pairwise one this client sees, not the account id.
     const account = (await server.instance.citizens.findByEmail(SITI.email))!;
     expect(sub).not.toBe(account.id);
-    // The JWT is for the API: userinfo refuses it.
+    // The JWT is for the API: userinfo refuses it, so the ID token carries the profile's claims itself.
     expect(await refusal(oidc.fetchUserInfo(rp, forApi.access_token, sub))).toBe('invalid_token');
+    expect(forApi.claims()).toMatchObject({ sub, name: SITI.name });
 
     // The refresh token gives the opaque token userinfo takes, or, with resource, the API's JWT again.
     const forUserinfo = await oidc.refreshTokenGrant(rp, forApi.refresh_token!);
