@@ -52,7 +52,7 @@ export function catalogKeys(lang: Lang): string[] {
 }
 
 /** The areas of views/locales whose keys are InputError codes. */
-const INPUT_ERROR_AREAS = ['nik', 'citizen', 'profile.error', 'developer.error', 'admin.error', 'admin-upstreams.error', 'catalogue.error'];
+const INPUT_ERROR_AREAS = ['nik', 'citizen', 'profile.error', 'developer.error', 'admin.error', 'admin-upstreams.error', 'admin-resources.error', 'catalogue.error'];
 
 /** The person-facing message of an InputError's code, if the locales have one. */
 export function knownInputErrorMessage(error: InputError, lang: Lang): string | undefined {

@@ -27,12 +27,12 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   await services.signingKeys.ensure();
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
-  await Promise.all([clients.followChanges(), citizens.followChanges()]);
+  await Promise.all([clients.followChanges(), citizens.followChanges(), services.resourceServers.followChanges()]);
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const providerPages = createProviderPages(clients);
   const outbound = createOutbound(config.outboundAllow);
-  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages, notices: services.notices, audit: services.audit });
+  const provider = createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch: outbound.fetch, pages: providerPages, notices: services.notices, audit: services.audit, resourceServers: services.resourceServers });
   const singleLogout = createSingleLogout({ provider, outbox: services.logoutOutbox, signingKeys: services.signingKeys, db, issuer: config.issuer, log, pages: providerPages });
   provider.on('end_session.success', (ctx) => {
     void services.audit({ type: 'logout', citizenId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip });

@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { DataDirBusy } from './db/open.js';
 import { describeProblem, readCatalogueCsv } from './clients/catalogue-csv.js';
 import type { Catalogue } from './clients/catalogue.js';
+import { ACCESS_TOKEN_TTL, ResourceServerError, type ResourceServers, type ResourceServerSettings } from './clients/resource-servers.js';
 
 export interface CommandResult {
   code: number;
@@ -56,6 +57,19 @@ export const USAGE = `Usage: kediri-id <command>
                              empty; acr urn:kediri:acr:basic, verified or verified-mfa). Every bad
                              line is reported with its number, and then nothing is imported (exit
                              status 2); prints {"imported"}
+  resource create --indicator URI --name NAME [--scope "a b ..."] [--client CLIENT_ID ...] [--token-ttl SECONDS]
+                             register a unit's API (an RFC 8707 resource server): a client on its
+                             list that sends resource=URI gets a JWT access token for it (aud URI,
+                             signed ES256, the scopes asked of those the API accepts), valid
+                             ${ACCESS_TOKEN_TTL.min} to ${ACCESS_TOKEN_TTL.max} seconds (default ${ACCESS_TOKEN_TTL.default}); no client may until listed
+  resource update --indicator URI [--name NAME] [--scope "a b ..."] [--token-ttl SECONDS]
+  resource allow --indicator URI --client CLIENT_ID [--client CLIENT_ID ...]
+  resource disallow --indicator URI --client CLIENT_ID [--client CLIENT_ID ...]
+                             change it, or the clients that may obtain tokens for it (at once, in
+                             every server process); each prints the resource server
+  resource list              the resource servers: indicator, name, scopes, clients, token lifetime
+  resource delete --indicator URI
+                             remove it (tokens already issued expire within their lifetime)
   keys list                  the token-signing keys: kid, alg, state (next, current, previous,
                              retired) and times; never private material
   keys rotate                publish a new signing key per algorithm now; it signs after
@@ -167,6 +181,64 @@ const citizenArgs = z.object({
 });
 
 const fileArgs = z.object({ file: z.string({ error: '--file is required' }) });
+
+const resourceArgs = z.object({
+  indicator: z.string({ error: '--indicator is required' }),
+  name: z.string().optional(),
+  scope: z.string().optional(),
+  client: z.array(z.string()).optional(),
+  'token-ttl': z.string().optional(),
+});
+const RESOURCE_OPTIONS = {
+  indicator: { type: 'string' },
+  name: { type: 'string' },
+  scope: { type: 'string' },
+  client: { type: 'string', multiple: true },
+  'token-ttl': { type: 'string' },
+} as const;
+/** The flag of each field of a resource server (resource-servers.ts). */
+const RESOURCE_FLAG: Record<string, string> = { indicator: 'indicator', name: 'name', scopes: 'scope', clients: 'client', ttl: 'token-ttl' };
+
+/** `resource ...`: the units' APIs that clients ask JWT access tokens for (clients/resource-servers.ts). */
+async function resourceCommand(resourceServers: ResourceServers, sub: string | undefined, rest: string[], actor: string): Promise<CommandResult> {
+  if (!['create', 'update', 'allow', 'disallow', 'delete', 'list'].includes(String(sub))) return bad(`unknown command: resource ${sub ?? ''}\n${USAGE}`);
+  if (sub === 'list') {
+    parse(rest, {}, z.object({}));
+    return ok(await resourceServers.list());
+  }
+  const a = parse(rest, RESOURCE_OPTIONS, resourceArgs);
+  const scopes = a.scope?.split(/\s+/).filter(Boolean);
+  const ttl = a['token-ttl'] === undefined ? undefined : Number(a['token-ttl']);
+  try {
+    if (sub === 'create') {
+      if (a.name === undefined) return bad('--name is required');
+      const settings: ResourceServerSettings = {
+        indicator: a.indicator, name: a.name, scopes: scopes ?? [], clientIds: a.client ?? [], accessTokenTtl: ttl ?? ACCESS_TOKEN_TTL.default,
+      };
+      return ok(await resourceServers.create(settings, actor));
+    }
+    const existing = await resourceServers.findByIndicator(a.indicator);
+    if (!existing) return bad(`--indicator: no resource server ${a.indicator} (resource list shows them)`);
+    if (sub === 'delete') {
+      await resourceServers.delete(existing.id, actor);
+      return ok({ deleted: existing.indicator });
+    }
+    const change = {
+      update: (s: ResourceServerSettings) => ({ ...s, name: a.name ?? s.name, scopes: scopes ?? s.scopes, accessTokenTtl: ttl ?? s.accessTokenTtl }),
+      allow: (s: ResourceServerSettings) => ({ ...s, clientIds: [...s.clientIds, ...(a.client ?? [])] }),
+      disallow: (s: ResourceServerSettings) => ({ ...s, clientIds: s.clientIds.filter((id) => !a.client?.includes(id)) }),
+    }[sub as 'update' | 'allow' | 'disallow'];
+    if (sub !== 'update' && !a.client?.length) return bad('--client is required');
+    return ok(await resourceServers.update(existing.id, change, actor));
+  } catch (error) {
+    if (!(error instanceof ResourceServerError)) throw error;
+    const problems = error.problems.map((problem) => {
+      const unknown = problem.code === 'resource_client_unknown' ? ` ${error.unknownClients.join(', ')}` : '';
+      return `--${RESOURCE_FLAG[problem.field ?? ''] ?? problem.field}: ${inputErrorMessage(problem, 'en')}${unknown}`;
+    });
+    return bad(`nothing was changed:\n${problems.join('\n')}`);
+  }
+}
 
 const seedArgs = z.object({
   citizens: z.coerce.number({ error: '--citizens is required: a number' }).int('--citizens must be a whole number').min(1, '--citizens must be at least 1').max(10_000_000, '--citizens must be at most 10000000'),
@@ -321,6 +393,8 @@ export async function runOperatorCommand(services: Services, argv: string[], std
       if (rest.length !== 1) return bad('catalogue import takes one argument: the CSV file');
       return importCatalogue(services.catalogue, stdin, actor);
     }
+
+    if (command === 'resource') return resourceCommand(services.resourceServers, sub, rest, actor);
 
     if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {
       parse(rest, {}, z.object({}));

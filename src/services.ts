@@ -10,6 +10,7 @@ import { createDynamicRegistration } from './clients/dynamic-registration.js';
 import { createUnits } from './clients/units.js';
 import { createCatalogue } from './clients/catalogue.js';
 import { createCatalogueProposals } from './clients/catalogue-proposals.js';
+import { createResourceServers } from './clients/resource-servers.js';
 import { createCitizenStore } from './identity/citizens.js';
 import { createPasswords } from './identity/passwords.js';
 import { createAccountTokens } from './identity/account-tokens.js';
@@ -76,6 +77,8 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const units = createUnits(db, audit);
   const catalogue = createCatalogue(db, audit, units);
   const catalogueProposals = createCatalogueProposals(db, audit, catalogue);
+  // The units' APIs that clients ask JWT access tokens for (RFC 8707 resource indicators).
+  const resourceServers = createResourceServers(db, audit, clients, { production: config.production });
   // Without a configured population service, identities are verified at the MPP counter only.
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
@@ -106,7 +109,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
-    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals },
+    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals, resourceServers },
     ...{ upstreams, upstreamAccounts, upstreamClient },
   };
 }

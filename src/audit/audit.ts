@@ -83,6 +83,9 @@ export const AUDIT_TYPES = [
   'upstream.unlinked',
   'upstream.logout',
   'upstream.logout_refused',
+  'resource_server.created',
+  'resource_server.updated',
+  'resource_server.deleted',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

@@ -100,7 +100,7 @@ export function followKeySchedule(keys: SigningKeys): Middleware {
   return async function keySchedule(ctx, next) {
     await keys.fresh();
     if (ctx.path !== '/jwks' || !['GET', 'HEAD'].includes(ctx.method)) return next();
-    const published = keys.published().sort((a, b) => JWKS_ORDER[a.state] - JWKS_ORDER[b.state]);
+    const published = [...keys.published()].sort((a, b) => JWKS_ORDER[a.state] - JWKS_ORDER[b.state]);
     ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.type = 'application/jwk-set+json; charset=utf-8';

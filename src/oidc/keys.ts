@@ -81,6 +81,8 @@ function keyMaterial(jwk: JWK): KeyMaterial {
  */
 export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotionSeconds: number) {
   let loaded: Array<Schedule & KeyMaterial> = [];
+  /** published() as last worked out: from which reading of the schedule, until when it holds. */
+  let publishedNow: { from: typeof loaded; until: number; keys: readonly PublishedKey[] } | undefined;
   let loadedAt = 0;
   let refreshing: Promise<void> | undefined;
 
@@ -132,13 +134,21 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
       return refreshing;
     },
 
-    /** The published keys (next, current, previous) by this process's clock, the newest first. */
-    published(): PublishedKey[] {
+    /**
+     * The published keys (next, current, previous) by this process's clock, the newest first. Asked
+     * several times for every token signed: worked out again only when the schedule was read again
+     * or a key's state has changed since (a key started signing or retired).
+     */
+    published(): readonly PublishedKey[] {
       const now = Date.now();
-      return loaded
+      if (publishedNow?.from === loaded && now < publishedNow.until) return publishedNow.keys;
+      const keys = loaded
         .map((key) => ({ ...key, state: stateAt(key, loaded, now) }))
         .filter((key) => key.state !== 'retired')
         .sort((a, b) => b.signingFrom.getTime() - a.signingFrom.getTime() || ALGORITHMS.indexOf(a.alg) - ALGORITHMS.indexOf(b.alg));
+      const changes = loaded.flatMap((key) => [key.signingFrom.getTime(), key.retireAt?.getTime() ?? Infinity]).filter((at) => at > now);
+      publishedNow = { from: loaded, until: Math.min(...changes), keys };
+      return keys;
     },
 
     /** Every key with its state and times, without private material. */

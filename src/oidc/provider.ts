@@ -12,6 +12,8 @@ import type { Audit } from '../audit/audit.js';
 import type { CitizenNotices } from '../identity/citizen-notices.js';
 import { cibaFeature, cibaRequestTtl, cibaUnauthorizedClient } from './ciba.js';
 import { DEVICE_CODE_GRANT } from '../clients/clients.js';
+import type { ResourceServers } from '../clients/resource-servers.js';
+import { authenticationClaims, resourceIndicatorsFeature, resourceTokenTtl } from './resource-indicators.js';
 
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
@@ -53,6 +55,17 @@ const isKiosk = (client: object | undefined) => client !== undefined && 'kediri_
  */
 const kioskAware = (name: keyof typeof KIOSK_TTL) => (ctx: KoaContextWithOIDC | undefined, _artifact: unknown, client?: object) =>
   isKiosk(client ?? ctx?.oidc?.client) ? KIOSK_TTL[name] : TTL[name];
+
+/**
+ * An access token's lifetime: a token for a resource server lives as long as that server says
+ * (resource-indicators.ts), a kiosk's no longer than a kiosk's; any other token `usual`.
+ */
+const resourceAware = (usual: (ctx: KoaContextWithOIDC | undefined, token: unknown, client?: object) => number) =>
+  (ctx: KoaContextWithOIDC | undefined, token: unknown, client?: object) => {
+    const forResource = resourceTokenTtl(token);
+    if (forResource === undefined) return usual(ctx, token, client);
+    return isKiosk(client ?? ctx?.oidc?.client) ? Math.min(forResource, usual(ctx, token, client)) : forResource;
+  };
 
 /** The provider's routes of the user-code page (`/device`) and of the sign-in it leads to. */
 const DEVICE_ROUTES = new Set(['code_verification', 'device_resume']);
@@ -155,9 +168,11 @@ interface ProviderDeps {
   /** A counter's request to confirm is announced (ciba.ts) and audited. */
   notices: CitizenNotices;
   audit: Audit;
+  /** The APIs that clients may ask access tokens for (resource-indicators.ts). */
+  resourceServers: ResourceServers;
 }
 
-export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch, pages, notices, audit }: ProviderDeps): Provider {
+export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopNonceSecret, citizens, db, sealer, fetch, pages, notices, audit, resourceServers }: ProviderDeps): Provider {
   const secure = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter,
@@ -287,7 +302,8 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
     discovery: { registration_endpoint: `${config.issuer}/reg` },
     ttl: {
       ...TTL,
-      AccessToken: kioskAware('AccessToken'),
+      AccessToken: resourceAware(kioskAware('AccessToken')),
+      ClientCredentials: resourceAware(() => TTL.ClientCredentials),
       IdToken: kioskAware('IdToken'),
       Grant: kioskAware('Grant'),
     },
@@ -370,7 +386,10 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       // An MPP counter asks the citizen in front of it to confirm on their own phone (OpenID
       // Connect CIBA, poll mode), for the clients an administrator enabled (ciba.ts, clients.ts).
       ciba: cibaFeature({ db, citizens, notices, audit }),
+      // Access tokens for a unit's API as JWTs (RFC 8707, RFC 9068): resource-indicators.ts.
+      resourceIndicators: resourceIndicatorsFeature(resourceServers),
     },
+    formats: { customizers: { jwt: authenticationClaims } },
 
     // Protocol errors shown to a person, in our pages (web/provider-pages.ts).
     renderError: pages.renderError,

@@ -28,6 +28,8 @@ import { initiateDeviceAuthorization } from 'openid-client';
 const OFFICER = { nik: '3571011203870005', name: 'Hendra Loket', birthdate: '1987-03-12', email: 'hendra@mpp.kedirikota.go.id', password: 'loket-mpp-dhoho-plaza' };
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
+/** A unit's API that the relying party's service may call on the citizen's behalf. */
+const API = 'https://api.dispendukcapil.example.go.id/akta';
 /** A citizen with a TOTP app (the second step of a login). */
 const RINA = { nik: '3571025507920006', name: 'Rina Wulandari', birthdate: '1992-07-15', email: 'rina@example.id', password: 'gunung-kelud-di-pagi-hari' };
 /** No account has this email: the login page answers with an error (and Siti's account counts no failures). */
@@ -101,7 +103,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   let newCounterRequest: () => Promise<unknown>;
   /** A kiosk starts a device authorization: the address its QR code shows. */
   let newKioskCode: () => Promise<string>;
-  let ids: { siti: string; pendingRequest: string; changeRequest: string; client: string; invitation: string; reset: string };
+  let ids: { siti: string; pendingRequest: string; changeRequest: string; client: string; invitation: string; reset: string; api: string };
   let totps: { officer: string; admin: string };
 
   beforeAll(async () => {
@@ -131,7 +133,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     const invitation = (await lastEmailTo(instance.db, SITI.email)).link!;
     await instance.passwordReset.request(OFFICER.email, '127.0.0.1');
     const reset = (await lastEmailTo(instance.db, OFFICER.email)).link!;
-    ids = { siti: siti.id, pendingRequest, changeRequest, client, invitation, reset };
+    ids = { siti: siti.id, pendingRequest, changeRequest, client, invitation, reset, api: '' };
 
     const { clientId, clientSecret } = await createWebClient(instance, {
       name: 'Layanan Akta Kelahiran',
@@ -165,6 +167,10 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     for (const [login, person] of [['ani', ANI], ['wahyu', { ...WAHYU, name: WAHYU.name.toUpperCase() }], ['lestari', { ...LESTARI, name: 'Lestari Putri Wulandari' }]] as const) {
       inapas.addPerson({ login, claims: { nik: person.nik, name: person.name, birthdate: person.birthdate }, acr: 'urn:inapas:loa:2' });
     }
+    // A unit's API the service may call on the citizen's behalf (named on the consent page).
+    ids.api = (await instance.resourceServers.create({
+      indicator: API, name: 'API Akta Kelahiran', scopes: ['akta:baca'], clientIds: [clientId], accessTokenTtl: 300,
+    }, admin.id, '127.0.0.1')).id;
     const rp = await relyingParty(server.url, clientId, clientSecret);
     newAuthorization = async (params = {}) =>
       (await authorizationRequest(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile email', ...params })).url;
@@ -387,6 +393,10 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'renew recovery codes', at: '/akun/kode-pemulihan', open: go('/akun/kode-pemulihan') },
         { name: 'delete account', at: '/akun/hapus', open: go('/akun/hapus') },
         { name: 'consent (a relying party’s authorization request)', at: INTERACTION, shows: 'form[action$="/consent"]', open: async (page) => page.goto(await newAuthorization({ prompt: 'consent' })) },
+        {
+          name: 'consent with a unit’s API (a resource indicator)', at: INTERACTION, shows: 'form[action$="/consent"]',
+          open: async (page) => page.goto(await newAuthorization({ prompt: 'consent', scope: 'openid profile email akta:baca', resource: API })),
+        },
         { name: 'invitation to a staff role', at: '/undangan/terima', open: (page) => page.goto(ids.invitation) },
         {
           name: 'kiosk: signed in (approved while signed in on the phone)', at: '/device', shows: 'main h1:only-of-type',
@@ -464,6 +474,14 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         },
         { name: 'a national identity provider', at: '/admin/masuk-nasional/inapas', shows: '#clientSecret', open: go('/admin/masuk-nasional/inapas') },
         { name: 'a national identity provider set by UPSTREAM_*', at: '/admin/masuk-nasional/ikd', open: go('/admin/masuk-nasional/ikd') },
+        { name: 'unit APIs', at: '/admin/api', shows: '#indicator', open: go('/admin/api') },
+        {
+          name: 'a new unit API with errors',
+          at: '/admin/api',
+          shows: '.error-summary',
+          open: async (page) => { await page.goto(url('/admin/api')); await submit(page, '/admin/api', { '#indicator': 'http://api.example.go.id', '#ttl': '5' }); },
+        },
+        { name: 'a unit API', at: `/admin/api/${ids.api}`, shows: '#clients', open: go(`/admin/api/${ids.api}`) },
         { name: 'staff and invitations', at: '/admin/staf', open: go('/admin/staf') },
         { name: 'citizen search', at: '/admin/warga', open: go('/admin/warga') },
         {

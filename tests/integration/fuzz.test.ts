@@ -142,6 +142,7 @@ const STAFF_FIELDS = [
   'q', 'reason', 'slug', 'name', 'unit', 'uses', 'hours', 'email', 'role', 'status', 'subject_type', 'high_assurance', 'allow', 'confirm',
   'jwks', 'nik', 'ktp_checked', 'phone', 'phone_checked', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'auth_method', 'contact', 'policy_uri',
   'label', 'issuer', 'clientId', 'authMethod', 'clientSecret', 'nikClaim', 'claim_name', 'verifiedAcr', 'enabled',
+  'indicator', 'clients', 'ttl',
 ];
 /**
  * Staff actions that take no field: a POST with a valid CSRF token is the action itself (approve,
@@ -152,6 +153,7 @@ const STAFF_FIELDS = [
 const FIELDLESS = new Set([
   '/admin/permintaan/:id/setujui', '/admin/token-registrasi/:id/cabut', '/admin/staf/undangan/:id/batal', '/admin/kunci/rotasi',
   '/admin/warga/:id/akhiri-sesi', '/developer/permintaan/:id/rahasia', '/admin/katalog/usulan/:id/setujui', '/admin/katalog/:id/hapus',
+  '/admin/api/:id/hapus',
 ]);
 /** Ids in paths that name nothing: a well-formed unknown one, malformed ones, a long one, unicode. */
 const FOREIGN_IDS = ['00000000-0000-4000-8000-000000000000', 'abc', '-1', 'x'.repeat(3000), encodeURIComponent('ñ😀<script>'), '..%2F..%2Fetc', encodeURIComponent("1' or '1'='1")];
@@ -171,7 +173,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
   const tables = [
     'units', 'clients', 'citizens', 'signing_keys', 'staff_roles', 'staff_invitations', 'developer_units', 'client_requests', 'initial_access_tokens',
     'totp_factors', 'recovery_codes', 'passkeys', 'webauthn_challenges', 'population_checks', 'account_tokens', 'outbox', 'logout_outbox',
-    'catalogue_entries', 'catalogue_proposals', 'upstream_providers',
+    'catalogue_entries', 'catalogue_proposals', 'upstream_providers', 'resource_servers', 'resource_server_clients',
   ];
   const snapshot = async () => ({
     ...(await server.testDb.db.query(`select ${tables.map((t) => `(select md5(coalesce(string_agg(r::text, ',' order by r::text), '')) from ${t} r) as ${t}`).join(', ')}`)).rows[0],
@@ -238,6 +240,10 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
       scopes: 'openid profile nik', nikClaim: 'nik', claimMap: { name: 'name', birthdate: 'birthdate', email: 'email', phone: 'phone_number' },
       verifiedAcr: '', mfaAcr: '', enabled: true,
     }, admin.id, '127.0.0.1');
+    // A unit's API that the client may obtain tokens for.
+    ids.api = (await instance.resourceServers.create({
+      indicator: 'https://api.bppkad.example.go.id/retribusi', name: 'Retribusi Daerah', scopes: ['retribusi:baca'], clientIds: [ids.clientId], accessTokenTtl: 300,
+    }, admin.id, '127.0.0.1')).id;
 
     roles.admin = { ...(await signedIn(ADMIN, AREAS.admin!, admin.totp)), router: adminRouter(instance as unknown as AppDeps, pass, pass) };
     roles.developer = { ...(await signedIn(DEV, AREAS.developer!)), router: developerRouter(instance as unknown as AppDeps, pass) };

@@ -14,12 +14,13 @@ import { unitAndStaffRoutes } from './units-staff.js';
 import { keyRoutes } from './keys.js';
 import { catalogueRoutes } from './catalogue.js';
 import { upstreamRoutes } from './upstreams.js';
+import { resourceServerRoutes } from './resource-servers.js';
 
 /**
  * What an admin console module adds its routes to, and what it works with. What reveals or grants
  * the most (revealing a NIK, inviting staff, approving a client, issuing a registration token,
- * rotating keys, changing the upstreams citizens sign in with) also needs `recentLogin`: a login
- * of the last minutes, not only a session.
+ * rotating keys, changing the upstreams citizens sign in with or the APIs clients may get tokens
+ * for) also needs `recentLogin`: a login of the last minutes, not only a session.
  */
 export type AdminModule = (router: Router, deps: AppDeps, recentLogin: Middleware) => void;
 
@@ -48,6 +49,6 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
     ].map((chart) => ({ ...chart, svg: stackedBars(chart.title, week.days, chart.series), colours: chart.series.map((_, k) => colourClass(k)) }));
     render(ctx, 'admin/home', { pending: pending.length, days: week.days, charts });
   });
-  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes, catalogueRoutes, upstreamRoutes]) module(router, deps, recentLogin);
+  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes, catalogueRoutes, upstreamRoutes, resourceServerRoutes]) module(router, deps, recentLogin);
   return router;
 }

@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Audit } from '../../audit/audit.js';
+import type { ResourceServers } from '../../clients/resource-servers.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { seeOther } from '../forms.js';
@@ -10,19 +11,30 @@ import type { InteractionStep } from './step.js';
 /** The scopes the provider asks the citizen to consent to. */
 const missingScopes = (details: InteractionDetails): string[] => (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
 
-/** The consent page: what the service asks to see, granted once per service and remembered. */
-export function consentStep({ provider, citizens, audit }: { provider: Provider; citizens: CitizenStore; audit: Audit }): InteractionStep {
+/** The scopes of units' APIs (resource indicators) the provider asks the citizen to consent to, by indicator. */
+const missingResourceScopes = (details: InteractionDetails) => (details.prompt.details.missingResourceScopes ?? {}) as Record<string, string[]>;
+
+/**
+ * The consent page: what the service asks to see, and which units' APIs it asks to use on the
+ * citizen's behalf with which scopes; granted once per service and remembered.
+ */
+export function consentStep({ provider, citizens, audit, resourceServers }: { provider: Provider; citizens: CitizenStore; audit: Audit; resourceServers: ResourceServers }): InteractionStep {
   return {
     page: {
       prompt: 'consent',
       async show(ctx, interaction) {
         const citizen = await citizens.findById(String(interaction.details.session?.accountId));
+        const apis = await Promise.all(Object.entries(missingResourceScopes(interaction.details)).map(async ([indicator, scopes]) => ({
+          name: (await resourceServers.findByIndicator(indicator))?.name ?? indicator,
+          scopes: scopes.join(', '),
+        })));
         render(ctx, 'interaction/consent', {
           action: interaction.action('consent'),
           abortAction: interaction.action('abort'),
           client: interaction.client,
           citizenName: citizen?.name ?? '',
           scopes: missingScopes(interaction.details).map((scope) => ({ scope })),
+          apis,
         });
       },
     },
@@ -39,11 +51,10 @@ export function consentStep({ provider, citizens, audit }: { provider: Provider;
         if (scopes.length) grant.addOIDCScope(scopes.join(' '));
         const claims = (missing.missingOIDCClaims as string[] | undefined) ?? [];
         if (claims.length) grant.addOIDCClaims(claims);
-        for (const [indicator, resourceScopes] of Object.entries((missing.missingResourceScopes ?? {}) as Record<string, string[]>)) {
-          grant.addResourceScope(indicator, resourceScopes.join(' '));
-        }
+        const resources = missingResourceScopes(details);
+        for (const [indicator, resourceScopes] of Object.entries(resources)) grant.addResourceScope(indicator, resourceScopes.join(' '));
         const grantId = await grant.save();
-        await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes } });
+        await audit({ type: 'consent.granted', citizenId: accountId, clientId, ip: ctx.ip, details: { scopes, ...(Object.keys(resources).length > 0 && { resources }) } });
         const to = await interaction.finish({ consent: { grantId } });
         seeOther(ctx, to);
       });

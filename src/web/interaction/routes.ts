@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type Provider from 'oidc-provider';
 import type { Audit } from '../../audit/audit.js';
 import type { ClientStore } from '../../clients/clients.js';
+import type { ResourceServers } from '../../clients/resource-servers.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
 import type { Passkeys } from '../../identity/passkeys.js';
@@ -47,6 +48,8 @@ interface Deps {
   throttle: Throttle;
   upstreamClient: UpstreamClient;
   upstreamAccounts: UpstreamAccounts;
+  /** The units' APIs a service may ask to use on the citizen's behalf (named on the consent page). */
+  resourceServers: ResourceServers;
 }
 
 /** The pages oidc-provider sends the browser to (/interaction/:uid): the sign-in, step by step. */
