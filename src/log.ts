@@ -30,10 +30,14 @@ export function redacted(value: unknown, levels = REDACTED_LEVELS): unknown {
   return copy ?? value;
 }
 
-/** A copy whose fields may be replaced: an array's items, an object's own fields, an Error shadowed (its class, message, stack and cause stay for pino's serializer). */
+/**
+ * A copy whose fields may be replaced: an array's items, an object's own fields; an Error's own
+ * fields on an object that inherits from it, so that its class, message, stack and cause stay for
+ * pino's serializer.
+ */
 function copyOf(value: object): Record<string, unknown> {
   if (Array.isArray(value)) return [...value] as unknown as Record<string, unknown>;
-  return value instanceof Error ? (Object.create(value) as Record<string, unknown>) : { ...value };
+  return value instanceof Error ? (Object.assign(Object.create(value), value) as Record<string, unknown>) : { ...value };
 }
 
 /**

@@ -28,9 +28,10 @@ export function cachedDiscovery(issuer: string): Middleware {
     const before = { ...ctx.response.headers };
     await next();
     if (ctx.status !== 200 || typeof ctx.body !== 'object' || Buffer.isBuffer(ctx.body)) return;
-    const headers = Object.entries(ctx.response.headers).filter(([name, value]) => before[name] !== value);
+    const headers = Object.entries(ctx.response.headers).flatMap(([name, value]): Array<[string, string | string[]]> =>
+      value === undefined || value === before[name] ? [] : [[name, typeof value === 'number' ? String(value) : value]]);
     // Never given again to another: a cookie (the provider sets none here).
     if (headers.some(([name]) => name === 'set-cookie')) return;
-    kept = { body: Buffer.from(JSON.stringify(ctx.body)), headers: headers.map(([name, value]) => [name, value as string | string[]]) };
+    kept = { body: Buffer.from(JSON.stringify(ctx.body)), headers };
   }
 }
