@@ -18,6 +18,8 @@ export interface Instance extends Services {
   app: Koa;
   /** Back-channel logout deliveries; main.ts runs deliverDue every few seconds. */
   singleLogout: SingleLogout;
+  /** Stops what this process does in the background: following the signing-key schedule. */
+  close(): void;
 }
 
 /** One process: the services plus the provider and the web app in front of them. */
@@ -28,6 +30,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
   await Promise.all([clients.followChanges(), citizens.followChanges(), services.resourceServers.followChanges()]);
+  const stopFollowingKeys = services.signingKeys.follow((err) => log.warn({ err }, 'signing key schedule not read'));
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const providerPages = createProviderPages(clients);
@@ -56,5 +59,5 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const csrfKey = sealer.keyedHash('csrf', 'form-token-key');
   const confirmations = createCibaConfirmations({ provider, db, clients, audit: services.audit });
   const app = createApp({ ...services, log, provider, cookieKeys, csrfKey, confirmations });
-  return { ...services, provider, app, singleLogout };
+  return { ...services, provider, app, singleLogout, close: stopFollowingKeys };
 }

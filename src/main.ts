@@ -93,6 +93,7 @@ async function serve(config: Config): Promise<number> {
       clearInterval(mailer);
       clearInterval(messages);
       clearInterval(logouts);
+      instance.close();
       sender.close();
       operatorSocket?.close();
       metricsServer?.close();

@@ -1,6 +1,7 @@
 import { sign } from 'node:crypto';
 import type { Middleware } from 'koa';
 import { ExternalSigningKey } from 'oidc-provider';
+import { nameRoute } from '../metrics.js';
 import { ALGORITHMS, type PublishedKey, type SigningAlg, type SigningKeys } from './keys.js';
 
 /**
@@ -92,18 +93,24 @@ export function scheduledSigningKeys(keys: SigningKeys): ExternalSigningKey[] {
 }
 
 /**
- * In front of the provider: keeps this process's copy of the schedule at most a few seconds old,
- * and serves the provider's jwks_uri (/jwks) from it: the public keys of every next, current and
- * previous key, current first (the provider's own JWKS is the keystore of its start).
+ * In front of the provider: serves its jwks_uri (/jwks) from this process's copy of the schedule
+ * (kept fresh by SigningKeys.follow): the public keys of every next, current and previous key,
+ * current first (the provider's own JWKS is the keystore of its start). The body is made once for
+ * each set of published keys, not at every request.
  */
-export function followKeySchedule(keys: SigningKeys): Middleware {
-  return async function keySchedule(ctx, next) {
-    await keys.fresh();
-    if (ctx.path !== '/jwks' || !['GET', 'HEAD'].includes(ctx.method)) return next();
-    const published = [...keys.published()].sort((a, b) => JWKS_ORDER[a.state] - JWKS_ORDER[b.state]);
+export function servePublishedKeys(keys: SigningKeys): Middleware {
+  let made: { published: readonly PublishedKey[]; body: Buffer } | undefined;
+  return function publishedKeys(ctx, next) {
+    if (ctx.path !== '/jwks' || (ctx.method !== 'GET' && ctx.method !== 'HEAD')) return next();
+    const published = keys.published();
+    if (made?.published !== published) {
+      const ordered = [...published].sort((a, b) => JWKS_ORDER[a.state] - JWKS_ORDER[b.state]);
+      made = { published, body: Buffer.from(JSON.stringify({ keys: ordered.map((key) => key.publicJwk) })) };
+    }
+    nameRoute(ctx, '/jwks');
     ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.type = 'application/jwk-set+json; charset=utf-8';
-    ctx.body = { keys: published.map((key) => key.publicJwk) };
+    ctx.body = made.body;
   };
 }

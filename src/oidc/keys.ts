@@ -61,6 +61,12 @@ function stateAt(key: Schedule, all: Schedule[], now: number): KeyState {
   return superseded ? 'previous' : 'current';
 }
 
+/** The first moment after now at which a key of the schedule changes state (Infinity: none will). */
+function nextStateChange(all: Schedule[], now: number): number {
+  const moments = all.flatMap((key) => [key.signingFrom.getTime(), key.retireAt?.getTime() ?? Infinity]);
+  return Math.min(Infinity, ...moments.filter((moment) => moment > now));
+}
+
 async function newSigningKey(alg: SigningAlg): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
   const jwk = await exportJWK(privateKey);
@@ -81,10 +87,10 @@ function keyMaterial(jwk: JWK): KeyMaterial {
  */
 export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotionSeconds: number) {
   let loaded: Array<Schedule & KeyMaterial> = [];
-  /** published() as last worked out: from which reading of the schedule, until when it holds. */
-  let publishedNow: { from: typeof loaded; until: number; keys: readonly PublishedKey[] } | undefined;
   let loadedAt = 0;
   let refreshing: Promise<void> | undefined;
+  /** published() until the next state change or the next read of the schedule, whichever comes first. */
+  let published: { keys: readonly PublishedKey[]; until: number } | undefined;
 
   /** Adds a new key of this algorithm, published now and signing after delaySeconds. */
   async function addKey(tx: Queryable, alg: SigningAlg, delaySeconds: number): Promise<string> {
@@ -116,6 +122,13 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
     );
     loaded = rows.map(({ private_jwk_enc, ...schedule }) => ({ ...schedule, ...keyMaterial(JSON.parse(openStored(sealer, PURPOSE, private_jwk_enc)) as JWK) }));
     loadedAt = readAt;
+    published = undefined;
+  }
+
+  /** Reads the schedule now (joining a read already under way). */
+  function reload(): Promise<void> {
+    refreshing ??= refresh().finally(() => (refreshing = undefined));
+    return refreshing;
   }
 
   return {
@@ -129,26 +142,34 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
 
     /** Reads the schedule again when this process's copy is more than a few seconds old. */
     fresh(): Promise<void> {
-      if (Date.now() - loadedAt < REFRESH_MS) return Promise.resolve();
-      refreshing ??= refresh().finally(() => (refreshing = undefined));
-      return refreshing;
+      return Date.now() - loadedAt < REFRESH_MS ? Promise.resolve() : reload();
     },
 
     /**
-     * The published keys (next, current, previous) by this process's clock, the newest first. Asked
-     * several times for every token signed: worked out again only when the schedule was read again
-     * or a key's state has changed since (a key started signing or retired).
+     * A serving process: reads the schedule again every few seconds, in the background (requests
+     * never wait for it), until the returned function is called. A failed read keeps the copy,
+     * whose keys still change state on time, and is tried again at the next round.
+     */
+    follow(onError: (error: unknown) => void): () => void {
+      const timer = setInterval(() => reload().catch(onError), REFRESH_MS);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+
+    /**
+     * The published keys (next, current, previous) by this process's clock, the newest first. The
+     * same array until a key changes state or the schedule is read again: callers may compare it.
      */
     published(): readonly PublishedKey[] {
       const now = Date.now();
-      if (publishedNow?.from === loaded && now < publishedNow.until) return publishedNow.keys;
-      const keys = loaded
-        .map((key) => ({ ...key, state: stateAt(key, loaded, now) }))
-        .filter((key) => key.state !== 'retired')
-        .sort((a, b) => b.signingFrom.getTime() - a.signingFrom.getTime() || ALGORITHMS.indexOf(a.alg) - ALGORITHMS.indexOf(b.alg));
-      const changes = loaded.flatMap((key) => [key.signingFrom.getTime(), key.retireAt?.getTime() ?? Infinity]).filter((at) => at > now);
-      publishedNow = { from: loaded, until: Math.min(...changes), keys };
-      return keys;
+      if (!published || now >= published.until) {
+        const keys = loaded
+          .map((key) => ({ ...key, state: stateAt(key, loaded, now) }))
+          .filter((key) => key.state !== 'retired')
+          .sort((a, b) => b.signingFrom.getTime() - a.signingFrom.getTime() || ALGORITHMS.indexOf(a.alg) - ALGORITHMS.indexOf(b.alg));
+        published = { keys, until: nextStateChange(loaded, now) };
+      }
+      return published.keys;
     },
 
     /** Every key with its state and times, without private material. */
@@ -186,7 +207,10 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
         await audit({ type: 'keys.rotated', actor, details: result }, tx);
         return result;
       });
-      loadedAt = 0;
+      // This process publishes the new keys at once (the others within a few seconds): a read
+      // already under way may have begun before the rotation, so a new one follows it.
+      await refreshing?.catch(() => {});
+      await reload();
       return rotated;
     },
   };

@@ -26,7 +26,8 @@ import { profileRoutes } from './account/profile-routes.js';
 import { phoneRoutes } from './account/phone-routes.js';
 import { factorRoutes } from './account/factor-routes.js';
 import { confirmationRoutes } from './account/confirmation-routes.js';
-import { followKeySchedule } from '../oidc/key-rotation.js';
+import { servePublishedKeys } from '../oidc/key-rotation.js';
+import { cachedDiscovery } from './discovery-cache.js';
 import { readinessProblems } from '../readiness.js';
 import { requestLogging } from './request-log.js';
 import { refuseUnstorableUrls } from './input-guard.js';
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): Koa {
   // added (the entries before it are whatever the client sent).
   app.maxIpsCount = 1;
 
+  // What every answer gets (docs/performance.md has what each costs).
   app.use(requestLogging(log, config.trustProxy));
   app.use(deps.metrics.http);
   app.use(securityHeaders(https));
@@ -89,20 +91,24 @@ export function createApp(deps: AppDeps): Koa {
     if (ctx.status === 503) ctx.set('Retry-After', '5');
   });
   app.use(refuseUnstorableUrls);
+  // The provider's error pages (a person's browser at a JSON endpoint) are in the person's language too.
   app.use(language);
   app.use(errorPages(log, deps.audit));
-  app.use(csrfProtection(deps.csrfKey, https));
 
-  provider.use(followKeySchedule(deps.signingKeys));
+  // The provider's endpoints that never show a page go to it at once, past our pages' routers and
+  // what only they need; discovery and the JWKS are answered from memory.
   const toProvider = mount(provider);
+  app.use(cachedDiscovery(config.issuer));
+  app.use(servePublishedKeys(deps.signingKeys));
+  app.use((ctx, next) => (PAGELESS_PROVIDER_PATHS.has(ctx.path) ? toProvider(ctx, next) : next()));
+
+  app.use(csrfProtection(deps.csrfKey, https));
   // Each code tried on the user-code page counts against the address, so that codes cannot be
   // guessed (the page's form is the provider's, checked by its own xsrf token).
   app.use(async (ctx, next) => {
     if (ctx.method === 'POST' && ctx.path === USER_CODE_PAGE && !(await withinIpLimit(ctx, deps.throttle, 'code'))) return;
     await next();
   });
-  // The provider's endpoints that never show a page go to it at once, past our pages' routers.
-  app.use((ctx, next) => (PAGELESS_PROVIDER_PATHS.has(ctx.path) ? toProvider(ctx, next) : next()));
 
   const pages = new Router();
   pages.get('/privasi', (ctx) => render(ctx, 'privacy'));

@@ -9,7 +9,7 @@ const NUL = /%00|\u0000/i;
  * sees it. No page or protocol parameter needs either, and
  * PostgreSQL refuses both in text and jsonb (an error, where an answer was due).
  */
-export async function refuseUnstorableUrls(ctx: Context, next: Next) {
+export function refuseUnstorableUrls(ctx: Context, next: Next) {
   let path: string | undefined;
   try {
     path = decodeURIComponent(ctx.path);
@@ -22,5 +22,5 @@ export async function refuseUnstorableUrls(ctx: Context, next: Next) {
     ctx.body = 'Permintaan tidak valid. / Bad request.';
     return;
   }
-  await next();
+  return next();
 }

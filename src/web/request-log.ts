@@ -16,16 +16,20 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
  */
 export function requestLogging(log: Logger, trustProxy: boolean) {
   return function requestLog(ctx: Context, next: Next) {
-    const sent = ctx.get('x-request-id');
-    const requestId = trustProxy && REQUEST_ID.test(sent) ? sent : randomUUID();
+    const sent = trustProxy ? ctx.get('x-request-id') : '';
+    const requestId = REQUEST_ID.test(sent) ? sent : randomUUID();
     ctx.set('X-Request-Id', requestId);
-    const started = performance.now();
-    return requestContext.run({ requestId }, async () => {
-      try {
-        await next();
-      } finally {
-        log.info({ method: ctx.method, route: routeOf(ctx), status: ctx.status, ms: Math.round(performance.now() - started), ip: ctx.ip }, 'request');
-      }
-    });
+    return requestContext.run({ requestId }, answerAndLog, ctx, next, log, performance.now());
   };
+}
+
+/** The rest of the chain, then the request's line (made only when the level writes it). */
+async function answerAndLog(ctx: Context, next: Next, log: Logger, started: number): Promise<void> {
+  try {
+    await next();
+  } finally {
+    if (log.isLevelEnabled('info')) {
+      log.info({ method: ctx.method, route: routeOf(ctx), status: ctx.status, ms: Math.round(performance.now() - started), ip: ctx.ip }, 'request');
+    }
+  }
 }

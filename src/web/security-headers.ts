@@ -6,19 +6,29 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
  * a form post (Chromium enforces it there), so pages whose form ends at a relying party add that
  * party's origin with allowFormActions.
  */
-function contentSecurityPolicy(): string {
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-  ].join('; ');
-}
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+/** The headers of every answer. */
+const HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Content-Security-Policy', CONTENT_SECURITY_POLICY],
+  ['X-Content-Type-Options', 'nosniff'],
+  ['X-Frame-Options', 'DENY'],
+  ['Referrer-Policy', 'no-referrer'],
+  ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+  ['Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()'],
+];
+const STRICT_TRANSPORT_SECURITY = ['Strict-Transport-Security', 'max-age=31536000; includeSubDomains'] as const;
 
 /** Adds origins to the form-action directive of the policy already set on this response. */
 export function allowFormActions(ctx: Context, origins: string[]): void {
@@ -40,7 +50,7 @@ export function allowFrames(ctx: Context, origins: string[]): void {
  */
 function allowRelyingPartyFormTarget(ctx: KoaContextWithOIDC): void {
   const { client, params } = ctx.oidc ?? {};
-  if (!client || !params || !ctx.response.is('html')) return;
+  if (!client || !params) return;
   const targets = [
     typeof params.redirect_uri === 'string' && client.redirectUriAllowed(params.redirect_uri) ? params.redirect_uri : undefined,
     typeof params.post_logout_redirect_uri === 'string' && client.postLogoutRedirectUriAllowed(params.post_logout_redirect_uri)
@@ -51,17 +61,14 @@ function allowRelyingPartyFormTarget(ctx: KoaContextWithOIDC): void {
 }
 
 export function securityHeaders(httpsOnly: boolean) {
+  const headers = httpsOnly ? [...HEADERS, STRICT_TRANSPORT_SECURITY] : HEADERS;
   return async function securityHeadersMiddleware(ctx: Context, next: Next) {
-    ctx.set('Content-Security-Policy', contentSecurityPolicy());
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
-    ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
-    if (httpsOnly) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    for (const [name, value] of headers) ctx.set(name, value);
     await next();
-    allowRelyingPartyFormTarget(ctx as KoaContextWithOIDC);
-    if (ctx.response.is('html')) ctx.set('Cache-Control', 'no-store');
+    // Pages only (the answers' type as set by Koa's ctx.type, without parameters).
+    if (ctx.response.type === 'text/html') {
+      allowRelyingPartyFormTarget(ctx as KoaContextWithOIDC);
+      ctx.set('Cache-Control', 'no-store');
+    }
   };
 }

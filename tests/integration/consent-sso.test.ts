@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.js';
-import { createInstance } from '../../src/instance.js';
+import { createInstance, type Instance } from '../../src/instance.js';
 import { createLogger } from '../../src/log.js';
 import { pairwiseSubject } from '../../src/oidc/pairwise.js';
 import { createSealer, newSecret } from '../../src/secrets.js';
@@ -217,10 +217,11 @@ describe('consent and single sign-on across units', () => {
     // As after a restart: another process of the instance, its own provider, the same database.
     const other = http.createServer();
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    let instance: Instance | undefined;
     try {
       const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
       const config = loadConfig({ ISSUER: url, DATA_DIR: server.instance.config.dataDir, ENCRYPTION_KEY: key, LOG_LEVEL: 'silent', ...TEST_ENV });
-      const instance = await createInstance(await createServices(config, server.testDb.db), createLogger(config.logLevel));
+      instance = await createInstance(await createServices(config, server.testDb.db), createLogger(config.logLevel));
       other.on('request', instance.app.callback());
       const rp = await relyingParty(url, aClient.clientId, aClient.clientSecret);
       const there = new Agent(url);
@@ -231,6 +232,7 @@ describe('consent and single sign-on across units', () => {
       const tokens = await oidc.authorizationCodeGrant(rp, new URL(landed), request.checks);
       expect(tokens.claims()!.sub).toBe(seen.a);
     } finally {
+      instance?.close();
       other.closeAllConnections();
       await new Promise((resolve) => other.close(resolve));
     }

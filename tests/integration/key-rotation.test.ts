@@ -4,7 +4,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { RETIRE_AFTER_SECONDS } from '../../src/oidc/keys.js';
 import { TTL } from '../../src/oidc/provider.js';
 import { AFTER_LOGOUT, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { jwks, kidOf, untilPublished } from '../support/keys.js';
+import { jwks, kidOf, sleepUntil, untilPublished } from '../support/keys.js';
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -115,4 +115,27 @@ describe('signing-key rotation in one process', () => {
     // The rotation is complete: the next one may start.
     await expect(keys.rotate('admin@example.id')).resolves.toMatchObject({ retiring: expect.arrayContaining(rotated.published) });
   }, 120_000);
+});
+
+describe('a process between two reads of the schedule', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ KEY_PROMOTION_SECONDS: '10' });
+  });
+  afterAll(() => server.close());
+
+  test('its keys change state on time, and its JWKS with them', async () => {
+    const keys = server.instance.signingKeys;
+    const rotated = await keys.rotate('admin@example.id');
+    // From here on the process does not read the schedule again.
+    server.instance.close();
+    const states = (kids: string[]) => kids.map((kid) => keys.published().find((key) => key.kid === kid)?.state);
+    const currentFirst = async () => (await jwks(server.url)).keys.slice(0, 2).map((key) => key.kid!).sort();
+    expect(states(rotated.published)).toEqual(['next', 'next']);
+    expect(await currentFirst()).toEqual([...rotated.retiring].sort());
+    await sleepUntil(rotated.signingFrom);
+    expect(states(rotated.published)).toEqual(['current', 'current']);
+    expect(states(rotated.retiring)).toEqual(['previous', 'previous']);
+    expect(await currentFirst()).toEqual([...rotated.published].sort());
+  });
 });

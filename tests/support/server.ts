@@ -48,6 +48,7 @@ export async function startTestServer(env: Record<string, string> = {}, { hostna
     testDb,
     clock: testClock,
     async close() {
+      instance.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await testDb.drop();
