@@ -7,7 +7,6 @@ import type { AuditEvent } from './audit/audit.js';
 import type { Db } from './db/db.js';
 import type { Channel } from './messaging/outbox.js';
 import type { DeliveryResult } from './messaging/sender.js';
-import { countLiveSessions } from './oidc/payloads.js';
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export type LoginResult = 'succeeded' | 'failed' | 'throttled' | 'second_factor_failed';
@@ -17,7 +16,7 @@ export type LoginResult = 'succeeded' | 'failed' | 'throttled' | 'second_factor_
  * METRICS_PORT only (serveMetrics), never on the public port. Counts carry no identifiers: labels
  * are routes (patterns, not paths), statuses, event types, units and grant types.
  */
-export function createMetrics(db: Db) {
+export function createMetrics(db: Db, { liveSessions }: { liveSessions: () => Promise<number> }) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -60,7 +59,7 @@ export function createMetrics(db: Db) {
       },
     });
   const countOf = (sql: string) => async () => (await db.query<{ n: number }>(sql)).rows[0]!.n;
-  countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', () => countLiveSessions(db));
+  countGauge('kediri_active_sessions', 'Sign-in sessions not yet expired', liveSessions);
   countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', countOf('select count(*)::int as n from outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_message_outbox_backlog', 'WhatsApp and SMS messages waiting to be sent', countOf('select count(*)::int as n from message_outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', countOf('select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null'));

@@ -34,7 +34,7 @@ import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createAccountSessions } from './oidc/account-sessions.js';
-import { deleteClientPayloads } from './oidc/payloads.js';
+import { countLiveSessions, deleteClientPayloads } from './oidc/payloads.js';
 import { createUpstreams, upstreamAddress } from './federation/upstreams.js';
 import { createUpstreamAccounts } from './federation/upstream-accounts.js';
 import { createUpstreamClient } from './federation/upstream-client.js';
@@ -48,7 +48,7 @@ import { createLogger, type Logger } from './log.js';
 export async function createServices(config: Config, db: Db, log: Logger = createLogger('silent'), clock: Clock = systemClock) {
   await migrate(db);
   const sealer = createSealer(await resolveEncryptionKey(config));
-  const metrics = createMetrics(db);
+  const metrics = createMetrics(db, { liveSessions: () => countLiveSessions(db) });
   // Every audited event is counted, and logged as a line of its own (the details never hold secrets or NIKs).
   const audit = createAudit(db, (event) => {
     metrics.securityEvent(event);

@@ -122,16 +122,17 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     /**
      * An authorization code is consumed at once, and only once (the second redemption fails). A
      * refresh token is rotated: the provider consumes it and stores its successor right after, in
-     * the same request, and the two are written in one statement (a pending write); of two
-     * concurrent rotations of one token only one succeeds (the other: invalid_grant), unless this
-     * request took the token's grace use (findWhere).
+     * the same request, and the two are written in one statement (a pending write). Of two
+     * concurrent rotations of one token, the one that finds it rotated goes on as the grace use
+     * (like a refresh just after a rotation, findWhere); past that, invalid_grant.
      */
     async consume(id: string): Promise<void> {
       const request = thisRequest();
       const consume = { sql: `${CONSUME} where model = $1 and id = $2 and consumed_at is null`, params: [this.model, id] };
       if (this.model === 'RefreshToken' && request) {
-        const grace = request.marks.has(graceMark(id));
-        return this.pend(request, { ...consume, ...(!grace && { refusal: () => new errors.InvalidGrant('refresh token already used') }) });
+        if (request.marks.has(graceMark(id))) return this.pend(request, consume);
+        // Rotated meanwhile by a concurrent request: this one is that rotation's grace use, if it is still to be had.
+        return this.pend(request, { ...consume, refusal: () => new errors.InvalidGrant('refresh token already used'), excused: () => this.takeGrace(id) });
       }
       request?.reads.clear();
       const result = await send(db, request, consume);
@@ -223,8 +224,9 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     /** True for the one caller that gets a recently rotated refresh token's grace use. */
     private async takeGrace(id: string): Promise<boolean> {
       const taken = await db.query(
-        "update oidc_payloads set grace_used = true where model = 'RefreshToken' and id = $1 and not grace_used",
-        [id],
+        `update oidc_payloads set grace_used = true
+         where model = 'RefreshToken' and id = $1 and not grace_used and consumed_at > now() - make_interval(secs => $2::int)`,
+        [id, graceSeconds],
       );
       return taken.rowCount === 1;
     }

@@ -15,6 +15,8 @@ export interface Statement {
  */
 export interface PendingWrite extends Statement {
   refusal?: () => Error;
+  /** When it changed nothing: whether the request may go on all the same (and the write it went with is sent alone). */
+  excused?: () => Promise<boolean>;
 }
 
 /**
@@ -68,8 +70,9 @@ export async function send<T>(db: Db, state: RequestState | undefined, statement
   const { ctes, params, guard } = asCtes(pending);
   const main = renumber(statement.sql(guard), params.length);
   const result = await db.query<T>(`with ${ctes} ${main}`, [...params, ...statement.params]);
-  if (result.rowCount === 0 && pending.some((write) => write.refusal)) refuse(pending);
-  return result;
+  if (result.rowCount > 0 || !pending.some((write) => write.refusal)) return result;
+  await refuseUnlessExcused(pending);
+  return db.query<T>(statement.sql('true'), statement.params);
 }
 
 /** Sends what this request still has pending (see RequestState): the end of every provider request. */
@@ -83,7 +86,7 @@ async function sendPending(db: Db, state: RequestState): Promise<void> {
   state.pending = [];
   const { ctes, params, guard } = asCtes(pending);
   const { rows } = await db.query<{ changed: boolean }>(`with ${ctes} select ${guard} as changed`, params);
-  if (!rows[0]!.changed) refuse(pending);
+  if (!rows[0]!.changed) await refuseUnlessExcused(pending);
 }
 
 function asCtes(pending: PendingWrite[]) {
@@ -97,8 +100,11 @@ function asCtes(pending: PendingWrite[]) {
   return { ctes: ctes.join(', '), params, guard: required.length ? required.join(' and ') : 'true' };
 }
 
-function refuse(pending: PendingWrite[]): never {
-  throw pending.find((write) => write.refusal)!.refusal!();
+/** A required pending write changed nothing: its refusal, unless it is excused (one required write only). */
+async function refuseUnlessExcused(pending: PendingWrite[]): Promise<void> {
+  const required = pending.filter((write) => write.refusal);
+  if (required.length === 1 && (await required[0]!.excused?.())) return;
+  throw required[0]!.refusal!();
 }
 
 const renumber = (sql: string, offset: number) => (offset ? sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`) : sql);

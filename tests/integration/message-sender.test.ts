@@ -32,7 +32,7 @@ const log = capture(lines);
 beforeAll(async () => {
   testDb = await createTestDb();
   [wa, sms] = await Promise.all([startMessageGateway('whatsapp', WA_TOKEN), startMessageGateway('sms', SMS_TOKEN)]);
-  metrics = createMetrics(testDb.db);
+  metrics = createMetrics(testDb.db, { liveSessions: async () => 0 });
 });
 afterAll(async () => {
   await Promise.all([wa.close(), sms.close()]);
