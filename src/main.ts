@@ -5,7 +5,6 @@ import { DataDirBusy, openDatabase } from './db/open.js';
 import { createServices } from './services.js';
 import { createLogger } from './log.js';
 import { superviseWorkers } from './workers.js';
-import { doctor } from './doctor.js';
 import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
@@ -140,7 +139,10 @@ export async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   // The doctor reports a bad configuration in its own words, among its other checks.
-  if (argv[0] === 'doctor') return doctor(process.env, (line) => process.stdout.write(`${line}\n`));
+  if (argv[0] === 'doctor') {
+    const { doctor } = await import('./doctor.js');
+    return doctor(process.env, (line) => process.stdout.write(`${line}\n`));
+  }
   let config: Config;
   try {
     config = loadConfig();

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import type { Clock } from '../clock.js';
@@ -17,6 +15,8 @@ const RECOVERY_CODES = 10;
 const DRIFT_SECONDS = 30;
 /** How long a shown secret may wait for its first code. */
 const ENROLMENT_MINUTES = 15;
+/** otplib and qrcode are loaded when a second factor is first used, not at every start. */
+const otp = () => import('otplib');
 
 /** XXXXX-XXXXX from an alphabet without look-alikes (no 0/O, 1/I/L). */
 function newRecoveryCode(): string {
@@ -139,14 +139,15 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       if (existing.rows[0]?.confirmed) return undefined;
       let secret = existing.rows[0]?.fresh ? sealer.open(SECRET, existing.rows[0].secret_enc) : undefined;
       if (!secret) {
-        secret = generateSecret();
+        secret = (await otp()).generateSecret();
         await db.query(
           `insert into totp_factors (citizen_id, secret_enc) values ($1, $2)
            on conflict (citizen_id) do update set secret_enc = excluded.secret_enc, created_at = now() where totp_factors.confirmed_at is null`,
           [citizen.id, sealer.seal(SECRET, secret)],
         );
       }
-      const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
+      const uri = (await otp()).generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
+      const { default: QRCode } = await import('qrcode');
       return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
     },
 
@@ -163,7 +164,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       );
       const secretEnc = pending.rows[0]?.secret_enc;
       if (!secretEnc || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
+      const result = await (await otp()).verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
       if (!result.valid) return false;
       return db.transaction(async (tx) => {
         const confirmed = await tx.query(
@@ -183,7 +184,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       );
       const factor = rows[0];
       if (!factor || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({
+      const result = await (await otp()).verify({
         secret: sealer.open(SECRET, factor.secret_enc),
         token: code,
         epoch: epoch(),

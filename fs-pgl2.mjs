@@ -1,0 +1,15 @@
+import { openPgliteDb } from './dist/db/pglite.js';
+import { rmSync, cpSync } from 'node:fs';
+const t = () => performance.now();
+rmSync('/tmp/fs/pg-c', { recursive: true, force: true });
+let t0 = t();
+cpSync('/tmp/fs/pg-a', '/tmp/fs/pg-c', { recursive: true });
+console.log('cp', (t() - t0).toFixed(0)); t0 = t();
+const c = await openPgliteDb('/tmp/fs/pg-c');
+console.log('open copy', (t() - t0).toFixed(0)); t0 = t();
+console.log((await c.query('select count(*) from schema_migrations')).rows);
+await c.close();
+t0 = t();
+const d = await openPgliteDb('/tmp/fs/pg-c');
+console.log('reopen', (t() - t0).toFixed(0)); t0 = t();
+await d.close();
