@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 
 const builtAt = new URL('../dist/BUILT_AT', import.meta.url);
-const sources = [new URL('../src/', import.meta.url), new URL('../migrations/', import.meta.url)];
+const src = new URL('../src/', import.meta.url);
+const migrations = new URL('../migrations/', import.meta.url);
 
 /** The newest modification time under dir (a folder's own changes when a file is added, renamed or removed). */
 function newestChange(dir) {
@@ -18,13 +19,14 @@ function newestChange(dir) {
   return newest;
 }
 
-const buildIsCurrent = existsSync(builtAt) && sources.filter(existsSync).every((dir) => newestChange(dir) <= statSync(builtAt).mtimeMs);
+const buildIsCurrent =
+  existsSync(builtAt) && (!existsSync(src) || Math.max(newestChange(src), newestChange(migrations)) <= statSync(builtAt).mtimeMs);
 let main;
 if (buildIsCurrent) {
   ({ main } = await import('../dist/main.js'));
 } else {
   const { register } = await import('tsx/esm/api').catch(() => {
-    process.stderr.write('kediri-id: src/ or migrations/ changed since the build in dist/, and tsx (a development dependency) is not installed to run the sources: npm run build\n');
+    process.stderr.write('kediri-id: src/ or migrations/ changed since the build in dist/, and tsx (a development dependency) is not there to run the sources: build again (npm ci, or npm run build)\n');
     process.exit(2);
   });
   register();

@@ -7,7 +7,7 @@
 //   nothing under src/ or migrations/ is newer.
 // The old build goes first; the new one is made in dist.new/ and renamed to dist/ when whole, so
 // a process that starts meanwhile, or after a failed build, finds none and runs the sources.
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -16,10 +16,17 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const next = `${root}dist.new`;
 const began = new Date();
 
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  console.error('The build needs the development dependencies (TypeScript): npm ci, then npm prune --omit=dev to drop them.');
+  process.exit(1);
+}
 rmSync(next, { recursive: true, force: true });
 rmSync(`${root}dist`, { recursive: true, force: true });
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', next], { cwd: root, stdio: 'inherit' });
+const compiled = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', next], { cwd: root, stdio: 'inherit' });
+if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 cpSync(`${root}src`, next, { recursive: true, filter: (path) => !path.endsWith('.ts') });
 
 const { PGLITE_TEMPLATE } = await import(`${next}/db/open.js`);
