@@ -19,11 +19,11 @@ const exists = (path: string) => stat(path).then(() => true, () => false);
  * fraction of a second, PGlite's own initdb several seconds of WebAssembly. The copy is made
  * under another name and renamed, so that a copy cut short is never taken for a database.
  */
-async function copyTemplate(dir: string): Promise<void> {
-  if ((await exists(dir)) || !(await exists(PGLITE_TEMPLATE))) return;
+async function copyTemplate(template: string, dir: string): Promise<void> {
+  if ((await exists(dir)) || !(await exists(template))) return;
   const copy = `${dir}.copying`;
   await rm(copy, { recursive: true, force: true });
-  await cp(PGLITE_TEMPLATE, copy, { recursive: true });
+  await cp(template, copy, { recursive: true });
   await rename(copy, dir);
 }
 
@@ -50,15 +50,18 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   }
 }
 
-/** PostgreSQL when DATABASE_URL is set, else the embedded PGlite in DATA_DIR (locked to this process). */
-export async function openDatabase(config: Config): Promise<Db> {
+/**
+ * PostgreSQL when DATABASE_URL is set, else the embedded PGlite in DATA_DIR (locked to this
+ * process), a copy of the template when DATA_DIR has none yet.
+ */
+export async function openDatabase(config: Config, template = PGLITE_TEMPLATE): Promise<Db> {
   if (config.databaseUrl) return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
   const unlock = await lockDataDir(config.dataDir);
   try {
     // Loaded only here: a process on PostgreSQL does not carry PGlite (some 35 MB resident).
     const { openPgliteDb } = await import('./pglite.js');
     const dir = join(config.dataDir, 'pglite');
-    await copyTemplate(dir);
+    await copyTemplate(template, dir);
     const db = await openPgliteDb(dir);
     return {
       ...db,
