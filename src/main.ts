@@ -34,10 +34,9 @@ async function readStdin(): Promise<string> {
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
-  // Loaded here only: the operator commands do not need the provider.
-  const { createInstance } = await import('./instance.js');
   const { services, instance } = await (async () => {
-    const services = await createServices(config, db, log);
+    // Loaded here only (the operator commands do not need the provider), while the database migrates.
+    const [services, { createInstance }] = await Promise.all([createServices(config, db, log), import('./instance.js')]);
     return { services, instance: await createInstance(services, log) };
   })().catch(async (error: unknown) => {
     // Nothing is served: let go of the database (and its lock) so that the process can end.
