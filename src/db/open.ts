@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import lockfile from 'proper-lockfile';
 import type { Config } from '../config.js';
 import type { Db } from './db.js';
-import { openPgDb } from './pg.js';
 
 /**
  * An embedded database with the migrations of the build applied, made by the build
@@ -55,7 +54,11 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
  * process), a copy of the template when DATA_DIR has none yet.
  */
 export async function openDatabase(config: Config, template = PGLITE_TEMPLATE): Promise<Db> {
-  if (config.databaseUrl) return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
+  if (config.databaseUrl) {
+    // Loaded only here, as PGlite below: each database's driver only where it is used.
+    const { openPgDb } = await import('./pg.js');
+    return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
+  }
   const unlock = await lockDataDir(config.dataDir);
   try {
     // Loaded only here: a process on PostgreSQL does not carry PGlite (some 35 MB resident).
