@@ -35,8 +35,14 @@ async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
   const { services, instance } = await (async () => {
-    // Loaded here only (the operator commands do not need the provider), while the database migrates.
-    const [services, { createInstance }] = await Promise.all([createServices(config, db, log), import('./instance.js')]);
+    // Loaded here only (the operator commands do not need the provider), while the database
+    // migrates and the signing keys are read, or made (an RSA key takes up to a few tenths of a second).
+    const withKeys = async () => {
+      const services = await createServices(config, db, log);
+      await services.signingKeys.ensure();
+      return services;
+    };
+    const [services, { createInstance }] = await Promise.all([withKeys(), import('./instance.js')]);
     return { services, instance: await createInstance(services, log) };
   })().catch(async (error: unknown) => {
     // Nothing is served: let go of the database (and its lock) so that the process can end.
