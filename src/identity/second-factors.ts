@@ -137,17 +137,17 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
         [citizen.id],
       );
       if (existing.rows[0]?.confirmed) return undefined;
+      const [{ generateSecret, generateURI }, { default: QRCode }] = await Promise.all([otp(), import('qrcode')]);
       let secret = existing.rows[0]?.fresh ? sealer.open(SECRET, existing.rows[0].secret_enc) : undefined;
       if (!secret) {
-        secret = (await otp()).generateSecret();
+        secret = generateSecret();
         await db.query(
           `insert into totp_factors (citizen_id, secret_enc) values ($1, $2)
            on conflict (citizen_id) do update set secret_enc = excluded.secret_enc, created_at = now() where totp_factors.confirmed_at is null`,
           [citizen.id, sealer.seal(SECRET, secret)],
         );
       }
-      const uri = (await otp()).generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
-      const { default: QRCode } = await import('qrcode');
+      const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
       return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
     },
 
