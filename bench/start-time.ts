@@ -89,7 +89,8 @@ async function withFreshDatabase<T>(databaseUrl: string, fn: (url: string) => Pr
 
 /**
  * The start times with env (its PORT, ISSUER's host, DATA_DIR and DATABASE_URL are replaced): the
- * embedded database in a temporary DATA_DIR, and PostgreSQL when databaseUrl is given.
+ * embedded database in a temporary DATA_DIR, and PostgreSQL, with env's WORKERS, when databaseUrl
+ * is given.
  */
 export async function measureStartTimes(env: NodeJS.ProcessEnv, databaseUrl?: string): Promise<StartTime[]> {
   // The build as `npm install` makes it, of the code as it is now: older than the sources,
@@ -98,8 +99,10 @@ export async function measureStartTimes(env: NodeJS.ProcessEnv, databaseUrl?: st
   const times: StartTime[] = [];
   const dataDir = await mkdtemp(join(os.tmpdir(), 'kediri-start-'));
   try {
+    // The embedded database belongs to one process: no WORKERS there.
     const embedded: NodeJS.ProcessEnv = { ...env, DATA_DIR: dataDir };
     delete embedded.DATABASE_URL;
+    delete embedded.WORKERS;
     times.push({ name: 'start, embedded, empty DATA_DIR', ...(await timeOneStart(embedded)), targetSeconds: 5 });
     times.push({ name: 'start, embedded, restart', ...(await timeOneStart(embedded)), targetSeconds: 2.5 });
     if (databaseUrl) {
