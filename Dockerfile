@@ -1,19 +1,34 @@
 # Kediri ID: one image, run as many identical containers as needed in front of one PostgreSQL.
-# No build step: bin/kediri-id.js runs the TypeScript sources through tsx (a runtime dependency).
+# The first stage installs every dependency and compiles the TypeScript (npm run build); the image
+# takes from it the compiled code (dist/) and the production dependencies only.
+FROM node:24-bookworm-slim AS build
+
+WORKDIR /app
+
+# The dependencies in a layer of their own, which a change to the code does not invalidate; their
+# install scripts run (npm rebuild), the build waits for the code.
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts && npm rebuild
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY migrations ./migrations
+# The embedded database's template (dist/pglite-template) stays out: the image runs on PostgreSQL.
+RUN npm run build && rm -rf dist/pglite-template && npm prune --omit=dev
+
 FROM node:24-bookworm-slim
 
 WORKDIR /app
 
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
-
 # The code stays owned by root (read-only to the app); only the data directory is the app's.
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
 COPY bin ./bin
-COPY src ./src
 COPY views ./views
 COPY static ./static
 COPY migrations ./migrations
-COPY tsconfig.json ./
 RUN mkdir -p /app/data && chown node:node /app/data
 
 USER node

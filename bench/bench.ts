@@ -27,6 +27,7 @@ import { loadConfig } from '../src/config.js';
 import { SEED_EMAIL_DOMAIN } from '../src/identity/seed.js';
 import { newSecret } from '../src/secrets.js';
 import { csrfTokenOf } from '../tests/support/agent.js';
+import { formatStartTimes, measureStartTimes } from './start-time.js';
 import { BenchAgent, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -223,6 +224,8 @@ async function main() {
   const database = config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
   const proxyHeaders = { 'x-forwarded-proto': 'https' };
 
+  // The start times first, while nothing else of the benchmark runs (bench/start-time.ts).
+  const startTimes = await measureStartTimes(env, config.databaseUrl);
   const log = createWriteStream(join(dataDir, 'server.log'));
   console.error(`starting Kediri ID on ${origin} (${database}); log: ${join(dataDir, 'server.log')}`);
   // BENCH_CPU_PROFILE=<dir>: the server writes a V8 CPU profile there when it stops.
@@ -476,6 +479,8 @@ async function main() {
       `per core = operations per second of the server processes' CPU time (utime+stime); the load generator and PostgreSQL share the machine.`,
       `statements/op = database statements per operation, counted by the server's driver (less its timers' ${statements.idlePerSecond.toFixed(1)} a second when idle); one login's, step by step: ${[...loginSteps].map(([name, n]) => `${name} ${n}`).join(', ')}`,
       `peak RSS of one server process (VmHWM) over the run: ${finalSample.peakRssMb.toFixed(0)} MB (target < 250 MB: ${mark(rssOk)})`,
+      '',
+      formatStartTimes(startTimes),
     ].join('\n');
     console.log(summary);
 
@@ -487,7 +492,7 @@ async function main() {
       `${JSON.stringify({
         date: new Date().toISOString(), database, workers: config.workers, nodeOptions: env.NODE_OPTIONS, node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
         memoryMb: Math.round(os.totalmem() / 2 ** 20), seconds: SECONDS, connections: CONNECTIONS, loginConcurrency: LOGIN_CONCURRENCY,
-        chains: CHAINS, requestsPerLogin, argon2: config.argon2, startupSeconds, loginStatements: Object.fromEntries(loginSteps), phases, ratios, peakRssMb: finalSample.peakRssMb, targets,
+        chains: CHAINS, requestsPerLogin, argon2: config.argon2, startupSeconds, startTimes, loginStatements: Object.fromEntries(loginSteps), phases, ratios, peakRssMb: finalSample.peakRssMb, targets,
       }, null, 2)}\n`,
     );
     console.log(`\nwritten ${file}`);

@@ -317,12 +317,12 @@ function exitedProcesses(servers: Server[]): string[] {
     });
 }
 
-/** The server's error log lines (JSON, level error or fatal) counted by message, error code and where in src/ it was thrown. */
+/** The server's error log lines (JSON, level error or fatal) counted by message, error code and where in src/ (dist/ when built) it was thrown. */
 function errorsLogged(log: string): string[] {
   const causes = log.split('\n').filter((line) => /"level":(50|60)/.test(line)).map((line) => {
     const entry = JSON.parse(line) as { msg?: string; err?: { code?: string; message?: string; stack?: string } };
     // The first frame of ours above the database driver.
-    const where = [...(entry.err?.stack ?? '').matchAll(/\/(src\/[^:)]+:\d+)/g)].map((m) => m[1]!).find((frame) => !frame.startsWith('src/db/'));
+    const where = [...(entry.err?.stack ?? '').matchAll(/\/((?:src|dist)\/[^:)]+:\d+)/g)].map((m) => m[1]!).find((frame) => !/^(src|dist)\/db\//.test(frame));
     return `${entry.msg}: ${entry.err?.code ?? entry.err?.message ?? ''}${where ? ` at ${where}` : ''}`;
   });
   return countsOf(causes).map((line) => `  ${line}`);

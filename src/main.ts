@@ -5,7 +5,6 @@ import { DataDirBusy, openDatabase } from './db/open.js';
 import { createServices } from './services.js';
 import { createLogger } from './log.js';
 import { superviseWorkers } from './workers.js';
-import { doctor } from './doctor.js';
 import { offerToSupervisor, serveMetrics } from './metrics.js';
 import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
@@ -35,10 +34,15 @@ async function readStdin(): Promise<string> {
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.logLevel);
   const db = await openDatabase(config);
-  // Loaded here only: the operator commands do not need the provider.
-  const { createInstance } = await import('./instance.js');
   const { services, instance } = await (async () => {
-    const services = await createServices(config, db, log);
+    // Loaded here only (the operator commands do not need the provider), while the database
+    // migrates and the signing keys are read, or made (an RSA key takes up to a few tenths of a second).
+    const withKeys = async () => {
+      const services = await createServices(config, db, log);
+      await services.signingKeys.ensure();
+      return services;
+    };
+    const [services, { createInstance }] = await Promise.all([withKeys(), import('./instance.js')]);
     return { services, instance: await createInstance(services, log) };
   })().catch(async (error: unknown) => {
     // Nothing is served: let go of the database (and its lock) so that the process can end.
@@ -141,7 +145,10 @@ export async function main(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   // The doctor reports a bad configuration in its own words, among its other checks.
-  if (argv[0] === 'doctor') return doctor(process.env, (line) => process.stdout.write(`${line}\n`));
+  if (argv[0] === 'doctor') {
+    const { doctor } = await import('./doctor.js');
+    return doctor(process.env, (line) => process.stdout.write(`${line}\n`));
+  }
   let config: Config;
   try {
     config = loadConfig();

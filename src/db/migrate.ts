@@ -11,14 +11,14 @@ const MIGRATION_LOCK = 4_357_101;
 const migrationFiles = async (dir: string) => (await readdir(dir)).filter((name) => /^\d+_[\w-]+\.sql$/.test(name)).sort();
 
 /**
- * Applies migrations/*.sql in name order, each in its own transaction together with its record in
- * schema_migrations. A transaction-scoped advisory lock serialises processes that start at once:
- * the second one waits, then sees the file recorded and skips it. Returns the names applied now.
+ * Applies the pending migrations/*.sql in name order, each in its own transaction together with
+ * its record in schema_migrations. A transaction-scoped advisory lock serialises processes that
+ * start at once: the second one waits, then sees the file recorded and skips it. A start with
+ * nothing to apply costs two queries. Returns the names applied now.
  */
 export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const files = await migrationFiles(dir);
   const applied: string[] = [];
-  for (const name of files) {
+  for (const name of await pendingMigrations(db, dir)) {
     const sql = await readFile(join(dir, name), 'utf8');
     const ran = await db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);

@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../log.js';
 
@@ -22,9 +22,12 @@ export function maskEmail(address: string): string {
  * a failure is retried with growing delays, and given up after MAX_ATTEMPTS.
  */
 export function createSender(db: Db, log: Logger, options: { smtpUrl: string | undefined; from: string }) {
-  const transport = options.smtpUrl ? nodemailer.createTransport(options.smtpUrl) : undefined;
-  const deliver: Deliver = transport
+  const { smtpUrl } = options;
+  // Made at the first message, not at the start: nodemailer is loaded only by a process that sends.
+  let transport: Transporter | undefined;
+  const deliver: Deliver = smtpUrl
     ? async (m) => {
+        transport ??= (await import('nodemailer')).default.createTransport(smtpUrl);
         await transport.sendMail({ from: options.from, to: m.to, subject: m.subject, text: m.body });
       }
     : async (m) => {

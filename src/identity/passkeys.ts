@@ -1,12 +1,4 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, AuthenticatorTransport, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
 import type { Citizen } from './citizens.js';
@@ -19,6 +11,9 @@ export const MAX_PASSKEYS = 10;
 export const PASSKEY_NAME_MAX = 60;
 
 type Ceremony = 'register' | 'authenticate';
+
+/** Loaded at the first ceremony, not at every start: with its certificate parsers it is the largest library a start would load. */
+const webauthn = () => import('@simplewebauthn/server');
 
 /** The browser's answers, as @simplewebauthn/browser sends them: checked for shape before the library sees them. */
 const b64 = z.string().max(4000).regex(/^[\w-]*={0,2}$/);
@@ -109,7 +104,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
     async registrationOptions(citizen: Citizen) {
       const existing = await credentials(citizen.id);
       if (existing.length >= MAX_PASSKEYS) return undefined;
-      const options = await generateRegistrationOptions({
+      const options = await (await webauthn()).generateRegistrationOptions({
         rpName: 'Kediri ID',
         rpID,
         userName: citizen.email ?? citizen.phone ?? citizen.id,
@@ -131,7 +126,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
       const response = parse(registrationAnswer, json);
       const challenge = await take(citizen.id, 'register', '');
       if (!response || !challenge) return false;
-      const verification = await verifyRegistrationResponse({
+      const verification = await (await webauthn()).verifyRegistrationResponse({
         response: response as RegistrationResponseJSON,
         expectedChallenge: challenge,
         expectedOrigin: origin,
@@ -161,7 +156,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
     async authenticationOptions(citizenId: string, login: string) {
       const allowCredentials = (await credentials(citizenId)).map(({ id, transports }) => ({ id, transports }));
       if (allowCredentials.length === 0) return undefined;
-      const options = await generateAuthenticationOptions({ rpID, allowCredentials, userVerification: 'preferred' });
+      const options = await (await webauthn()).generateAuthenticationOptions({ rpID, allowCredentials, userVerification: 'preferred' });
       await keep(citizenId, 'authenticate', login, options.challenge);
       return options;
     },
@@ -172,7 +167,7 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
       const challenge = await take(citizenId, 'authenticate', login);
       const credential = (await credentials(citizenId)).find((c) => c.id === response?.id);
       if (!response || !challenge || !credential) return undefined;
-      const verification = await verifyAuthenticationResponse({
+      const verification = await (await webauthn()).verifyAuthenticationResponse({
         response: response as AuthenticationResponseJSON,
         expectedChallenge: challenge,
         expectedOrigin: origin,

@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { generateSecret, generateURI, verify } from 'otplib';
-import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import type { Clock } from '../clock.js';
@@ -17,6 +15,8 @@ const RECOVERY_CODES = 10;
 const DRIFT_SECONDS = 30;
 /** How long a shown secret may wait for its first code. */
 const ENROLMENT_MINUTES = 15;
+/** otplib and qrcode are loaded when a second factor is first used, not at every start. */
+const otp = () => import('otplib');
 
 /** XXXXX-XXXXX from an alphabet without look-alikes (no 0/O, 1/I/L). */
 function newRecoveryCode(): string {
@@ -146,6 +146,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
         [citizen.id],
       );
       if (existing.rows[0]?.confirmed) return undefined;
+      const [{ generateSecret, generateURI }, { default: QRCode }] = await Promise.all([otp(), import('qrcode')]);
       let secret = existing.rows[0]?.fresh ? sealer.open(SECRET, existing.rows[0].secret_enc) : undefined;
       if (!secret) {
         secret = generateSecret();
@@ -172,7 +173,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       );
       const secretEnc = pending.rows[0]?.secret_enc;
       if (!secretEnc || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
+      const result = await (await otp()).verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
       if (!result.valid) return false;
       return db.transaction(async (tx) => {
         const confirmed = await tx.query(
@@ -192,7 +193,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       );
       const factor = rows[0];
       if (!factor || !/^\d{6}$/.test(code)) return false;
-      const result = await verify({
+      const result = await (await otp()).verify({
         secret: sealer.open(SECRET, factor.secret_enc),
         token: code,
         epoch: epoch(),

@@ -91,6 +91,7 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
   let refreshing: Promise<void> | undefined;
   /** published() until the next state change or the next read of the schedule, whichever comes first. */
   let published: { keys: readonly PublishedKey[]; until: number } | undefined;
+  let ensured: Promise<void> | undefined;
 
   /** Adds a new key of this algorithm, published now and signing after delaySeconds. */
   async function addKey(tx: Queryable, alg: SigningAlg, delaySeconds: number): Promise<string> {
@@ -132,12 +133,15 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
   }
 
   return {
-    /** At server start: makes the first keys if there are none, and reads the schedule. */
-    async ensure(): Promise<void> {
-      // The keys there are are read first: a wrong ENCRYPTION_KEY stops the start before anything is sealed with it.
-      await refresh();
-      await db.transaction(addMissingKeys);
-      await refresh();
+    /** At server start: makes the first keys if there are none, and reads the schedule. Once: a second call waits for the first. */
+    ensure(): Promise<void> {
+      ensured ??= (async () => {
+        // The keys there are are read first: a wrong ENCRYPTION_KEY stops the start before anything is sealed with it.
+        await refresh();
+        await db.transaction(addMissingKeys);
+        await refresh();
+      })();
+      return ensured;
     },
 
     /** Reads the schedule again when this process's copy is more than a few seconds old. */

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import { CsrfError } from '../errors.js';
+import { lazyBodyParser } from './body-parser.js';
 
 /**
  * HMAC-bound double-submit token. A random per-browser secret lives in an httpOnly cookie
@@ -44,7 +44,7 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * Reads a urlencoded form body of at most `limit`; more is answered 413. The form check reads
  * forms up to 16 kB; an area whose forms carry more (a JWKS) reads its own first, with this.
  */
-export const formBody = (limit: string) => bodyParser({ enableTypes: ['form'], formLimit: limit });
+export const formBody = (limit: string) => lazyBodyParser({ enableTypes: ['form'], formLimit: limit });
 const smallFormBody = formBody('16kb');
 
 /**

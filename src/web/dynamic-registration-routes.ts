@@ -1,10 +1,10 @@
 import Router from '@koa/router';
-import { bodyParser } from '@koa/bodyparser';
 import type { Context, Next } from 'koa';
 import type { ClientMetadata } from 'oidc-provider';
 import { InputError } from '../errors.js';
 import { RegistrationError, type ValidateMetadata } from '../clients/dynamic-registration.js';
 import type { AppDeps } from './app.js';
+import { lazyBodyParser } from './body-parser.js';
 import { isDatabaseUnavailable, unstorableInJson } from '../db/db.js';
 
 /** The token of an `Authorization: Bearer <token>` header, or '' (RFC 6750 §2.1). */
@@ -25,7 +25,7 @@ export const DYNAMIC_REGISTRATION_ENDPOINTS = ['registration.create', 'registrat
  */
 export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }: Pick<AppDeps, 'dynamicRegistration' | 'provider' | 'log'>): Router {
   const router = new Router({ prefix: '/reg' });
-  const parseJson = bodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
+  const parseJson = lazyBodyParser({ enableTypes: ['json'], jsonLimit: '64kb' });
   // Whatever the body parser cannot read (bad JSON, an encoding it refuses) is the client's fault.
   const json = async (ctx: Context, next: Next) => {
     try {
