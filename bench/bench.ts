@@ -15,7 +15,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,6 +28,7 @@ import { newSecret } from '../src/secrets.js';
 import { csrfTokenOf } from '../tests/support/agent.js';
 import { formatStartTimes, measureStartTimes } from './start-time.js';
 import { BenchAgent, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
+import { freePort } from '../tests/support/process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -39,14 +39,6 @@ const CHAINS = Number(process.env.BENCH_CHAINS ?? 16);
 const CITIZEN_SCALE = (process.env.BENCH_CITIZENS ?? '').split(',').filter(Boolean).map(Number);
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const CITIZEN = { nik: '3571014101900001', name: 'Siti Aminah', birthdate: '1990-01-01', email: 'siti@example.id', password: 'kembang-api-di-alun-alun' };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitFor(url: string, headers: Record<string, string>, child: ChildProcess, seconds = 120): Promise<void> {
   const deadline = Date.now() + seconds * 1000;

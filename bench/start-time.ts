@@ -11,12 +11,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { sampleProcess } from './support.js';
+import { freePort } from '../tests/support/process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const POLL_MS = 50;
@@ -28,14 +28,6 @@ export interface StartTime {
   cpuSeconds: number;
   /** The most it may take (issue 18). */
   targetSeconds: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** From spawning `kediri-id serve` with env to discovery's first 200; the server is stopped after. */
