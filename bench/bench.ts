@@ -8,6 +8,8 @@
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_LOGIN_CONCURRENCY=8 BENCH_CHAINS=16 npm run bench
  *   BENCH_CPU_PROFILE=/tmp/prof npm run bench              (the server writes a .cpuprofile there)
  *   BENCH_CITIZENS=1000,1000000 BENCH_DATABASE_URL=...     (also logins among 1,000 and 1,000,000 seeded citizens)
+ *   BENCH_CLUSTER=1 npm run bench                          (a PostgreSQL cluster of its own, production settings: bench/cluster.ts;
+ *                                                           BENCH_SHARED_BUFFERS=128MB to change its shared_buffers)
  *   BENCH_WORKERS=2 BENCH_DATABASE_URL=...                 (two server processes: WORKERS=2)
  *   BENCH_NODE_OPTIONS='' npm run bench                    (the server without the recommended heap limit)
  */
@@ -26,8 +28,9 @@ import { loadConfig } from '../src/config.js';
 import { SEED_EMAIL_DOMAIN } from '../src/identity/seed.js';
 import { newSecret } from '../src/secrets.js';
 import { csrfTokenOf } from '../tests/support/agent.js';
+import { createCluster, PRODUCTION_SETTINGS } from './cluster.js';
 import { formatStartTimes, measureStartTimes } from './start-time.js';
-import { BenchAgent, pkcePair, runLoop, sampleProcess, type LoopResult, type ProcSample } from './support.js';
+import { BenchAgent, pkcePair, runLoop, sampleProcess, scatteredStep, type LoopResult, type ProcSample } from './support.js';
 import { freePort } from '../tests/support/process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -210,10 +213,13 @@ async function main() {
   if (process.env.BENCH_WORKERS) env.WORKERS = process.env.BENCH_WORKERS;
   delete env.DATABASE_URL;
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = process.env.BENCH_DATABASE_URL;
-  const config = loadConfig(env);
-  if (CITIZEN_SCALE.length && !config.databaseUrl) throw new Error('BENCH_CITIZENS needs BENCH_DATABASE_URL (PostgreSQL)');
+  const clusterSettings = process.env.BENCH_CLUSTER === '1' ? { ...PRODUCTION_SETTINGS, shared_buffers: process.env.BENCH_SHARED_BUFFERS ?? PRODUCTION_SETTINGS.shared_buffers! } : undefined;
+  if (CITIZEN_SCALE.length && !env.DATABASE_URL && !clusterSettings) throw new Error('BENCH_CITIZENS needs BENCH_DATABASE_URL or BENCH_CLUSTER=1 (PostgreSQL)');
   if (CITIZEN_SCALE.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_CITIZENS: counts separated by commas, e.g. 1000,1000000');
-  const database = config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
+  const cluster = clusterSettings && (await createCluster(dataDir, 'kediri_bench', clusterSettings));
+  if (cluster) env.DATABASE_URL = cluster.url;
+  const config = loadConfig(env);
+  const database = cluster ? `postgresql (own cluster: ${Object.entries(clusterSettings!).map(([k, v]) => `${k}=${v}`).join(' ')})` : config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
   const proxyHeaders = { 'x-forwarded-proto': 'https' };
 
   // The start times first, while nothing else of the benchmark runs (bench/start-time.ts).
@@ -247,8 +253,9 @@ async function main() {
     const tokenUrl = local(discovery.token_endpoint!);
 
     /** One whole login in a fresh browser: authorize, login form, code exchange, userinfo. Returns the tokens and the request count. */
-    async function login(scope: string, extra: Record<string, string> = {}, identifier = CITIZEN.email, step: (name: string) => Promise<void> = async () => {}) {
-      const agent = new BenchAgent(issuer, origin);
+    async function login(scope: string, extra: Record<string, string> = {}, identifier = CITIZEN.email,
+      { step = async () => {}, clientAddress }: { step?: (name: string) => Promise<void>; clientAddress?: string } = {}) {
+      const agent = new BenchAgent(issuer, origin, clientAddress);
       const { verifier, challenge } = pkcePair();
       const state = crypto.randomUUID();
       const authorize = new URL(discovery.authorization_endpoint!);
@@ -295,11 +302,11 @@ async function main() {
     const loginSteps = new Map<string, number>();
     for (let run = 0; run < 5; run++) {
       let last = await statements.read();
-      await login('openid profile email', {}, CITIZEN.email, async (name) => {
+      await login('openid profile email', {}, CITIZEN.email, { step: async (name) => {
         const now = await statements.read();
         loginSteps.set(name, Math.min(loginSteps.get(name) ?? Infinity, now - last - statements.perRead));
         last = now;
-      });
+      } });
     }
 
     console.error('phases:');
@@ -352,19 +359,25 @@ async function main() {
       }, statements),
     );
 
-    // Logins among many citizens: each login is a citizen's first (with consent), chosen in turn
-    // from a random start, so that the database finds each account cold among N.
+    // Logins among many citizens: each login is a citizen's first (with consent), the citizens
+    // taken a scattered step apart from a random start (seeded citizens lie in the table in their
+    // order: neighbours would share pages), each from an address of its own, as a million citizens
+    // do not sign in from one (one address's throttle row would make the logins queue on it).
     for (const citizens of CITIZEN_SCALE) {
       // Seeding is refused in production: the seeding command runs as a test tool.
       const seeded = await cli({ ...env, NODE_ENV: 'test' }, ['dev', 'seed', '--citizens', String(citizens)], CITIZEN.password);
       console.error(`  seeded ${seeded.created} citizens in ${Number(seeded.seconds).toFixed(0)} s (${seeded.total} in all)`);
       await settle(env.DATABASE_URL!);
+      const step = scatteredStep(citizens);
       let next = Math.floor(Math.random() * citizens);
+      let logins = 0;
       phases.push(
         await measured(pid, async () => {
           let httpRequests = 0;
           const r = await runLoop(SECONDS, LOGIN_CONCURRENCY, async () => {
-            const { requests } = await login('openid profile email', {}, `warga${next++ % citizens}@${SEED_EMAIL_DOMAIN}`);
+            const [citizen, address] = [next, logins++];
+            next = (next + step) % citizens;
+            const { requests } = await login('openid profile email', {}, `warga${citizen}@${SEED_EMAIL_DOMAIN}`, { clientAddress: `10.${(address >> 16) & 255}.${(address >> 8) & 255}.${address & 255}` });
             httpRequests += requests;
           });
           if (r.firstError) console.error(`  logins among ${citizens}: first error: ${r.firstError}`);
@@ -501,6 +514,7 @@ async function main() {
       }
     }
     log.end();
+    await cluster?.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
 }

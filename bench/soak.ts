@@ -18,16 +18,13 @@
  *   npm run soak
  *   SOAK_MINUTES=2 SOAK_CONCURRENCY=4 SOAK_OUTAGE_SECONDS=15 npm run soak
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../src/config.js';
@@ -37,6 +34,7 @@ import { newSecret } from '../src/secrets.js';
 import { createServices } from '../src/services.js';
 import { csrfTokenOf, signIn } from '../tests/support/agent.js';
 import { freePort, kediriId, startServe, type Served } from '../tests/support/process.js';
+import { createCluster, type Cluster } from './cluster.js';
 import { BenchAgent, percentile, pkcePair, sampleProcess } from './support.js';
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
@@ -84,7 +82,6 @@ const SERVER_ENV_FIXED = {
   IP_LIMIT_CODE: '100000000',
 };
 
-const run = promisify(execFile);
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The machine's 1, 5 and 15 minute load averages: other work on it shows here. */
@@ -95,67 +92,6 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cleanups: Array<() => Promise<unknown>> = [];
 async function cleanUp(): Promise<void> {
   for (const undo of cleanups.splice(0).reverse()) await undo().catch((error: unknown) => console.error(`cleanup: ${(error as Error).message}`));
-}
-
-// ---------------------------------------------------------------------------------------------
-// PostgreSQL of our own: the outage needs a cluster we may stop.
-
-interface Cluster {
-  url: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** initdb and pg_ctl: on PATH, else Debian's newest /usr/lib/postgresql/<version>/bin. */
-function postgresBinDir(): string {
-  const onPath = (process.env.PATH ?? '').split(':').find((dir) => dir && existsSync(join(dir, 'pg_ctl')) && existsSync(join(dir, 'initdb')));
-  if (onPath) return onPath;
-  const debian = '/usr/lib/postgresql';
-  const newest = existsSync(debian) ? readdirSync(debian).map(Number).filter(Number.isInteger).sort((a, b) => b - a)[0] : undefined;
-  if (newest === undefined) throw new Error('initdb and pg_ctl not found: install the PostgreSQL server (15 or later)');
-  return join(debian, String(newest), 'bin');
-}
-
-/** PostgreSQL refuses to run as root: as root, its commands run as the postgres user. */
-const asRoot = process.getuid?.() === 0;
-async function postgresCommand(bin: string, args: string[]): Promise<void> {
-  const [command, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
-  await run(command, argv, { timeout: 120_000 });
-}
-
-async function createCluster(dir: string): Promise<Cluster> {
-  const bin = postgresBinDir();
-  const home = join(dir, 'postgresql');
-  await mkdir(home);
-  if (asRoot) {
-    const id = async (flag: string) => Number((await run('id', [flag, 'postgres'])).stdout.trim());
-    await chmod(dir, 0o711);
-    await chown(home, await id('-u'), await id('-g'));
-  }
-  const data = join(home, 'data');
-  const port = await freePort();
-  await postgresCommand(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
-  const pgCtl = (...args: string[]) => postgresCommand(join(bin, 'pg_ctl'), ['-D', data, '-w', '-t', '60', ...args]);
-  let running = false;
-  const cluster: Cluster = {
-    url: `postgres://postgres@127.0.0.1:${port}/${DATABASE_NAME}`,
-    async start() {
-      await pgCtl('-l', join(home, 'postgresql.log'), '-o', `-p ${port} -k ${home} -c listen_addresses=127.0.0.1`, 'start');
-      running = true;
-    },
-    // Immediate: the server processes end at once, as in a crash (recovery from the WAL at start).
-    async stop() {
-      await pgCtl('-m', 'immediate', 'stop');
-      running = false;
-    },
-  };
-  cleanups.push(async () => running && cluster.stop());
-  await cluster.start();
-  const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
-  await admin.connect();
-  await admin.query(`create database ${DATABASE_NAME}`);
-  await admin.end();
-  return cluster;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,7 +883,9 @@ async function main(): Promise<number> {
   console.log(`Kediri ID soak: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), node ${process.version}, load average ${loadAverage()}; SOAK_MINUTES=${MINUTES} SOAK_CONCURRENCY=${CONCURRENCY} SOAK_OUTAGE_SECONDS=${OUTAGE_SECONDS}`);
   const dir = await mkdtemp(join(os.tmpdir(), 'kediri-soak-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const cluster = await createCluster(dir);
+  // PostgreSQL of our own: the outage needs a cluster we may stop.
+  const cluster = await createCluster(dir, DATABASE_NAME);
+  cleanups.push(() => cluster.stop());
   const mail = await startMailSink();
   const proxyPort = await freePort();
   const issuer = `https://127.0.0.1:${proxyPort}`;

@@ -101,6 +101,17 @@ export async function runLoop(seconds: number, concurrency: number, op: (worker:
   };
 }
 
+/**
+ * A step through n items that visits each once before any twice (coprime to n) and puts
+ * consecutive ones far apart (about n × 0.618, the golden ratio's spacing).
+ */
+export function scatteredStep(n: number): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let step = Math.max(1, Math.round(n * 0.618034));
+  while (gcd(step, n) !== 1) step++;
+  return step;
+}
+
 export const base64url = (bytes: Buffer) => bytes.toString('base64url');
 export function pkcePair() {
   const verifier = base64url(randomBytes(32));
@@ -123,6 +134,8 @@ export class BenchAgent extends Agent {
   constructor(
     private readonly issuer: string,
     origin: string,
+    /** The client's address as the TLS proxy reports it (X-Forwarded-For); unset: the loopback address. */
+    private readonly clientAddress?: string,
   ) {
     super(origin);
   }
@@ -138,6 +151,7 @@ export class BenchAgent extends Agent {
   override request(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     headers.set('x-forwarded-proto', 'https');
+    if (this.clientAddress) headers.set('x-forwarded-for', this.clientAddress);
     this.requests++;
     return super.request(this.local(url), { ...init, headers });
   }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { isDatabaseUnavailable } from '../../src/db/db.js';
 import { migrate } from '../../src/db/migrate.js';
 import { openPgDb } from '../../src/db/pg.js';
+import { openPgliteDb } from '../../src/db/pglite.js';
 import { createAudit } from '../../src/audit/audit.js';
 import { createClientStore } from '../../src/clients/clients.js';
 import { createAdapterFactory } from '../../src/oidc/adapter.js';
@@ -132,5 +133,37 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
     // Clients come from the clients table, never from oidc_payloads.
     await expect(new Adapter('Client').upsert('x', {}, 0)).rejects.toThrow(/clients table/);
     expect(await new Adapter('Client').find('no-such-client')).toBeUndefined();
+  });
+});
+
+// The embedded database on every run, PostgreSQL runs included.
+describe('the embedded database (PGlite) on disk', () => {
+  test('a new data directory is made apart, opened, and opened again with the same settings', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kediri-pglite-'));
+    try {
+      const dataDir = join(dir, 'pglite');
+      for (const open of ['first', 'again']) {
+        const db = await openPgliteDb(dataDir);
+        try {
+          expect((await db.query<{ shared_buffers: string }>('show shared_buffers')).rows[0]).toEqual({ shared_buffers: '16MB' });
+          if (open === 'first') await db.exec('create table kept (id int); insert into kept values (1)');
+          expect((await db.query('select id from kept')).rows).toEqual([{ id: 1 }]);
+        } finally {
+          await db.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a data directory that cannot be made says why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kediri-pglite-'));
+    try {
+      await writeFile(join(dir, 'file'), '');
+      await expect(openPgliteDb(join(dir, 'file', 'pglite'))).rejects.toThrow(/could not make the embedded database in .*ENOTDIR/s);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
