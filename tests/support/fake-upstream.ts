@@ -222,6 +222,10 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
       await grant.save();
       return grant;
     },
+    // A client's jwks_uri (Kediri ID's /masuk-dengan/SLUG/jwks.json, for private_key_jwt) is on
+    // 127.0.0.1 like the fake: fetched without oidc-provider's SSRF dispatcher, which refuses
+    // loopback addresses wherever it can be set up.
+    fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),
     // Numbers, not oidc-provider's default functions, which print a notice at each first use.
     ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 3600, IdToken: 3600, Interaction: 600, Session: 3600 },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
