@@ -29,7 +29,8 @@ export const REVEAL_REASON = { min: 3, max: 200 } as const;
 function checkRevealReason(reason: string): string {
   const text = reason.trim();
   if (!text) throw new InputError('reveal_reason_required', 'reveal_reason');
-  if (/\p{Cc}/u.test(text)) throw new InputError('reveal_reason_invalid', 'reveal_reason');
+  // Control and format characters (a line break, a right-to-left override) could disguise the audit entry.
+  if (/[\p{Cc}\p{Cf}]/u.test(text)) throw new InputError('reveal_reason_invalid', 'reveal_reason');
   if (text.length < REVEAL_REASON.min || text.length > REVEAL_REASON.max) throw new InputError('reveal_reason_length', 'reveal_reason');
   if (NIK_LIKE.test(text)) throw new InputError('reveal_reason_has_nik', 'reveal_reason');
   return text;

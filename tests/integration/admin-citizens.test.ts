@@ -97,6 +97,7 @@ describe('citizens in the admin console', () => {
       [{ reveal_reason: 'x'.repeat(201) }, /harus 3 sampai 200 karakter/],
       [{ reveal_reason: 'Tiket 12\nbaris kedua' }, /tanpa karakter kendali/],
       [{ reveal_reason: 'Tiket\u0007 12' }, /tanpa karakter kendali/],
+      [{ reveal_reason: 'Tiket \u202e21 TEKIT' }, /tanpa karakter kendali/],
       [{ reveal_reason: `kasus ${SITI.nik}` }, /tidak boleh memuat NIK/],
     ];
     for (const [form, message] of cases) {
