@@ -22,6 +22,20 @@ function checkReason(reason: string): string {
   return text;
 }
 
+/** A reveal's reason: the case or ticket it serves, kept in the reveal's audit entry. */
+export const REVEAL_REASON = { min: 3, max: 200 } as const;
+
+/** Why an admin reveals a NIK: a case or ticket reference of 3 to 200 characters, one line, never a NIK. */
+function checkRevealReason(reason: string): string {
+  const text = reason.trim();
+  if (!text) throw new InputError('reveal_reason_required', 'reveal_reason');
+  // Control and format characters (a line break, a right-to-left override) could disguise the audit entry.
+  if (/[\p{Cc}\p{Cf}]/u.test(text)) throw new InputError('reveal_reason_invalid', 'reveal_reason');
+  if (text.length < REVEAL_REASON.min || text.length > REVEAL_REASON.max) throw new InputError('reveal_reason_length', 'reveal_reason');
+  if (NIK_LIKE.test(text)) throw new InputError('reveal_reason_has_nik', 'reveal_reason');
+  return text;
+}
+
 /**
  * What the admin console does with citizens' accounts: find one by NIK or email, reveal the NIK
  * (audited), lock and unlock, end every session. Each change is audited with the admin as actor.
@@ -68,13 +82,17 @@ export function createCitizenAdmin(db: Db, citizens: CitizenStore, sessions: Acc
       return isUuid(citizenId) ? (await citizens.records({ id: citizenId }))[0] : undefined;
     },
 
-    /** The NIK in clear for an admin, each reveal audited (without the NIK). */
-    async revealNik(actor: string, citizenId: string, ip: string): Promise<string | undefined> {
+    /**
+     * The NIK in clear for an admin, for a case or ticket (the reason); each reveal audited with
+     * its reason (without the NIK). A bad reason is an InputError and reveals nothing.
+     */
+    async revealNik(actor: string, citizenId: string, reason: string, ip: string): Promise<string | undefined> {
+      const why = checkRevealReason(reason);
       if (!isUuid(citizenId)) return undefined;
       return db.transaction(async (tx) => {
         const nik = await citizens.nikOf(citizenId, tx);
         if (nik === undefined) return undefined;
-        await audit({ type: 'citizen.nik_revealed', actor, citizenId, ip }, tx);
+        await audit({ type: 'citizen.nik_revealed', actor, citizenId, ip, details: { reason: why } }, tx);
         return nik;
       });
     },

@@ -7,6 +7,7 @@ import { relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
+const RINI = { nik: '3571034203870004', name: 'Rini Petugas', birthdate: '1987-03-02', email: 'rini@kedirikota.go.id', password: 'loket-mpp-dhoho-plaza' };
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const MASKED = '3571 **** **** 0001';
 
@@ -14,6 +15,7 @@ let server: TestServer;
 let rp: oidc.Configuration;
 let adminId: string;
 let adminTotp: string;
+let officerTotp: string;
 let sitiId: string;
 /** The admin, signed in to /admin with a fresh login, and a CSRF token of the admin's browser. */
 let admin: { agent: Agent; csrf: string };
@@ -23,7 +25,9 @@ beforeAll(async () => {
   sitiId = (await createCitizen(server.instance)).id;
   await createCitizen(server.instance, BUDI);
   await createCitizen(server.instance, ADMIN);
+  await createCitizen(server.instance, RINI);
   ({ id: adminId, totp: adminTotp } = await grantStaff(server.instance, ADMIN.email, 'admin'));
+  ({ totp: officerTotp } = await grantStaff(server.instance, RINI.email, 'officer'));
   const { clientId, clientSecret } = await createWebClient(server.instance);
   rp = await relyingParty(server.url, clientId, clientSecret);
   admin = await signedIn(ADMIN, '/admin/warga');
@@ -36,7 +40,7 @@ async function signedIn(who: { email: string; password: string }, area: string) 
   const agent = new Agent(server.url);
   const start = await agent.request(area);
   expect(start.status).toBe(303);
-  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password, { ...(who === ADMIN && { totp: adminTotp }) });
+  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password, { ...(who === ADMIN && { totp: adminTotp }), ...(who === RINI && { totp: officerTotp }) });
   const { res } = await agent.follow(landed);
   expect(res!.status).toBe(200);
   return { agent, csrf: csrfTokenOf(await res!.text()) };
@@ -71,14 +75,50 @@ describe('citizens in the admin console', () => {
     expect((await search('bukan-email')).status).toBe(400);
   });
 
-  test('revealing the NIK shows it and is audited without the NIK', async () => {
-    const res = await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: admin.csrf });
+  test('revealing the NIK for a case or ticket shows it; the audit entry keeps the reason, never the NIK', async () => {
+    const res = await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: admin.csrf, reveal_reason: '  Tiket MPP-2026-0412  ' });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain(SITI.nik);
     const reveals = await auditRows('citizen.nik_revealed', sitiId);
-    expect(reveals).toEqual([{ actor: adminId, details: {} }]);
+    expect(reveals).toEqual([{ actor: adminId, details: { reason: 'Tiket MPP-2026-0412' } }]);
     const leaks = await server.instance.db.query("select 1 from audit_events where details::text like '%' || $1 || '%'", [SITI.nik]);
     expect(leaks.rowCount).toBe(0);
+    const log = await (await admin.agent.request(`/admin/audit?warga=${sitiId}&jenis=citizen.nik_revealed`)).text();
+    expect(log).toContain('Tiket MPP-2026-0412');
+    expect(log).not.toContain(SITI.nik);
+  });
+
+  test('a reveal without a good reason gets the field\'s message and reveals nothing', async () => {
+    const before = await auditRows('citizen.nik_revealed', sitiId);
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{}, /Tuliskan nomor kasus atau tiket/],
+      [{ reveal_reason: '   ' }, /Tuliskan nomor kasus atau tiket/],
+      [{ reveal_reason: 'ab' }, /harus 3 sampai 200 karakter/],
+      [{ reveal_reason: 'x'.repeat(201) }, /harus 3 sampai 200 karakter/],
+      [{ reveal_reason: 'Tiket 12\nbaris kedua' }, /tanpa karakter kendali/],
+      [{ reveal_reason: 'Tiket\u0007 12' }, /tanpa karakter kendali/],
+      [{ reveal_reason: 'Tiket \u202e21 TEKIT' }, /tanpa karakter kendali/],
+      [{ reveal_reason: `kasus ${SITI.nik}` }, /tidak boleh memuat NIK/],
+    ];
+    for (const [form, message] of cases) {
+      const res = await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: admin.csrf, ...form });
+      const html = await res.text();
+      expect({ form, status: res.status }).toEqual({ form, status: 400 });
+      expect(html).toMatch(message);
+      expect(html).toContain('id="reveal_reason-error"');
+      expect(html).toContain(MASKED);
+      expect(html).not.toContain(SITI.nik);
+    }
+    expect(await auditRows('citizen.nik_revealed', sitiId)).toEqual(before);
+  });
+
+  test('the reveal\'s message is in English when English is chosen', async () => {
+    const english = await admin.agent.post(`/admin/warga/${sitiId}/nik?lang=en`, { _csrf: admin.csrf, reveal_reason: '' });
+    expect(english.status).toBe(400);
+    const html = await english.text();
+    expect(html).toContain('Write the case or ticket reference');
+    expect(html).toContain('Case or ticket reference');
+    expect((await admin.agent.request('/admin/warga?lang=id')).status).toBe(200);
   });
 
   test('a reason is required to lock, and must not carry a NIK', async () => {
@@ -131,7 +171,7 @@ describe('citizens in the admin console', () => {
     const self = await admin.agent.post(`/admin/warga/${adminId}/kunci`, { _csrf: admin.csrf, reason: 'uji' });
     expect(self.status).toBe(400);
     const unknown = '00000000-0000-4000-8000-000000000000';
-    expect((await admin.agent.post(`/admin/warga/${unknown}/nik`, { _csrf: admin.csrf })).status).toBe(404);
+    expect((await admin.agent.post(`/admin/warga/${unknown}/nik`, { _csrf: admin.csrf, reveal_reason: 'Tiket 1' })).status).toBe(404);
     expect((await admin.agent.request(`/admin/warga/${unknown}`)).status).toBe(404);
     expect((await admin.agent.request('/admin/warga/bukan-id')).status).toBe(404);
   });
@@ -139,7 +179,11 @@ describe('citizens in the admin console', () => {
   test('a forged CSRF token is refused and changes nothing', async () => {
     const res = await admin.agent.post(`/admin/warga/${sitiId}/kunci`, { _csrf: 'forged', reason: 'uji' });
     expect(res.status).toBe(403);
-    expect((await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: 'forged' })).status).toBe(403);
+    const reveals = (await auditRows('citizen.nik_revealed', sitiId)).length;
+    const reveal = await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: 'forged', reveal_reason: 'Tiket MPP-2026-0413' });
+    expect(reveal.status).toBe(403);
+    expect(await reveal.text()).not.toContain(SITI.nik);
+    expect(await auditRows('citizen.nik_revealed', sitiId)).toHaveLength(reveals);
     expect((await server.instance.citizens.findById(sitiId))!.status).toBe('active');
   });
 });
@@ -198,6 +242,15 @@ describe('who may use these pages', () => {
     }
     expect((await server.instance.citizens.findById(sitiId))!.status).toBe('active');
     expect(await auditRows('citizen.nik_revealed', sitiId)).toHaveLength(1);
+  });
+
+  test('a counter officer, staff with a fresh login, may not reveal a NIK', async () => {
+    const officer = await signedIn(RINI, '/loket');
+    const before = await auditRows('citizen.nik_revealed', sitiId);
+    const res = await officer.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: officer.csrf, reveal_reason: 'Tiket MPP-2026-0414' });
+    expect(res.status).toBe(403);
+    expect(await res.text()).not.toContain(SITI.nik);
+    expect(await auditRows('citizen.nik_revealed', sitiId)).toEqual(before);
   });
 
   test('a browser without a session is sent to sign in', async () => {

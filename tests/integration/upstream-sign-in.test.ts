@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { exportJWK, generateKeyPair } from 'jose';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient, enrolTotp, grantStaff, totpCode } from '../support/fixtures.js';
 import { KEDIRI_CLIENT_SECRET, LOA3, closedAddress, connectKediri, kediriUpstreamSettings, startFakeUpstream, type FakeUpstream, type IdTokenTamper, type UpstreamPerson } from '../support/fake-upstream.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import type { UpstreamSettings } from '../../src/federation/upstreams.js';
 import { lastEmailTo } from '../support/mail.js';
 import { lastCodeTo } from '../support/messages.js';
 
@@ -47,10 +49,13 @@ async function leave(agent: Agent, interaction: string, slug = 'inapas'): Promis
   return start.headers.get('location')!;
 }
 
-/** Signs in at the upstream as `login` and comes back: the page our server shows then (or the redirect off it). */
-async function signInUpstream(login: string, params: Record<string, string> = {}) {
+/**
+ * Signs in at the upstream (`slug`, played by `at`) as `login` and comes back: the page our server
+ * shows then (or the redirect off it).
+ */
+async function signInUpstream(login: string, params: Record<string, string> = {}, { slug = 'inapas', at = fake } = {}) {
   const page = await loginPage(params);
-  const back = await fake.signIn(await leave(page.agent, page.interaction), login);
+  const back = await at.signIn(await leave(page.agent, page.interaction, slug), login);
   const { res, url } = await page.agent.follow(back);
   return { ...page, back, res, url };
 }
@@ -68,6 +73,21 @@ async function toService(agent: Agent, request: Awaited<ReturnType<typeof author
 
 const citizenByNik = async (nik: string) => server.instance.citizens.findByNik(nik);
 const citizenCount = async () => Number((await server.instance.db.query<{ n: string }>('select count(*) as n from citizens')).rows[0]!.n);
+const linkCount = async () => Number((await server.instance.db.query<{ n: string }>('select count(*) as n from upstream_links')).rows[0]!.n);
+
+/**
+ * Another upstream at a fake (`at`), with a client of its own there (client_secret_basic unless
+ * `client` says otherwise): Kediri ID's settings for it are kediriUpstreamSettings with `settings`.
+ */
+async function addUpstream(slug: string, settings: Partial<UpstreamSettings>, { at = fake, client = {} as Record<string, unknown> } = {}) {
+  const clientId = `kediri-id-${slug}`;
+  at.addClient({
+    client_id: clientId,
+    redirect_uris: [`${server.url}/masuk-dengan/${slug}/kembali`],
+    ...(Object.keys(client).length === 0 ? { client_secret: KEDIRI_CLIENT_SECRET, token_endpoint_auth_method: 'client_secret_basic' } : client),
+  });
+  await server.instance.upstreams.create(kediriUpstreamSettings(slug, at.issuer, { clientId, ...settings }), 'test', '127.0.0.1');
+}
 const auditCount = async (type: string) => Number((await server.instance.db.query<{ n: string }>('select count(*) as n from audit_events where type = $1', [type])).rows[0]!.n);
 const lastAudit = async (type: string) =>
   (await server.instance.db.query<{ details: Record<string, unknown> }>('select details from audit_events where type = $1 order by at desc, id desc limit 1', [type])).rows[0]?.details;
@@ -78,6 +98,19 @@ describe('the login page', () => {
     expect(html).toMatch(/href="\/interaction\/[^"]+\/masuk-dengan\/inapas"[^>]*>[^<]*Masuk dengan INApas/);
     const english = await loginPage({ ui_locales: 'en' });
     expect(english.html).toContain('Sign in with INApas');
+  });
+
+  test('shows the upstream\'s logo on its button once one is set, served from /masuk-dengan/SLUG/logo', async () => {
+    const button = /href="\/interaction\/[^"]+\/masuk-dengan\/inapas"[^>]*>(<img [^>]*>)?\s*Masuk dengan INApas/;
+    expect(button.exec((await loginPage()).html)![1]).toBeUndefined();
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d6c6a40000000049454e44ae426082', 'hex');
+    await server.instance.upstreams.setLogo('inapas', png, 'test', '127.0.0.1');
+    const { agent, html } = await loginPage();
+    expect(button.exec(html)![1]).toBe('<img src="/masuk-dengan/inapas/logo" alt="" width="24" height="24">');
+    const logo = await agent.request('/masuk-dengan/inapas/logo');
+    expect(logo.status).toBe(200);
+    expect(logo.headers.get('content-type')).toBe('image/png');
+    expect(Buffer.from(await logo.arrayBuffer())).toEqual(png);
   });
 
   test('an upstream that is switched off has no button and cannot be started', async () => {
@@ -299,15 +332,36 @@ describe('what the upstream sends is checked', () => {
     },
   );
 
-  test('a replayed answer (the same state twice) is refused', async () => {
+  test('the error page is in English when English is chosen', async () => {
+    fake.addPerson(person('inggris', { nik: '3571025602990012', name: 'English Test', birthdate: '1999-02-16' }));
+    const page = await loginPage();
+    expect((await page.agent.request('/?lang=en')).status).toBe(200);
+    const back = await fake.signIn(await leave(page.agent, page.interaction), 'inggris');
+    fake.tamperNext('wrong_signature');
+    const { res } = await page.agent.follow(back);
+    expect(res!.status).toBe(502);
+    const html = await res!.text();
+    expect(html).toContain('<html lang="en"');
+    expect(html).toContain('Signing in with INApas did not work');
+    expect(html).toContain('The answer from INApas could not be trusted, so we did not use it.');
+    expect(html).toContain('No account was created or linked.');
+    expect(html).toMatch(new RegExp(`href="${new URL(page.interaction).pathname}">Sign in another way<`));
+    expect(html).not.toContain('tidak dapat kami percayai');
+  });
+
+  test('a replayed answer (the same state twice) is refused, audited, and makes nothing', async () => {
     fake.addPerson(person('ulang', { nik: '3571026602920006', name: 'Ulang Test', birthdate: '1992-02-26' }));
     const page = await loginPage();
     const back = await fake.signIn(await leave(page.agent, page.interaction), 'ulang');
     const first = await page.agent.request(back);
     expect(first.status).toBe(303);
+    const [citizens, links, failures] = [await citizenCount(), await linkCount(), await auditCount('upstream.failed')];
     const again = await page.agent.request(back);
     expect(again.status).toBe(400);
     expect(await again.text()).toContain('sudah dipakai');
+    expect(await auditCount('upstream.failed')).toBe(failures + 1);
+    expect(await lastAudit('upstream.failed')).toEqual({ upstream: 'inapas', reason: 'state_invalid', stage: 'return' });
+    expect([await citizenCount(), await linkCount()]).toEqual([citizens, links]);
   });
 
   test('an answer carried to another browser signs nobody in there', async () => {
@@ -331,6 +385,122 @@ describe('what the upstream sends is checked', () => {
   });
 });
 
+describe('the session\'s level is what the upstream proved', () => {
+  const BASIC = 'urn:kediri:acr:basic';
+  /** An acr the upstream 'inapas-mfa' lists as verified with a second factor (its MFA list). */
+  const LOA4 = 'urn:inapas:loa:4';
+
+  beforeAll(() => addUpstream('inapas-mfa', { label: 'INApas MFA', mfaAcr: LOA4 }));
+
+  test('an upstream acr on the MFA list gives verified-mfa; one only on the verified list does not', async () => {
+    fake.addPerson(person('kuat', { nik: '3571021904890022', name: 'Kuat Santoso', birthdate: '1989-04-19' }, LOA4));
+    const { agent, request, res, url } = await signInUpstream('kuat', { acr_values: VERIFIED_MFA }, { slug: 'inapas-mfa' });
+    expect(url).toContain('/hubungkan');
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(await res!.text()), email: '', phone: '' });
+    expect(created.status).toBe(303);
+    const next = await agent.follow(created.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED_MFA, amr: ['fed'] });
+    expect((await citizenByNik('3571021904890022'))!.assurance).toBe('verified');
+
+    // The same person proving only LOA3 there: verified at most.
+    fake.addPerson(person('kuat', { nik: '3571021904890022', name: 'Kuat Santoso', birthdate: '1989-04-19' }, LOA3));
+    const again = await signInUpstream('kuat', {}, { slug: 'inapas-mfa' });
+    expect((await toService(again.agent, again.request, again.res, again.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+  });
+
+  test('a verified account signing in through an acr that vouches for nothing gets basic for that session, and stays verified', async () => {
+    const claims = { nik: '3571022003880024', name: 'Naik Turun', birthdate: '1988-03-20' };
+    fake.addPerson(person('naik', claims));
+    const made = await signInUpstream('naik');
+    expect((await made.agent.post(`${made.url}/akun-baru`, { _csrf: csrfTokenOf(await made.res!.text()), email: '', phone: '' })).status).toBe(303);
+    const citizen = (await citizenByNik('3571022003880024'))!;
+    expect(citizen.assurance).toBe('verified');
+
+    fake.addPerson(person('naik', claims, 'urn:inapas:loa:1'));
+    const { agent, request, res, url } = await signInUpstream('naik');
+    expect((await toService(agent, request, res, url)).claims()).toMatchObject({ acr: BASIC, amr: ['fed'] });
+    // A service that asks for verified is not given it from such a login.
+    const unmet = await auditCount('assurance.unmet');
+    const asked = await signInUpstream('naik', { acr_values: VERIFIED });
+    expect(asked.res!.status).toBe(403);
+    expect(await auditCount('assurance.unmet')).toBe(unmet + 1);
+    expect((await server.instance.citizens.findById(citizen.id))!.assurance).toBe('verified');
+  });
+});
+
+describe('private_key_jwt at the upstream\'s token endpoint', () => {
+  test('with our EC key, which the upstream fetches from /masuk-dengan/SLUG/jwks.json, the code is exchanged', async () => {
+    await addUpstream('inapas-jwt', { label: 'INApas JWT', authMethod: 'private_key_jwt', clientSecret: '' }, {
+      client: { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `${server.url}/masuk-dengan/inapas-jwt/jwks.json` },
+    });
+    expect(await server.instance.upstreams.credentials('inapas-jwt')).toMatchObject({ method: 'private_key_jwt' });
+    fake.addPerson(person('kunci', { nik: '3571022104870025', name: 'Kunci Publik', birthdate: '1987-04-21' }));
+    const { agent, request, res, url } = await signInUpstream('kunci', { acr_values: VERIFIED }, { slug: 'inapas-jwt' });
+    expect(url).toContain('/hubungkan');
+    const html = await res!.text();
+    expect(html).toContain('Kunci Publik');
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(html), email: '', phone: '' });
+    const next = await agent.follow(created.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+    expect(await server.instance.upstreamAccounts.links((await citizenByNik('3571022104870025'))!.id)).toEqual([expect.objectContaining({ slug: 'inapas-jwt' })]);
+  });
+
+  test('an upstream that does not trust our key refuses the exchange: an error page, nothing made, audited', async () => {
+    const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const stranger = { ...(await exportJWK(publicKey)), kid: 'bukan-kunci-kami', alg: 'ES256', use: 'sig' };
+    await addUpstream('inapas-asing', { label: 'INApas Asing', authMethod: 'private_key_jwt', clientSecret: '' }, {
+      client: { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [stranger] } },
+    });
+    fake.addPerson(person('asing-kunci', { nik: '3571022205860026', name: 'Kunci Asing', birthdate: '1986-05-22' }));
+    const page = await loginPage();
+    const back = await fake.signIn(await leave(page.agent, page.interaction, 'inapas-asing'), 'asing-kunci');
+    const [citizens, links] = [await citizenCount(), await linkCount()];
+    const { res, url } = await page.agent.follow(back);
+    expect(url).toContain('/masuk-dengan/inapas-asing/kembali');
+    expect(res!.status).toBe(400);
+    const html = await res!.text();
+    expect(html).toContain('INApas Asing tidak memberikan izin masuk');
+    expect(html).toContain('Tidak ada akun yang dibuat atau dihubungkan');
+    expect(html).toContain(`href="${new URL(page.interaction).pathname}"`);
+    expect(await lastAudit('upstream.failed')).toEqual({ upstream: 'inapas-asing', reason: 'refused', stage: 'return' });
+    expect([await citizenCount(), await linkCount()]).toEqual([citizens, links]);
+    expect(await citizenByNik('3571022205860026')).toBeUndefined();
+  });
+});
+
+describe('an upstream that sends the NIK from userinfo only, under claim names of its own', () => {
+  let ikd: FakeUpstream;
+
+  beforeAll(async () => {
+    ikd = await startFakeUpstream({ nikClaim: 'nik_ktp', profileClaims: ['nama_lengkap', 'tanggal_lahir'], claimsInUserinfoOnly: true });
+    await addUpstream('ikd-info', {
+      label: 'IKD', scopes: 'openid profile nik_ktp', nikClaim: 'nik_ktp',
+      claimMap: { name: 'nama_lengkap', birthdate: 'tanggal_lahir', email: 'email', phone: 'phone_number' },
+    }, { at: ikd });
+  });
+
+  afterAll(() => ikd.close());
+
+  test('the NIK is read from userinfo and the claim map applied: the account gets the upstream\'s name and birth date', async () => {
+    ikd.addPerson(person('sari', { nik_ktp: '3571014808940023', nama_lengkap: 'Sari Puspita', tanggal_lahir: '1994-08-08' }));
+    const { agent, request, res, url } = await signInUpstream('sari', { acr_values: VERIFIED }, { slug: 'ikd-info', at: ikd });
+    expect(url).toContain('/hubungkan');
+    const html = await res!.text();
+    expect(html).toContain('Sari Puspita');
+    expect(html).toContain('3571 **** **** 0023');
+    // The ID token carried none of them: the NIK came from the userinfo endpoint.
+    const idToken = ikd.lastIdTokenClaims('sari')!;
+    expect(idToken).toMatchObject({ sub: 'sari', acr: LOA3 });
+    for (const claim of ['nik_ktp', 'nama_lengkap', 'tanggal_lahir']) expect(idToken).not.toHaveProperty(claim);
+
+    const created = await agent.post(`${url}/akun-baru`, { _csrf: csrfTokenOf(html), email: '', phone: '' });
+    expect(created.status).toBe(303);
+    const next = await agent.follow(created.headers.get('location')!);
+    expect((await toService(agent, request, next.res, next.url)).claims()).toMatchObject({ acr: VERIFIED, amr: ['fed'] });
+    expect(await citizenByNik('3571014808940023')).toMatchObject({ name: 'Sari Puspita', birthdate: '1994-08-08', assurance: 'verified' });
+  });
+});
+
 describe('an upstream that is down or slow', () => {
   test('down before the sign-in starts: a clear page, with the other ways', async () => {
     await server.instance.upstreams.create(kediriUpstreamSettings('mati', await closedAddress(), { label: 'Mati' }), 'test', '127.0.0.1');
@@ -345,11 +515,17 @@ describe('an upstream that is down or slow', () => {
     fake.addPerson(person('turun', { nik: '3571027003940008', name: 'Turun Test', birthdate: '1994-03-30' }));
     const page = await loginPage();
     const back = await fake.signIn(await leave(page.agent, page.interaction), 'turun');
+    const [citizens, links] = [await citizenCount(), await linkCount()];
     await fake.stop();
     try {
       const { res } = await page.agent.follow(back);
       expect(res!.status).toBe(502);
+      const html = await res!.text();
+      expect(html).toContain('tidak dapat dihubungi');
+      expect(html).toContain('Tidak ada akun yang dibuat atau dihubungkan');
       expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'unreachable', stage: 'return' });
+      expect([await citizenCount(), await linkCount()]).toEqual([citizens, links]);
+      expect(await citizenByNik('3571027003940008')).toBeUndefined();
     } finally {
       await fake.restart();
     }
@@ -359,12 +535,15 @@ describe('an upstream that is down or slow', () => {
     fake.addPerson(person('lambat', { nik: '3571027103950009', name: 'Lambat Test', birthdate: '1995-03-31' }));
     const page = await loginPage();
     const back = await fake.signIn(await leave(page.agent, page.interaction), 'lambat');
+    const [citizens, links] = [await citizenCount(), await linkCount()];
     fake.delayMs = 4000;
     try {
       const { res } = await page.agent.follow(back);
       expect(res!.status).toBe(504);
       expect(await res!.text()).toContain('terlalu lama');
-      expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'timeout' });
+      expect(await lastAudit('upstream.failed')).toMatchObject({ reason: 'timeout', stage: 'return' });
+      expect([await citizenCount(), await linkCount()]).toEqual([citizens, links]);
+      expect(await citizenByNik('3571027103950009')).toBeUndefined();
     } finally {
       fake.delayMs = 0;
     }

@@ -70,6 +70,8 @@ export interface FakeUpstream {
    * signing key unless options say otherwise; returns the HTTP status the relying party answered.
    */
   backchannelLogout(clientId: string, who: { sub?: string; sid?: string }, options?: LogoutTokenOptions): Promise<number>;
+  /** The claims of the last ID token the token endpoint returned to this person (before any tamper), if any. */
+  lastIdTokenClaims(login: string): JWTPayload | undefined;
   /** The sid of the person's last session at the fake (in ID tokens for clients with a backchannel_logout_uri), if any. */
   lastSid(login: string): string | undefined;
   /** Stops for good (the same as stop). */
@@ -150,14 +152,18 @@ export async function closedAddress(): Promise<string> {
 /**
  * Starts the fake on a random port of 127.0.0.1. `nikClaim` names the NIK's claim and its scope
  * ('nik' by default); `acrValues` are the acr_values_supported it announces (INApas's levels of
- * assurance, 'urn:inapas:loa:1' to 3, by default; a person's acr need not be one of them).
+ * assurance, 'urn:inapas:loa:1' to 3, by default; a person's acr need not be one of them);
+ * `profileClaims` are the claims of the profile scope (name and birthdate by default). With
+ * `claimsInUserinfoOnly` the ID token carries only sub, acr, amr, auth_time (and sid): every claim
+ * of a scope, the NIK's too, comes from the userinfo endpoint alone.
  */
-export async function startFakeUpstream(options: { nikClaim?: string; acrValues?: string[] } = {}): Promise<FakeUpstream> {
+export async function startFakeUpstream(options: { nikClaim?: string; acrValues?: string[]; profileClaims?: string[]; claimsInUserinfoOnly?: boolean } = {}): Promise<FakeUpstream> {
   const nikClaim = options.nikClaim ?? 'nik';
   const people = new Map<string, UpstreamPerson>();
   const storage = new Map<string, Table>();
   const table = (model: string): Table => storage.get(model) ?? storage.set(model, new Map()).get(model)!;
   const sids = new Map<string, string>();
+  const idTokens = new Map<string, JWTPayload>();
   let nextTamper: IdTokenTamper | undefined;
 
   const kid = randomUUID();
@@ -186,13 +192,14 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
       sid: null,
       iss: null,
       openid: ['sub', 'acr', 'amr', 'auth_time'],
-      profile: ['name', 'birthdate'],
+      profile: options.profileClaims ?? ['name', 'birthdate'],
       email: ['email', 'email_verified'],
       phone: ['phone_number', 'phone_number_verified'],
       [nikClaim]: [nikClaim],
     },
-    // The ID token carries every claim its scopes release, not only sub: Kediri ID reads the NIK there.
-    conformIdTokenClaims: false,
+    // The ID token carries every claim its scopes release, not only sub: Kediri ID reads the NIK
+    // there (or, with claimsInUserinfoOnly, at the userinfo endpoint).
+    conformIdTokenClaims: options.claimsInUserinfoOnly === true,
     acrValues: options.acrValues ?? ['urn:inapas:loa:1', 'urn:inapas:loa:2', 'urn:inapas:loa:3'],
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -215,6 +222,10 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
       await grant.save();
       return grant;
     },
+    // A client's jwks_uri (Kediri ID's /masuk-dengan/SLUG/jwks.json, for private_key_jwt) is on
+    // 127.0.0.1 like the fake: fetched without oidc-provider's SSRF dispatcher, which refuses
+    // loopback addresses wherever it can be set up.
+    fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),
     // Numbers, not oidc-provider's default functions, which print a notice at each first use.
     ttl: { AccessToken: 3600, AuthorizationCode: 60, Grant: 3600, IdToken: 3600, Interaction: 600, Session: 3600 },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -232,13 +243,15 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
     await next();
   });
 
-  // Around the token endpoint: remembers each session's sid, and forges the ID token when asked.
+  // Around the token endpoint: remembers each session's sid and each person's last ID token, and
+  // forges the ID token when asked.
   provider.use(async (ctx, next) => {
     await next();
     if (ctx.method !== 'POST' || ctx.path !== '/token' || ctx.status !== 200) return;
     const body = ctx.body as { id_token?: unknown } | undefined;
     if (typeof body?.id_token !== 'string') return;
     const claims = decodeJwt(body.id_token);
+    if (typeof claims.sub === 'string') idTokens.set(claims.sub, claims);
     if (typeof claims.sub === 'string' && typeof claims.sid === 'string') sids.set(claims.sub, claims.sid);
     const tamper = nextTamper;
     nextTamper = undefined;
@@ -357,6 +370,9 @@ export async function startFakeUpstream(options: { nikClaim?: string; acrValues?
     },
     lastSid(login) {
       return sids.get(login);
+    },
+    lastIdTokenClaims(login) {
+      return idTokens.get(login);
     },
     close() {
       return fake.stop();

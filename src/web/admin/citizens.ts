@@ -2,13 +2,15 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { EMAIL } from '../../identity/citizens.js';
-import { REASON_MAX } from '../../identity/citizen-admin.js';
+import { REASON_MAX, REVEAL_REASON } from '../../identity/citizen-admin.js';
 import { field, message, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
 
 const searchForm = z.object({ q: field(254) });
 const reasonForm = z.object({ reason: field(REASON_MAX) });
+/** Longer than a reveal's reason may be, so that a long one gets the field's message, not a bare 400. */
+const revealForm = z.object({ reveal_reason: field(REVEAL_REASON.max * 4) });
 /** The notices of the citizen's page after a change, by query key. */
 const NOTICES = ['dikunci', 'dibuka', 'sesi'];
 
@@ -17,7 +19,7 @@ const problem = (ctx: Context, error: InputError) => ({ field: error.field, mess
 
 /**
  * Citizens in the admin console (/admin/warga): find an account by NIK (in a POST body, never in a
- * URL) or email, reveal its NIK (audited), lock or unlock it with a reason, end its sessions.
+ * URL) or email, reveal its NIK for a case or ticket (audited with it), lock or unlock it with a reason, end its sessions.
  */
 export const citizenRoutes: AdminModule = (router, { citizenAdmin }, recentLogin) => {
   router.get('/warga', (ctx) => render(ctx, 'admin/citizens', { errors: [] }));
@@ -42,8 +44,16 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }, recentLogin
 
   router.get('/warga/:id', (ctx) => showCitizen(ctx));
 
+  /** A reveal: only with a reason (a case or ticket reference), kept in its audit entry. */
   router.post('/warga/:id/nik', recentLogin, async (ctx) => {
-    const nik = await citizenAdmin.revealNik(ctx.state.accountId, ctx.params.id!, ctx.ip);
+    const { reveal_reason: reason } = parseForm(ctx, revealForm);
+    let nik: string | undefined;
+    try {
+      nik = await citizenAdmin.revealNik(ctx.state.accountId, ctx.params.id!, reason, ctx.ip);
+    } catch (error) {
+      if (!(error instanceof InputError)) throw error;
+      return showCitizen(ctx, { errors: [problem(ctx, error)] }, 400);
+    }
     if (!nik) ctx.throw(404);
     await showCitizen(ctx, { nik });
   });
