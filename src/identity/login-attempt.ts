@@ -20,6 +20,8 @@ export type Refusal = Extract<Verdict, { allowed: false }>;
 export type PasswordOutcome =
   | { outcome: 'refused'; refusal: Refusal }
   | { outcome: 'failed' }
+  /** Right password, but the account was disabled for inactivity: the page sends the citizen to the MPP counter. */
+  | { outcome: 'disabled' }
   /** Right password, but neither the email nor the phone is proven: a fresh code is due before anything else. */
   | { outcome: 'verify_contact'; citizen: Citizen }
   /** Right password; the account's second factor comes next. */
@@ -100,6 +102,11 @@ export function createLoginAttempts({ citizens, throttle, phoneCodes, identityVe
         return { outcome: 'refused', refusal: verdict };
       }
       const citizen = await subject.authenticate(password);
+      if (citizen === 'disabled') {
+        await audit({ type: 'login.disabled_account', citizenId: subject.citizen?.id, clientId, ip });
+        countLogin('failed', unit);
+        return { outcome: 'disabled' };
+      }
       if (!citizen) {
         await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip });
         countLogin('failed', unit);
