@@ -39,6 +39,8 @@ export interface LoginSubject {
   citizen?: Citizen;
   /** Whether a login of the account needs a second step (SECOND_FACTOR_REQUIRED). */
   secondFactorRequired?: boolean;
+  /** The account was disabled for inactivity: to be told only to whoever proved to hold it (a right password or code). */
+  disabled?: boolean;
   /**
    * The account, when the password is its own and it is active; 'disabled' when the password is
    * its own and the account was disabled for inactivity (the login tells the citizen what to do).
@@ -580,7 +582,7 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
         const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
         return { key: sealer.keyedHash('login-identifier', phone ?? login), authenticate };
       }
-      return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, authenticate };
+      return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, disabled: found.disabled, authenticate };
     },
 
     /**
@@ -657,6 +659,12 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       );
       for (const { id } of rows) forgetChanged(CHANGED, id);
       return rows;
+    },
+
+    /** Whether the account was disabled for inactivity (by the retention job; status locked). */
+    async disabledForInactivity(id: string): Promise<boolean> {
+      const { rowCount } = await db.query('select 1 from citizens where id = $1 and disabled_inactive_at is not null', [id]);
+      return rowCount === 1;
     },
 
     /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */
