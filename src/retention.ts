@@ -83,13 +83,26 @@ export function createRetention({ db, citizens, notices, audit, metrics, policy,
     );
   }
 
-  /** Runs `batch` until it changes fewer than RETENTION_BATCH rows (MAX_BATCHES at most); returns the total. */
+  /** Holds the lease LEASE_MINUTES more; throws when another process took it meanwhile (this one took too long). */
+  async function renew(): Promise<void> {
+    const { rowCount } = await db.query(
+      `update retention_lease set leased_until = now() + make_interval(mins => ${LEASE_MINUTES}) where id = 1 and holder = $1`,
+      [holder],
+    );
+    if (rowCount !== 1) throw new Error('the retention lease ran out during the run; another process may be running the job');
+  }
+
+  /**
+   * Runs `batch` until it changes fewer than RETENTION_BATCH rows (MAX_BATCHES at most), holding
+   * the lease on between full batches; returns the total.
+   */
   async function drain(batch: () => Promise<number>): Promise<number> {
     let total = 0;
     for (let i = 0; i < MAX_BATCHES; i++) {
       const count = await batch();
       total += count;
       if (count < RETENTION_BATCH) break;
+      await renew();
     }
     return total;
   }

@@ -236,7 +236,7 @@ describe('the retention job', () => {
     expect(expiring.filter((table) => !(table in report!.rows))).toEqual([]);
   });
 
-  test('one run at a time for the whole instance: a second process skips while one runs, rows go once, and a dead holder\'s lease runs out', async () => {
+  test('one run at a time for the whole instance: a second process skips while one runs, rows go once, a run that lost its lease stops, and a dead holder\'s lease runs out', async () => {
     // A second process on the same database.
     const other = await createServices(loadConfig({ ...TEST_ENV, ISSUER: server.url, ENCRYPTION_KEY: server.instance.config.encryptionKey }), db());
     await db().query(
@@ -261,6 +261,20 @@ describe('the retention job', () => {
     expect(during).toBeUndefined();
     expect(await other.retention.run()).toBeDefined();
 
+    // A run that lost its lease (it took longer than the lease, and another process took over) stops.
+    const overtaken = createRetention({
+      ...{ db: instance.db, citizens: instance.citizens, notices: instance.notices, audit: instance.audit },
+      ...{ metrics: instance.metrics.retention, policy: instance.config.retention, log: createLogger('silent') },
+      sweeps: {
+        slow: async () => {
+          await db().query("update retention_lease set holder = 'other'");
+          return RETENTION_BATCH;
+        },
+      },
+    });
+    await expect(overtaken.run()).rejects.toThrow('the retention lease ran out during the run');
+    await db().query("update retention_lease set holder = null, leased_until = '-infinity'");
+
     // A process that died holding the lease: nobody runs until it runs out.
     await db().query("update retention_lease set holder = 'dead', leased_until = now() + interval '1 minute'");
     expect(await other.retention.run()).toBeUndefined();
@@ -273,6 +287,7 @@ describe('the retention job', () => {
     const text = await server.instance.metrics.registry.metrics();
     expect(value(text, 'kediri_retention_runs_total{result="ran"}')).toBeGreaterThanOrEqual(10);
     expect(value(text, 'kediri_retention_runs_total{result="skipped"}')).toBeGreaterThanOrEqual(1);
+    expect(value(text, 'kediri_retention_runs_total{result="failed"}')).toBe(1);
     expect(value(text, 'kediri_retention_rows_total{table="citizens",action="deleted"}')).toBe(2);
     expect(value(text, 'kediri_retention_rows_total{table="citizens",action="disabled"}')).toBeGreaterThanOrEqual(1);
     expect(value(text, 'kediri_retention_rows_total{table="throttle",action="deleted"}')).toBeGreaterThanOrEqual(RETENTION_BATCH * 2 + 7);
