@@ -32,6 +32,36 @@ export const DEFAULT_THROTTLE: ThrottlePolicy = {
 };
 
 /**
+ * Retention (src/retention.ts; UU PDP 27/2022: personal data kept no longer than its purpose needs).
+ * - A registration never verified (no contact proven) is deleted after unverifiedDays, told
+ *   UNVERIFIED_NOTICE_DAYS before.
+ * - An account not signed in to for inactiveWarnDays is warned, and disabled (locked, not
+ *   deleted: the citizen reactivates it at the MPP counter) inactiveGraceDays later unless they sign in.
+ * - An audit entry loses its IP address and device (user agent) after auditDeviceDays, when
+ *   investigating an attack on the account is over, and is deleted after auditDays: what happened
+ *   to an account stays answerable for two years (a citizen's complaint, an investigation), who
+ *   the device was only as long as an incident takes to surface.
+ */
+export interface RetentionPolicy {
+  unverifiedDays: number;
+  inactiveWarnDays: number;
+  inactiveGraceDays: number;
+  auditDeviceDays: number;
+  auditDays: number;
+}
+
+/** How many days before its deletion a registration never verified is told. */
+export const UNVERIFIED_NOTICE_DAYS = 7;
+
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  unverifiedDays: 30,
+  inactiveWarnDays: 2 * 365,
+  inactiveGraceDays: 30,
+  auditDeviceDays: 90,
+  auditDays: 2 * 365,
+};
+
+/**
  * Outgoing requests (back-channel logout, a client's jwks_uri) go where a client's metadata
  * says: SSRF protection (src/oidc/outbound.ts) keeps them off the city's private network and this
  * machine, except for the hosts and networks an administrator approved in OUTBOUND_ALLOW. Public
@@ -283,6 +313,11 @@ const schema = z.object({
   UPSTREAM_MFA_ACR: acrList.default(''),
   /** How long a request to any upstream (discovery, token, JWKS) may take. */
   UPSTREAM_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(60).default(10),
+  RETENTION_UNVERIFIED_DAYS: z.coerce.number().int().min(UNVERIFIED_NOTICE_DAYS + 1).max(365).default(DEFAULT_RETENTION.unverifiedDays),
+  RETENTION_INACTIVE_YEARS: z.coerce.number().int().min(1).max(10).default(DEFAULT_RETENTION.inactiveWarnDays / 365),
+  RETENTION_INACTIVE_GRACE_DAYS: z.coerce.number().int().min(7).max(365).default(DEFAULT_RETENTION.inactiveGraceDays),
+  RETENTION_AUDIT_DEVICE_DAYS: z.coerce.number().int().min(7).max(3650).default(DEFAULT_RETENTION.auditDeviceDays),
+  RETENTION_AUDIT_DAYS: z.coerce.number().int().min(30).max(3650).default(DEFAULT_RETENTION.auditDays),
   /** The Mal Pelayanan Publik where identities are verified in person, as the home page shows it. */
   MPP_ADDRESS: z.string().trim().min(5).max(300).default(DEFAULT_MPP.address),
   MPP_HOURS: z.string().trim().min(3).max(300).default(DEFAULT_MPP.hours),
@@ -317,6 +352,7 @@ export interface Config {
   phone: { foreignPrefixes: string[]; codeSignIn: boolean; dailyBudget: number };
   /** The MPP's address and opening hours (the home page; what to bring is in the locale files). */
   mpp: { address: string; hours: string };
+  retention: RetentionPolicy;
   /** The upstream UPSTREAM_* describe, or none. */
   upstream: UpstreamEnvironment | undefined;
   /** How long a request to an upstream may take, for every upstream. */
@@ -453,6 +489,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (error) {
     throw new ConfigError(`Configuration error: OUTBOUND_ALLOW ${(error as Error).message}`);
   }
+  if (e.RETENTION_AUDIT_DEVICE_DAYS > e.RETENTION_AUDIT_DAYS) {
+    throw new ConfigError('Configuration error: RETENTION_AUDIT_DEVICE_DAYS must not exceed RETENTION_AUDIT_DAYS (an entry loses its IP address and device before it is deleted)');
+  }
   const upstream = upstreamOf(e, production);
   return {
     port: e.PORT,
@@ -489,6 +528,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dailyBudget: e.MESSAGE_DAILY_BUDGET,
     },
     mpp: { address: e.MPP_ADDRESS, hours: e.MPP_HOURS },
+    retention: {
+      unverifiedDays: e.RETENTION_UNVERIFIED_DAYS,
+      inactiveWarnDays: e.RETENTION_INACTIVE_YEARS * 365,
+      inactiveGraceDays: e.RETENTION_INACTIVE_GRACE_DAYS,
+      auditDeviceDays: e.RETENTION_AUDIT_DEVICE_DAYS,
+      auditDays: e.RETENTION_AUDIT_DAYS,
+    },
     upstream,
     upstreamTimeoutSeconds: e.UPSTREAM_TIMEOUT_SECONDS,
     populationVerifier: e.POPULATION_VERIFIER_URL

@@ -6,7 +6,6 @@ import { createServices } from './services.js';
 import { createLogger } from './log.js';
 import { superviseWorkers } from './workers.js';
 import { offerToSupervisor, serveMetrics } from './metrics.js';
-import { sweepExpired } from './oidc/payloads.js';
 import { createSender } from './email/sender.js';
 import { createGateways } from './messaging/gateways.js';
 import { MESSAGE_ENQUEUED } from './messaging/outbox.js';
@@ -16,7 +15,8 @@ import { WrongEncryptionKey } from './secrets.js';
 import { readFile } from 'node:fs/promises';
 import { readsFile, readsPassword, runOperatorCommand, runRestore, USAGE, type CommandResult } from './operator.js';
 
-const SWEEP_EVERY_MS = 10 * 60 * 1000;
+/** Every process offers to run the retention job this often; one at a time does (src/retention.ts). */
+const RETENTION_EVERY_MS = 10 * 60 * 1000;
 const SEND_MAIL_EVERY_MS = 2000;
 const SEND_LOGOUTS_EVERY_MS = 2000;
 /** Besides the round right after each message is enqueued (MESSAGE_ENQUEUED): retries come due. */
@@ -59,8 +59,7 @@ async function serve(config: Config): Promise<number> {
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
-  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep(), services.logoutOutbox.sweep(), services.messages.sweep(), services.upstreamAccounts.sweep()]);
-  const sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
+  const sweeper = setInterval(() => services.retention.run().catch((err) => log.warn({ err }, 'retention job failed')), RETENTION_EVERY_MS);
   sweeper.unref();
   const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });
   const mailer = setInterval(() => sender.deliverDue().catch((err) => log.warn({ err }, 'email delivery round failed')), SEND_MAIL_EVERY_MS);

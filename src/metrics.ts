@@ -16,7 +16,11 @@ export type LoginResult = 'succeeded' | 'failed' | 'throttled' | 'second_factor_
  * METRICS_PORT only (serveMetrics), never on the public port. Counts carry no identifiers: labels
  * are routes (patterns, not paths), statuses, event types, units and grant types.
  */
-export function createMetrics(db: Db, { liveSessions }: { liveSessions: () => Promise<number> }) {
+export function createMetrics(db: Db, { liveSessions, retentionLastSuccess }: {
+  liveSessions: () => Promise<number>;
+  /** When the instance's retention job last finished (epoch seconds; 0: never). */
+  retentionLastSuccess: () => Promise<number>;
+}) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -63,6 +67,23 @@ export function createMetrics(db: Db, { liveSessions }: { liveSessions: () => Pr
   countGauge('kediri_email_outbox_backlog', 'Emails waiting to be sent', countOf('select count(*)::int as n from outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_message_outbox_backlog', 'WhatsApp and SMS messages waiting to be sent', countOf('select count(*)::int as n from message_outbox where sent_at is null and failed_at is null'));
   countGauge('kediri_logout_outbox_backlog', 'Back-channel logout notices waiting to be delivered', countOf('select count(*)::int as n from logout_outbox where delivered_at is null and failed_at is null'));
+  countGauge('kediri_retention_last_success_timestamp_seconds', 'When the retention job last finished a run, by whichever process (Unix time; 0: never)', retentionLastSuccess);
+  const retentionRuns = new client.Counter({
+    name: 'kediri_retention_runs_total',
+    help: 'Turns of this process at the retention job, by result: ran; skipped (another process held the lease); failed',
+    labelNames: ['result'], registers,
+  });
+  const retentionRows = new client.Counter({
+    name: 'kediri_retention_rows_total',
+    help: 'Rows the retention job changed, by table and action: deleted; scrubbed (an audit entry\'s IP address and device); warned, disabled (accounts)',
+    labelNames: ['table', 'action'], registers,
+  });
+  const retentionNotices = new client.Counter({
+    name: 'kediri_retention_notices_total', help: 'Notices the retention job sent, by kind', labelNames: ['kind'], registers,
+  });
+  const retentionDuration = new client.Gauge({
+    name: 'kediri_retention_duration_seconds', help: 'How long this process\'s last run of the retention job took', registers, aggregator: 'max',
+  });
   // Counted by the driver (src/db): the benchmark divides it by the operations of each phase.
   new client.Counter({
     name: 'kediri_db_statements_total', help: 'Statements this process has sent to the database (a transaction\'s begin and end included)', registers,
@@ -106,6 +127,19 @@ export function createMetrics(db: Db, { liveSessions }: { liveSessions: () => Pr
     message: (channel: Channel, result: DeliveryResult) => messages.inc({ channel, result }),
     /** A message not sent because a limit refused its request, on the channel asked for. */
     messageRefused: (channel: Channel) => messages.inc({ channel, result: 'refused' }),
+    /** The retention job (src/retention.ts). */
+    retention: {
+      run: (result: 'ran' | 'skipped' | 'failed', seconds?: number) => {
+        retentionRuns.inc({ result });
+        if (seconds !== undefined) retentionDuration.set(seconds);
+      },
+      rows: (table: string, action: 'deleted' | 'scrubbed' | 'warned' | 'disabled', count: number) => {
+        if (count > 0) retentionRows.inc({ table, action }, count);
+      },
+      notices: (kind: string, count: number) => {
+        if (count > 0) retentionNotices.inc({ kind }, count);
+      },
+    },
   };
 }
 

@@ -34,11 +34,12 @@ import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createAccountSessions } from './oidc/account-sessions.js';
-import { countLiveSessions, deleteClientPayloads } from './oidc/payloads.js';
+import { countLiveSessions, deleteClientPayloads, sweepExpired } from './oidc/payloads.js';
 import { createUpstreams, upstreamAddress } from './federation/upstreams.js';
-import { createUpstreamAccounts } from './federation/upstream-accounts.js';
+import { createUpstreamAccounts, UPSTREAM_EXPIRING } from './federation/upstream-accounts.js';
 import { createUpstreamClient } from './federation/upstream-client.js';
 import { createMetrics } from './metrics.js';
+import { createRetention, lastRetentionSuccess } from './retention.js';
 import { createLogger, type Logger } from './log.js';
 
 /**
@@ -48,7 +49,7 @@ import { createLogger, type Logger } from './log.js';
 export async function createServices(config: Config, db: Db, log: Logger = createLogger('silent'), clock: Clock = systemClock) {
   await migrate(db);
   const sealer = createSealer(await resolveEncryptionKey(config));
-  const metrics = createMetrics(db, { liveSessions: () => countLiveSessions(db) });
+  const metrics = createMetrics(db, { liveSessions: () => countLiveSessions(db), retentionLastSuccess: () => lastRetentionSuccess(db) });
   // Every audited event is counted, and logged as a line of its own (the details never hold secrets or NIKs).
   const audit = createAudit(db, (event) => {
     metrics.securityEvent(event);
@@ -65,7 +66,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const sessions = createAccountSessions(db);
   const throttle = createThrottle(db, config.throttle, metrics.throttled);
   const phoneCodes = createPhoneCodes({ db, sealer, messages, audit, throttle, dailyBudget: config.phone.dailyBudget, refused: metrics.messageRefused });
-  const notices = createCitizenNotices({ outbox, messages, lockoutMinutes: config.throttle.lockoutMinutes });
+  const notices = createCitizenNotices({ outbox, messages, lockoutMinutes: config.throttle.lockoutMinutes, retention: config.retention });
   const accountDeps = { db, issuer: config.issuer, citizens, sessions, tokens, outbox, phoneCodes, notices, audit };
   const registration = createRegistration(accountDeps);
   const profile = createProfile(accountDeps);
@@ -105,12 +106,29 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     timeoutSeconds: config.upstreamTimeoutSeconds,
     redirectUri: (slug) => upstreamAddress(config.issuer, slug, 'kembali'),
   });
+  // Every table with expiring rows, swept by its owner (docs/operations.md lists them).
+  const retention = createRetention({
+    db, citizens, notices, audit, log, metrics: metrics.retention, policy: config.retention,
+    sweeps: {
+      oidc_payloads: () => sweepExpired(db),
+      throttle: (limit) => throttle.sweep(limit),
+      account_tokens: (limit) => tokens.sweep(db, limit),
+      phone_codes: (limit) => phoneCodes.sweep(limit),
+      webauthn_challenges: (limit) => passkeys.sweep(limit),
+      staff_invitations: (limit) => staff.sweep(limit),
+      initial_access_tokens: (limit) => dynamicRegistration.sweep(limit),
+      outbox: (limit) => outbox.sweep(limit),
+      message_outbox: (limit) => messages.sweep(limit),
+      logout_outbox: (limit) => logoutOutbox.sweep(limit),
+      ...Object.fromEntries(UPSTREAM_EXPIRING.map((table) => [table, (limit: number) => upstreamAccounts.sweep(table, limit)])),
+    },
+  });
   return {
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
     ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals, resourceServers },
-    ...{ upstreams, upstreamAccounts, upstreamClient },
+    ...{ upstreams, upstreamAccounts, upstreamClient, retention },
   };
 }
 

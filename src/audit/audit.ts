@@ -6,6 +6,7 @@ export const AUDIT_TYPES = [
   'login.failed',
   'login.second_factor_failed',
   'login.throttled',
+  'login.disabled_account',
   'account.locked',
   'assurance.unmet',
   'consent.granted',
@@ -86,6 +87,9 @@ export const AUDIT_TYPES = [
   'resource_server.created',
   'resource_server.updated',
   'resource_server.deleted',
+  'retention.registration_deleted',
+  'retention.account_warned',
+  'retention.account_disabled',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
@@ -113,4 +117,26 @@ export function createAudit(db: Queryable, recorded: (event: AuditEvent) => void
     );
     recorded(event);
   };
+}
+
+/**
+ * Takes the IP address and device (user agent) off at most `limit` entries older than `days`;
+ * returns how many. Entries keep what happened, and to which account, until deleteOldAudit.
+ */
+export async function forgetAuditDevices(on: Queryable, days: number, limit: number): Promise<number> {
+  const { rowCount } = await on.query(
+    `update audit_events set ip = null, details = details - 'userAgent'
+     where id in (select id from audit_events where (ip is not null or details ? 'userAgent') and at < now() - make_interval(days => $1) limit $2)`,
+    [days, limit],
+  );
+  return rowCount;
+}
+
+/** Deletes at most `limit` entries older than `days`, oldest first; returns how many. */
+export async function deleteOldAudit(on: Queryable, days: number, limit: number): Promise<number> {
+  const { rowCount } = await on.query(
+    'delete from audit_events where id in (select id from audit_events where at < now() - make_interval(days => $1) order by at limit $2)',
+    [days, limit],
+  );
+  return rowCount;
 }

@@ -52,6 +52,20 @@ export function accountLockedEmail(to: string | null, name: string, lockoutMinut
   return render(to, 'account-locked', { name, lifetime: lifetime(lockoutMinutes) });
 }
 
+/** A registration never verified: deleted `leftDays` from now, as every one is `afterDays` after it was made. */
+export function registrationExpiringEmail(to: string | null, name: string, afterDays: number, leftDays: number): Email {
+  return render(to, 'registration-expiring', { name, after: lifetime(afterDays * 24 * 60), left: lifetime(leftDays * 24 * 60) });
+}
+
+/** An inactive account: disabled unless the citizen signs in within `leftDays`. */
+export function accountInactiveEmail(to: string | null, name: string, leftDays: number): Email {
+  return render(to, 'account-inactive', { name, left: lifetime(leftDays * 24 * 60) });
+}
+
+export function accountDisabledEmail(to: string | null, name: string): Email {
+  return render(to, 'account-disabled', { name });
+}
+
 export function recoveryCodeUsedEmail(to: string | null, name: string, left: number): Email {
   return render(to, 'recovery-code-used', { name, left });
 }

@@ -15,12 +15,25 @@ export interface OutboxEntry extends Email {
   attempts: number;
 }
 
+/** Days an email is kept after it was sent or given up (its links expired long before; its text names the citizen). */
+const KEEP_DAYS = 7;
+
 /** The outbox is the source of truth: a message is enqueued in the transaction of the change it announces. */
 export function createOutbox(db: Db) {
   return {
     async enqueue(email: Email, on: Queryable = db): Promise<void> {
       if (email.to === null) return;
       await on.query('insert into outbox (to_address, subject, body) values ($1, $2, $3)', [email.to, email.subject, email.body]);
+    },
+
+    /** Deletes at most `limit` emails sent or given up KEEP_DAYS ago; returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        `delete from outbox where ctid = any(array(
+           select ctid from outbox where coalesce(sent_at, failed_at) < now() - make_interval(days => ${KEEP_DAYS}) limit $1))`,
+        [limit],
+      );
+      return rowCount;
     },
 
     /** The newest messages, for the /dev/mail page of a local trial. */

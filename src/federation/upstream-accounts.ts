@@ -317,13 +317,20 @@ export function createUpstreamAccounts({ db, sealer, citizens, sessions, tokens,
       });
     },
 
-    /** Forgets requests, sessions and logout tokens past their time (run with the other sweeps). */
-    async sweep(): Promise<void> {
-      await db.query('delete from upstream_requests where expires_at < now()');
-      await db.query('delete from upstream_sessions where expires_at < now()');
-      await db.query('delete from upstream_logout_tokens where expires_at < now()');
+    /** Forgets at most `limit` requests, sessions or logout tokens past their time (the retention job); returns how many. */
+    async sweep(table: UpstreamExpiring, limit: number): Promise<number> {
+      const statements: Record<UpstreamExpiring, string> = {
+        upstream_requests: 'delete from upstream_requests where ctid = any(array(select ctid from upstream_requests where expires_at < now() limit $1))',
+        upstream_sessions: 'delete from upstream_sessions where ctid = any(array(select ctid from upstream_sessions where expires_at < now() limit $1))',
+        upstream_logout_tokens: 'delete from upstream_logout_tokens where ctid = any(array(select ctid from upstream_logout_tokens where expires_at < now() limit $1))',
+      };
+      return (await db.query(statements[table], [limit])).rowCount;
     },
   };
 }
 
 export type UpstreamAccounts = ReturnType<typeof createUpstreamAccounts>;
+
+/** The tables of this module whose rows expire. */
+export const UPSTREAM_EXPIRING = ['upstream_requests', 'upstream_sessions', 'upstream_logout_tokens'] as const;
+export type UpstreamExpiring = (typeof UPSTREAM_EXPIRING)[number];

@@ -109,6 +109,15 @@ export function createAccountTokens(sealer: Sealer) {
       return rows[0];
     },
 
+    /** Deletes at most `limit` tokens expired over a day ago (the retention job); returns how many. */
+    async sweep(on: Queryable, limit: number): Promise<number> {
+      const { rowCount } = await on.query(
+        "delete from account_tokens where ctid = any(array(select ctid from account_tokens where expires_at < now() - interval '1 day' limit $1))",
+        [limit],
+      );
+      return rowCount;
+    },
+
     /** Retires the account's live tokens of this purpose. */
     async retire(on: Queryable, citizenId: string, purpose: TokenPurpose): Promise<void> {
       await on.query('update account_tokens set consumed_at = now() where citizen_id = $1 and purpose = $2 and consumed_at is null', [

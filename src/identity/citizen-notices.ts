@@ -1,6 +1,9 @@
 import type { Queryable } from '../db/db.js';
 import type { Email, Outbox } from '../email/outbox.js';
-import { accountLockedEmail, cibaRequestEmail, passwordChangedEmail, phoneChangedEmail } from '../email/messages.js';
+import { UNVERIFIED_NOTICE_DAYS, type RetentionPolicy } from '../config.js';
+import {
+  accountDisabledEmail, accountInactiveEmail, accountLockedEmail, cibaRequestEmail, passwordChangedEmail, phoneChangedEmail, registrationExpiringEmail,
+} from '../email/messages.js';
 import type { Lang } from '../i18n.js';
 import type { MessageOutbox } from '../messaging/outbox.js';
 import { noticeText, type NoticeKind } from '../messaging/texts.js';
@@ -26,17 +29,28 @@ export interface NoticeOptions {
 
 /**
  * Notices to citizens (password changed, account locked, phone changed, a counter's request to
- * confirm): by email
+ * confirm, what the retention job is about to do or did): by email
  * when the account has one, else by WhatsApp (SMS as the fallback) to its verified phone, so
- * that a phone-only citizen hears of them too. Written in the caller's transaction when given,
+ * that a phone-only citizen hears of them too (a registration never verified: to the number it
+ * gave, which its codes went to). Written in the caller's transaction when given,
  * like every outgoing message. This is the one way a security notice reaches a citizen.
  */
-export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { outbox: Outbox; messages: MessageOutbox; lockoutMinutes: number }) {
+export function createCitizenNotices({ outbox, messages, lockoutMinutes, retention }: {
+  outbox: Outbox; messages: MessageOutbox; lockoutMinutes: number; retention: RetentionPolicy;
+}) {
   const emails: Record<NoticeKind, (to: string, name: string) => Email> = {
     phone_changed: phoneChangedEmail,
     password_changed: passwordChangedEmail,
     account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
     ciba_request: cibaRequestEmail,
+    registration_expiring: (to, name) => registrationExpiringEmail(to, name, retention.unverifiedDays, UNVERIFIED_NOTICE_DAYS),
+    account_inactive: (to, name) => accountInactiveEmail(to, name, retention.inactiveGraceDays),
+    account_disabled: accountDisabledEmail,
+  };
+  /** The days a retention notice states. */
+  const days: Partial<Record<NoticeKind, number>> = {
+    registration_expiring: UNVERIFIED_NOTICE_DAYS,
+    account_inactive: retention.inactiveGraceDays,
   };
 
   /**
@@ -47,14 +61,14 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes }: { out
    */
   async function text(to: string, kind: NoticeKind, lang: Lang, on?: Queryable): Promise<void> {
     if ((await messages.noticesTo(to, kind, on)) >= NOTICES_PER_DAY) return;
-    await messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', noticeKind: kind, body: noticeText(lang, kind) }, on);
+    await messages.enqueue({ to, channel: 'whatsapp', kind: 'notice', noticeKind: kind, body: noticeText(lang, kind, days[kind]) }, on);
   }
 
   return {
     async send(citizen: NoticeRecipient, kind: NoticeKind, on?: Queryable, { formerPhone, lang = 'id' }: NoticeOptions = {}): Promise<void> {
       let texted: string | undefined;
       if (citizen.email) await outbox.enqueue(emails[kind](citizen.email, citizen.name), on);
-      else if (citizen.phone && citizen.phone_verified) await text((texted = citizen.phone), kind, lang, on);
+      else if (citizen.phone && (citizen.phone_verified || kind === 'registration_expiring')) await text((texted = citizen.phone), kind, lang, on);
       if (formerPhone && formerPhone !== texted) await text(formerPhone, kind, lang, on);
     },
   };

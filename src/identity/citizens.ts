@@ -28,9 +28,9 @@ export interface Citizen {
   updated_at: Date;
 }
 
-/** An account as a login reads it. */
-type LoginRow = Citizen & { password_hash: string | null; second_factor: boolean };
-const accountOf = ({ password_hash: _, second_factor: __, ...citizen }: LoginRow): Citizen => citizen;
+/** An account as a login reads it; `disabled`: for inactivity (retention), which the login tells once the password is right. */
+type LoginRow = Citizen & { password_hash: string | null; second_factor: boolean; disabled: boolean };
+const accountOf = ({ password_hash: _, second_factor: __, disabled: ___, ...citizen }: LoginRow): Citizen => citizen;
 
 /** Whose failures a login's identifier counts against, and the check of a password for it. */
 export interface LoginSubject {
@@ -39,8 +39,13 @@ export interface LoginSubject {
   citizen?: Citizen;
   /** Whether a login of the account needs a second step (SECOND_FACTOR_REQUIRED). */
   secondFactorRequired?: boolean;
-  /** The account, when the password is its own and it is active. */
-  authenticate(password: string): Promise<Citizen | undefined>;
+  /** The account was disabled for inactivity: to be told only to whoever proved to hold it (a right password or code). */
+  disabled?: boolean;
+  /**
+   * The account, when the password is its own and it is active; 'disabled' when the password is
+   * its own and the account was disabled for inactivity (the login tells the citizen what to do).
+   */
+  authenticate(password: string): Promise<Citizen | 'disabled' | undefined>;
 }
 
 /** A citizen as the MPP counter sees them, found by NIK. */
@@ -150,6 +155,18 @@ export function checkNewCitizen(input: NewCitizen, foreignPrefixes: readonly str
   return { ok: true, citizen: { nik, name, birthdate: checkedNik.birthdate, gender: checkedNik.gender, email, phone } };
 }
 
+/** Whom a retention notice goes to (citizen-notices.ts), and the account it is about. */
+export type RetentionRecipient = Pick<Citizen, 'id' | 'name' | 'email' | 'phone' | 'phone_verified'>;
+
+/**
+ * A registration never verified: no contact proven, the identity not verified, never signed in.
+ * The retention job deletes it; every other account is one that may become inactive.
+ */
+const UNVERIFIED = "not email_verified and not phone_verified and assurance = 'basic' and last_active_at is null";
+/** When the account was last active: its last login (or reactivation), else its creation. */
+const LAST_ACTIVE = 'greatest(created_at, last_active_at)';
+const RECIPIENT = 'id, name, email, phone, phone_verified';
+
 /*
  * This module owns the citizens table: every statement on it is here. Other modules call the
  * store; a statement that belongs to another module's transaction takes that transaction.
@@ -215,19 +232,23 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       : phone ? ['phone = $1 and phone_verified', phone]
       : ['lower(email) = lower($1)', login];
     const { rows } = await db.query<LoginRow>(
-      `select ${COLUMNS}, password_hash, ${SECOND_FACTOR_REQUIRED('citizens.id')} as second_factor from citizens where ${where}`,
+      `select ${COLUMNS}, password_hash, ${SECOND_FACTOR_REQUIRED('citizens.id')} as second_factor,
+         disabled_inactive_at is not null as disabled
+       from citizens where ${where}`,
       [param],
     );
     return rows[0];
   }
 
   /**
-   * The account, when the password is its own and it is active. An unknown account costs a
-   * password verification too, so that timing does not tell which accounts exist.
+   * The account, when the password is its own and it is active ('disabled' when it is its own and
+   * the account was disabled for inactivity). An unknown account costs a password verification
+   * too, so that timing does not tell which accounts exist.
    */
-  async function passwordHolder(found: LoginRow | undefined, password: string): Promise<Citizen | undefined> {
+  async function passwordHolder(found: LoginRow | undefined, password: string): Promise<Citizen | 'disabled' | undefined> {
     const { ok, rehash } = await passwords.verify(found?.password_hash ?? undefined, password);
-    if (!found?.password_hash || !ok || found.status !== 'active') return undefined;
+    if (!found?.password_hash || !ok) return undefined;
+    if (found.status !== 'active') return found.disabled ? 'disabled' : undefined;
     if (rehash) {
       changed(found.id, await db.query('update citizens set password_hash = $2 where id = $1', [found.id, await passwords.hash(password)]));
     }
@@ -318,8 +339,19 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       changed(id, await tx.query('update citizens set sessions_ended_at = now() where id = $1', [id]));
     },
 
+    /**
+     * Locks or unlocks the account. Unlocking also lifts a disabling for inactivity and counts as
+     * activity (an administrator reactivated it), so that the retention job does not warn at once.
+     */
     async setStatus(tx: Queryable, id: string, status: Citizen['status']): Promise<void> {
-      changed(id, await tx.query('update citizens set status = $2, updated_at = now() where id = $1', [id, status]));
+      changed(id, await tx.query(
+        `update citizens set status = $2, updated_at = now(),
+           disabled_inactive_at = case when $2 = 'active' then null else disabled_inactive_at end,
+           inactivity_warned_at = case when $2 = 'active' then null else inactivity_warned_at end,
+           last_active_at = case when $2 = 'active' and disabled_inactive_at is not null then now() else last_active_at end
+         where id = $1`,
+        [id, status],
+      ));
     },
 
     /** Which of name and address differ from the account's (locked for the caller's transaction), and its assurance. */
@@ -550,7 +582,89 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
         const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
         return { key: sealer.keyedHash('login-identifier', phone ?? login), authenticate };
       }
-      return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, authenticate };
+      return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, disabled: found.disabled, authenticate };
+    },
+
+    /**
+     * Copies the logins audited since then (all when null) to the accounts' last_active_at, and
+     * takes back the inactivity warning of an account that signed in after it. Returns how many changed.
+     */
+    async copyLastLogins(since: Date | null): Promise<number> {
+      const { rowCount } = await db.query(
+        `update citizens c set last_active_at = l.at,
+           inactivity_warned_at = case when l.at > c.inactivity_warned_at then null else c.inactivity_warned_at end
+         from (select citizen_id, max(at) as at from audit_events
+               where type = 'login.succeeded' and citizen_id is not null and at >= coalesce($1::timestamptz, '-infinity')
+               group by citizen_id) l
+         where c.id = l.citizen_id and (c.last_active_at is null or c.last_active_at < l.at)`,
+        [since],
+      );
+      return rowCount;
+    },
+
+    /** Registrations never verified for `days` and not yet told: marked told (at most `limit`), in the caller's transaction. */
+    async markUnverifiedNoticed(tx: Queryable, days: number, limit: number): Promise<RetentionRecipient[]> {
+      const { rows } = await tx.query<RetentionRecipient>(
+        `update citizens set unverified_notice_at = now()
+         where id in (select id from citizens where ${UNVERIFIED} and unverified_notice_at is null
+                        and created_at < now() - make_interval(days => $1) limit $2 for update skip locked)
+         returning ${RECIPIENT}`,
+        [days, limit],
+      );
+      return rows;
+    },
+
+    /**
+     * Deletes registrations never verified for `days` that were told at least `noticeDays` ago (at
+     * most `limit`), in the caller's transaction; returns their ids.
+     */
+    async deleteUnverified(tx: Queryable, days: number, noticeDays: number, limit: number): Promise<string[]> {
+      const { rows } = await tx.query<{ id: string }>(
+        `delete from citizens
+         where id in (select id from citizens where ${UNVERIFIED}
+                        and created_at < now() - make_interval(days => $1)
+                        and unverified_notice_at < now() - make_interval(days => $2)
+                        and not exists (select 1 from citizens v where v.verified_by = citizens.id)
+                      limit $3 for update skip locked)
+         returning id`,
+        [days, noticeDays, limit],
+      );
+      for (const { id } of rows) forgetChanged(CHANGED, id);
+      return rows.map((row) => row.id);
+    },
+
+    /** Active accounts inactive for `days` and not yet warned: marked warned (at most `limit`), in the caller's transaction. */
+    async markInactiveWarned(tx: Queryable, days: number, limit: number): Promise<RetentionRecipient[]> {
+      const { rows } = await tx.query<RetentionRecipient>(
+        `update citizens set inactivity_warned_at = now()
+         where id in (select id from citizens where status = 'active' and not (${UNVERIFIED}) and inactivity_warned_at is null
+                        and ${LAST_ACTIVE} < now() - make_interval(days => $1) limit $2 for update skip locked)
+         returning ${RECIPIENT}`,
+        [days, limit],
+      );
+      return rows;
+    },
+
+    /**
+     * Disables (locks, not deletes) the accounts warned at least `graceDays` ago and not active
+     * since (at most `limit`), in the caller's transaction.
+     */
+    async disableInactive(tx: Queryable, graceDays: number, limit: number): Promise<RetentionRecipient[]> {
+      const { rows } = await tx.query<RetentionRecipient>(
+        `update citizens set status = 'locked', disabled_inactive_at = now(), updated_at = now()
+         where id in (select id from citizens where status = 'active' and inactivity_warned_at < now() - make_interval(days => $1)
+                        and ${LAST_ACTIVE} < inactivity_warned_at limit $2 for update skip locked)
+         returning ${RECIPIENT}`,
+        [graceDays, limit],
+      );
+      for (const { id } of rows) forgetChanged(CHANGED, id);
+      return rows;
+    },
+
+    /** Whether the account was disabled for inactivity (by the retention job; status locked). */
+    async disabledForInactivity(id: string): Promise<boolean> {
+      const { rowCount } = await db.query('select 1 from citizens where id = $1 and disabled_inactive_at is not null', [id]);
+      return rowCount === 1;
     },
 
     /** Whether this is the password of this active account (to confirm an action of a signed-in citizen). */
@@ -562,7 +676,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
     /** The active citizen whose NIK, email or verified phone and password these are, or undefined. */
     async authenticate(identifier: string, password: string): Promise<Citizen | undefined> {
-      return passwordHolder(await findByLogin(identifier), password);
+      const holder = await passwordHolder(await findByLogin(identifier), password);
+      return holder === 'disabled' ? undefined : holder;
     },
   };
 }

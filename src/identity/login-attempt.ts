@@ -20,6 +20,8 @@ export type Refusal = Extract<Verdict, { allowed: false }>;
 export type PasswordOutcome =
   | { outcome: 'refused'; refusal: Refusal }
   | { outcome: 'failed' }
+  /** Right password, but the account was disabled for inactivity: the page sends the citizen to the MPP counter. */
+  | { outcome: 'disabled' }
   /** Right password, but neither the email nor the phone is proven: a fresh code is due before anything else. */
   | { outcome: 'verify_contact'; citizen: Citizen }
   /** Right password; the account's second factor comes next. */
@@ -53,6 +55,8 @@ export interface TypedPhoneCode {
 export type PhoneCodeOutcome =
   | { outcome: 'refused'; refusal: Refusal }
   | { outcome: 'failed' }
+  /** A right code for signing in, of an account disabled for inactivity: the page sends the citizen to the MPP counter. */
+  | { outcome: 'disabled' }
   /** A right code for signing in, of an account with a second factor: that comes next. */
   | { outcome: 'second_factor'; citizen: Citizen; method: PhoneCodeMethod }
   | { outcome: 'passed'; citizen: Citizen; method: PhoneCodeMethod };
@@ -100,6 +104,11 @@ export function createLoginAttempts({ citizens, throttle, phoneCodes, identityVe
         return { outcome: 'refused', refusal: verdict };
       }
       const citizen = await subject.authenticate(password);
+      if (citizen === 'disabled') {
+        await audit({ type: 'login.disabled_account', citizenId: subject.citizen?.id, clientId, ip });
+        countLogin('failed', unit);
+        return { outcome: 'disabled' };
+      }
       if (!citizen) {
         await audit({ type: 'login.failed', citizenId: subject.citizen?.id, clientId, ip });
         countLogin('failed', unit);
@@ -182,8 +191,14 @@ export function createLoginAttempts({ citizens, throttle, phoneCodes, identityVe
       const checked = await phoneCodes.check(typed.codeId, typed.code, use);
       // The account whose verified number was typed (loginSubject read it) must be the code's.
       const citizen = subject.citizen;
-      const holds = checked !== undefined && citizen?.id === checked.citizenId && citizen.status === 'active' && citizen.phone_verified
+      const proves = checked !== undefined && citizen?.id === checked.citizenId && citizen.phone_verified
         && citizen.phone === checked.phone && checked.phone === typed.phone;
+      if (proves && use === 'sign_in' && subject.disabled) {
+        await audit({ type: 'login.disabled_account', citizenId: citizen.id, clientId: clientId || undefined, ip, details: { method: 'phone_code' } });
+        countLogin('failed', unit);
+        return { outcome: 'disabled' };
+      }
+      const holds = proves && citizen.status === 'active';
       if (!holds || !checked || !citizen) {
         const type = signIn ? 'login.failed' : 'password_reset.code_failed';
         await audit({ type, citizenId: subject.citizen?.id, clientId: clientId || undefined, ip, details: { method: 'phone_code' } });

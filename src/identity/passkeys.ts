@@ -91,6 +91,15 @@ export function createPasskeys(db: Db, secondFactors: SecondFactors, issuer: str
   }
 
   return {
+    /** Deletes at most `limit` challenges past their time (the retention job); returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        'delete from webauthn_challenges where ctid = any(array(select ctid from webauthn_challenges where expires_at < now() limit $1))',
+        [limit],
+      );
+      return rowCount;
+    },
+
     async list(citizenId: string): Promise<PasskeySummary[]> {
       const { rows } = await db.query<PasskeySummary>(
         `select id, name, created_at as "createdAt", last_used_at as "lastUsedAt"

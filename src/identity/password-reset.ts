@@ -72,6 +72,8 @@ export function createPasswordReset({ db, issuer, citizens, sessions, tokens, ou
     async checkPhoneCode(typed: TypedPhoneCode, ip: string): Promise<ResetCodeOutcome> {
       const attempt = await loginAttempts.phoneCode('reset_password', typed, { clientId: '', unit: undefined, ip });
       if (attempt.outcome === 'refused' || attempt.outcome === 'failed') return attempt;
+      // (Only a sign-in is told that the account is disabled.)
+      if (attempt.outcome === 'disabled') return { outcome: 'failed' };
       const { citizen, method } = attempt;
       const token = await db.transaction(async (tx) => {
         const issued = await tokens.issue(tx, citizen.id, 'reset_password');

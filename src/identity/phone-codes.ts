@@ -174,6 +174,15 @@ export function createPhoneCodes({ db, sealer, messages, audit, throttle, dailyB
       await on.query('update phone_codes set consumed_at = now() where citizen_id = $1 and consumed_at is null', [citizenId]);
     },
 
+    /** Deletes at most `limit` codes that expired over a day ago (the limits per number count a day's codes); returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        "delete from phone_codes where ctid = any(array(select ctid from phone_codes where expires_at < now() - interval '1 day' limit $1))",
+        [limit],
+      );
+      return rowCount;
+    },
+
     /** The number and channel a live code was sent to (for its form), or undefined. */
     async pending(codeId: string): Promise<{ phone: string; channel: Channel } | undefined> {
       if (!isUuid(codeId)) return undefined;

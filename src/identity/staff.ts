@@ -144,6 +144,16 @@ export function createStaff(
       return rows;
     },
 
+    /** Deletes at most `limit` invitations never accepted that expired a month ago (the retention job); returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        `delete from staff_invitations where ctid = any(array(
+           select ctid from staff_invitations where accepted_at is null and expires_at < now() - interval '30 days' limit $1))`,
+        [limit],
+      );
+      return rowCount;
+    },
+
     /** Withdraws an invitation before it is accepted. */
     async cancelInvitation(id: string, actor: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {

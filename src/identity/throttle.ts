@@ -134,12 +134,15 @@ export function createThrottle(db: Db, policy: ThrottlePolicy, refused: (limit: 
       return ipVerdict(action, rows[0]!);
     },
 
-    /** Deletes counters whose windows are long over (run with the other sweeps). */
-    async sweep(): Promise<void> {
-      await db.query(
-        `delete from throttle where window_start < now() - make_interval(mins => ${FAILURE_WINDOW_MINUTES})
-           and (blocked_until is null or blocked_until < now())`,
+    /** Deletes at most `limit` counters whose windows are long over (the retention job); returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        `delete from throttle where ctid = any(array(
+           select ctid from throttle where window_start < now() - make_interval(mins => ${FAILURE_WINDOW_MINUTES})
+             and (blocked_until is null or blocked_until < now()) limit $1))`,
+        [limit],
       );
+      return rowCount;
     },
   };
 }

@@ -79,11 +79,13 @@ export function createMessageOutbox(db: Db) {
       return rows.map((row) => ({ ...row, id: Number(row.id) }));
     },
 
-    /** Deletes what was sent or given up more than a day ago; returns how many. */
-    async sweep(): Promise<number> {
+    /** Deletes at most `limit` messages sent or given up more than a day ago; returns how many. */
+    async sweep(limit: number): Promise<number> {
       const { rowCount } = await db.query(
-        `delete from message_outbox
-         where sent_at < now() - make_interval(days => ${KEEP_DAYS}) or failed_at < now() - make_interval(days => ${KEEP_DAYS})`,
+        `delete from message_outbox where ctid = any(array(
+           select ctid from message_outbox
+           where sent_at < now() - make_interval(days => ${KEEP_DAYS}) or failed_at < now() - make_interval(days => ${KEEP_DAYS}) limit $1))`,
+        [limit],
       );
       return rowCount;
     },

@@ -8,13 +8,15 @@ import { translator, type Lang } from '../i18n.js';
  * the whole text (a notice).
  */
 export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone' | 'link_upstream';
-export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'ciba_request';
+export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'ciba_request'
+  | 'registration_expiring' | 'account_inactive' | 'account_disabled';
 
 /** A one-time code's message; the lifetime it states is the one the caller enforces. */
 export function codeText(lang: Lang, purpose: CodePurpose, code: string, validMinutes: number): string {
   return translator(lang)(`message.code.${purpose}`, { code, lifetime: lifetime(validMinutes)[lang] });
 }
 
-export function noticeText(lang: Lang, kind: NoticeKind): string {
-  return translator(lang)(`message.notice.${kind}`);
+/** A notice's message; `days` is what the retention notices state (days left), from the setting that enforces it. */
+export function noticeText(lang: Lang, kind: NoticeKind, days?: number): string {
+  return translator(lang)(`message.notice.${kind}`, days === undefined ? {} : { days: String(days) });
 }

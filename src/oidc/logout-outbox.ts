@@ -101,9 +101,14 @@ export function createLogoutOutbox(db: Db) {
       );
     },
 
-    /** Deletes what was delivered or given up a month ago. */
-    async sweep(): Promise<void> {
-      await db.query("delete from logout_outbox where coalesce(delivered_at, failed_at) < now() - interval '30 days'");
+    /** Deletes at most `limit` notices delivered or given up a month ago; returns how many. */
+    async sweep(limit: number): Promise<number> {
+      const { rowCount } = await db.query(
+        `delete from logout_outbox where ctid = any(array(
+           select ctid from logout_outbox where coalesce(delivered_at, failed_at) < now() - interval '30 days' limit $1))`,
+        [limit],
+      );
+      return rowCount;
     },
   };
 }

@@ -32,7 +32,7 @@ const log = capture(lines);
 beforeAll(async () => {
   testDb = await createTestDb();
   [wa, sms] = await Promise.all([startMessageGateway('whatsapp', WA_TOKEN), startMessageGateway('sms', SMS_TOKEN)]);
-  metrics = createMetrics(testDb.db, { liveSessions: async () => 0 });
+  metrics = createMetrics(testDb.db, { liveSessions: async () => 0, retentionLastSuccess: async () => 0 });
 });
 afterAll(async () => {
   await Promise.all([wa.close(), sms.close()]);
@@ -390,7 +390,7 @@ describe('bookkeeping', () => {
     await testDb.db.query("update message_outbox set failed_at = now() - interval '2 days' where id = $1", [oldFailed]);
     await testDb.db.query("update message_outbox set sent_at = now() - interval '23 hours' where id = $1", [recent]);
     await testDb.db.query("update message_outbox set created_at = now() - interval '3 days' where id = $1", [waiting]);
-    expect(await createMessageOutbox(testDb.db).sweep()).toBe(2);
+    expect(await createMessageOutbox(testDb.db).sweep(100)).toBe(2);
     const { rows } = await testDb.db.query<{ id: number }>('select id::int as id from message_outbox order by id');
     expect(rows.map((r) => r.id)).toEqual([recent, waiting]);
   });

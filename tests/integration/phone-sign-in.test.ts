@@ -20,6 +20,8 @@ const HADI = { nik: '3571034708950001', name: 'Hadi Wijaya', birthdate: '1995-08
 const WIDODO = { nik: '3571016003000002', name: 'Widodo Santoso', birthdate: '2000-03-20', phone: '+6281234500004', email: 'widodo@example.id', password: 'kopi-tubruk-di-pasar-setono' };
 const RATNA = { nik: '3571015211800003', name: 'Ratna Sari', birthdate: '1980-11-12', phone: '+6281234500005', password: 'bunga-melati-di-taman-sekartaji' };
 const YUDI = { nik: '3571011204750001', name: 'Yudi Pratama', birthdate: '1975-04-12', phone: '+6281234500006', password: 'sawah-hijau-di-kaki-gunung-wilis' };
+/** Disabled for inactivity by the retention job (src/retention.ts). */
+const SARI = { nik: '3571015505820004', name: 'Sari Dewi', birthdate: '1982-05-15', phone: '+6281234500017', password: 'pecel-lele-di-jalan-dhoho' };
 /** A number no account holds. */
 const NOBODY = '+6281234599999';
 
@@ -44,7 +46,7 @@ beforeAll(async () => {
     LOCKOUT_FAILURES: String(LOCKOUT_FAILURES),
     LOGIN_MAX_DELAY_SECONDS: '0',
   });
-  for (const who of [PUTRI, AGUS, HADI, WIDODO, RATNA, YUDI]) await citizenWithPhone(server.instance, who);
+  for (const who of [PUTRI, AGUS, HADI, WIDODO, RATNA, YUDI, SARI]) await citizenWithPhone(server.instance, who);
   const agus = (await server.instance.citizens.findByVerifiedPhone(AGUS.phone))!;
   await server.instance.db.transaction((tx) => server.instance.citizens.markIdentityVerified(tx, agus.id, { method: 'population_data', name: AGUS.name }));
   const { clientId, clientSecret } = await createWebClient(server.instance, { scope: 'openid phone' });
@@ -300,6 +302,24 @@ describe('signing in with a code sent to the phone', () => {
       const tokens = await signInAndExchange(rp, typed, PUTRI.password, { scope: 'openid' });
       expect(tokens.claims()).toMatchObject({ acr: BASIC, amr: ['pwd'] });
     }
+  });
+});
+
+describe('an account disabled for inactivity', () => {
+  test('a right code is told the account is disabled and to visit the MPP counter; a wrong one is only wrong', async () => {
+    // As the retention job leaves it (its test is tests/integration/retention.test.ts).
+    await server.instance.db.query("update citizens set status = 'locked', disabled_inactive_at = now() where phone = $1", [SARI.phone]);
+    const agent = new Agent(server.url);
+    const { interaction } = await loginPage(agent);
+    expect((await askCode(agent, interaction, SARI.phone)).status).toBe(303);
+    const code = await lastCodeTo(server.instance.db, SARI.phone);
+    const wrong = await postCode(agent, interaction, code === '000000' ? '111111' : '000000');
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).not.toContain('dinonaktifkan');
+    const right = await postCode(agent, interaction, code);
+    expect(right.status).toBe(403);
+    expect(fieldError(await right.text(), 'code')).toContain('dinonaktifkan karena lama tidak digunakan');
+    expect((await server.instance.db.query("select 1 from audit_events where type = 'login.disabled_account'")).rowCount).toBe(1);
   });
 });
 

@@ -70,6 +70,10 @@ const REVIEWED: Array<{ file: string; rule: string; why: string }> = [
     why: 'every check is widened (verification_method adds upstream; the phone code and account token purposes add link_upstream; '
       + 'citizens_contact_check also lets an account without a password have no contact, which only this version writes): every row the previous version writes passes them',
   },
+  {
+    file: '024_retention.sql', rule: 'builds an index on an existing table (writes wait)',
+    why: 'audit_events (partial: entries that still hold an IP address or device): every audited action (a login too) waits while it is built, from seconds to a minute at city scale; run the upgrade at a quiet hour',
+  },
 ];
 
 /** The clauses of a migration, lower case, without comments: its statements, and each clause of an ALTER TABLE on its own. */

@@ -124,6 +124,15 @@ describe('configuration from the environment', () => {
     });
   });
 
+  test('RETENTION_*: sensible defaults; the device goes before the entry, and the notice needs days before the deletion', () => {
+    expect(loadConfig({}).retention).toEqual({ unverifiedDays: 30, inactiveWarnDays: 730, inactiveGraceDays: 30, auditDeviceDays: 90, auditDays: 730 });
+    expect(loadConfig({ RETENTION_INACTIVE_YEARS: '3', RETENTION_AUDIT_DAYS: '1825' }).retention).toMatchObject({ inactiveWarnDays: 1095, auditDays: 1825 });
+    expect(() => loadConfig({ RETENTION_AUDIT_DEVICE_DAYS: '400', RETENTION_AUDIT_DAYS: '365' })).toThrow(/RETENTION_AUDIT_DEVICE_DAYS must not exceed RETENTION_AUDIT_DAYS/);
+    expect(() => loadConfig({ RETENTION_UNVERIFIED_DAYS: '7' })).toThrow(/RETENTION_UNVERIFIED_DAYS/);
+    expect(() => loadConfig({ RETENTION_INACTIVE_YEARS: '0' })).toThrow(/RETENTION_INACTIVE_YEARS/);
+    expect(() => loadConfig({ RETENTION_AUDIT_DAYS: 'dua tahun' })).toThrow(/RETENTION_AUDIT_DAYS/);
+  });
+
   test('WORKERS: a number, or auto for one per CPU', () => {
     expect(loadConfig({ WORKERS: '3', DATABASE_URL: 'postgres://db/kediri' }).workers).toBe(3);
     expect(loadConfig({ WORKERS: 'auto', DATABASE_URL: 'postgres://db/kediri' }).workers).toBe(availableParallelism());

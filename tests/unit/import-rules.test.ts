@@ -23,7 +23,7 @@ const LAYERS: Record<Layer, { files: string[]; mayImport: Layer[] }> = {
             mayImport: ['base', 'db'] },
   // What Kediri ID does, with no page or HTTP route in it.
   domain: { files: ['identity/', 'clients/', 'audit/', 'email/', 'messaging/', 'oidc/', 'federation/',
-                    'secrets.ts', 'ids.ts', 'metrics.ts', 'readiness.ts', 'backup.ts', 'doctor.ts'],
+                    'secrets.ts', 'ids.ts', 'metrics.ts', 'readiness.ts', 'backup.ts', 'doctor.ts', 'retention.ts'],
             mayImport: ['base', 'db', 'domain'] },
   // The Koa app, its middleware, pages and routes.
   web:    { files: ['web/'],

@@ -8,7 +8,7 @@ const GSM7 = new Set(
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
 );
 const PURPOSES: CodePurpose[] = ['verify_phone', 'sign_in', 'reset_password', 'change_phone'];
-const NOTICES: NoticeKind[] = ['phone_changed', 'password_changed', 'account_locked', 'ciba_request'];
+const NOTICES: NoticeKind[] = ['phone_changed', 'password_changed', 'account_locked', 'ciba_request', 'registration_expiring', 'account_inactive', 'account_disabled'];
 
 const oneSms = (text: string) => {
   expect([...text].filter((c) => !GSM7.has(c))).toEqual([]);
@@ -39,12 +39,22 @@ describe('WhatsApp and SMS texts', () => {
 
   test.each(LANGS)('every notice (%s) names Kediri ID and fits one SMS', (lang) => {
     for (const kind of NOTICES) {
-      const text = noticeText(lang, kind);
+      // (The retention notices state days: the most a setting allows.)
+      const text = noticeText(lang, kind, 365);
       expect(text).toMatch(/^Kediri ID: /);
       expect(text).not.toContain('message.notice');
       oneSms(text);
     }
-    expect(new Set(NOTICES.map((kind) => noticeText(lang, kind))).size).toBe(NOTICES.length);
+    expect(new Set(NOTICES.map((kind) => noticeText(lang, kind, 365))).size).toBe(NOTICES.length);
+  });
+
+  test.each(LANGS)('the retention notices (%s) state their days, the longest still in one SMS', (lang) => {
+    for (const kind of ['registration_expiring', 'account_inactive'] as const) {
+      const text = noticeText(lang, kind, 365);
+      expect(text).toContain(lang === 'id' ? '365 hari' : '365 days');
+      oneSms(text);
+    }
+    expect(noticeText(lang, 'account_disabled')).toContain('MPP');
   });
 
   test('the old number hears of a change of number, with where to go', () => {

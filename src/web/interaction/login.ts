@@ -68,6 +68,8 @@ export function loginStep({ loginAttempts, registration, secondFactorPage, finis
             return showLogin(ctx, interaction, alternatives, identifier, [{ field: 'identifier', message: refusalMessage(t, attempt.refusal) }], 429);
           case 'failed':
             return showLogin(ctx, interaction, alternatives, identifier, [{ field: 'identifier', message: t('login.invalid_credentials') }], 400);
+          case 'disabled':
+            return showLogin(ctx, interaction, alternatives, identifier, [{ field: 'identifier', message: t('login.disabled_inactive') }], 403);
           case 'verify_contact': {
             // The password is right but no contact is proven: send a fresh code (to the phone when
             // the account has one, else by email) and continue here after.

@@ -92,10 +92,11 @@ export function phoneCodeStep({ citizens, phoneCodes, loginAttempts, secondFacto
     }, status);
   }
 
-  /** A code for signing in to the active account whose verified number this is, or to nobody (then it is only recorded). */
+  /** A code for signing in to the active (or disabled for inactivity) account whose verified number this is, or to nobody (then it is only recorded). */
   async function sendCode(ctx: Context, phone: string, channel: Channel): Promise<CodeSent> {
     const holder = await citizens.findByVerifiedPhone(phone);
-    const citizenId = holder?.status === 'active' ? holder.id : undefined;
+    // An account disabled for inactivity gets its code too: a right one tells its holder what to do.
+    const citizenId = holder && (holder.status === 'active' || (await citizens.disabledForInactivity(holder.id))) ? holder.id : undefined;
     return phoneCodes.send({ phone, citizenId, purpose: 'sign_in', channel, lang: ctx.state.lang, ip: ctx.ip });
   }
 
@@ -181,6 +182,8 @@ export function phoneCodeStep({ citizens, phoneCodes, loginAttempts, secondFacto
             return showCodeForm(ctx, interaction, pending, { errors: [{ field: 'code', message: refusalMessage(t, attempt.refusal) }], status: 429 });
           case 'failed':
             return showCodeForm(ctx, interaction, pending, { errors: [{ field: 'code', message: t('login.phone_code.invalid') }], status: 400 });
+          case 'disabled':
+            return showCodeForm(ctx, interaction, pending, { errors: [{ field: 'code', message: t('login.disabled_inactive') }], status: 403 });
           case 'second_factor':
             pendingCode.clear(ctx);
             return secondFactorPage.start(ctx, interaction, attempt.citizen, attempt.method);

@@ -317,7 +317,10 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
           ctx.set('Retry-After', String(attempt.refusal.retryAfterSeconds));
           return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: refusalMessage(t, attempt.refusal) }], status: 429 });
         }
-        if (attempt.outcome === 'failed') return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: t('login.phone_code.invalid') }], status: 400 });
+        // (Only a sign-in is told that the account is disabled.)
+        if (attempt.outcome === 'failed' || attempt.outcome === 'disabled') {
+          return showProve(ctx, interaction, found, { errors: [{ field: 'code', message: t('login.phone_code.invalid') }], status: 400 });
+        }
         return linkAndSignIn(ctx, interaction, found, citizen, found.codeBy === 'email' ? 'email_code' : 'phone_code');
       });
     },
