@@ -59,7 +59,7 @@ async function serve(config: Config): Promise<number> {
   const operatorSocket = config.databaseUrl
     ? undefined
     : await serveOperatorSocket(config.dataDir, (argv, stdin) => runOperatorCommand(services, argv, stdin));
-  const sweep = () => Promise.all([sweepExpired(db), services.throttle.sweep(), services.logoutOutbox.sweep(), services.messages.sweep(), services.upstreamAccounts.sweep()]);
+  const sweep = () => Promise.all([sweepExpired(db, services.audit), services.throttle.sweep(), services.logoutOutbox.sweep(), services.messages.sweep(), services.upstreamAccounts.sweep()]);
   const sweeper = setInterval(() => sweep().catch((err) => log.warn({ err }, 'sweep failed')), SWEEP_EVERY_MS);
   sweeper.unref();
   const sender = createSender(db, log, { smtpUrl: config.smtpUrl, from: config.mailFrom });

@@ -33,6 +33,7 @@ export const AUDIT_TYPES = [
   'recovery_codes.renewed',
   'recovery_code.used',
   'session.ended',
+  'session.expired',
   'password.changed',
   'account.deleted',
   'profile.changed',
