@@ -65,6 +65,7 @@ export const AUDIT_TYPES = [
   'client.registered_dynamically',
   'client.updated_dynamically',
   'client.deleted_dynamically',
+  'client.registration_token_rotated',
   'ciba.requested',
   'ciba.approved',
   'ciba.denied',
