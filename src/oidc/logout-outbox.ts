@@ -41,18 +41,17 @@ export interface SessionParticipant {
  * backchannel_logout_uri (once per client and sid). Call it in the transaction that deletes their
  * sessions, before or as it does: the sessions' authorizations name the clients and the sid of each.
  */
-export async function enqueueLogouts(on: Queryable, participants: SessionParticipant[]): Promise<number> {
-  if (participants.length === 0) return 0;
+export async function enqueueLogouts(on: Queryable, participants: SessionParticipant[]): Promise<void> {
+  if (participants.length === 0) return;
   const uris = await backchannelLogoutUris(on, [...new Set(participants.map((p) => p.clientId))]);
   const due = participants.filter((p) => uris.has(p.clientId));
-  if (due.length === 0) return 0;
-  const { rowCount } = await on.query(
+  if (due.length === 0) return;
+  await on.query(
     `insert into logout_outbox (client_id, uri, account_id, sid)
      select client_id, uri, account_id, sid from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as t(client_id, uri, account_id, sid)
      on conflict (client_id, sid) do nothing`,
     [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), due.map((p) => p.accountId), due.map((p) => p.sid)],
   );
-  return rowCount;
 }
 
 export function createLogoutOutbox(db: Db) {

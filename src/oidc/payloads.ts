@@ -11,13 +11,16 @@ import { enqueueLogouts, type SessionParticipant } from './logout-outbox.js';
 /** Expired sign-in sessions ended per transaction of the sweep. */
 const EXPIRED_SESSIONS_BATCH = 200;
 
-/** The participants of ended sessions, from their authorizations (each client with the sid the session gave it). */
-function participantsOf(sessions: Array<{ accountId: string | null; authorizations: Record<string, { sid?: unknown }> | null }>): SessionParticipant[] {
-  return sessions.flatMap(({ accountId, authorizations }) =>
-    accountId
-      ? Object.entries(authorizations ?? {}).flatMap(([clientId, { sid }]) => (typeof sid === 'string' ? [{ accountId, clientId, sid }] : []))
-      : [],
-  );
+/** What a deleted session row tells of who was signed in and where. */
+interface EndedSession {
+  accountId: string | null;
+  authorizations: Record<string, { sid?: unknown }> | null;
+}
+
+/** The clients that took part in an ended session, each with the sid the session gave it. */
+function participantsOf({ accountId, authorizations }: EndedSession): SessionParticipant[] {
+  if (!accountId) return [];
+  return Object.entries(authorizations ?? {}).flatMap(([clientId, { sid }]) => (typeof sid === 'string' ? [{ accountId, clientId, sid }] : []));
 }
 
 /**
@@ -28,16 +31,18 @@ function participantsOf(sessions: Array<{ accountId: string | null; authorizatio
  */
 async function endExpiredSessions(db: Db, audit: Audit): Promise<number> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ accountId: string | null; authorizations: Record<string, { sid?: unknown }> | null }>(
+    const { rows } = await tx.query<EndedSession>(
       `delete from oidc_payloads where model = 'Session' and id in (
          select id from oidc_payloads where model = 'Session' and expires_at < now()
          order by expires_at limit ${EXPIRED_SESSIONS_BATCH} for update skip locked)
        returning payload->>'accountId' as "accountId", payload->'authorizations' as authorizations`,
     );
-    await enqueueLogouts(tx, participantsOf(rows));
-    for (const session of rows) {
-      const clients = Object.keys(session.authorizations ?? {});
-      if (session.accountId && clients.length > 0) await audit({ type: 'session.expired', citizenId: session.accountId, details: { clients } }, tx);
+    const ended = rows.map(participantsOf);
+    await enqueueLogouts(tx, ended.flat());
+    for (const participants of ended) {
+      if (participants.length === 0) continue;
+      const clients = participants.map((p) => p.clientId);
+      await audit({ type: 'session.expired', citizenId: participants[0]!.accountId, details: { clients } }, tx);
     }
     return rows.length;
   });
@@ -46,11 +51,16 @@ async function endExpiredSessions(db: Db, audit: Audit): Promise<number> {
 /**
  * Deletes expired rows; every process runs it now and then (idempotent, batched, cheap with the
  * expiry index). An expired sign-in session ends as the others do, with a back-channel logout to
- * its services (endExpiredSessions); then the other expired rows go in one statement.
+ * its services (endExpiredSessions, batch after batch); then the other expired rows go in one
+ * statement.
  */
 export async function sweepExpired(db: Db, audit: Audit): Promise<number> {
   let swept = 0;
-  for (let ended = EXPIRED_SESSIONS_BATCH; ended === EXPIRED_SESSIONS_BATCH; swept += ended) ended = await endExpiredSessions(db, audit);
+  let ended: number;
+  do {
+    ended = await endExpiredSessions(db, audit);
+    swept += ended;
+  } while (ended === EXPIRED_SESSIONS_BATCH);
   const result = await db.query("delete from oidc_payloads where expires_at < now() and model <> 'Session'");
   return swept + result.rowCount;
 }

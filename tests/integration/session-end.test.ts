@@ -194,3 +194,25 @@ describe('a session replaced by another account', () => {
     expect(await audits('login.succeeded', budi)).toHaveLength(1);
   });
 });
+
+describe('the sweep of expired sessions', () => {
+  test('works in batches: more expired sessions than one batch all end, each with its logout queued and audited once', async () => {
+    const many = 450;
+    await server.instance.db.query(
+      `insert into oidc_payloads (model, id, payload, expires_at)
+       select 'Session', 'batch-' || g, jsonb_build_object('accountId', $2::text, 'authorizations', jsonb_build_object($3::text, jsonb_build_object('sid', 'batch-sid-' || g))),
+         now() - interval '1 minute'
+       from generate_series(1, $1::int) g`,
+      [many, budi, parties.izin.clientId],
+    );
+    const auditsBefore = (await audits('session.expired', budi)).length;
+    await Promise.all([sweepExpired(server.instance.db, server.instance.audit), sweepExpired(server.instance.db, server.instance.audit)]);
+    expect((await server.instance.db.query("select 1 from oidc_payloads where id like 'batch-%'")).rowCount).toBe(0);
+    const { rows } = await server.instance.db.query<{ n: number; sids: number }>(
+      "select count(*)::int as n, count(distinct sid)::int as sids from logout_outbox where sid like 'batch-sid-%' and client_id = $1 and account_id = $2",
+      [parties.izin.clientId, budi],
+    );
+    expect(rows[0]).toEqual({ n: many, sids: many });
+    expect(await audits('session.expired', budi)).toHaveLength(auditsBefore + many);
+  });
+});
