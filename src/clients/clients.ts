@@ -394,20 +394,29 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       return (await db.query('select 1 from clients limit 1')).rowCount > 0;
     },
 
-    /**
-     * A client with its secret opened; with `registrationTokenHash`, only if that is its registration
-     * access token's; with `lock`, locked for the caller's transaction.
-     */
-    async find(on: Queryable, clientId: string, { registrationTokenHash, lock = false }: { registrationTokenHash?: string; lock?: boolean } = {}): Promise<StoredClient | undefined> {
+    /** A client with its secret opened. */
+    async find(on: Queryable, clientId: string): Promise<StoredClient | undefined> {
       const { rows } = await on.query<Omit<StoredClient, 'secret'> & { secretEnc: string | null }>(
         `select client_id as "clientId", unit_slug as unit, status, metadata, client_secret_enc as "secretEnc", created_at as "createdAt"
-         from clients where client_id = $1 and ($2::text is null or registration_token_hash = $2)${lock ? ' for update' : ''}`,
-        [clientId, registrationTokenHash ?? null],
+         from clients where client_id = $1`,
+        [clientId],
       );
       const row = rows[0];
       if (!row) return undefined;
       const { secretEnc, ...client } = row;
       return { ...client, secret: secretEnc ? sealer.open(SECRET, secretEnc) : undefined };
+    },
+
+    /**
+     * Replaces the client's registration access token (its keyed hash) when `presented` is the
+     * current one, in one statement: of concurrent uses of one token, one wins. Whether it was.
+     */
+    async replaceRegistrationToken(on: Queryable, clientId: string, presented: string, next: string): Promise<boolean> {
+      const { rowCount } = await on.query(
+        'update clients set registration_token_hash = $3 where client_id = $1 and registration_token_hash = $2',
+        [clientId, presented, next],
+      );
+      return rowCount === 1;
     },
 
     /** The clients of these units (all units when undefined), by unit and name. */

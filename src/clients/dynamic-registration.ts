@@ -219,12 +219,20 @@ export function createDynamicRegistration(
     return { ...client, requestPending: await clientRequests.hasPendingRequest(on, client.clientId) };
   }
 
-  /** The client this registration access token manages, or a 401. */
-  async function authenticated(on: Queryable, clientId: string, token: string, lock = false): Promise<RegisteredClient> {
+  /**
+   * The client this registration access token manages, or a 401, locked for the caller's
+   * transaction. To read or update, the token is spent: its successor replaces it in that
+   * transaction and goes out in the response (RFC 7592 §3 lets the server rotate it on any use); a
+   * request that fails later rolls the rotation back with the rest, and the token stays the client's.
+   */
+  async function authenticated(tx: Queryable, clientId: string, token: string, ip: string, { rotate }: { rotate: boolean }) {
     if (!token) throw invalidToken();
-    const client = await clients.find(on, clientId, { registrationTokenHash: sealer.keyedHash(REGISTRATION_TOKEN, token), lock });
-    if (!client) throw invalidToken();
-    return registered(on, client);
+    const nextToken = rotate ? newSecret() : token;
+    const hash = (t: string) => sealer.keyedHash(REGISTRATION_TOKEN, t);
+    if (!(await clients.replaceRegistrationToken(tx, clientId, hash(token), hash(nextToken)))) throw invalidToken();
+    const client = await registered(tx, (await clients.find(tx, clientId))!);
+    if (rotate) await audit({ type: 'client.registration_token_rotated', actor: ACTOR, clientId, ip }, tx);
+    return { client, nextToken };
   }
 
   /** The metadata the provider would load for this registration, checked by the provider itself. */
@@ -322,19 +330,22 @@ export function createDynamicRegistration(
       });
     },
 
-    /** RFC 7592 §2.1: the client as it is now. */
-    async read(clientId: string, token: string) {
-      return information(await authenticated(db, clientId, token));
+    /** RFC 7592 §2.1: the client as it is now, with the registration access token to use next. */
+    async read(clientId: string, token: string, ip: string) {
+      return db.transaction(async (tx) => {
+        const { client, nextToken } = await authenticated(tx, clientId, token, ip, { rotate: true });
+        return { ...information(client), registration_access_token: nextToken };
+      });
     },
 
     /**
      * RFC 7592 §2.2: the whole metadata again, as a change request for review. The live client
      * keeps its approved metadata until an administrator approves the change; the response shows
-     * the live client, with kediri_request_pending.
+     * the live client, with kediri_request_pending and the registration access token to use next.
      */
     async update(clientId: string, token: string, body: unknown, ip: string, validate: ValidateMetadata) {
       return db.transaction(async (tx) => {
-        const client = await authenticated(tx, clientId, token, true);
+        const { client, nextToken } = await authenticated(tx, clientId, token, ip, { rotate: true });
         const sent = (body ?? {}) as Record<string, unknown>;
         const serverMember = SERVER_MEMBERS.find((m) => Object.hasOwn(sent, m));
         if (serverMember) throw invalidRequest(`${serverMember} must not be sent`);
@@ -352,7 +363,7 @@ export function createDynamicRegistration(
         const metadata = await checkedMetadata(registration, clientId, secret, validate);
         const request = await clientRequests.submit({ unit: client.unit, registration, submittedBy: null, clientId, source: 'dynamic' }, tx);
         await audit({ type: 'client.updated_dynamically', actor: ACTOR, clientId, ip, details: { request, before: client.metadata, after: metadata } }, tx);
-        return information({ ...client, requestPending: true });
+        return { ...information({ ...client, requestPending: true }), registration_access_token: nextToken };
       });
     },
 
@@ -363,7 +374,7 @@ export function createDynamicRegistration(
      */
     async remove(clientId: string, token: string, ip: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const client = await authenticated(tx, clientId, token, true);
+        const { client } = await authenticated(tx, clientId, token, ip, { rotate: false });
         const revoked = await revokeClientPayloads(tx, clientId);
         await clients.delete(tx, clientId);
         await audit({ type: 'client.deleted_dynamically', actor: ACTOR, clientId, ip, details: { unit: client.unit, status: client.status, before: client.metadata, revoked } }, tx);

@@ -1,8 +1,7 @@
 import type { Db, Queryable } from '../db/db.js';
 import { clientLabels } from '../clients/clients.js';
 import type { AccountSessions } from '../identity/sessions.js';
-import { enqueueSessionLogouts } from './logout-outbox.js';
-import { accountGrants, accountSessions, deleteAccountPayloads, deleteGrants, deleteSession, grantClient, sessionGrants } from './payloads.js';
+import { accountGrants, accountSessions, deleteAccountPayloads, deleteGrants, deleteSession, enqueueSessionLogouts, grantClient, sessionGrants } from './payloads.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
 
 /**

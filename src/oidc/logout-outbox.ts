@@ -1,11 +1,10 @@
 import type { Db, Queryable } from '../db/db.js';
 import { backchannelLogoutUris } from '../clients/clients.js';
-import { sessionParticipants } from './payloads.js';
 
 /*
  * The back-channel logout outbox (migrations/011_logout_outbox.sql): one row per relying party
  * and ended session. Apart from the delivery (logout.ts) so that the code that ends sessions in
- * the database (account-sessions.ts) does not load oidc-provider.
+ * the database (account-sessions.ts, payloads.ts) does not load oidc-provider.
  */
 
 /** Seconds to wait after each failed attempt; after the last one the delivery is given up (about a day in all). */
@@ -30,22 +29,28 @@ export type AttemptResult =
   /** Not retried: refused by the outbound allowlist, or the client is gone. */
   | { outcome: 'abandoned'; uri: string | undefined; error: string };
 
+/** A client that took part in an account's session, with the sid the session gave it. */
+export interface SessionParticipant {
+  accountId: string;
+  clientId: string;
+  sid: string;
+}
+
 /**
- * Queues a logout for every client that took part in the account's live sessions (or in the one
- * session named) and registered a backchannel_logout_uri. Call it in the transaction that deletes
- * the sessions, before it does: their authorizations name the clients and the sid of each.
+ * Queues a logout for each of these participants whose client registered a
+ * backchannel_logout_uri (once per client and sid). Call it in the transaction that deletes their
+ * sessions, before or as it does: the sessions' authorizations name the clients and the sid of each.
  */
-export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
-  const participants = await sessionParticipants(on, accountId, sessionId);
+export async function enqueueLogouts(on: Queryable, participants: SessionParticipant[]): Promise<void> {
   if (participants.length === 0) return;
   const uris = await backchannelLogoutUris(on, [...new Set(participants.map((p) => p.clientId))]);
   const due = participants.filter((p) => uris.has(p.clientId));
   if (due.length === 0) return;
   await on.query(
     `insert into logout_outbox (client_id, uri, account_id, sid)
-     select client_id, uri, $3, sid from unnest($1::text[], $2::text[], $4::text[]) as t(client_id, uri, sid)
+     select client_id, uri, account_id, sid from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as t(client_id, uri, account_id, sid)
      on conflict (client_id, sid) do nothing`,
-    [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), accountId, due.map((p) => p.sid)],
+    [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), due.map((p) => p.accountId), due.map((p) => p.sid)],
   );
 }
 

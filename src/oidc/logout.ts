@@ -44,7 +44,10 @@ interface SingleLogoutDeps {
 }
 
 export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, log, pages }: SingleLogoutDeps) {
-  function record(client: Client, accountId: string, sid: string, result: AttemptResult): void {
+  function record(client: Client, accountId: string, sid: string | undefined, result: AttemptResult): void {
+    // A client that only began an authorization in the session has no sid there: the provider's
+    // token named the account alone, and there is no session of that client to retry for.
+    if (!sid) return;
     if (result.outcome !== 'delivered') log.warn({ clientId: client.clientId, reason: result.error }, 'back-channel logout failed');
     outbox
       .recordFirstAttempt({ clientId: client.clientId, accountId, sid }, result)
@@ -94,8 +97,9 @@ export function createSingleLogout({ provider, outbox, signingKeys, db, issuer, 
     if (frames.length === 0) return;
     const target = ctx.response.get('Location');
     ctx.remove('Location');
-    // Onward only to the relying party's post_logout_redirect_uri; the provider's own "signed out" page is this one.
-    const onward = target.startsWith(`${issuer}/`) ? undefined : target;
+    // Onward to the relying party's post_logout_redirect_uri, or back to the sign-in that ended the
+    // session (a login as another account in this browser); the provider's own "signed out" page is this one.
+    const onward = target.startsWith(oidc.urlFor('end_session_success')) ? undefined : target;
     if (onward) ctx.set('Refresh', `${FRAME_SECONDS}; url=${onward}`);
     pages.frontchannelLogout(ctx, frames, onward);
   });

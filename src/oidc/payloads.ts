@@ -1,4 +1,6 @@
 import type { Db, Queryable } from '../db/db.js';
+import type { Audit } from '../audit/audit.js';
+import { enqueueLogouts, type SessionParticipant } from './logout-outbox.js';
 
 /*
  * The statements on oidc_payloads other than the adapter's own: maintenance, and what the rest of
@@ -6,10 +8,61 @@ import type { Db, Queryable } from '../db/db.js';
  * the operator CLI and the server's timers do not load oidc-provider.
  */
 
-/** Deletes expired rows; every process runs it now and then (idempotent, cheap with the index). */
-export async function sweepExpired(db: Db): Promise<number> {
-  const result = await db.query('delete from oidc_payloads where expires_at < now()');
-  return result.rowCount;
+/** Expired sign-in sessions ended per transaction of the sweep. */
+const EXPIRED_SESSIONS_BATCH = 200;
+
+/** What a deleted session row tells of who was signed in and where. */
+interface EndedSession {
+  accountId: string | null;
+  authorizations: Record<string, { sid?: unknown }> | null;
+}
+
+/** The clients that took part in an ended session, each with the sid the session gave it. */
+function participantsOf({ accountId, authorizations }: EndedSession): SessionParticipant[] {
+  if (!accountId) return [];
+  return Object.entries(authorizations ?? {}).flatMap(([clientId, { sid }]) => (typeof sid === 'string' ? [{ accountId, clientId, sid }] : []));
+}
+
+/**
+ * Ends one batch of sign-in sessions past their lifetime: one statement claims and deletes them
+ * (skip locked: of processes sweeping at once, exactly one ends each session), and in its
+ * transaction every relying party that took part is queued a back-channel logout and the end is
+ * audited (session.expired, for the sessions that had services). Returns how many sessions ended.
+ */
+async function endExpiredSessions(db: Db, audit: Audit): Promise<number> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<EndedSession>(
+      `delete from oidc_payloads where model = 'Session' and id in (
+         select id from oidc_payloads where model = 'Session' and expires_at < now()
+         order by expires_at limit ${EXPIRED_SESSIONS_BATCH} for update skip locked)
+       returning payload->>'accountId' as "accountId", payload->'authorizations' as authorizations`,
+    );
+    const ended = rows.map(participantsOf);
+    await enqueueLogouts(tx, ended.flat());
+    for (const participants of ended) {
+      if (participants.length === 0) continue;
+      const clients = participants.map((p) => p.clientId);
+      await audit({ type: 'session.expired', citizenId: participants[0]!.accountId, details: { clients } }, tx);
+    }
+    return rows.length;
+  });
+}
+
+/**
+ * Deletes expired rows; every process runs it now and then (idempotent, batched, cheap with the
+ * expiry index). An expired sign-in session ends as the others do, with a back-channel logout to
+ * its services (endExpiredSessions, batch after batch); then the other expired rows go in one
+ * statement.
+ */
+export async function sweepExpired(db: Db, audit: Audit): Promise<number> {
+  let swept = 0;
+  let ended: number;
+  do {
+    ended = await endExpiredSessions(db, audit);
+    swept += ended;
+  } while (ended === EXPIRED_SESSIONS_BATCH);
+  const result = await db.query("delete from oidc_payloads where expires_at < now() and model <> 'Session'");
+  return swept + result.rowCount;
 }
 
 /** How many sign-in sessions have not expired (a metric). */
@@ -19,19 +72,20 @@ export async function countLiveSessions(db: Db): Promise<number> {
 }
 
 /**
- * The clients that took part in the account's live sessions (or in the one session named), each
- * with the sid the session gave it.
+ * Queues a back-channel logout for every client that took part in the account's live sessions (or
+ * in the one session named) and registered a backchannel_logout_uri. Call it in the transaction
+ * that deletes the sessions, before it does.
  */
-export async function sessionParticipants(on: Queryable, accountId: string, sessionId?: string) {
-  const { rows } = await on.query<{ clientId: string; sid: string }>(
-    `select a.key as "clientId", a.value->>'sid' as sid
+export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
+  const { rows } = await on.query<SessionParticipant>(
+    `select s.payload->>'accountId' as "accountId", a.key as "clientId", a.value->>'sid' as sid
      from oidc_payloads s
      cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
      where s.model = 'Session' and s.payload->>'accountId' = $1 and ($2::text is null or s.id = $2)
        and (s.expires_at is null or s.expires_at > now()) and a.value->>'sid' is not null`,
     [accountId, sessionId ?? null],
   );
-  return rows;
+  await enqueueLogouts(on, rows);
 }
 
 /**

@@ -75,7 +75,7 @@ export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }
   });
 
   router.get('/:clientId', async (ctx) => {
-    ctx.body = await dynamicRegistration.read(ctx.params.clientId!, bearer(ctx));
+    ctx.body = await dynamicRegistration.read(ctx.params.clientId!, bearer(ctx), ctx.ip);
   });
 
   router.put('registration.update', '/:clientId', json, async (ctx) => {

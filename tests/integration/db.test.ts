@@ -93,7 +93,7 @@ describe(`database layer (${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'})
     expect(await sessions.findByUid('u1')).toEqual({ uid: 'u1' });
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await sessions.find('s-short')).toBeUndefined();
-    expect(await sweepExpired(testDb.db)).toBeGreaterThanOrEqual(1);
+    expect(await sweepExpired(testDb.db, createAudit(testDb.db))).toBeGreaterThanOrEqual(1);
     expect(await sessions.find('s-long')).toEqual({ uid: 'u2' });
 
     await tokens.upsert('rt1', { grantId: 'g1', kind: 'RefreshToken' }, 3600);

@@ -191,32 +191,49 @@ describe('RFC 7592 client management', () => {
 
   const path = (c: Record<string, any>) => new URL(c.registration_client_uri).pathname;
 
-  test('read with its registration access token; 401 with another client\'s or none', async () => {
+  test('read with its registration access token, which is rotated: the old one is refused after one use, the new one works; 401 with another client\'s or none', async () => {
     const read = await call('GET', path(client), client.registration_access_token);
     expect(read.status).toBe(200);
     expect(read.headers.get('cache-control')).toBe('no-store');
     expect(read.body).toMatchObject({ client_id: client.client_id, redirect_uris: [CALLBACK], kediri_status: 'active' });
     // The secret went out once, at registration; a read does not hand it out again.
     expect(read.body).not.toHaveProperty('client_secret');
-    expect(read.body.registration_access_token).toBeUndefined();
+    const next = read.body.registration_access_token as string;
+    expect(typeof next).toBe('string');
+    expect(next).not.toBe(client.registration_access_token);
 
-    for (const token of [other.registration_access_token, undefined]) {
+    for (const token of [client.registration_access_token, other.registration_access_token, undefined]) {
       const res = await call('GET', path(client), token);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
     }
+    const again = await call('GET', path(client), next);
+    expect(again.status).toBe(200);
+    // Two uses of one token at once: one is answered, with the next token; the other is refused.
+    const racing = await Promise.all([call('GET', path(client), again.body.registration_access_token), call('GET', path(client), again.body.registration_access_token)]);
+    expect(racing.map((r) => r.status).sort()).toEqual([200, 401]);
+    client.registration_access_token = racing.find((r) => r.status === 200)!.body.registration_access_token;
+
+    const { rows } = await server.testDb.db.query("select actor, ip from audit_events where type = 'client.registration_token_rotated' and client_id = $1", [client.client_id]);
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toEqual({ actor: 'dynamic-registration', ip: expect.any(String) });
   });
 
-  test('an update is a pending change: the live client keeps its approved redirect URIs until approval', async () => {
+  test('an update is a pending change: the live client keeps its approved redirect URIs until approval; each update rotates the token, a refused one does not', async () => {
     const moved = 'https://izin.kedirikota.go.id/callback';
     const update = { ...WEB, client_id: client.client_id, redirect_uris: [moved] };
-    const res = await call('PUT', path(client), client.registration_access_token, update);
+    const used = client.registration_access_token;
+    const res = await call('PUT', path(client), used, update);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ redirect_uris: [CALLBACK], kediri_status: 'active', kediri_request_pending: true });
+    client.registration_access_token = res.body.registration_access_token;
+    expect(typeof client.registration_access_token).toBe('string');
+    expect((await call('PUT', path(client), used, update)).status).toBe(401);
     expect(await authorizationError(client.client_id)).toBeUndefined();
     expect(await authorizationError(client.client_id, moved)).toContain('redirect_uri');
 
-    // One open request at a time; the server's own members and a foreign client_id are refused.
+    // One open request at a time; the server's own members and a foreign client_id are refused,
+    // and a refused update leaves the token as it was.
     expect((await call('PUT', path(client), client.registration_access_token, update)).body.error).toBe('invalid_request');
     const requestId = await pendingRequest(client.client_id);
     await server.instance.clientRequests.approve(requestId, adminId, [], IP);
@@ -225,9 +242,10 @@ describe('RFC 7592 client management', () => {
     for (const body of [{ ...update, client_id: other.client_id }, { ...update, registration_client_uri: client.registration_client_uri }]) {
       expect((await call('PUT', path(client), client.registration_access_token, body)).status).toBe(400);
     }
+    expect((await call('GET', path(client), client.registration_access_token)).status).toBe(200);
   });
 
-  test('delete: the client and its tokens stop working', async () => {
+  test('delete: the client and its tokens stop working; a token replaced by a read no longer deletes', async () => {
     const token = await issue(1);
     const doomed = (await register(token)).body;
     await server.instance.clientRequests.approve(await pendingRequest(doomed.client_id), adminId, [], IP);
@@ -236,14 +254,17 @@ describe('RFC 7592 client management', () => {
     const sub = pairwiseSubject(server.instance.sealer, UNIT, adminId);
     expect((await oidc.fetchUserInfo(rp, tokens.access_token, sub)).sub).toBe(sub);
 
-    expect((await call('DELETE', path(doomed), other.registration_access_token)).status).toBe(401);
-    const res = await call('DELETE', path(doomed), doomed.registration_access_token);
+    const current = (await call('GET', path(doomed), doomed.registration_access_token)).body.registration_access_token as string;
+    for (const stale of [other.registration_access_token, doomed.registration_access_token]) {
+      expect((await call('DELETE', path(doomed), stale)).status).toBe(401);
+    }
+    const res = await call('DELETE', path(doomed), current);
     expect(res.status).toBe(204);
     await expect(oidc.fetchUserInfo(rp, tokens.access_token, adminId)).rejects.toBeTruthy();
     const userinfo = await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     expect(userinfo.status).toBe(401);
     expect(await authorizationError(doomed.client_id)).toContain('invalid_client');
-    expect((await call('GET', path(doomed), doomed.registration_access_token)).status).toBe(401);
+    expect((await call('GET', path(doomed), current)).status).toBe(401);
     const { rows } = await server.testDb.db.query("select 1 from oidc_payloads where payload->>'clientId' = $1", [doomed.client_id]);
     expect(rows).toHaveLength(0);
   });

@@ -1,43 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader } from 'jose';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { AFTER_LOGOUT, SITI, createCitizen, createWebClient } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-
-/** A relying party's back-channel logout endpoint: records each logout token, answers with the next planned status (200 after). */
-async function receiver(host = '127.0.0.1') {
-  const tokens: string[] = [];
-  const planned: number[] = [];
-  let connections = 0;
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      tokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-      res.writeHead(planned.shift() ?? 200).end();
-    });
-  });
-  server.on('connection', () => connections++);
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    uri: `http://${host.includes(':') ? `[${host}]` : host}:${port}/backchannel-logout`,
-    tokens,
-    planned,
-    connections: () => connections,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
-type Receiver = Awaited<ReturnType<typeof receiver>>;
+import { logoutReceiver, verifyLogoutToken as verifyToken, type LogoutReceiver } from '../support/logout-receiver.js';
 
 let server: TestServer;
-const parties: Record<'akta' | 'pajak' | 'izin', { rp: oidc.Configuration; clientId: string; receiver: Receiver }> = {} as never;
+const parties: Record<'akta' | 'pajak' | 'izin', { rp: oidc.Configuration; clientId: string; receiver: LogoutReceiver }> = {} as never;
 let jwks: ReturnType<typeof createRemoteJWKSet>;
 
 beforeAll(async () => {
@@ -45,7 +16,7 @@ beforeAll(async () => {
   await createCitizen(server.instance);
   const units = { akta: 'dispendukcapil', pajak: 'bppkad', izin: 'dpmptsp' } as const;
   for (const [name, unit] of Object.entries(units) as Array<[keyof typeof units, string]>) {
-    const r = await receiver();
+    const r = await logoutReceiver();
     const { clientId, clientSecret } = await createWebClient(server.instance, { name: `Layanan ${name}`, unit, backchannelLogoutUri: r.uri });
     parties[name] = { rp: await relyingParty(server.url, clientId, clientSecret), clientId, receiver: r };
   }
@@ -76,21 +47,9 @@ async function logOutAt(agent: Agent, party: keyof typeof parties, idToken: stri
   return agent.post(action, { xsrf, logout: 'yes' });
 }
 
-/** Verifies a logout token as a relying party must (OpenID Back-Channel Logout 1.0 §2.6) and returns its claims. */
-async function verifyLogoutToken(token: string, party: keyof typeof parties) {
-  const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-    issuer: server.url,
-    audience: parties[party].clientId,
-    typ: 'logout+jwt',
-    maxTokenAge: '2 minutes',
-  });
-  expect(protectedHeader.kid).toBeTruthy();
-  expect(payload.events).toEqual({ [LOGOUT_EVENT]: {} });
-  expect(payload.nonce).toBeUndefined();
-  expect(payload.jti).toBeTruthy();
-  expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(120);
-  return payload;
-}
+/** Verifies a logout token as the relying party `party` must, and returns its claims. */
+const verifyLogoutToken = (token: string, party: keyof typeof parties) =>
+  verifyToken(token, { issuer: server.url, clientId: parties[party].clientId, jwks });
 
 async function outboxRows(sid: string) {
   const { rows } = await server.instance.db.query<{ client_id: string; attempts: number; delivered_at: Date | null; failed_at: Date | null; last_error: string | null }>(
@@ -213,7 +172,7 @@ describe('single logout', () => {
   });
 
   test('a private address outside OUTBOUND_ALLOW is never contacted; the delivery is recorded as refused', async () => {
-    const hidden = await receiver('::1');
+    const hidden = await logoutReceiver('::1');
     try {
       const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Internal', unit: 'dpupr', backchannelLogoutUri: hidden.uri });
       const rp = await relyingParty(server.url, clientId, clientSecret);

@@ -8,7 +8,7 @@ import type { Staff, StaffRole } from '../../identity/staff.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Db } from '../../db/db.js';
-import { enqueueSessionLogouts } from '../../oidc/logout-outbox.js';
+import { enqueueSessionLogouts } from '../../oidc/payloads.js';
 import { PORTAL_CLIENT_ID, portalRedirectUri } from '../../oidc/portal-client.js';
 import { render } from '../render.js';
 import { translator } from '../../i18n.js';
