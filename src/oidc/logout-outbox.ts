@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../db/db.js';
 import { backchannelLogoutUris } from '../clients/clients.js';
-import { sessionParticipants } from './payloads.js';
+import { participantsOfSessionsSignedInBy, sessionParticipants } from './payloads.js';
 
 /*
  * The back-channel logout outbox (migrations/011_logout_outbox.sql): one row per relying party
@@ -30,23 +30,32 @@ export type AttemptResult =
   /** Not retried: refused by the outbound allowlist, or the client is gone. */
   | { outcome: 'abandoned'; uri: string | undefined; error: string };
 
-/**
- * Queues a logout for every client that took part in the account's live sessions (or in the one
- * session named) and registered a backchannel_logout_uri. Call it in the transaction that deletes
- * the sessions, before it does: their authorizations name the clients and the sid of each.
- */
-export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
-  const participants = await sessionParticipants(on, accountId, sessionId);
+/** Queues a logout for each participant whose client registered a backchannel_logout_uri. */
+async function enqueueLogouts(on: Queryable, participants: Array<{ accountId: string; clientId: string; sid: string }>): Promise<void> {
   if (participants.length === 0) return;
   const uris = await backchannelLogoutUris(on, [...new Set(participants.map((p) => p.clientId))]);
   const due = participants.filter((p) => uris.has(p.clientId));
   if (due.length === 0) return;
   await on.query(
     `insert into logout_outbox (client_id, uri, account_id, sid)
-     select client_id, uri, $3, sid from unnest($1::text[], $2::text[], $4::text[]) as t(client_id, uri, sid)
+     select client_id, uri, account_id, sid from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as t(client_id, uri, account_id, sid)
      on conflict (client_id, sid) do nothing`,
-    [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), accountId, due.map((p) => p.sid)],
+    [due.map((p) => p.clientId), due.map((p) => uris.get(p.clientId)!), due.map((p) => p.accountId), due.map((p) => p.sid)],
   );
+}
+
+/**
+ * Queues a logout for every client that took part in the account's live sessions (or in the one
+ * session named) and registered a backchannel_logout_uri. Call it in the transaction that deletes
+ * the sessions, before it does: their authorizations name the clients and the sid of each.
+ */
+export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
+  await enqueueLogouts(on, (await sessionParticipants(on, accountId, sessionId)).map((p) => ({ ...p, accountId })));
+}
+
+/** As enqueueSessionLogouts, for every live session signed in at or before `by` (of any account). */
+export async function enqueueLogoutsOfSessionsSignedInBy(on: Queryable, by: Date): Promise<void> {
+  await enqueueLogouts(on, await participantsOfSessionsSignedInBy(on, by));
 }
 
 export function createLogoutOutbox(db: Db) {
