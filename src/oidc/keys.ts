@@ -174,11 +174,11 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
     await tx.query("select pg_advisory_xact_lock(hashtext('signing_keys'))");
     const { rows } = await tx.query<Schedule & { now: Date }>(`select ${SCHEDULE}, now() as now from signing_keys`);
     const key = rows.find((row) => row.kid === kid);
-    if (!key) throw new InputError('key_unknown', 'kid', `no signing key has the kid ${kid}`);
+    if (!key) throw new InputError('key_unknown', undefined, `no signing key has the kid ${kid}`);
     const now = key.now.getTime();
     const state = stateAt(key, rows, now);
-    if (state === 'revoked') throw new InputError('key_already_revoked', 'kid', `the key ${kid} was revoked at ${key.revokedAt!.toISOString()}`);
-    if (state === 'retired') throw new InputError('key_retired', 'kid', `the key ${kid} is retired: no longer published, its private key erased`);
+    if (state === 'revoked') throw new InputError('key_already_revoked', undefined, `the key ${kid} was revoked at ${key.revokedAt!.toISOString()}`);
+    if (state === 'retired') throw new InputError('key_retired', undefined, `the key ${kid} is retired: no longer published, its private key erased`);
     await tx.query('update signing_keys set revoked_at = now(), private_jwk_enc = null where kid = $1', [kid]);
     const others = rows.filter((row) => row.alg === key.alg && row !== key && !row.revokedAt);
     const inState = (wanted: KeyState) => others.find((row) => stateAt(row, rows, now) === wanted);
