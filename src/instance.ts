@@ -30,7 +30,7 @@ export async function createInstance(services: Services, log: Logger): Promise<I
   const cookieKeys = await resolveCookieKeys(config, db, sealer);
   const dpopNonceSecret = await resolveDpopNonceSecret(db, sealer);
   await Promise.all([clients.followChanges(), citizens.followChanges(), services.resourceServers.followChanges()]);
-  const stopFollowingKeys = services.signingKeys.follow((err) => log.warn({ err }, 'signing key schedule not read'));
+  const stopFollowingKeys = await services.signingKeys.follow((err) => log.warn({ err }, 'signing key schedule not read'));
   const adapter = createAdapterFactory(db, clients, config.refreshTokenReuseGraceSeconds);
   const signingKeys = scheduledSigningKeys(services.signingKeys);
   const providerPages = createProviderPages(clients);

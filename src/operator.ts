@@ -71,10 +71,18 @@ export const USAGE = `Usage: kediri-id <command>
   resource delete --indicator URI
                              remove it (tokens already issued expire within their lifetime)
   keys list                  the token-signing keys: kid, alg, state (next, current, previous,
-                             retired) and times; never private material
+                             retired, revoked) and times; never private material
   keys rotate                publish a new signing key per algorithm now; it signs after
                              KEY_PROMOTION_SECONDS and the old one retires after the longest token
                              lifetime; refused while a rotation is in progress
+  keys revoke KID [--end-sessions]
+                             an emergency (the key is compromised): the key leaves the JWKS and
+                             stops signing at once in every server process, for good; when it was
+                             the current key, a key of its algorithm signs in its place at once.
+                             --end-sessions also ends every session signed in before the key
+                             stopped signing and revokes the refresh tokens issued before then
+                             (back-channel logouts are sent). Every unit developer is emailed what
+                             their service must do; prints what was done
   dev seed --citizens N      top the seeded test citizens up to N (warga<i>@seed.kediri-id.invalid,
                              all with the password from standard input); only on the embedded
                              database or a PostgreSQL database named for tests ("test" or "bench"
@@ -399,6 +407,12 @@ export async function runOperatorCommand(services: Services, argv: string[], std
     if (command === 'keys' && (sub === 'list' || sub === 'rotate')) {
       parse(rest, {}, z.object({}));
       return ok(sub === 'list' ? await services.signingKeys.list() : await services.signingKeys.rotate(actor));
+    }
+
+    if (command === 'keys' && sub === 'revoke') {
+      const { values, positionals } = parseArgs({ args: rest, options: { 'end-sessions': { type: 'boolean' } }, strict: true, allowPositionals: true });
+      if (positionals.length !== 1) return bad('keys revoke takes one argument: the kid of the key to revoke (keys list shows them)');
+      return ok(await services.keyRevocation.revoke(positionals[0]!, { actor, endSessions: values['end-sessions'] === true }));
     }
 
     return bad(`unknown command: ${argv.join(' ') || '(none)'}\n${USAGE}`);

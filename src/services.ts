@@ -32,6 +32,7 @@ import { cachedPopulationVerifier, httpPopulationVerifier } from './identity/pop
 import { createIdentityVerification } from './identity/identity-verification.js';
 import { createSealer, resolveEncryptionKey } from './secrets.js';
 import { createSigningKeys } from './oidc/keys.js';
+import { createKeyRevocation } from './oidc/key-revocation.js';
 import { createLogoutOutbox } from './oidc/logout-outbox.js';
 import { createAccountSessions } from './oidc/account-sessions.js';
 import { countLiveSessions, deleteClientPayloads, sweepExpired } from './oidc/payloads.js';
@@ -94,6 +95,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   // A reset code counts towards the account's lock as a password does (loginAttempts.phoneCode).
   const passwordReset = createPasswordReset({ ...accountDeps, sealer, loginAttempts });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
+  const keyRevocation = createKeyRevocation({ signingKeys, staff, outbox, audit, issuer: config.issuer });
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);
@@ -127,7 +129,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     ...{ config, db, sealer, audit, clients, citizens, outbox, messages, phoneCodes, registration, passwordReset, staff },
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
-    ...{ citizenAdmin, auditSearch, signingKeys, logoutOutbox, catalogue, catalogueProposals, resourceServers },
+    ...{ citizenAdmin, auditSearch, signingKeys, keyRevocation, logoutOutbox, catalogue, catalogueProposals, resourceServers },
     ...{ upstreams, upstreamAccounts, upstreamClient, retention },
   };
 }

@@ -45,6 +45,7 @@ export const AUDIT_TYPES = [
   'phone.changed',
   'csrf.rejected',
   'keys.rotated',
+  'keys.revoked',
   'client_request.submitted',
   'client_request.approved',
   'client_request.rejected',

@@ -136,3 +136,12 @@ export function cibaRequestEmail(to: string | null, name: string): Email {
 export function phoneChangedEmail(to: string | null, name: string): Email {
   return render(to, 'phone-changed', { name });
 }
+
+/** A signing key was revoked in an emergency: every unit developer is told what their service must do. */
+export function keyRevokedEmail(
+  to: string | null,
+  name: string,
+  revoked: { kid: string; alg: string; at: Date; replacedBy: string | null; sessionsEnded: boolean; jwksUri: string },
+): Email {
+  return render(to, 'key-revoked', { name, ...revoked, at: `${revoked.at.toISOString().slice(0, 16).replace('T', ' ')} UTC` });
+}

@@ -18,7 +18,7 @@ const SLOTS_PER_ALGORITHM = 2;
 /** Relying parties may cache the JWKS this long; the promotion delay is what makes that safe. */
 const JWKS_MAX_AGE_SECONDS = 300;
 
-const JWKS_ORDER = { current: 0, next: 1, previous: 2, retired: 3 } as const;
+const JWKS_ORDER = { current: 0, next: 1, previous: 2, retired: 3, revoked: 4 } as const;
 
 class ScheduledKey extends ExternalSigningKey {
   constructor(

@@ -23,11 +23,18 @@ export const RETIRE_AFTER_SECONDS = 8 * 60 * 60 + 15 * 60;
 const REFRESH_MS = 5000;
 
 /**
+ * Announced when the schedule changes at once (a revocation): every serving process that hears it
+ * reads the schedule again without waiting for its next round.
+ */
+export const SIGNING_KEYS_CHANGED = 'signing_keys_changed';
+
+/**
  * A key's state follows from the time: "next" before signing_from; "current" when it is the key of
  * its algorithm that started signing last; "previous" once a successor signs, until retire_at;
- * then "retired" (no longer published, its private key erased).
+ * then "retired" (no longer published, its private key erased). "revoked" overrides them all: an
+ * administrator took the key out of use at once (revoke), and it never comes back.
  */
-export type KeyState = 'next' | 'current' | 'previous' | 'retired';
+export type KeyState = 'next' | 'current' | 'previous' | 'retired' | 'revoked';
 
 interface Schedule {
   kid: string;
@@ -35,6 +42,7 @@ interface Schedule {
   publishedAt: Date;
   signingFrom: Date;
   retireAt: Date | null;
+  revokedAt: Date | null;
 }
 
 export interface KeyInfo extends Schedule {
@@ -50,15 +58,33 @@ interface KeyMaterial {
 
 export interface PublishedKey extends KeyInfo, KeyMaterial {}
 
-const SCHEDULE = 'kid, alg, published_at as "publishedAt", signing_from as "signingFrom", retire_at as "retireAt"';
+const SCHEDULE = 'kid, alg, published_at as "publishedAt", signing_from as "signingFrom", retire_at as "retireAt", revoked_at as "revokedAt"';
+
+/** The keys of the algorithm that started signing after this one, by `now` (a revoked key supersedes nothing). */
+function successors(key: Schedule, all: Schedule[], now: number): Schedule[] {
+  return all.filter(
+    (other) => !other.revokedAt && other.alg === key.alg && other.signingFrom.getTime() > key.signingFrom.getTime() && other.signingFrom.getTime() <= now,
+  );
+}
 
 function stateAt(key: Schedule, all: Schedule[], now: number): KeyState {
+  if (key.revokedAt) return 'revoked';
   if (key.signingFrom.getTime() > now) return 'next';
   if (key.retireAt && key.retireAt.getTime() <= now) return 'retired';
-  const superseded = all.some(
-    (other) => other.alg === key.alg && other.signingFrom.getTime() > key.signingFrom.getTime() && other.signingFrom.getTime() <= now,
-  );
-  return superseded ? 'previous' : 'current';
+  return successors(key, all, now).length > 0 ? 'previous' : 'current';
+}
+
+/**
+ * A revoked key: its state until then, the time it signed (none for a next key), and the key that
+ * signs for its algorithm in its place when it was the current one.
+ */
+export interface RevokedKey {
+  kid: string;
+  alg: SigningAlg;
+  state: Exclude<KeyState, 'revoked' | 'retired'>;
+  signedFrom: Date | null;
+  signedUntil: Date | null;
+  replacedBy: string | null;
 }
 
 /** The first moment after now at which a key of the schedule changes state (Infinity: none will). */
@@ -110,7 +136,7 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
    */
   async function addMissingKeys(tx: Queryable): Promise<void> {
     await tx.query("select pg_advisory_xact_lock(hashtext('signing_keys'))");
-    const { rows } = await tx.query<{ alg: string }>('select alg from signing_keys where retire_at is null');
+    const { rows } = await tx.query<{ alg: string }>('select alg from signing_keys where retire_at is null and revoked_at is null');
     for (const alg of ALGORITHMS) if (!rows.some((row) => row.alg === alg)) await addKey(tx, alg, 0);
   }
 
@@ -130,6 +156,53 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
   function reload(): Promise<void> {
     refreshing ??= refresh().finally(() => (refreshing = undefined));
     return refreshing;
+  }
+
+  /** Reads the schedule after a change: a read already under way may have begun before it, so a new one follows it. */
+  async function rereadAfterChange(): Promise<void> {
+    await refreshing?.catch(() => {});
+    await reload();
+  }
+
+  /**
+   * In the caller's transaction, under the schedule's lock: takes the key out of use for good (its
+   * private key erased) and announces it (SIGNING_KEYS_CHANGED, sent at the commit). When it was
+   * the current key, its algorithm's next key (during a rotation) signs from now, or else a new
+   * key does; when it was a next key, the current key is no longer superseded.
+   */
+  async function revokeIn(tx: Queryable, kid: string): Promise<RevokedKey> {
+    await tx.query("select pg_advisory_xact_lock(hashtext('signing_keys'))");
+    const { rows } = await tx.query<Schedule & { now: Date }>(`select ${SCHEDULE}, now() as now from signing_keys`);
+    const key = rows.find((row) => row.kid === kid);
+    if (!key) throw new InputError('key_unknown', undefined, `no signing key has the kid ${kid}`);
+    const now = key.now.getTime();
+    const state = stateAt(key, rows, now);
+    if (state === 'revoked') throw new InputError('key_already_revoked', undefined, `the key ${kid} was revoked at ${key.revokedAt!.toISOString()}`);
+    if (state === 'retired') throw new InputError('key_retired', undefined, `the key ${kid} is retired: no longer published, its private key erased`);
+    await tx.query('update signing_keys set revoked_at = now(), private_jwk_enc = null where kid = $1', [kid]);
+    const others = rows.filter((row) => row.alg === key.alg && row !== key && !row.revokedAt);
+    const inState = (wanted: KeyState) => others.find((row) => stateAt(row, rows, now) === wanted);
+    let replacedBy: string | null = null;
+    if (state === 'current') {
+      const next = inState('next');
+      if (next) await tx.query('update signing_keys set signing_from = now() where kid = $1', [next.kid]);
+      replacedBy = next?.kid ?? (await addKey(tx, key.alg, 0));
+    }
+    if (state === 'next') {
+      const current = inState('current');
+      if (current) await tx.query('update signing_keys set retire_at = null where kid = $1', [current.kid]);
+    }
+    await tx.query('select pg_notify($1, $2)', [SIGNING_KEYS_CHANGED, kid]);
+    // A previous key signed until its first successor began (one since revoked counts not: a later time, so more is ended).
+    const successor = Math.min(...successors(key, rows, now).map((row) => row.signingFrom.getTime()));
+    return {
+      kid,
+      alg: key.alg,
+      state,
+      signedFrom: state === 'next' ? null : key.signingFrom,
+      signedUntil: state === 'next' ? null : state === 'current' ? key.now : new Date(successor),
+      replacedBy,
+    };
   }
 
   return {
@@ -154,10 +227,19 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
      * never wait for it), until the returned function is called. A failed read keeps the copy,
      * whose keys still change state on time, and is tried again at the next round.
      */
-    follow(onError: (error: unknown) => void): () => void {
+    async follow(onError: (error: unknown) => void): Promise<() => void> {
+      let following = true;
       const timer = setInterval(() => reload().catch(onError), REFRESH_MS);
       timer.unref();
-      return () => clearInterval(timer);
+      // A revocation is heard at once; when the listening connection comes back, what it may have missed is read.
+      const reread = () => {
+        if (following) rereadAfterChange().catch(onError);
+      };
+      await db.listen(SIGNING_KEYS_CHANGED, reread, (heard) => heard && reread()).catch(onError);
+      return () => {
+        following = false;
+        clearInterval(timer);
+      };
     },
 
     /**
@@ -192,11 +274,11 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
     async rotate(actor: string) {
       const rotated = await db.transaction(async (tx) => {
         await addMissingKeys(tx);
-        const pending = await tx.query<{ until: Date | null }>('select max(retire_at) as until from signing_keys where retire_at > now()');
+        const pending = await tx.query<{ until: Date | null }>('select max(retire_at) as until from signing_keys where retire_at > now() and revoked_at is null');
         const until = pending.rows[0]?.until;
         if (until) throw new InputError('key_rotation_pending', undefined, `a key rotation is in progress until ${until.toISOString()}`);
         const retiring = await tx.query<{ kid: string; retireAt: Date }>(
-          'update signing_keys set retire_at = now() + make_interval(secs => $1) where retire_at is null returning kid, retire_at as "retireAt"',
+          'update signing_keys set retire_at = now() + make_interval(secs => $1) where retire_at is null and revoked_at is null returning kid, retire_at as "retireAt"',
           [promotionSeconds + RETIRE_AFTER_SECONDS],
         );
         const published: string[] = [];
@@ -211,11 +293,21 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
         await audit({ type: 'keys.rotated', actor, details: result }, tx);
         return result;
       });
-      // This process publishes the new keys at once (the others within a few seconds): a read
-      // already under way may have begun before the rotation, so a new one follows it.
-      await refreshing?.catch(() => {});
-      await reload();
+      // This process publishes the new keys at once (the others within a few seconds).
+      await rereadAfterChange();
       return rotated;
+    },
+
+    /**
+     * Revokes a key in an emergency (revokeIn), and runs `alongside` in the same transaction with
+     * what was revoked (ending sessions, notices, the audit entry). This process stops using the
+     * key before it returns; every process that follows the schedule, when it hears the
+     * announcement (milliseconds), or at its next round when it was not listening.
+     */
+    async revoke<T>(kid: string, alongside: (tx: Queryable, revoked: RevokedKey) => Promise<T>): Promise<T> {
+      const result = await db.transaction(async (tx) => alongside(tx, await revokeIn(tx, kid)));
+      await rereadAfterChange();
+      return result;
     },
   };
 }

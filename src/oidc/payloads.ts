@@ -88,6 +88,48 @@ export async function enqueueSessionLogouts(on: Queryable, accountId: string, se
   await enqueueLogouts(on, rows);
 }
 
+/** As enqueueSessionLogouts, for every live session signed in at or before `by` (of any account). */
+export async function enqueueLogoutsOfSessionsSignedInBy(on: Queryable, by: Date): Promise<void> {
+  await enqueueLogouts(on, await participantsOfSessionsSignedInBy(on, by));
+}
+
+/** The filter of the live sessions signed in at or before $1 (a time). */
+const SIGNED_IN_BY = `s.model = 'Session' and (s.expires_at is null or s.expires_at > now())
+  and (s.payload->>'loginTs')::double precision <= extract(epoch from $1::timestamptz)`;
+
+/** The clients that took part in every live session signed in at or before `by`, each with its account and sid. */
+export async function participantsOfSessionsSignedInBy(on: Queryable, by: Date) {
+  const { rows } = await on.query<{ accountId: string; clientId: string; sid: string }>(
+    `select s.payload->>'accountId' as "accountId", a.key as "clientId", a.value->>'sid' as sid
+     from oidc_payloads s
+     cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
+     where ${SIGNED_IN_BY} and a.value->>'sid' is not null`,
+    [by],
+  );
+  return rows;
+}
+
+/**
+ * Deletes every live session signed in at or before `by`, the grants made in them with every
+ * token issued under those, and every refresh token issued at or before `by` (under any grant).
+ */
+export async function deleteSessionsSignedInBy(on: Queryable, by: Date): Promise<{ sessions: number; refreshTokens: number }> {
+  const grants = await on.query<{ id: string }>(
+    `select distinct a.value->>'grantId' as id
+     from oidc_payloads s cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
+     where ${SIGNED_IN_BY} and a.value->>'grantId' is not null`,
+    [by],
+  );
+  const refreshTokens = await on.query(
+    `delete from oidc_payloads where model = 'RefreshToken'
+     and ((payload->>'iat')::double precision <= extract(epoch from $1::timestamptz) or grant_id = any($2))`,
+    [by, grants.rows.map((row) => row.id)],
+  );
+  await deleteGrants(on, grants.rows.map((row) => row.id));
+  const sessions = await on.query(`delete from oidc_payloads s where ${SIGNED_IN_BY}`, [by]);
+  return { sessions: sessions.rowCount, refreshTokens: refreshTokens.rowCount };
+}
+
 /**
  * Deletes every session, grant and token of an account, and the interactions in which it has
  * signed in but not yet finished (their login is nested in the payload).

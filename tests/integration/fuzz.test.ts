@@ -142,7 +142,7 @@ const STAFF_FIELDS = [
   'q', 'reason', 'slug', 'name', 'unit', 'uses', 'hours', 'email', 'role', 'status', 'subject_type', 'high_assurance', 'allow', 'confirm',
   'jwks', 'nik', 'ktp_checked', 'phone', 'phone_checked', 'type', 'redirect_uris', 'post_logout_redirect_uris', 'scopes', 'auth_method', 'contact', 'policy_uri',
   'label', 'issuer', 'clientId', 'authMethod', 'clientSecret', 'nikClaim', 'claim_name', 'verifiedAcr', 'enabled',
-  'indicator', 'clients', 'ttl',
+  'indicator', 'clients', 'ttl', 'end_sessions',
 ];
 /**
  * Staff actions that take no field: a POST with a valid CSRF token is the action itself (approve,
@@ -216,6 +216,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     await instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
     ids.clientId = (await createWebClient(instance, { unit: 'bppkad' })).clientId;
     ids.slug = 'bppkad';
+    ids.kid = (await instance.signingKeys.list()).find((key) => key.alg === 'RS256' && key.state === 'current')!.kid;
     await instance.staff.invite({ email: 'calon@kedirikota.go.id', role: 'officer' }, admin.id, '127.0.0.1');
     await instance.dynamicRegistration.issueAccessToken({ unit: 'bppkad', uses: 1, expiresInHours: 1 }, admin.id, '127.0.0.1');
     const first = async (sql: string) => (await instance.db.query<{ id: string }>(sql)).rows[0]!.id;

@@ -53,6 +53,9 @@ const BAD_ARGUMENTS: Array<[string[], RegExp]> = [
   [['citizen', 'create', '--nik', SITI.nik, '--name', 'A B', '--birthdate', '1991-01-01', '--email', 'a@example.id'], /--nik: .*does not match/],
   [['nonsense'], /unknown command/],
   [['keys', 'rotate', 'now'], /unexpected argument: now/],
+  [['keys', 'revoke'], /keys revoke takes one argument: the kid/],
+  [['keys', 'revoke', 'no-such-kid', '--end-sessions'], /No signing key has that kid/],
+  [['keys', 'revoke', 'a', '--all'], /Unknown option '--all'/],
 ];
 
 async function expectRefused(args: string[], message: RegExp) {
@@ -115,7 +118,7 @@ describe('operator CLI', () => {
     expect(await rowCounts()).toEqual({ clients: 1, citizens: 1 });
   }, 300_000);
 
-  test('keys list and keys rotate: no private material; no second rotation while one is in progress', async () => {
+  test('keys list, keys rotate and keys revoke: no private material; no second rotation while one is in progress; a revoked key leaves the JWKS at once', async () => {
     const server = await startServe(env);
     try {
       type Listed = Array<{ kid: string; alg: string; state: string }>;
@@ -130,7 +133,7 @@ describe('operator CLI', () => {
 
       const after = await kediriId(['keys', 'list'], env);
       const keys = JSON.parse(after.stdout) as Listed;
-      for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'kid', 'publishedAt', 'retireAt', 'signingFrom', 'state']);
+      for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'kid', 'publishedAt', 'retireAt', 'revokedAt', 'signingFrom', 'state']);
       expect(after.stdout).not.toMatch(/"d"|private/);
       expect(keys.filter((key) => published.includes(key.kid)).map((key) => key.state)).toEqual(['next', 'next']);
 
@@ -138,6 +141,16 @@ describe('operator CLI', () => {
       const deadline = Date.now() + 15_000;
       while ((await kids(env.ISSUER!)).length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
       expect(await kids(env.ISSUER!)).toEqual([...published, ...retiring].sort());
+
+      // An emergency, through the running server's socket: the current RS256 key is out of its JWKS
+      // when the command returns, and the RS256 key of the rotation signs in its place.
+      const compromised = keys.find((key) => key.alg === 'RS256' && key.state === 'current')!.kid;
+      const successor = keys.find((key) => key.alg === 'RS256' && key.state === 'next')!.kid;
+      const revoked = await kediriId(['keys', 'revoke', compromised, '--end-sessions'], env);
+      expect(revoked.code).toBe(0);
+      expect(JSON.parse(revoked.stdout)).toMatchObject({ kid: compromised, alg: 'RS256', state: 'current', replacedBy: successor, endSessions: true });
+      expect(await kids(env.ISSUER!)).toEqual([...published, ...retiring].filter((kid) => kid !== compromised).sort());
+      await expectRefused(['keys', 'revoke', compromised], /That key has already been revoked/);
     } finally {
       await server.stop();
     }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test, describe } from '@jest/globals';
+import * as oidc from 'openid-client';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { loadConfig } from '../../src/config.js';
 import { createServices } from '../../src/services.js';
@@ -65,6 +66,46 @@ describeOnPostgres('signing-key rotation across processes', () => {
         const keySet = createLocalJWKSet(await jwks(`http://127.0.0.1:${other}`));
         await expect(jwtVerify(jwt, keySet, { issuer: setup.issuer, audience: clientId })).resolves.toBeTruthy();
       }
+    }
+  }, 120_000);
+
+  test('keys revoke --end-sessions by the CLI: both processes stop publishing and signing the key at once; its sessions end', async () => {
+    const { env } = setup;
+    const config = loadConfig({ DATABASE_URL: env.DATABASE_URL!, DATA_DIR: env.DATA_DIR!, ENCRYPTION_KEY: env.ENCRYPTION_KEY! });
+    const { clientId, clientSecret } = await setup.withDatabase((db) => createServices(config, db).then((services) => createWebClient(services)));
+    const rp = await relyingParty(setup.issuer, clientId, clientSecret);
+    const before = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
+    const compromised = kidOf(before.id_token!)!;
+
+    const run = await kediriId(['keys', 'revoke', compromised, '--end-sessions'], env);
+    const returned = performance.now();
+    expect(run.stderr).toBe('');
+    const revoked = JSON.parse(run.stdout) as { replacedBy: string; sessionsEnded: number };
+    expect(revoked.sessionsEnded).toBeGreaterThanOrEqual(1);
+    for (const port of ports) {
+      while ((await jwks(`http://127.0.0.1:${port}`)).keys.some((key) => key.kid === compromised) && performance.now() - returned < 5000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const heardAfter = performance.now() - returned;
+      console.info(`process on port ${port} dropped the revoked key from its JWKS ${heardAfter.toFixed(0)} ms after the CLI returned`);
+      expect(heardAfter).toBeLessThan(1000); // the schedule's timer alone would take up to 5 s
+    }
+    const keySets = await Promise.all(ports.map(async (port) => createLocalJWKSet(await jwks(`http://127.0.0.1:${port}`))));
+    for (const keySet of keySets) await expect(jwtVerify(before.id_token!, keySet, { issuer: setup.issuer, audience: clientId })).rejects.toThrow();
+    await expect(oidc.refreshTokenGrant(rp, before.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Each process signs with the replacement at once (a refresh at its own token endpoint).
+    const after = await signInAndExchange(await relyingParty(setup.issuer, clientId, clientSecret), SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
+    let refreshToken = after.refresh_token!;
+    for (const port of ports) {
+      const res = await fetch(`http://127.0.0.1:${port}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+      });
+      const body = (await res.json()) as { id_token: string; refresh_token: string };
+      refreshToken = body.refresh_token;
+      expect(kidOf(body.id_token)).toBe(revoked.replacedBy);
+      for (const keySet of keySets) await expect(jwtVerify(body.id_token, keySet, { issuer: setup.issuer, audience: clientId })).resolves.toBeTruthy();
     }
   }, 120_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { accountLockedEmail, lifetime, passwordResetEmail, requestDecisionEmail } from '../../src/email/messages.js';
+import { accountLockedEmail, keyRevokedEmail, lifetime, passwordResetEmail, requestDecisionEmail } from '../../src/email/messages.js';
 
 describe('email templates', () => {
   test('a lifetime reads in whole days from two days up, else whole hours, else minutes', () => {
@@ -28,5 +28,18 @@ describe('email templates', () => {
       body: expect.stringMatching(/^Halo O'Neil & Co,\n\n.*ditolak\.\nLihat rinciannya[\s\S]*\n\n--\nKediri ID · Satu Akun Kota Kediri\nPemerintah Kota Kediri$/),
     });
     expect(requestDecisionEmail('d@example.id', 'D', 'A', 'rejected', 'no PKCE', 'http://l/p').body).toContain('ditolak.\nAlasan: no PKCE\nLihat');
+  });
+
+  test('a revoked key: the kid, its replacement, the JWKS to fetch again, and whether sessions ended, in both languages', () => {
+    const revoked = { kid: 'kid-lama', alg: 'RS256', at: new Date('2026-12-07T13:05:00Z'), replacedBy: 'kid-baru', jwksUri: 'https://id.kedirikota.go.id/jwks' };
+    const ended = keyRevokedEmail('dev@example.id', 'Budi', { ...revoked, sessionsEnded: true });
+    expect(ended.subject).toBe('Kunci penandatanganan Kediri ID dicabut: perbarui cache JWKS / A Kediri ID signing key was revoked: refresh your JWKS cache');
+    for (const text of ['kid kid-lama pada 2026-12-07 13:05 UTC', 'dengan kid kid-baru', 'ambil lagi https://id.kedirikota.go.id/jwks', 'sudah diakhiri', 'kid kid-lama at 2026-12-07 13:05 UTC', 'have been ended']) {
+      expect(ended.body).toContain(text);
+    }
+    const kept = keyRevokedEmail('dev@example.id', 'Budi', { ...revoked, replacedBy: null, sessionsEnded: false });
+    expect(kept.body).not.toContain('kid-baru');
+    expect(kept.body).toContain('tidak diakhiri');
+    expect(kept.body).toContain('were not ended');
   });
 });
