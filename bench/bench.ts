@@ -12,6 +12,8 @@
  *                                                           BENCH_SHARED_BUFFERS=128MB to change its shared_buffers)
  *   BENCH_WORKERS=2 BENCH_DATABASE_URL=...                 (two server processes: WORKERS=2)
  *   BENCH_NODE_OPTIONS='' npm run bench                    (the server without the recommended heap limit)
+ *   DATABASE_PREPARED_STATEMENTS=false DATABASE_LISTEN_URL=... BENCH_DATABASE_URL=...
+ *                                                          (the server inherits them: unprepared statements, behind a pooler)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -219,7 +221,9 @@ async function main() {
   const cluster = clusterSettings && (await createCluster(dataDir, 'kediri_bench', clusterSettings));
   if (cluster) env.DATABASE_URL = cluster.url;
   const config = loadConfig(env);
-  const database = cluster ? `postgresql (own cluster: ${Object.entries(clusterSettings!).map(([k, v]) => `${k}=${v}`).join(' ')})` : config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
+  // DATABASE_PREPARED_STATEMENTS and DATABASE_LISTEN_URL (behind a pooler) are the server's, inherited.
+  const unprepared = config.databaseUrl && !config.databasePreparedStatements ? ', statements unprepared (DATABASE_PREPARED_STATEMENTS=false)' : '';
+  const database = `${cluster ? `postgresql (own cluster: ${Object.entries(clusterSettings!).map(([k, v]) => `${k}=${v}`).join(' ')})` : config.databaseUrl ? 'postgresql' : 'embedded (PGlite)'}${unprepared}`;
   const proxyHeaders = { 'x-forwarded-proto': 'https' };
 
   // The start times first, while nothing else of the benchmark runs (bench/start-time.ts).

@@ -94,6 +94,8 @@ export async function measureStartTimes(env: NodeJS.ProcessEnv, databaseUrl?: st
     // The embedded database belongs to one process: no WORKERS there.
     const embedded: NodeJS.ProcessEnv = { ...env, DATA_DIR: dataDir };
     delete embedded.DATABASE_URL;
+    delete embedded.DATABASE_LISTEN_URL;
+    delete embedded.DATABASE_PREPARED_STATEMENTS;
     delete embedded.WORKERS;
     times.push({ name: 'start, embedded, empty DATA_DIR', ...(await timeOneStart(embedded)), targetSeconds: 5 });
     times.push({ name: 'start, embedded, restart', ...(await timeOneStart(embedded)), targetSeconds: 2.5 });
