@@ -72,7 +72,8 @@ async function withFreshDatabase<T>(databaseUrl: string, fn: (url: string) => Pr
     try {
       return await fn(url.toString());
     } finally {
-      await admin.query(`drop database if exists ${name}`);
+      // With force: behind a pooler, its server connections to the database outlive the server.
+      await admin.query(`drop database if exists ${name} with (force)`);
     }
   } finally {
     await admin.end();
