@@ -12,6 +12,8 @@
  *                                                           BENCH_SHARED_BUFFERS=128MB to change its shared_buffers)
  *   BENCH_WORKERS=2 BENCH_DATABASE_URL=...                 (two server processes: WORKERS=2)
  *   BENCH_NODE_OPTIONS='' npm run bench                    (the server without the recommended heap limit)
+ *   DATABASE_PREPARED_STATEMENTS=false DATABASE_LISTEN_URL=... BENCH_DATABASE_URL=...
+ *                                                          (the server inherits them: unprepared statements, behind a pooler)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,7 +32,7 @@ import { newSecret } from '../src/secrets.js';
 import { csrfTokenOf } from '../tests/support/agent.js';
 import { createCluster, PRODUCTION_SETTINGS } from './cluster.js';
 import { formatStartTimes, measureStartTimes } from './start-time.js';
-import { BenchAgent, pkcePair, runLoop, sampleProcess, scatteredStep, type LoopResult, type ProcSample } from './support.js';
+import { BenchAgent, backendCpu, backendCpuSpent, pkcePair, runLoop, sampleProcess, scatteredStep, type LoopResult, type ProcSample } from './support.js';
 import { freePort } from '../tests/support/process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -107,6 +109,8 @@ interface Phase {
   peakRssMb?: number;
   /** Database statements per operation, counted by the server's driver (kediri_db_statements_total). */
   statementsPerOp?: number;
+  /** CPU milliseconds of the PostgreSQL backends per operation (PostgreSQL on this machine only). */
+  databaseCpuMsPerOp?: number;
 }
 
 /**
@@ -117,16 +121,20 @@ interface StatementCounter {
   read(): Promise<number>;
   perRead: number;
   idlePerSecond: number;
+  /** The backends' CPU so far (backendCpu), when PostgreSQL runs on this machine. */
+  databaseCpu?: () => Promise<Map<number, number>>;
 }
 
 async function measured(pid: number | undefined, run: () => Promise<Phase>, statements?: StatementCounter): Promise<Phase> {
   const statementsBefore = await statements?.read();
+  const databaseCpuBefore = await statements?.databaseCpu?.();
   const before: ProcSample | undefined = pid ? sampleProcess(pid) : undefined;
   const started = Date.now();
   const phase: Phase = await run();
   if (statements && statementsBefore !== undefined && phase.operations > 0) {
     const timers = statements.idlePerSecond * ((Date.now() - started) / 1000);
     phase.statementsPerOp = ((await statements.read()) - statementsBefore - statements.perRead - timers) / phase.operations;
+    if (databaseCpuBefore) phase.databaseCpuMsPerOp = (backendCpuSpent(databaseCpuBefore, await statements.databaseCpu!()) * 1000) / phase.operations;
   }
   const wallSeconds = (Date.now() - started) / 1000;
   if (pid && before) {
@@ -164,7 +172,7 @@ async function cannon(name: string, pid: number | undefined, options: autocannon
  * smallest difference of a few readings in a row while the server is otherwise idle; what its
  * timers send, the count over five idle seconds.
  */
-async function statementCounter(metricsUrl: string): Promise<StatementCounter> {
+async function statementCounter(metricsUrl: string, databaseCpu?: () => Promise<Map<number, number>>): Promise<StatementCounter> {
   const read = async () => {
     const text = await (await fetch(metricsUrl)).text();
     const value = /^kediri_db_statements_total (\d+)/m.exec(text)?.[1];
@@ -176,7 +184,7 @@ async function statementCounter(metricsUrl: string): Promise<StatementCounter> {
   const idleFrom = await read();
   await new Promise((resolve) => setTimeout(resolve, 5000));
   const idlePerSecond = Math.max(0, (await read()) - idleFrom - perRead) / 5;
-  return { read, perRead, idlePerSecond };
+  return { read, perRead, idlePerSecond, databaseCpu };
 }
 
 async function main() {
@@ -219,7 +227,9 @@ async function main() {
   const cluster = clusterSettings && (await createCluster(dataDir, 'kediri_bench', clusterSettings));
   if (cluster) env.DATABASE_URL = cluster.url;
   const config = loadConfig(env);
-  const database = cluster ? `postgresql (own cluster: ${Object.entries(clusterSettings!).map(([k, v]) => `${k}=${v}`).join(' ')})` : config.databaseUrl ? 'postgresql' : 'embedded (PGlite)';
+  // DATABASE_PREPARED_STATEMENTS and DATABASE_LISTEN_URL (behind a pooler) are the server's, inherited.
+  const unprepared = config.databaseUrl && !config.databasePreparedStatements ? ', statements unprepared (DATABASE_PREPARED_STATEMENTS=false)' : '';
+  const database = `${cluster ? `postgresql (own cluster: ${Object.entries(clusterSettings!).map(([k, v]) => `${k}=${v}`).join(' ')})` : config.databaseUrl ? 'postgresql' : 'embedded (PGlite)'}${unprepared}`;
   const proxyHeaders = { 'x-forwarded-proto': 'https' };
 
   // The start times first, while nothing else of the benchmark runs (bench/start-time.ts).
@@ -232,6 +242,7 @@ async function main() {
   server.stdout!.pipe(log);
   server.stderr!.pipe(log);
   let bare: ChildProcess | undefined;
+  let backendReader: pg.Client | undefined;
   const phases: Phase[] = [];
   try {
     const startedAt = Date.now();
@@ -298,7 +309,14 @@ async function main() {
 
     // Where one login's statements go: five logins one after another, the fewest statements of
     // each step (the server's timers add some to a step now and then).
-    const statements = await statementCounter(`http://127.0.0.1:${metricsPort}/metrics`);
+    // What PostgreSQL's backends spend, when it runs here: read through the direct connection
+    // (DATABASE_LISTEN_URL when the server is behind a pooler), not counting a pooler's own CPU.
+    if (config.databaseListenUrl && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(config.databaseListenUrl).hostname)) {
+      backendReader = new pg.Client({ connectionString: config.databaseListenUrl });
+      await backendReader.connect();
+    }
+    const reader = backendReader;
+    const statements = await statementCounter(`http://127.0.0.1:${metricsPort}/metrics`, reader && (() => backendCpu(reader)));
     const loginSteps = new Map<string, number>();
     for (let run = 0; run < 5; run++) {
       let last = await statements.read();
@@ -535,9 +553,9 @@ async function main() {
       const growth = most.p99! / fewest.p99! - 1;
       targets[most.name] = `p99 within 10% of ${fewest.name.slice(7)}: ${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(0)}% ${mark(growth <= 0.1)}`;
     }
-    const header = ['phase', 'rate', 'p50 ms', 'p99 ms', 'per core', 'server cores busy', 'CPU s/1k req', 'statements/op', 'peak RSS MB', 'errors', 'target'];
+    const header = ['phase', 'rate', 'p50 ms', 'p99 ms', 'per core', 'server cores busy', 'CPU s/1k req', 'statements/op', 'DB CPU ms/op', 'peak RSS MB', 'errors', 'target'];
     const rows = phases.map((p) => [
-      p.name, `${fmt(p.perSecond)} ${p.unit}`, fmt(p.p50, 1), fmt(p.p99, 1), fmt(p.perCore), fmt(p.coresBusy, 2), fmt(p.cpuPer1000, 3), fmt(p.statementsPerOp, 1), fmt(p.peakRssMb), String(p.errors), targets[p.name] ?? '',
+      p.name, `${fmt(p.perSecond)} ${p.unit}`, fmt(p.p50, 1), fmt(p.p99, 1), fmt(p.perCore), fmt(p.coresBusy, 2), fmt(p.cpuPer1000, 3), fmt(p.statementsPerOp, 1), fmt(p.databaseCpuMsPerOp, 2), fmt(p.peakRssMb), String(p.errors), targets[p.name] ?? '',
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -556,6 +574,7 @@ async function main() {
       '',
       `per core = operations per second of the server processes' CPU time (utime+stime); the load generator and PostgreSQL share the machine.`,
       `statements/op = database statements per operation, counted by the server's driver (less its timers' ${statements.idlePerSecond.toFixed(1)} a second when idle); one login's, step by step: ${[...loginSteps].map(([name, n]) => `${name} ${n}`).join(', ')}`,
+      `DB CPU ms/op = CPU milliseconds of the PostgreSQL backends serving the database per operation (PostgreSQL on this machine; a pooler's own CPU not counted).`,
       `peak RSS of one server process (VmHWM) over the run: ${finalSample.peakRssMb.toFixed(0)} MB (target < 250 MB: ${mark(rssOk)})`,
       '',
       formatStartTimes(startTimes),
@@ -587,6 +606,7 @@ async function main() {
       }
     }
     log.end();
+    await backendReader?.end();
     await cluster?.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

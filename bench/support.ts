@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
 import { Agent } from '../tests/support/agent.js';
 
 let clockTicks: number | undefined;
@@ -36,6 +37,27 @@ export function sampleProcess(pid: number): ProcSample {
     peakRssMb: Math.max(...samples.map((s) => s.peakRssMb)),
   };
 }
+
+/**
+ * The CPU seconds so far of each PostgreSQL backend serving admin's database, by pid (PostgreSQL
+ * on this machine: read from /proc). A backend that ends takes its seconds with it.
+ */
+export async function backendCpu(admin: pg.Client): Promise<Map<number, number>> {
+  const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+  const cpu = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      cpu.set(pid, sampleOne(pid).cpuSeconds);
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  return cpu;
+}
+
+/** The CPU seconds the backends spent from one backendCpu reading to a later one. */
+export const backendCpuSpent = (before: Map<number, number>, after: Map<number, number>): number =>
+  [...after].reduce((sum, [pid, seconds]) => sum + seconds - (before.get(pid) ?? 0), 0);
 
 /** utime + stime of one process (all its threads), its resident set and its peak (VmHWM). */
 function sampleOne(pid: number): ProcSample {

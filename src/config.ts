@@ -240,6 +240,13 @@ const schema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   /** Connections each process keeps to PostgreSQL at most. */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
+  /**
+   * false: statements go unnamed (parsed and planned at every call), as a pooler in transaction
+   * mode that cannot keep prepared statements (PgBouncer before 1.21) needs.
+   */
+  DATABASE_PREPARED_STATEMENTS: boolean.optional(),
+  /** The one connection that listens for changes (LISTEN needs a session): DATABASE_URL unless set. */
+  DATABASE_LISTEN_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
   /** Comma-separated; the first signs cookies, the others are still accepted (rotation). */
@@ -328,6 +335,10 @@ export interface Config {
   issuer: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** Where the connection that listens for changes goes: DATABASE_LISTEN_URL, else DATABASE_URL. */
+  databaseListenUrl: string | undefined;
+  /** Whether statements with parameters are prepared once per connection (DATABASE_PREPARED_STATEMENTS). */
+  databasePreparedStatements: boolean;
   workers: number;
   metrics: { host: string; port: number } | undefined;
   dataDir: string;
@@ -449,6 +460,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
     throw new ConfigError('Configuration error: WORKERS above 1 needs DATABASE_URL (the embedded database belongs to one process)');
   }
+  if (!e.DATABASE_URL && (e.DATABASE_LISTEN_URL || e.DATABASE_PREPARED_STATEMENTS !== undefined)) {
+    throw new ConfigError('Configuration error: DATABASE_LISTEN_URL and DATABASE_PREPARED_STATEMENTS need DATABASE_URL (they are PostgreSQL settings)');
+  }
+  if (e.DATABASE_PREPARED_STATEMENTS === false && !e.DATABASE_LISTEN_URL) {
+    throw new ConfigError(
+      'Configuration error: DATABASE_PREPARED_STATEMENTS=false is for a pooler in transaction mode, where LISTEN does not work: set DATABASE_LISTEN_URL to a direct (or session-mode) connection to the same database',
+    );
+  }
   if (production && e.DATABASE_URL && !e.ISSUER) {
     throw new ConfigError('Configuration error: ISSUER is required in production with DATABASE_URL');
   }
@@ -500,6 +519,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     issuer,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseListenUrl: e.DATABASE_LISTEN_URL ?? e.DATABASE_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS ?? true,
     dataDir: e.DATA_DIR,
     production,
     cookieKeys,

@@ -18,6 +18,9 @@ interface Finding {
   says: string;
 }
 
+/** The channel the notification check announces on and listens to (nothing else uses it). */
+const DOCTOR_CHANNEL = 'kediri_doctor';
+
 const within = <T>(ms: number, promise: Promise<T>): Promise<T> =>
   Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms).unref())]);
 
@@ -29,8 +32,46 @@ function whereTo(url: string): string {
 }
 
 /**
+ * Runs one statement with parameters on every connection of the pool at once, a few times over.
+ * Behind a pooler in transaction mode that does not keep prepared statements (PgBouncer before
+ * 1.21) a connection soon meets a server connection that another one prepared the statement on
+ * (or that lacks it): says what to set then, else undefined.
+ */
+async function preparedStatementsProblem(db: Db): Promise<string | undefined> {
+  try {
+    for (let round = 0; round < 3; round++) {
+      await within(WAIT_MS, Promise.all(Array.from({ length: 20 }, (_, i) => db.query('select $1::int as probe', [i]))));
+    }
+    return undefined;
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!/prepared statement/.test(message)) throw error;
+    return `${message}: DATABASE_URL goes through a pooler in transaction mode that does not keep prepared statements; set DATABASE_PREPARED_STATEMENTS=false (and DATABASE_LISTEN_URL)`;
+  }
+}
+
+/**
+ * Whether a notification sent through the pool reaches the listening connection in time: what is
+ * wrong when it does not, else undefined.
+ */
+async function notificationProblem(db: Db): Promise<string | undefined> {
+  let heard!: () => void;
+  const arrived = new Promise<boolean>((resolve) => (heard = () => resolve(true)));
+  try {
+    await within(WAIT_MS, db.listen(DOCTOR_CHANNEL, () => heard(), () => {}));
+  } catch (error) {
+    return `cannot listen: ${(error as Error).message}`;
+  }
+  await db.query(`select pg_notify('${DOCTOR_CHANNEL}', '')`);
+  const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), WAIT_MS).unref());
+  if (await Promise.race([arrived, late])) return undefined;
+  return `heard no notification within ${WAIT_MS / 1000} s: a pooler in transaction mode drops them; set DATABASE_LISTEN_URL to PostgreSQL directly (or a session-mode pool)`;
+}
+
+/**
  * `kediri-id doctor`: checks the configuration, the database, the migrations, the encryption and
- * signing keys, the clock and the mail relay, and prints each in plain words. Changes nothing.
+ * signing keys, on PostgreSQL the prepared statements and notifications (a pooler may break
+ * them) and the clock and the mail relay, and prints each in plain words. Changes nothing.
  * Returns the exit status: 0 when every check passed, 1 otherwise.
  */
 export async function doctor(env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {
@@ -81,6 +122,16 @@ export async function doctor(env: NodeJS.ProcessEnv, print: (line: string) => vo
       }
 
       if (config.databaseUrl) {
+        if (!config.databasePreparedStatements) {
+          note(true, 'prepared statements', 'off (DATABASE_PREPARED_STATEMENTS=false): each statement is parsed and planned at every call');
+        } else {
+          const problem = await preparedStatementsProblem(db);
+          note(!problem, 'prepared statements', problem ?? 'prepared once per connection, and each connection keeps them');
+        }
+        const listening = `the listening connection (${whereTo(config.databaseListenUrl!)})`;
+        const unheard = await notificationProblem(db);
+        note(!unheard, 'notifications', unheard ? `${listening} ${unheard}` : `${listening} hears changes`);
+
         const { rows } = await db.query<{ now: number }>('select extract(epoch from clock_timestamp())::float8 as now');
         const skew = Date.now() / 1000 - rows[0]!.now;
         const ok = Math.abs(skew) <= MAX_CLOCK_SKEW_SECONDS;

@@ -57,7 +57,11 @@ export async function openDatabase(config: Config, template = PGLITE_TEMPLATE): 
   if (config.databaseUrl) {
     // Loaded only here, as PGlite below: each database's driver only where it is used.
     const { openPgDb } = await import('./pg.js');
-    return openPgDb(config.databaseUrl, { max: config.databasePoolSize });
+    return openPgDb(config.databaseUrl, {
+      max: config.databasePoolSize,
+      listenUrl: config.databaseListenUrl,
+      preparedStatements: config.databasePreparedStatements,
+    });
   }
   const unlock = await lockDataDir(config.dataDir);
   try {

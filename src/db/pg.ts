@@ -9,11 +9,24 @@ const PING_TIMEOUT_MS = 3000;
 /** The application_name of the connection that listens for notifications. */
 export const LISTENER_NAME = 'kediri-id listener';
 
-/**
- * A Db over a PostgreSQL server (pg Pool). A statement with parameters is prepared once per
- * connection (named by a hash of its text) rather than parsed and planned at every call.
- */
-export function openPgDb(connectionString: string, options: { max: number }): Db {
+export interface PgOptions {
+  /** Connections of the pool at most. */
+  max: number;
+  /** Where the one listening connection goes (LISTEN needs a session): connectionString unless given. */
+  listenUrl?: string;
+  /**
+   * Whether a statement with parameters is prepared once per connection (named by a hash of its
+   * text) rather than parsed and planned at every call (default true). A pooler in transaction
+   * mode that does not track prepared statements (PgBouncer before 1.21) needs false: the next
+   * transaction may run on a server connection that never saw the statement.
+   */
+  preparedStatements?: boolean;
+}
+
+/** A Db over a PostgreSQL server (pg Pool), with one connection of its own that listens. */
+export function openPgDb(connectionString: string, options: PgOptions): Db {
+  const listenUrl = options.listenUrl ?? connectionString;
+  const prepared = options.preparedStatements ?? true;
   // A database that does not take a connection within 5 s fails the request (503), not hangs it.
   const pool = new pg.Pool({ connectionString, max: options.max, connectionTimeoutMillis: 5000 });
   // An idle client that loses its connection must not crash the process; the next query reconnects.
@@ -32,7 +45,9 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
   const over = (client: pg.Pool | pg.PoolClient): Queryable => ({
     async query<T>(sql: string, params?: unknown[]): Promise<Rows<T>> {
       sent++;
-      const result = params?.length ? await client.query({ name: nameOf(sql), text: sql, values: params }) : await client.query(sql);
+      const result = params?.length
+        ? await client.query(prepared ? { name: nameOf(sql), text: sql, values: params } : { text: sql, values: params })
+        : await client.query(sql);
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string) {
@@ -59,7 +74,7 @@ export function openPgDb(connectionString: string, options: { max: number }): Db
   };
   async function connect(): Promise<void> {
     // Named, so that an operator (and a test) can tell it in pg_stat_activity.
-    const client = new pg.Client({ connectionString, keepAlive: true, application_name: LISTENER_NAME });
+    const client = new pg.Client({ connectionString: listenUrl, keepAlive: true, application_name: LISTENER_NAME });
     client.on('error', () => drop(client));
     client.on('end', () => drop(client));
     client.on('notification', (message) => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { LISTENER_NAME } from '../../src/db/pg.js';
 import { createWebClient } from '../support/fixtures.js';
-import { relyingParty } from '../support/rp.js';
+import { outcomeAfterChange, relyingParty, tokenOutcome } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
@@ -11,29 +11,6 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * would make it: nothing in this process is told, except by the database's notification.
  */
 const onPostgres = process.env.DATABASE_URL ? test : test.skip;
-
-/** The client credentials grant's outcome: 'ok', or the OAuth error. */
-async function tokenOutcome(rp: oidc.Configuration): Promise<string> {
-  try {
-    await oidc.clientCredentialsGrant(rp);
-    return 'ok';
-  } catch (error) {
-    // A 401 comes as a WWW-Authenticate challenge, other refusals as the response body's error.
-    const refusal = error as { error?: string; cause?: Array<{ parameters?: { error?: string } }> };
-    return String(refusal.error ?? refusal.cause?.[0]?.parameters?.error);
-  }
-}
-
-/** The outcome once it differs from `from`, or `from` after two seconds (the change was missed). */
-async function outcomeAfterChange(rp: oidc.Configuration, from: string): Promise<string> {
-  const deadline = Date.now() + 2000;
-  let outcome = await tokenOutcome(rp);
-  while (outcome === from && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    outcome = await tokenOutcome(rp);
-  }
-  return outcome;
-}
 
 describe('clients held in memory', () => {
   let server: TestServer;

@@ -35,3 +35,26 @@ export async function signInAndExchange(rp: oidc.Configuration, identifier: stri
   const callback = await signIn(new Agent(rp.serverMetadata().issuer), request.url, identifier, password);
   return oidc.authorizationCodeGrant(rp, new URL(callback), request.checks);
 }
+
+/** The client credentials grant's outcome: 'ok', or the OAuth error. */
+export async function tokenOutcome(rp: oidc.Configuration): Promise<string> {
+  try {
+    await oidc.clientCredentialsGrant(rp);
+    return 'ok';
+  } catch (error) {
+    // A 401 comes as a WWW-Authenticate challenge, other refusals as the response body's error.
+    const refusal = error as { error?: string; cause?: Array<{ parameters?: { error?: string } }> };
+    return String(refusal.error ?? refusal.cause?.[0]?.parameters?.error);
+  }
+}
+
+/** The outcome once it differs from `from`, or `from` after two seconds (the change was missed). */
+export async function outcomeAfterChange(rp: oidc.Configuration, from: string): Promise<string> {
+  const deadline = Date.now() + 2000;
+  let outcome = await tokenOutcome(rp);
+  while (outcome === from && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    outcome = await tokenOutcome(rp);
+  }
+  return outcome;
+}

@@ -21,7 +21,7 @@ describe('kediri-id doctor', () => {
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines.map((line) => line.slice(0, 6) + line.slice(6).split(':')[0])).toEqual([
-      'ok    configuration', 'ok    database', 'ok    migrations', 'ok    signing keys', ...(env.DATABASE_URL ? ['ok    clock'] : []), 'ok    email', 'Every check passed.',
+      'ok    configuration', 'ok    database', 'ok    migrations', 'ok    signing keys', ...(env.DATABASE_URL ? ['ok    prepared statements', 'ok    notifications', 'ok    clock'] : []), 'ok    email', 'Every check passed.',
     ]);
     expect(run.stdout).not.toContain('rahasia-basis-data');
     if (env.ENCRYPTION_KEY) expect(run.stdout).not.toContain(env.ENCRYPTION_KEY);

@@ -1,18 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config.js';
-import { newSecret } from '../../src/secrets.js';
 import { createServices } from '../../src/services.js';
-import { TEST_ENV } from '../support/env.js';
 import { createTestDb, type TestDb } from '../support/db.js';
 import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
-import { freePort, startServe } from '../support/process.js';
-import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
+import { expectFlowAcrossProcesses, startTwoProcesses, type TwoProcesses } from '../support/two-processes.js';
+import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 
 /**
@@ -24,70 +16,29 @@ const describeOnPostgres = process.env.DATABASE_URL ? describe : describe.skip;
 
 describeOnPostgres('two processes on one PostgreSQL database', () => {
   let testDb: TestDb;
-  let proxy: http.Server;
+  let processes: TwoProcesses;
   let issuer: string;
   let dataDir: string;
-  const servers: Array<{ stop(): Promise<void> }> = [];
-  const served: string[] = [];
-  const encryptionKey = newSecret();
+  let encryptionKey: string;
+  let served: string[];
 
   beforeAll(async () => {
     testDb = await createTestDb();
-    dataDir = await mkdtemp(join(tmpdir(), 'kediri-scale-'));
-    const ports = [await freePort(), await freePort()];
-    let turn = 0;
-    proxy = http.createServer((req, res) => {
-      const port = ports[turn++ % ports.length]!;
-      served.push(`${port} ${req.method} ${req.url}`);
-      const upstream = http.request({ host: '127.0.0.1', port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      });
-      upstream.on('error', () => res.writeHead(502).end());
-      req.pipe(upstream);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    issuer = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-
-    const shared = {
+    processes = await startTwoProcesses({
       DATABASE_URL: testDb.url!,
-      ENCRYPTION_KEY: encryptionKey,
-      ISSUER: issuer,
-      DATA_DIR: dataDir,
-      ...TEST_ENV,
       // A short lockout without waits, so that the test reaches the lock quickly.
       LOCKOUT_FAILURES: '5',
       LOGIN_MAX_DELAY_SECONDS: '0',
-    };
-    // Both start at once on an empty database: migrations and first keys are made exactly once.
-    servers.push(...(await Promise.all(ports.map((port) => startServe({ ...shared, PORT: String(port) })))));
+    });
+    ({ issuer, dataDir, encryptionKey, served } = processes);
   });
 
   afterAll(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    proxy?.close();
+    await processes?.stop();
     await testDb?.drop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
-  test('a flow started on one process finishes on the other', async () => {
-    const config = loadConfig({ DATABASE_URL: testDb.url!, DATA_DIR: dataDir, ENCRYPTION_KEY: encryptionKey });
-    const services = await createServices(config, testDb.db);
-    await createCitizen(services);
-    const { clientId, clientSecret } = await createWebClient(services);
-
-    const rp = await relyingParty(issuer, clientId, clientSecret);
-    const tokens = await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid profile offline_access', prompt: 'consent' });
-    expect(tokens.claims()!.name).toBeUndefined();
-    const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, tokens.claims()!.sub);
-    expect(userinfo.name).toBe(SITI.name);
-    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
-    expect(refreshed.access_token).toBeTruthy();
-
-    // The interaction pages were served by both processes.
-    const interactionPorts = new Set(served.filter((line) => line.includes('/interaction/')).map((line) => line.split(' ')[0]));
-    expect(interactionPorts.size).toBe(2);
-  });
+  test('a flow started on one process finishes on the other', () => expectFlowAcrossProcesses(processes, testDb));
 
   test('wrong passwords sent through both processes lock the account on both; the right password is then refused', async () => {
     const config = loadConfig({ DATABASE_URL: testDb.url!, DATA_DIR: dataDir, ENCRYPTION_KEY: encryptionKey });

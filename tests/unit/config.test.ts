@@ -138,6 +138,13 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ WORKERS: 'auto', DATABASE_URL: 'postgres://db/kediri' }).workers).toBe(availableParallelism());
   });
 
+  test('behind a pooler: statements unprepared, and the listening connection elsewhere; by default both as DATABASE_URL says', () => {
+    const direct = loadConfig({ DATABASE_URL: 'postgres://db/kediri' });
+    expect([direct.databasePreparedStatements, direct.databaseListenUrl]).toEqual([true, 'postgres://db/kediri']);
+    const pooled = loadConfig({ DATABASE_URL: 'postgres://pooler:6432/kediri', DATABASE_PREPARED_STATEMENTS: 'false', DATABASE_LISTEN_URL: 'postgres://db/kediri' });
+    expect([pooled.databasePreparedStatements, pooled.databaseListenUrl]).toEqual([false, 'postgres://db/kediri']);
+  });
+
   test('ISSUER follows PORT and loses a trailing slash', () => {
     expect(loadConfig({ PORT: '8080' }).issuer).toBe('http://localhost:8080');
     expect(loadConfig({ ISSUER: 'https://id.kedirikota.go.id/' }).issuer).toBe('https://id.kedirikota.go.id');
@@ -155,6 +162,11 @@ describe('configuration from the environment', () => {
     [{ WORKERS: '2' }, /WORKERS above 1 needs DATABASE_URL/],
     [{ WORKERS: 'many', DATABASE_URL: 'postgres://db/kediri' }, /WORKERS/],
     [{ DATABASE_POOL_SIZE: '1', DATABASE_URL: 'postgres://db/kediri' }, /DATABASE_POOL_SIZE/],
+    [{ DATABASE_PREPARED_STATEMENTS: 'no', DATABASE_URL: 'postgres://db/kediri' }, /DATABASE_PREPARED_STATEMENTS/],
+    [{ DATABASE_PREPARED_STATEMENTS: 'false' }, /DATABASE_LISTEN_URL and DATABASE_PREPARED_STATEMENTS need DATABASE_URL/],
+    [{ DATABASE_LISTEN_URL: 'postgres://db/kediri' }, /DATABASE_LISTEN_URL and DATABASE_PREPARED_STATEMENTS need DATABASE_URL/],
+    [{ DATABASE_URL: 'postgres://pooler/kediri', DATABASE_LISTEN_URL: 'mysql://db/kediri' }, /DATABASE_LISTEN_URL must start with postgres/],
+    [{ DATABASE_URL: 'postgres://pooler/kediri', DATABASE_PREPARED_STATEMENTS: 'false' }, /DATABASE_PREPARED_STATEMENTS=false is for a pooler in transaction mode, where LISTEN does not work: set DATABASE_LISTEN_URL/],
     [{ OUTBOUND_ALLOW: '10.0.0.0/33' }, /OUTBOUND_ALLOW "10.0.0.0\/33" has a bad network prefix/],
     [{ OUTBOUND_ALLOW: 'http://intranet.example' }, /OUTBOUND_ALLOW "http:\/\/intranet.example" is neither/],
     [{ OUTBOUND_ALLOW: '*' }, /OUTBOUND_ALLOW/],
