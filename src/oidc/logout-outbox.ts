@@ -32,11 +32,12 @@ export type AttemptResult =
 
 /**
  * Queues a logout for every client that took part in the account's live sessions (or in the one
- * session named) and registered a backchannel_logout_uri. Call it in the transaction that deletes
- * the sessions, before it does: their authorizations name the clients and the sid of each.
+ * session named, or only for the client named) and registered a backchannel_logout_uri. Call it
+ * in the transaction that deletes the sessions (or the client's part in them), before it does:
+ * their authorizations name the clients and the sid of each.
  */
-export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
-  const participants = await sessionParticipants(on, accountId, sessionId);
+export async function enqueueSessionLogouts(on: Queryable, accountId: string, only: { sessionId?: string; clientId?: string } = {}): Promise<void> {
+  const participants = await sessionParticipants(on, accountId, only);
   if (participants.length === 0) return;
   const uris = await backchannelLogoutUris(on, [...new Set(participants.map((p) => p.clientId))]);
   const due = participants.filter((p) => uris.has(p.clientId));

@@ -19,19 +19,38 @@ export async function countLiveSessions(db: Db): Promise<number> {
 }
 
 /**
- * The clients that took part in the account's live sessions (or in the one session named), each
- * with the sid the session gave it.
+ * The clients that took part in the account's live sessions (or in the one session named, or the
+ * one client named), each with the sid the session gave it.
  */
-export async function sessionParticipants(on: Queryable, accountId: string, sessionId?: string) {
+export async function sessionParticipants(on: Queryable, accountId: string, only: { sessionId?: string; clientId?: string } = {}) {
   const { rows } = await on.query<{ clientId: string; sid: string }>(
     `select a.key as "clientId", a.value->>'sid' as sid
      from oidc_payloads s
      cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
      where s.model = 'Session' and s.payload->>'accountId' = $1 and ($2::text is null or s.id = $2)
+       and ($3::text is null or a.key = $3)
        and (s.expires_at is null or s.expires_at > now()) and a.value->>'sid' is not null`,
-    [accountId, sessionId ?? null],
+    [accountId, only.sessionId ?? null, only.clientId ?? null],
   );
   return rows;
+}
+
+/** Takes a client out of the account's sessions (its authorization: sid and grant), as if it had never been signed in to in them. */
+export async function dropClientFromSessions(on: Queryable, accountId: string, clientId: string): Promise<void> {
+  await on.query(
+    `update oidc_payloads set payload = jsonb_set(payload, '{authorizations}', (payload->'authorizations') - $2::text)
+     where model = 'Session' and payload->>'accountId' = $1 and payload->'authorizations' ? $2`,
+    [accountId, clientId],
+  );
+}
+
+/** Every grant (live or not) of the account to the client. */
+export async function clientGrants(on: Queryable, accountId: string, clientId: string): Promise<string[]> {
+  const { rows } = await on.query<{ id: string }>(
+    "select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2",
+    [accountId, clientId],
+  );
+  return rows.map((r) => r.id);
 }
 
 /**
