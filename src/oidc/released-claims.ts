@@ -20,6 +20,12 @@ const ABOUT_THE_LOGIN = new Set(['acr', 'amr', 'auth_time']);
 export const claimsOfScopes = (scopes: Iterable<string>): string[] =>
   [...new Set([...scopes].flatMap((scope) => (SCOPE_CLAIMS as Record<string, readonly string[]>)[scope] ?? []))].filter((c) => !ABOUT_THE_LOGIN.has(c));
 
+const ORDER: string[] = Object.values(SCOPE_CLAIMS).flat();
+
+/** Claim names in the order of their scopes (sub, name, birthdate ... nik), unknown ones last. */
+export const inClaimOrder = (claims: readonly string[]): string[] =>
+  [...claims].sort((a, b) => (ORDER.indexOf(a) >>> 0) - (ORDER.indexOf(b) >>> 0) || a.localeCompare(b));
+
 /** What a grant source (an authorization code, a refresh token, a device code, a counter's request) says the client asked for. */
 interface GrantSource {
   scope?: string;

@@ -14,6 +14,7 @@ import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { CibaConfirmations } from '../../oidc/ciba.js';
 import { clientLabels } from '../../clients/clients.js';
+import { inClaimOrder } from '../../oidc/released-claims.js';
 import type { Db } from '../../db/db.js';
 
 const revokeForm = z.object({ grant: field(100) });
@@ -57,7 +58,7 @@ export function accountRoutes(
     const releases = await account.dataReleases(id);
     const names = await clientLabels(db, releases.map((r) => r.clientId));
     const shared = releases.map((r) => ({
-      ...r, name: names.get(r.clientId)?.name ?? r.clientId, connected: services.some((s) => s.clientId === r.clientId),
+      ...r, claims: inClaimOrder(r.claims), name: names.get(r.clientId)?.name ?? r.clientId, connected: services.some((s) => s.clientId === r.clientId),
     }));
     render(ctx, 'account/overview', {
       citizen,

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { claimsOfScopes } from '../../oidc/released-claims.js';
+import { claimsOfScopes, inClaimOrder } from '../../oidc/released-claims.js';
 import { csvFile } from '../csv.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
@@ -23,7 +23,7 @@ export const privacyRoutes: AdminModule = (router, { clients, dataReleases }) =>
     return services.map((service) => ({
       ...service,
       claims: claimsOfScopes(['openid', ...service.scopes]),
-      months: months.filter((m) => m.clientId === service.clientId),
+      months: months.filter((m) => m.clientId === service.clientId).map((m) => ({ ...m, claims: inClaimOrder(m.claims) })),
     }));
   }
 
