@@ -24,6 +24,7 @@ import { createCitizenNotices } from './identity/citizen-notices.js';
 import { createStaff } from './identity/staff.js';
 import { createThrottle } from './identity/throttle.js';
 import { createAccount } from './identity/account.js';
+import { createDataReleases } from './audit/data-releases.js';
 import { createCitizenAdmin } from './identity/citizen-admin.js';
 import { createSecondFactors } from './identity/second-factors.js';
 import { createPasskeys } from './identity/passkeys.js';
@@ -85,7 +86,9 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const identityVerification = config.populationVerifier
     ? createIdentityVerification(db, citizens, cachedPopulationVerifier(db, sealer, httpPopulationVerifier(config.populationVerifier), 'population-service'), audit)
     : undefined;
-  const account = createAccount(db, sealer, citizens, sessions, notices, audit, throttle);
+  // What of each citizen's data each service was given (UU PDP): recorded by the provider, shown on /akun and /admin/privasi.
+  const dataReleases = createDataReleases(db);
+  const account = createAccount(db, sealer, citizens, sessions, notices, audit, throttle, dataReleases);
   const secondFactors = createSecondFactors(db, sealer, citizens, outbox, audit, clock);
   const passkeys = createPasskeys(db, secondFactors, config.issuer);
   const loginAttempts = createLoginAttempts({
@@ -130,7 +133,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
     ...{ identityVerification, throttle, account, secondFactors, passkeys, loginAttempts, clientRequests, units, profile },
     ...{ dynamicRegistration, passwords, metrics, notices },
     ...{ citizenAdmin, auditSearch, signingKeys, keyRevocation, logoutOutbox, catalogue, catalogueProposals, resourceServers },
-    ...{ upstreams, upstreamAccounts, upstreamClient, retention },
+    ...{ upstreams, upstreamAccounts, upstreamClient, retention, dataReleases },
   };
 }
 

@@ -429,6 +429,23 @@ export function createClientStore(db: Db, sealer: Sealer, audit: Audit) {
       return rows;
     },
 
+    /**
+     * Every client that was ever approved (active or suspended), by unit and name, with the scopes
+     * it may ask a citizen for: its registered ones, the nik scope only while an administrator
+     * allows it (as findActiveMetadata gives the provider).
+     */
+    async approvedScopes(): Promise<Array<UnitClient & { scopes: string[]; allowNik: boolean }>> {
+      const { rows } = await db.query<UnitClient & { scope: string | null; allowNik: boolean }>(
+        `select ${UNIT_CLIENT_COLUMNS}, c.metadata->>'scope' as scope, c.allow_nik as "allowNik"
+         from clients c join units u on u.slug = c.unit_slug
+         where c.status in ('active', 'suspended') order by u.name, c.name`,
+      );
+      return rows.map(({ scope, ...client }) => ({
+        ...client,
+        scopes: (scope ?? '').split(' ').filter((s) => s && (s !== 'nik' || client.allowNik)),
+      }));
+    },
+
     async unitClient(clientId: string): Promise<UnitClient | undefined> {
       const { rows } = await db.query<UnitClient>(
         `select ${UNIT_CLIENT_COLUMNS} from clients c join units u on u.slug = c.unit_slug where c.client_id = $1`,

@@ -6,6 +6,7 @@ import { InputError } from '../errors.js';
 import type { CitizenNotices } from './citizen-notices.js';
 import type { Sealer } from '../secrets.js';
 import { endAllSessions, type AccountSessions, type SignInSession } from './sessions.js';
+import type { DataReleases } from '../audit/data-releases.js';
 
 export interface ActivityEntry {
   type: string;
@@ -14,8 +15,11 @@ export interface ActivityEntry {
   clientId: string | null;
 }
 
-/** What the citizen's account page (/akun) shows and does: connected services, activity, export. */
-export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, sessions: AccountSessions, notices: CitizenNotices, audit: Audit, throttle: Throttle) {
+/** What the citizen's account page (/akun) shows and does: connected services and the data they were given, activity, export. */
+export function createAccount(
+  db: Db, sealer: Sealer, citizens: CitizenStore, sessions: AccountSessions, notices: CitizenNotices, audit: Audit, throttle: Throttle,
+  releases: DataReleases,
+) {
   /** The account's current password, checked under the same lockout as a login; an InputError for `field` otherwise. */
   async function checkCurrentPassword(citizen: Citizen, password: string, field: string): Promise<void> {
     const verdict = await throttle.accountAttempt(citizen.id);
@@ -41,6 +45,9 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
     connectedServices,
     activity,
     checkCurrentPassword,
+
+    /** Per service, what of the citizen's data it was given (claim names), when last, how often this month. */
+    dataReleases: (citizenId: string) => releases.ofCitizen(citizenId),
 
     /** The account's live sign-in sessions, newest first, with the device and address of each login. */
     sessions: (citizenId: string): Promise<SignInSession[]> => sessions.list(citizenId),
@@ -101,8 +108,10 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
     },
 
     /**
-     * Revokes a grant of this citizen to a unit's service, with every token issued under it; the
-     * service must ask for consent again. False when the grant is not this citizen's.
+     * Withdraws the citizen's consent to the unit's service of this grant: every grant of the
+     * citizen to that service is revoked with every token issued under it, and the service's
+     * sessions of the citizen end (it is sent a back-channel logout); the service must ask for
+     * consent again. False when the grant is not this citizen's.
      */
     async revokeService(citizenId: string, grantId: string, ip: string): Promise<boolean> {
       return db.transaction(async (tx) => {
@@ -121,6 +130,7 @@ export function createAccount(db: Db, sealer: Sealer, citizens: CitizenStore, se
         exportedAt: new Date().toISOString(),
         account: { ...citizen, nik: await citizens.nikOf(citizenId), ...(await citizens.accountDates(citizenId)) },
         connectedServices: await connectedServices(citizenId),
+        dataReleases: await releases.recordOf(citizenId),
         activity: await activity(citizenId, 10_000),
       };
     },

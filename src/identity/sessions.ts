@@ -34,7 +34,11 @@ export interface AccountSessions {
   endOne(tx: Queryable, accountId: string, sessionId: string): Promise<boolean>;
   /** Ends every session of the account and revokes every grant and token (relying parties get a back-channel logout). */
   endAll(tx: Queryable, accountId: string): Promise<void>;
-  /** Revokes a grant of the account to a relying party (not the portal's own); its client, or undefined when it is not the account's. */
+  /**
+   * Revokes every grant of the account to the relying party of this grant (not the portal's own),
+   * with their tokens, and ends its part in the account's sessions (it gets a back-channel logout);
+   * its client, or undefined when the grant is not the account's.
+   */
   revokeGrant(tx: Queryable, accountId: string, grantId: string): Promise<string | undefined>;
 }
 

@@ -1,7 +1,10 @@
 import type { Db, Queryable } from '../db/db.js';
 import { clientLabels } from '../clients/clients.js';
 import type { AccountSessions } from '../identity/sessions.js';
-import { accountGrants, accountSessions, deleteAccountPayloads, deleteGrants, deleteSession, enqueueSessionLogouts, grantClient, sessionGrants } from './payloads.js';
+import {
+  accountGrants, accountSessions, clientGrants, deleteAccountPayloads, deleteGrants, deleteSession, dropClientFromSessions, enqueueSessionLogouts, grantClient,
+  sessionGrants,
+} from './payloads.js';
 import { PORTAL_CLIENT_ID } from './portal-client.js';
 
 /**
@@ -48,7 +51,7 @@ export function createAccountSessions(db: Db): AccountSessions {
     async endOne(tx, accountId, sessionId) {
       const grants = await sessionGrants(tx, accountId, sessionId);
       if (!grants) return false;
-      await enqueueSessionLogouts(tx, accountId, sessionId);
+      await enqueueSessionLogouts(tx, accountId, { sessionId });
       await deleteSession(tx, sessionId);
       await deleteGrants(tx, grants);
       return true;
@@ -58,7 +61,11 @@ export function createAccountSessions(db: Db): AccountSessions {
 
     async revokeGrant(tx, accountId, grantId) {
       const clientId = await grantClient(tx, accountId, grantId, PORTAL_CLIENT_ID);
-      if (clientId !== undefined) await deleteGrants(tx, [grantId]);
+      if (clientId === undefined) return undefined;
+      await enqueueSessionLogouts(tx, accountId, { clientId });
+      // A later sign-in to the service in the same session gets a new sid, which a later logout names.
+      await dropClientFromSessions(tx, accountId, clientId);
+      await deleteGrants(tx, await clientGrants(tx, accountId, clientId));
       return clientId;
     },
   };

@@ -1,7 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { unstorableInJson, type Db } from '../db/db.js';
 import type { ClientStore } from '../clients/clients.js';
-import { send, thisRequest, type PendingWrite, type RequestState } from './request-state.js';
+import { issuingAccessToken, send, thisRequest, type PendingWrite, type RequestState } from './request-state.js';
 
 interface Row {
   id: string;
@@ -80,6 +80,7 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
       if (unstorableInJson(json)) throw new errors.InvalidRequest('a parameter holds a character that cannot be stored');
       const request = thisRequest();
       request?.reads.clear();
+      if (request && this.model === 'AccessToken') issuingAccessToken(request, db);
       const params = [this.model, id, json, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
         expiresIn > 0 ? expiresIn + (KEPT_AFTER_EXPIRY[this.model] ?? 0) : 0];
       // An interaction with a result exists already (the login step read it): if it has ended

@@ -73,17 +73,19 @@ export async function countLiveSessions(db: Db): Promise<number> {
 
 /**
  * Queues a back-channel logout for every client that took part in the account's live sessions (or
- * in the one session named) and registered a backchannel_logout_uri. Call it in the transaction
- * that deletes the sessions, before it does.
+ * in the one session named, or only for the client named) and registered a
+ * backchannel_logout_uri. Call it in the transaction that deletes the sessions (or the client's
+ * part in them), before it does.
  */
-export async function enqueueSessionLogouts(on: Queryable, accountId: string, sessionId?: string): Promise<void> {
+export async function enqueueSessionLogouts(on: Queryable, accountId: string, only: { sessionId?: string; clientId?: string } = {}): Promise<void> {
   const { rows } = await on.query<SessionParticipant>(
     `select s.payload->>'accountId' as "accountId", a.key as "clientId", a.value->>'sid' as sid
      from oidc_payloads s
      cross join lateral jsonb_each(coalesce(s.payload->'authorizations', '{}'::jsonb)) a
      where s.model = 'Session' and s.payload->>'accountId' = $1 and ($2::text is null or s.id = $2)
+       and ($3::text is null or a.key = $3)
        and (s.expires_at is null or s.expires_at > now()) and a.value->>'sid' is not null`,
-    [accountId, sessionId ?? null],
+    [accountId, only.sessionId ?? null, only.clientId ?? null],
   );
   await enqueueLogouts(on, rows);
 }
@@ -107,6 +109,24 @@ export async function participantsOfSessionsSignedInBy(on: Queryable, by: Date) 
     [by],
   );
   return rows;
+}
+
+/** Takes a client out of the account's sessions (its authorization: sid and grant), as if it had never been signed in to in them. */
+export async function dropClientFromSessions(on: Queryable, accountId: string, clientId: string): Promise<void> {
+  await on.query(
+    `update oidc_payloads set payload = jsonb_set(payload, '{authorizations}', (payload->'authorizations') - $2::text)
+     where model = 'Session' and payload->>'accountId' = $1 and payload->'authorizations' ? $2`,
+    [accountId, clientId],
+  );
+}
+
+/** Every grant (live or not) of the account to the client. */
+export async function clientGrants(on: Queryable, accountId: string, clientId: string): Promise<string[]> {
+  const { rows } = await on.query<{ id: string }>(
+    "select id from oidc_payloads where model = 'Grant' and payload->>'accountId' = $1 and payload->>'clientId' = $2",
+    [accountId, clientId],
+  );
+  return rows.map((r) => r.id);
 }
 
 /**

@@ -4,6 +4,7 @@ import type { CitizenStore } from '../identity/citizens.js';
 import { ACR_VALUES } from '../identity/assurance.js';
 import { rememberedGrantId, type createAdapterFactory } from './adapter.js';
 import { finishRequest } from './request-state.js';
+import { SCOPE_CLAIMS, expectRelease } from './released-claims.js';
 import { PORTAL_CLIENT_ID, PORTAL_CLIENT_NAME, portalRedirectUri } from './portal-client.js';
 import { pairwiseSubject } from './pairwise.js';
 import type { Db } from '../db/db.js';
@@ -225,36 +226,31 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       short: { signed: true, httpOnly: true, sameSite: 'lax', secure },
     },
 
-    async findAccount(_ctx, sub) {
+    async findAccount(ctx, sub, token) {
       const citizen = await citizens.current(sub);
       if (!citizen || citizen.status !== 'active') return undefined;
+      const profile = {
+        sub: citizen.id,
+        name: citizen.name,
+        birthdate: citizen.birthdate,
+        gender: citizen.gender,
+        updated_at: Math.floor(citizen.updated_at.getTime() / 1000),
+        email: citizen.email,
+        email_verified: citizen.email_verified,
+        ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: citizen.phone_verified }),
+        ...(citizen.address && { address: citizen.address }),
+      };
+      // Every account has a NIK (it is read, below, only when the nik scope asks for it).
+      expectRelease(ctx, citizen.id, token, new Set([...Object.keys(profile), ...SCOPE_CLAIMS.nik]));
       return {
         accountId: citizen.id,
         async claims(_use, scope) {
           const nik = scope.split(' ').includes('nik') ? await citizens.nikOf(citizen.id) : undefined;
-          return {
-            sub: citizen.id,
-            name: citizen.name,
-            birthdate: citizen.birthdate,
-            gender: citizen.gender,
-            updated_at: Math.floor(citizen.updated_at.getTime() / 1000),
-            email: citizen.email,
-            email_verified: citizen.email_verified,
-            ...(citizen.phone && { phone_number: citizen.phone, phone_number_verified: citizen.phone_verified }),
-            ...(citizen.address && { address: citizen.address }),
-            ...(nik && { nik, nik_verified: citizen.assurance === 'verified' }),
-          };
+          return { ...profile, ...(nik && { nik, nik_verified: citizen.assurance === 'verified' }) };
         },
       };
     },
-    claims: {
-      openid: ['sub', 'acr', 'amr', 'auth_time'],
-      profile: ['name', 'birthdate', 'gender', 'updated_at'],
-      email: ['email', 'email_verified'],
-      phone: ['phone_number', 'phone_number_verified'],
-      address: ['address'],
-      nik: ['nik', 'nik_verified'],
-    },
+    claims: SCOPE_CLAIMS,
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nik'],
     // Pairwise subjects per unit (pairwise.ts); each client's type is an administrator's setting
     // (clients.subject_type, given by findActiveMetadata with the client's unit as kediri_unit).
@@ -403,10 +399,11 @@ export function createProvider({ config, adapter, signingKeys, cookieKeys, dpopN
       await next();
     } catch (error) {
       // Sent all the same (an interaction's end), without hiding the request's own error.
-      await finishRequest(ctx).catch(() => {});
+      await finishRequest(ctx, false, db).catch(() => {});
       throw error;
     }
-    await finishRequest(ctx);
+    // A token response that failed is answered, not thrown: it released nothing.
+    await finishRequest(ctx, ctx.status < 400, db);
   });
   provider.use(cibaUnauthorizedClient);
   provider.use(unauthorizedForTheDeviceFlow);

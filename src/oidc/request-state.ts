@@ -27,12 +27,17 @@ export interface PendingWrite extends Statement {
  * - `pending`: writes nothing in the request reads back (an interaction's end, a rotated refresh
  *   token's consumption), sent in front of the request's next write (send) or, failing that,
  *   when the request ends (finishRequest); a read sends them first, on their own;
- * - `marks`: what the request has done that later steps must know (a refresh token's grace use).
+ * - `marks`: what the request has done that later steps must know (a refresh token's grace use);
+ * - `withAccessToken`: writes that hold only if the request issues its access token (a release of
+ *   personal data, released-claims.ts): pending once the token is stored (issuingAccessToken),
+ *   or as a token response succeeds with a token that is stored nowhere (a JWT for a unit's API);
+ *   dropped when the request fails.
  */
 export interface RequestState {
   reads: Map<string, unknown>;
   pending: PendingWrite[];
   marks: Set<string>;
+  withAccessToken?: PendingWrite[];
   db?: Db;
 }
 
@@ -75,10 +80,24 @@ export async function send<T>(db: Db, state: RequestState | undefined, statement
   return db.query<T>(statement.sql('true'), statement.params);
 }
 
-/** Sends what this request still has pending (see RequestState): the end of every provider request. */
-export async function finishRequest(ctx: object): Promise<void> {
+/** The request stores its access token (with `db`): what waited for it is pending now. */
+export function issuingAccessToken(state: RequestState, db: Db): void {
+  if (!state.withAccessToken?.length) return;
+  state.pending.push(...state.withAccessToken);
+  state.withAccessToken = undefined;
+  state.db = db;
+}
+
+/**
+ * Sends what this request still has pending (see RequestState): the end of every provider
+ * request; `succeeded` when it answers without an error, else what waits for an access token is dropped.
+ */
+export async function finishRequest(ctx: object, succeeded: boolean, db: Db): Promise<void> {
   const state = requests.get(ctx);
-  if (state?.pending.length && state.db) await sendPending(state.db, state);
+  if (!state) return;
+  if (succeeded) issuingAccessToken(state, db);
+  state.withAccessToken = undefined;
+  if (state.pending.length && state.db) await sendPending(state.db, state);
 }
 
 async function sendPending(db: Db, state: RequestState): Promise<void> {

@@ -21,6 +21,7 @@ import { SITI, createCitizen, createWebClient, grantStaff, totpCode, enrolTotp }
 import { lastEmailTo } from '../support/mail.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
+import { releaseStatement } from '../../src/audit/data-releases.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import type { ClientRegistration } from '../../src/clients/registration.js';
 import { initiateDeviceAuthorization } from 'openid-client';
@@ -127,6 +128,9 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       unit: 'bppkad', registration: { ...REGISTRATION, scopes: ['profile', 'email', 'phone'] }, submittedBy: devId, clientId: client,
     });
     const pendingRequest = await instance.clientRequests.submit({ unit: 'bppkad', registration: { ...REGISTRATION, name: 'Retribusi Pasar' }, submittedBy: devId });
+    // Siti's data was given to that client once: the account page and the record of processing show their tables.
+    const release = releaseStatement({ citizenId: siti.id, clientId: client, grantId: 'grant-e2e', claims: ['sub', 'name', 'email'] });
+    await instance.db.query(release.sql, release.params);
 
     // Siti is invited to be a developer (she never accepts: the page stays there); the officer asked for a new password.
     await instance.staff.invite({ email: SITI.email, role: 'developer', unit: 'bppkad' }, admin.id, '127.0.0.1');
@@ -475,6 +479,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'a national identity provider', at: '/admin/masuk-nasional/inapas', shows: '#clientSecret', open: go('/admin/masuk-nasional/inapas') },
         { name: 'a national identity provider set by UPSTREAM_*', at: '/admin/masuk-nasional/ikd', open: go('/admin/masuk-nasional/ikd') },
         { name: 'unit APIs', at: '/admin/api', shows: '#indicator', open: go('/admin/api') },
+        { name: 'record of processing (UU PDP)', at: '/admin/privasi', open: go('/admin/privasi') },
         {
           name: 'a new unit API with errors',
           at: '/admin/api',

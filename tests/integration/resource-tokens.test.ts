@@ -184,6 +184,12 @@ describe('access tokens for a resource server (RFC 8707) as JWTs (RFC 9068)', ()
     expect((await verify(again.access_token)).payload).toMatchObject({ sub, scope: 'retribusi:baca' });
     // An API the authorization did not name is not the refresh token's to ask for.
     expect(await refusal(oidc.refreshTokenGrant(rp, again.refresh_token!, { resource: OTHER_API }))).toBe('invalid_target');
+    // Each of the three token responses released the profile (in the ID token, or through userinfo):
+    // recorded whether the access token was a JWT stored nowhere or an opaque one; the refusal released nothing.
+    const released = await server.instance.db.query<{ claims: string[]; count: number }>(
+      'select claims, count from data_releases where citizen_id = $1 and client_id = $2', [account.id, clientId],
+    );
+    expect(released.rows).toEqual([{ claims: ['birthdate', 'gender', 'name', 'sub', 'updated_at'], count: 3 }]);
   });
 
   test('the code exchanged without resource gives the opaque token for userinfo, as before', async () => {

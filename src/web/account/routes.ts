@@ -13,6 +13,9 @@ import { render } from '../render.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
 import type { CibaConfirmations } from '../../oidc/ciba.js';
+import { clientLabels } from '../../clients/clients.js';
+import { inClaimOrder } from '../../oidc/released-claims.js';
+import type { Db } from '../../db/db.js';
 
 const revokeForm = z.object({ grant: field(100) });
 const sessionForm = z.object({ session: field(100) });
@@ -23,13 +26,14 @@ const unlinkForm = z.object({ upstream: field(40) });
 
 /**
  * The citizen's account page (/akun): a counter's requests to confirm (answered in
- * confirmation-routes.ts), profile, connected services, sessions, the national identity providers
+ * confirmation-routes.ts), profile, connected services (revoking one withdraws the consent), the
+ * data shared with services (UU PDP), sessions, the national identity providers
  * linked (INApas, IKD), password, activity, download my data, delete the account. Second factors
  * are in factor-routes.ts.
  */
 export function accountRoutes(
-  { account, citizens, secondFactors, passkeys, confirmations, upstreams, upstreamAccounts }: {
-    account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations;
+  { db, account, citizens, secondFactors, passkeys, confirmations, upstreams, upstreamAccounts }: {
+    db: Db; account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations;
     upstreams: Upstreams; upstreamAccounts: UpstreamAccounts;
   },
   { signedIn, recentLogin }: { signedIn: Middleware; recentLogin: Middleware },
@@ -50,12 +54,19 @@ export function accountRoutes(
     if (!citizen) throw new InputError('account_unknown');
     const labels = new Map((await upstreams.list()).map((u) => [u.slug, u.label]));
     const links = (await upstreamAccounts.links(id)).map((link) => ({ ...link, label: labels.get(link.slug) ?? link.slug }));
+    const services = await account.connectedServices(id);
+    const releases = await account.dataReleases(id);
+    const names = await clientLabels(db, releases.map((r) => r.clientId));
+    const shared = releases.map((r) => ({
+      ...r, claims: inClaimOrder(r.claims), name: names.get(r.clientId)?.name ?? r.clientId, connected: services.some((s) => s.clientId === r.clientId),
+    }));
     render(ctx, 'account/overview', {
       citizen,
       hasPassword: await citizens.hasPassword(id),
       links,
       nik: maskNik((await citizens.nikOf(id))!),
-      services: await account.connectedServices(id),
+      services,
+      shared,
       activity: await account.activity(id, 20),
       factors: await secondFactors.summary(id),
       passkeys: await passkeys.list(id),

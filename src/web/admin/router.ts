@@ -15,6 +15,7 @@ import { keyRoutes } from './keys.js';
 import { catalogueRoutes } from './catalogue.js';
 import { upstreamRoutes } from './upstreams.js';
 import { resourceServerRoutes } from './resource-servers.js';
+import { privacyRoutes } from './privacy.js';
 
 /**
  * What an admin console module adds its routes to, and what it works with. What reveals or grants
@@ -49,6 +50,6 @@ export function adminRouter(deps: AppDeps, adminOnly: Middleware, recentLogin: M
     ].map((chart) => ({ ...chart, svg: stackedBars(chart.title, week.days, chart.series), colours: chart.series.map((_, k) => colourClass(k)) }));
     render(ctx, 'admin/home', { pending: pending.length, days: week.days, charts });
   });
-  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes, catalogueRoutes, upstreamRoutes, resourceServerRoutes]) module(router, deps, recentLogin);
+  for (const module of [reviewRoutes, unitAndStaffRoutes, citizenRoutes, auditLogRoutes, accessTokenRoutes, keyRoutes, catalogueRoutes, upstreamRoutes, resourceServerRoutes, privacyRoutes]) module(router, deps, recentLogin);
   return router;
 }

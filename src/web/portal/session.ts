@@ -116,7 +116,7 @@ export function portalSession(
     const provided = await provider.Session.get(ctx);
     if (provided.accountId) {
       // Every service that took part in this session is told (back-channel logout).
-      await enqueueSessionLogouts(db, provided.accountId, provided.jti);
+      await enqueueSessionLogouts(db, provided.accountId, { sessionId: provided.jti });
       await provided.destroy();
       await audit({ type: 'logout', citizenId: provided.accountId, ip: ctx.ip });
     }
