@@ -120,7 +120,7 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     expect(box.x >= 0 && box.x + box.width <= 360).toBe(true);
     await setup.click();
     await developer.page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
-    const devTotp = (await developer.page.locator('#secret').textContent())!.trim();
+    const devTotp = (await developer.page.locator('#secret').textContent())!.replace(/\s/g, '');
     await developer.page.getByLabel('Kode dari aplikasi', { exact: true }).fill(await totpCode(devTotp));
     await developer.page.getByLabel('Kata sandi Kediri ID Anda', { exact: true }).fill(DEV.password);
     await developer.page.getByRole('button', { name: 'Aktifkan', exact: true }).click();
