@@ -428,18 +428,22 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
 
     /**
      * How the account last completed a login for this client since then (databaseNow ms): 'password'
-     * (with its second factor, if any), 'upstream' (the person signed in at a national identity
-     * provider for it, not by its session), or undefined. A sign-in with a phone code alone does not count.
+     * (with `secondFactor` when its second factor was used too), 'upstream' (the person signed in
+     * at a national identity provider for it, not by its session), or undefined. A sign-in with a
+     * phone code alone does not count.
      */
-    async freshLogin(id: string, clientId: string, sinceMs: number): Promise<'password' | 'upstream' | undefined> {
-      const { rows } = await db.query<{ password: boolean }>(
-        `select details->'amr' ? 'pwd' as password from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
+    async freshLogin(id: string, clientId: string, sinceMs: number): Promise<{ method: 'password' | 'upstream'; secondFactor: boolean } | undefined> {
+      // 'otp', 'hwk', 'swk': the amr values of a second factor (SecondFactorMethod in login-attempt.ts).
+      const { rows } = await db.query<{ password: boolean; second_factor: boolean }>(
+        `select details->'amr' ? 'pwd' as password, details->'amr' ?| array['otp', 'hwk', 'swk'] as second_factor
+         from audit_events where type = 'login.succeeded' and citizen_id = $1 and client_id = $2
            and at >= to_timestamp($3::double precision / 1000)
            and (details->'amr' ? 'pwd' or (details->'amr' ? 'fed' and details->>'reauthenticated' = 'true'))
          order by at desc, id desc limit 1`,
         [id, clientId, sinceMs],
       );
-      return rows[0] && (rows[0].password ? 'password' : 'upstream');
+      const login = rows[0];
+      return login && { method: login.password ? 'password' : 'upstream', secondFactor: login.password && login.second_factor };
     },
 
     async findByEmail(email: string, on: Queryable = db): Promise<Citizen | undefined> {

@@ -168,7 +168,7 @@ export function createApp(deps: AppDeps): Koa {
     factorRoutes(deps, portal),
     invitationRoutes(deps.staff, portal.signedIn),
     adminRouter(deps, portal.requireRole('admin'), portal.recentLogin),
-    developerRouter(deps, portal.requireRole('developer')),
+    developerRouter(deps, portal.requireRole('developer'), portal.recentLogin),
     dynamicRegistrationRoutes(deps),
   ];
   checkFormPosts(routers, [...DYNAMIC_REGISTRATION_ENDPOINTS, ...UPSTREAM_LOGOUT_ENDPOINTS]);

@@ -27,7 +27,7 @@ export function jsonCookie<T>(name: string, maxAgeMs: number, isValid: (value: u
 }
 
 /** For isValid: an object whose listed fields have the given types. */
-export function hasFields(value: unknown, fields: Record<string, 'string' | 'number'>): boolean {
+export function hasFields(value: unknown, fields: Record<string, 'string' | 'number' | 'boolean'>): boolean {
   if (!value || typeof value !== 'object') return false;
   return Object.entries(fields).every(([key, type]) => typeof (value as Record<string, unknown>)[key] === type);
 }

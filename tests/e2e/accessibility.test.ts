@@ -28,6 +28,8 @@ import { initiateDeviceAuthorization } from 'openid-client';
 
 const OFFICER = { nik: '3571011203870005', name: 'Hendra Loket', birthdate: '1987-03-12', email: 'hendra@mpp.kedirikota.go.id', password: 'loket-mpp-dhoho-plaza' };
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
+/** A unit developer without a second factor: the page that says to set one up. */
+const EKO = { nik: '3571022208850004', name: 'Eko Prasetyo', birthdate: '1985-08-22', email: 'eko@dpupr.example.id', password: 'tahu-takwa-dan-getuk-pisang' };
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
 /** A unit's API that the relying party's service may call on the citizen's behalf. */
 const API = 'https://api.dispendukcapil.example.go.id/akta';
@@ -105,21 +107,22 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
   /** A kiosk starts a device authorization: the address its QR code shows. */
   let newKioskCode: () => Promise<string>;
   let ids: { siti: string; pendingRequest: string; changeRequest: string; client: string; invitation: string; reset: string; api: string };
-  let totps: { officer: string; admin: string };
+  let totps: { officer: string; admin: string; developer: string };
 
   beforeAll(async () => {
     [server, rpPages, browser, inapas] = await Promise.all([startTestServer(), startRelyingPartyPages(), launchBrowser(), startFakeUpstream()]);
     const { instance } = server;
     const siti = await createCitizen(instance);
-    for (const person of [OFFICER, DEV, ADMIN, RINA]) await createCitizen(instance, person);
+    for (const person of [OFFICER, DEV, ADMIN, RINA, EKO]) await createCitizen(instance, person);
     for (const person of [WAHYU, LESTARI]) await instance.citizens.create(person, { actor: 'test', emailVerified: true });
     await instance.citizens.create(AGUS, { actor: 'test', emailVerified: false });
     await enrolTotp(instance, RINA.email);
     const officer = await grantStaff(instance, OFFICER.email, 'officer');
     const admin = await grantStaff(instance, ADMIN.email, 'admin');
-    totps = { officer: officer.totp, admin: admin.totp };
-    const devId = (await instance.citizens.findByEmail(DEV.email))!.id;
-    await instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
+    const developer = await grantStaff(instance, DEV.email, 'developer', 'bppkad');
+    totps = { officer: officer.totp, admin: admin.totp, developer: developer.totp };
+    const devId = developer.id;
+    await instance.staff.grant(EKO.email, 'developer', 'test', 'dpupr');
 
     // A client of the developer's unit, approved, with a change pending; and a new request pending.
     const approved = await instance.clientRequests.submit({ unit: 'bppkad', registration: REGISTRATION, submittedBy: devId });
@@ -428,6 +431,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       name: 'unit developer',
       person: DEV,
       area: '/developer',
+      totp: () => totps.developer,
       pages: () => [
         { name: 'developer portal', at: '/developer', open: go('/developer') },
         { name: 'new registration request', at: '/developer/permintaan/baru', open: go('/developer/permintaan/baru') },
@@ -452,6 +456,14 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
             await submit(page, `/developer/layanan/${ids.client}/rahasia`, { '#confirm': true });
           },
         },
+      ],
+    },
+    {
+      name: 'unit developer without a second factor',
+      person: EKO,
+      area: '/developer',
+      pages: () => [
+        { name: 'second factor required', at: '/developer', shows: 'a[href="/akun/dua-langkah"]', open: go('/developer') },
       ],
     },
     {

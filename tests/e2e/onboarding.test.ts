@@ -1,6 +1,7 @@
 /**
  * Unit onboarding in a real browser (Debian's Chromium): an admin invites a developer; the
- * developer accepts, signs in and submits a request for a web client; the admin rejects it with a
+ * developer accepts, is sent to set up a second factor (the page checked on a phone's screen), sets
+ * up a TOTP app, signs in again with it and submits a request for a web client; the admin rejects it with a
  * reason; the developer fixes it and submits again; the admin approves; the developer takes the
  * secret (shown once) and their test relying party (openid-client) signs a citizen in; the admin
  * suspends the client and its next token request fails with invalid_client. Elements are found by
@@ -105,6 +106,30 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await developer.page.goto(link!);
     await signInHere(developer.page, DEV);
     await developer.page.getByRole('button', { name: 'Terima undangan', exact: true }).click();
+    await developer.page.waitForURL((url) => url.pathname === '/developer');
+
+    // Without a second factor the portal explains why and links to its setup; on a phone's screen
+    // nothing spills sideways and the link is in view.
+    await developer.page.setViewportSize({ width: 360, height: 740 });
+    await expect(heading(developer.page)).resolves.toBe('Aktifkan verifikasi dua langkah dahulu');
+    await developer.page.getByText(/mengubah alamat pengalihan \(redirect URI\), kunci, dan rahasia/).waitFor();
+    expect(await developer.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    const setup = developer.page.getByRole('link', { name: 'Atur verifikasi dua langkah sekarang', exact: true });
+    await expect(setup.isVisible()).resolves.toBe(true);
+    const box = (await setup.boundingBox())!;
+    expect(box.x >= 0 && box.x + box.width <= 360).toBe(true);
+    await setup.click();
+    await developer.page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
+    const devTotp = (await developer.page.locator('#secret').textContent())!.replace(/\s/g, '');
+    await developer.page.getByLabel('Kode dari aplikasi', { exact: true }).fill(await totpCode(devTotp));
+    await developer.page.getByLabel('Kata sandi Kediri ID Anda', { exact: true }).fill(DEV.password);
+    await developer.page.getByRole('button', { name: 'Aktifkan', exact: true }).click();
+    await developer.page.locator('ul.recovery-codes').waitFor();
+    await developer.page.setViewportSize({ width: 1280, height: 800 });
+
+    // The session's login did not use the second factor: the portal asks for it (password and code).
+    await developer.page.goto(`${server.url}/developer`);
+    await signInHere(developer.page, DEV, devTotp);
     await developer.page.waitForURL((url) => url.pathname === '/developer');
     await expect(heading(developer.page)).resolves.toBe('Portal pengembang');
 

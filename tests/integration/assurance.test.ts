@@ -236,7 +236,7 @@ describe('the MPP counter (/loket)', () => {
     expect(page.status).toBe(403);
     const html = await page.text();
     expect(html).toContain('memerlukan verifikasi dua langkah');
-    expect(html).toContain('href="/akun#dua-langkah"');
+    expect(html).toContain('href="/akun/dua-langkah"');
   });
 
   test('a citizen without the officer role is refused, and the counter needs a sign-in', async () => {

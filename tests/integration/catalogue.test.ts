@@ -18,6 +18,7 @@ let _csrf: string;
 let akta: string;
 let suspended: string;
 let otherUnit: string;
+let devTotp: string;
 
 const entry = (fields: Partial<Record<string, string>>) => ({
   unit: 'dispendukcapil',
@@ -43,7 +44,7 @@ beforeAll(async () => {
   await createCitizen(server.instance);
   await createCitizen(server.instance, ADMIN);
   await createCitizen(server.instance, DEV);
-  await server.instance.staff.grant(DEV.email, 'developer', 'test', 'dispendukcapil');
+  devTotp = (await grantStaff(server.instance, DEV.email, 'developer', 'dispendukcapil')).totp;
   const { totp } = await grantStaff(server.instance, ADMIN.email, 'admin');
   akta = (await createWebClient(server.instance, { unit: 'dispendukcapil', name: 'Layanan Akta' })).clientId;
   suspended = (await createWebClient(server.instance, { unit: 'dispendukcapil', name: 'Layanan KK' })).clientId;
@@ -192,7 +193,7 @@ describe('unit developers propose the text, administrators approve it', () => {
 
   beforeAll(async () => {
     developer = new Agent(server.url);
-    const landed = await signIn(developer, (await developer.request('/developer')).headers.get('location')!, DEV.email, DEV.password);
+    const landed = await signIn(developer, (await developer.request('/developer')).headers.get('location')!, DEV.email, DEV.password, { totp: devTotp });
     const home = await developer.follow(landed);
     expect(home.res!.status).toBe(200);
     devCsrf = csrfTokenOf((await page(`/developer/katalog/${akta}`, developer)).html);

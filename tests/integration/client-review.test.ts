@@ -175,7 +175,7 @@ describe('units and staff', () => {
     expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
   });
 
-  test('an admin invites a developer to a unit; the invited account accepts after signing in and can open the portal', async () => {
+  test('an admin invites a developer to a unit; the invited account accepts after signing in and is sent to set up a second factor before the portal', async () => {
     const NEW_DEV = { nik: '3571015503920004', name: 'Rina Pengembang', birthdate: '1992-03-15', email: 'rina@dinkes.example.id', password: 'kebun-teh-wilis-pagi' };
     await createCitizen(server.instance, NEW_DEV);
     expect((await admin.post('/admin/staf/undang', { _csrf, email: NEW_DEV.email, role: 'developer', unit: 'dinkes' })).status).toBe(303);
@@ -196,6 +196,9 @@ describe('units and staff', () => {
     const accepted = await browser.post('/undangan/terima', { _csrf: acceptCsrf });
     expect(accepted.status).toBe(303);
     expect(accepted.headers.get('location')).toBe('/developer');
+    const portal = await browser.request('/developer');
+    expect(portal.status).toBe(403);
+    expect(await portal.text()).toContain('<a class="button" href="/akun/dua-langkah">Atur verifikasi dua langkah sekarang</a>');
     const id = (await server.instance.citizens.findByEmail(NEW_DEV.email))!.id;
     expect(await server.instance.staff.unitsOf(id)).toEqual(['dinkes']);
     // Used once.

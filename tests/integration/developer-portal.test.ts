@@ -2,11 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { exportJWK, generateKeyPair } from 'jose';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
-import { SITI, createCitizen } from '../support/fixtures.js';
+import { SITI, createCitizen, grantStaff } from '../support/fixtures.js';
 import { relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { runOperatorCommand } from '../../src/operator.js';
 import { translator } from '../../src/i18n.js';
+import type { Middleware } from 'koa';
+import { developerRouter } from '../../src/web/developer/router.js';
+import type { AppDeps } from '../../src/web/app.js';
 
 const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988-12-05', email: 'budi@bppkad.example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const OTHER_DEV = { nik: '3571022208850004', name: 'Eko Prasetyo', birthdate: '1985-08-22', email: 'eko@dpupr.example.id', password: 'tahu-takwa-dan-getuk-pisang' };
@@ -29,6 +32,7 @@ const SERVICE = { ...WEB, name: 'Sinkronisasi PBB', type: 'service', redirect_ur
 let server: TestServer;
 let adminId: string;
 let developerId: string;
+let devTotp: string;
 let developer: Portal;
 let otherDeveloper: Portal;
 
@@ -37,10 +41,10 @@ beforeAll(async () => {
   for (const person of [SITI, DEV, OTHER_DEV]) await createCitizen(server.instance, person);
   adminId = (await createCitizen(server.instance, ADMIN)).id;
   developerId = await idOf(DEV.email);
-  await server.instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
-  await server.instance.staff.grant(OTHER_DEV.email, 'developer', 'test', 'dpupr');
-  developer = await signInToPortal(DEV);
-  otherDeveloper = await signInToPortal(OTHER_DEV);
+  devTotp = (await grantStaff(server.instance, DEV.email, 'developer', 'bppkad')).totp;
+  const otherTotp = (await grantStaff(server.instance, OTHER_DEV.email, 'developer', 'dpupr')).totp;
+  developer = await signInToPortal(DEV, devTotp);
+  otherDeveloper = await signInToPortal(OTHER_DEV, otherTotp);
 });
 
 afterAll(() => server.close());
@@ -58,12 +62,12 @@ interface Portal {
   csrf?: string;
 }
 
-/** Signs in to /developer through Kediri ID (a fresh login, as the staff areas ask). */
-async function signInToPortal(who: { email: string; password: string }): Promise<Portal> {
+/** Signs in to /developer through Kediri ID (a fresh login with the second factor, as the staff areas ask). */
+async function signInToPortal(who: { email: string; password: string }, totp?: string): Promise<Portal> {
   const agent = new Agent(server.url);
   const start = await agent.request('/developer');
   expect(start.status).toBe(303);
-  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password);
+  const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password, { totp });
   const { res } = await agent.follow(landed);
   return { agent, status: res!.status, html: await res!.text() };
 }
@@ -381,5 +385,61 @@ describe('one validator for every way a client is made', () => {
     // Its unit's developer can renew its secret, as for any client with a secret.
     const page = await get(developer, `/developer/layanan/${clientId}`);
     expect(page.html).toContain(`action="/developer/layanan/${clientId}/rahasia"`);
+  });
+});
+
+describe('a recent login for what sets where a service sends citizens, and how it proves itself', () => {
+  test('sixteen minutes after the login, redirect URIs, keys and secrets are refused (sent through the login again), audited, and nothing changes; the portal still opens', async () => {
+    const { requestId, clientId } = await approvedClient({ ...WEB, name: 'Layanan Retribusi' });
+    const live = await server.instance.clientRequests.liveRegistration(clientId);
+    const requestsBefore = await requestCount();
+    const auditedBefore = await server.instance.db.query("select 1 from audit_events where type like 'client%' and client_id = $1", [clientId]);
+    const changes: [string, Record<string, string | string[]>][] = [
+      [`/developer/layanan/${clientId}/ubah`, { ...WEB, name: 'Layanan Retribusi', redirect_uris: 'https://penyerang.example.com/callback' }],
+      ['/developer/permintaan/baru', { ...WEB, redirect_uris: 'https://penyerang.example.com/callback' }],
+      [`/developer/layanan/${clientId}/rahasia`, { confirm: 'ya' }],
+      [`/developer/layanan/${clientId}/jwks`, { jwks: '{"keys": []}' }],
+      [`/developer/permintaan/${requestId}/rahasia`, {}],
+    ];
+    developer.csrf ??= csrfTokenOf((await get(developer, '/developer/permintaan/baru')).html);
+    const { jest } = await import('@jest/globals');
+    // Only the clock moves: timers and the database run as ever.
+    jest.useFakeTimers({ now: Date.now() + 16 * 60 * 1000, doNotFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'hrtime', 'performance'] });
+    try {
+      expect((await get(developer, '/developer')).status).toBe(200);
+      expect((await get(developer, `/developer/layanan/${clientId}`)).status).toBe(200);
+      for (const [path, fields] of changes) {
+        const res = await post(developer, path, fields);
+        expect({ path, status: res.status, location: res.location }).toEqual({ path, status: 303, location: '/masuk?ulang=1&lanjut=%2Fdeveloper' });
+      }
+      // A forged CSRF token on top changes nothing either.
+      expect((await post(developer, `/developer/layanan/${clientId}/ubah`, { ...WEB, _csrf: 'forged' })).status).toBe(303);
+    } finally {
+      jest.useRealTimers();
+    }
+    expect(await requestCount()).toBe(requestsBefore);
+    expect(await server.instance.clientRequests.liveRegistration(clientId)).toEqual(live);
+    expect((await server.instance.clientRequests.client(clientId))!.secretWaiting).toBe(true);
+    const audited = await server.instance.db.query("select 1 from audit_events where type like 'client%' and client_id = $1", [clientId]);
+    expect(audited.rowCount).toBe(auditedBefore.rowCount);
+    const refusals = await server.instance.db.query<{ details: { method: string; path: string } }>(
+      "select details from audit_events where type = 'portal.recent_login_required' and citizen_id = $1 order by id", [developerId],
+    );
+    expect(refusals.rows.map((r) => r.details)).toEqual([...changes.map(([path]) => ({ method: 'POST', path })), { method: 'POST', path: `/developer/layanan/${clientId}/ubah` }]);
+  });
+
+  test('the routes that change redirect URIs, keys or secrets have recentLogin; the catalogue text does not', () => {
+    const recentLogin: Middleware = (_ctx, next) => next();
+    const router = developerRouter(server.instance as unknown as AppDeps, (_ctx, next) => next(), recentLogin);
+    const posts = router.stack.filter((layer) => layer.methods.includes('POST'));
+    const guarded = Object.fromEntries(posts.map((layer) => [layer.path, layer.stack.includes(recentLogin)]));
+    expect(guarded).toEqual({
+      '/developer/permintaan/baru': true,
+      '/developer/permintaan/:id/rahasia': true,
+      '/developer/layanan/:clientId/ubah': true,
+      '/developer/layanan/:clientId/rahasia': true,
+      '/developer/layanan/:clientId/jwks': true,
+      '/developer/katalog/:clientId': false,
+    });
   });
 });

@@ -23,13 +23,14 @@ const DEV = { nik: '3571020512880003', name: 'Budi Pengembang', birthdate: '1988
 const INITIATE = 'https://pajak.kedirikota.go.id/masuk-dari-kediri-id?asal=kediri';
 
 let server: TestServer;
+let devTotp: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   await createCitizen(server.instance);
   await createCitizen(server.instance, ADMIN);
   await createCitizen(server.instance, DEV);
-  await server.instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
+  devTotp = (await grantStaff(server.instance, DEV.email, 'developer', 'bppkad')).totp;
 });
 afterAll(() => server.close());
 
@@ -111,7 +112,7 @@ describe('the home page', () => {
   });
 
   test('a citizen who used no service yet is told so', async () => {
-    const { html } = await signInTo('/', DEV);
+    const { html } = await signInTo('/', DEV, devTotp);
     expect(html).toContain(`Halo, ${DEV.name}`);
     expect(html).toContain(escaped(t('home.no_services')));
   });
@@ -201,7 +202,7 @@ describe('initiate_login_uri: one rule for the developer portal, the CLI and dyn
   const inlineError = (html: string, field: string) => new RegExp(`id="${field}-error">([\\s\\S]*?)</p>`).exec(html)?.[1];
 
   test('the developer portal refuses http off the loopback and a bad URL with the field\'s message, and accepts https and loopback http', async () => {
-    const { agent, html } = await signInTo('/developer/permintaan/baru', DEV);
+    const { agent, html } = await signInTo('/developer/permintaan/baru', DEV, devTotp);
     const _csrf = csrfTokenOf(html);
     expect(html).toContain('name="initiate_login_uri"');
     for (const [uri, code] of [['http://pajak.kedirikota.go.id/masuk', 'uri_not_https'], ['pajak/masuk', 'uri_invalid'], ['https://pajak.kedirikota.go.id/masuk#x', 'uri_invalid']] as const) {

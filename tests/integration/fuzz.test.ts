@@ -213,7 +213,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     const admin = await grantStaff(instance, ADMIN.email, 'admin');
     const officer = await grantStaff(instance, OFFICER.email, 'officer');
     ids.staf = officer.id;
-    await instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
+    const developer = await grantStaff(instance, DEV.email, 'developer', 'bppkad');
     ids.clientId = (await createWebClient(instance, { unit: 'bppkad' })).clientId;
     ids.slug = 'bppkad';
     ids.kid = (await instance.signingKeys.list()).find((key) => key.alg === 'RS256' && key.state === 'current')!.kid;
@@ -247,7 +247,7 @@ describe('fuzzing the staff routes (admin console, developer portal, counter), s
     }, admin.id, '127.0.0.1')).id;
 
     roles.admin = { ...(await signedIn(ADMIN, AREAS.admin!, admin.totp)), router: adminRouter(instance as unknown as AppDeps, pass, pass) };
-    roles.developer = { ...(await signedIn(DEV, AREAS.developer!)), router: developerRouter(instance as unknown as AppDeps, pass) };
+    roles.developer = { ...(await signedIn(DEV, AREAS.developer!, developer.totp)), router: developerRouter(instance as unknown as AppDeps, pass, pass) };
     roles.officer = { ...(await signedIn(OFFICER, AREAS.officer!, officer.totp)), router: counterRoutes(instance.staff, pass) };
     // A pending request of the developer's unit, for the review and request pages.
     const submitted = await roles.developer.agent.post('/developer/permintaan/baru', {

@@ -58,6 +58,7 @@ describe('unit APIs in the admin console', () => {
   let clientId: string;
   let rp: oidc.Configuration;
   let apiPath: string;
+  let devTotp: string;
   const form = (fields: Record<string, string> = {}) => ({ indicator: API, name: 'Retribusi Daerah', scopes: 'retribusi:baca retribusi:tulis', clients: '', ttl: '300', ...fields });
 
   beforeAll(async () => {
@@ -67,7 +68,7 @@ describe('unit APIs in the admin console', () => {
     for (const person of [ADMIN, DEV]) await createCitizen(instance, person);
     const granted = await grantStaff(instance, ADMIN.email, 'admin');
     adminId = granted.id;
-    await instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
+    devTotp = (await grantStaff(instance, DEV.email, 'developer', 'bppkad')).totp;
     let clientSecret: string;
     ({ clientId, clientSecret } = await createWebClient(instance, { unit: 'bppkad', name: 'Layanan Pajak Daerah' }));
     rp = await relyingParty(server.url, clientId, clientSecret);
@@ -167,8 +168,8 @@ describe('unit APIs in the admin console', () => {
 
   test('a developer or a citizen gets no access (403) and changes nothing', async () => {
     const before = await stored(server);
-    for (const [who, area] of [[DEV, '/developer/permintaan/baru'], [SITI, '/akun']] as const) {
-      const { agent, status, csrf } = await signedIn(server, who, area);
+    for (const [who, area, totp] of [[DEV, '/developer/permintaan/baru', devTotp], [SITI, '/akun', undefined]] as const) {
+      const { agent, status, csrf } = await signedIn(server, who, area, totp);
       expect(status).toBe(200);
       for (const path of ['/admin/api', apiPath]) expect({ path, status: (await agent.request(path)).status }).toEqual({ path, status: 403 });
       for (const [path, fields] of [['/admin/api', form({ indicator: 'https://api.example.go.id/penyusup' })], [apiPath, form({ clients: '' })], [`${apiPath}/hapus`, {}]] as const) {

@@ -67,6 +67,7 @@ describe('upstreams in the admin console', () => {
   let admin: Agent;
   let adminId: string;
   let _csrf: string;
+  let devTotp: string;
 
   beforeAll(async () => {
     server = await startTestServer();
@@ -75,7 +76,7 @@ describe('upstreams in the admin console', () => {
     for (const person of [ADMIN, DEV, OFFICER]) await createCitizen(instance, person);
     const granted = await grantStaff(instance, ADMIN.email, 'admin');
     adminId = granted.id;
-    await instance.staff.grant(DEV.email, 'developer', 'test', 'bppkad');
+    devTotp = (await grantStaff(instance, DEV.email, 'developer', 'bppkad')).totp;
     ({ agent: admin, csrf: _csrf } = await signedIn(server, ADMIN, '/admin/masuk-nasional', granted.totp));
   });
   afterAll(() => server?.close());
@@ -253,7 +254,7 @@ describe('upstreams in the admin console', () => {
   test('a developer, a counter officer or a citizen gets no access (403) and changes nothing', async () => {
     const officerTotp = (await grantStaff(server.instance, OFFICER.email, 'officer')).totp;
     const before = await stored(server);
-    for (const [who, area, totp] of [[DEV, '/developer/permintaan/baru', undefined], [OFFICER, '/loket', officerTotp], [SITI, '/akun', undefined]] as const) {
+    for (const [who, area, totp] of [[DEV, '/developer/permintaan/baru', devTotp], [OFFICER, '/loket', officerTotp], [SITI, '/akun', undefined]] as const) {
       const { agent, status, csrf } = await signedIn(server, who, area, totp);
       expect(status).toBe(200);
       for (const path of ['/admin/masuk-nasional', '/admin/masuk-nasional/inapas']) {

@@ -66,8 +66,13 @@ export async function enrolTotp(instance: Pick<Services, 'citizens' | 'secondFac
   return secret;
 }
 
-/** Staff who see citizens' data (administrators, counter officers) need a second factor: the role and a TOTP app. */
-export async function grantStaff(instance: Pick<Services, 'citizens' | 'secondFactors' | 'staff'>, email: string, role: 'admin' | 'officer'): Promise<{ id: string; totp: string }> {
-  const id = await instance.staff.grant(email, role, 'test');
+/**
+ * Staff need a second factor (administrators and counter officers see citizens' data, developers
+ * change their services' redirect URIs and keys): the role (a developer's with its unit) and a TOTP app.
+ */
+export async function grantStaff(
+  instance: Pick<Services, 'citizens' | 'secondFactors' | 'staff'>, email: string, role: 'admin' | 'officer' | 'developer', unit?: string,
+): Promise<{ id: string; totp: string }> {
+  const id = await instance.staff.grant(email, role, 'test', unit);
   return { id, totp: await enrolTotp(instance, email) };
 }

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { compare, formOf } from '../../clients/registration.js';
 import type { UnitClient } from '../../clients/clients.js';
@@ -21,7 +21,7 @@ const approved = (client: UnitClient) => client.status === 'active' || client.st
  * A client of the developer's unit (/developer/layanan/:clientId): its live registration, a
  * change request (ubah), a new secret (rahasia, shown once) and new public keys (jwks).
  */
-export function clientRoutes(router: Router, { provider, clientRequests }: AppDeps, access: DeveloperAccess): void {
+export function clientRoutes(router: Router, { provider, clientRequests }: AppDeps, access: DeveloperAccess, recentLogin: Middleware): void {
   const clientPath = (client: UnitClient) => `/developer/layanan/${encodeURIComponent(client.clientId)}`;
 
   /** The client's page; after a failed action, its errors and the JWKS as posted. */
@@ -61,7 +61,7 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
     renderForm(ctx, { values: formOf(live!), client, openRequest: await access.openRequest(client) });
   });
 
-  router.post('/layanan/:clientId/ubah', async (ctx) => {
+  router.post('/layanan/:clientId/ubah', recentLogin, async (ctx) => {
     const form = parseForm(ctx, postedForm);
     const client = await changeable(ctx);
     if (!client) return;
@@ -78,7 +78,7 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
   });
 
   // A new secret replaces the old one at once: the page shows it, once.
-  router.post('/layanan/:clientId/rahasia', async (ctx) => {
+  router.post('/layanan/:clientId/rahasia', recentLogin, async (ctx) => {
     const { confirm } = parseForm(ctx, rotateForm);
     const client = await access.client(ctx, ctx.params.clientId!);
     if (confirm !== 'ya') return renderClient(ctx, client, { errors: pageErrors(ctx, [new InputError('confirm_required', 'confirm')]) });
@@ -91,7 +91,7 @@ export function clientRoutes(router: Router, { provider, clientRequests }: AppDe
     }
   });
 
-  router.post('/layanan/:clientId/jwks', async (ctx) => {
+  router.post('/layanan/:clientId/jwks', recentLogin, async (ctx) => {
     const form = parseForm(ctx, jwksForm);
     const client = await access.client(ctx, ctx.params.clientId!);
     try {

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { InputError } from '../../errors.js';
 import type { AppDeps } from '../app.js';
 import { message, parseForm, seeOther } from '../forms.js';
@@ -13,7 +13,7 @@ import { checkSubmission, pageErrors } from './submission.js';
  * status, the reviewer's reason and the side-by-side comparison, and the client secret of an
  * approved request, shown once.
  */
-export function requestRoutes(router: Router, { provider, clientRequests }: AppDeps, access: DeveloperAccess): void {
+export function requestRoutes(router: Router, { provider, clientRequests }: AppDeps, access: DeveloperAccess, recentLogin: Middleware): void {
   /** The unit a new client is for: the one chosen, or the developer's only unit. */
   function unitProblem(form: PostedForm, units: string[]): InputError | undefined {
     if (!form.unit) return units.length === 1 ? undefined : new InputError('unit_required', 'unit');
@@ -30,7 +30,7 @@ export function requestRoutes(router: Router, { provider, clientRequests }: AppD
     renderForm(ctx, { values: emptyForm(), units: await access.unitList(ctx) });
   });
 
-  router.post('/permintaan/baru', withUnits, async (ctx) => {
+  router.post('/permintaan/baru', recentLogin, withUnits, async (ctx) => {
     const form = parseForm(ctx, postedForm);
     const units = await access.unitsOf(ctx);
     const checked = await checkSubmission(provider, form);
@@ -55,7 +55,7 @@ export function requestRoutes(router: Router, { provider, clientRequests }: AppD
   });
 
   // The secret of the client an approved request made, once; afterwards the page says so.
-  router.post('/permintaan/:id/rahasia', async (ctx) => {
+  router.post('/permintaan/:id/rahasia', recentLogin, async (ctx) => {
     const { request } = await access.request(ctx, ctx.params.id!);
     const clientId = request.status === 'approved' ? request.clientId : null;
     if (!clientId) return ctx.throw(404);

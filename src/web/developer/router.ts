@@ -10,10 +10,13 @@ import { catalogueRoutes } from './catalogue-routes.js';
 
 /**
  * The developer portal (/developer, README.md "Onboarding a unit's service"), behind
- * `developerOnly`: a unit developer registers clients and asks for changes to them; each page sees only the
- * developer's units.
+ * `developerOnly` (the developer role, a second factor, and a login that used it): a unit developer
+ * registers clients and asks for changes to them; each page sees only the developer's units. What
+ * sets where a service sends citizens or how it proves itself (redirect URIs in a new client or a
+ * change request, public keys, a secret shown or rotated) also needs `recentLogin`, as the admin
+ * console's weightiest actions do.
  */
-export function developerRouter(deps: AppDeps, developerOnly: Middleware): Router {
+export function developerRouter(deps: AppDeps, developerOnly: Middleware, recentLogin: Middleware): Router {
   const router = new Router({ prefix: '/developer' });
   const access = developerAccess(deps);
   router.use(developerOnly);
@@ -34,8 +37,8 @@ export function developerRouter(deps: AppDeps, developerOnly: Middleware): Route
     });
   });
 
-  requestRoutes(router, deps, access);
-  clientRoutes(router, deps, access);
+  requestRoutes(router, deps, access, recentLogin);
+  clientRoutes(router, deps, access, recentLogin);
   catalogueRoutes(router, deps, access);
   return router;
 }

@@ -36,6 +36,8 @@ interface PortalSession {
    * guards a citizen's own changes but never opens a staff area (our second factor was not used).
    */
   fresh: number;
+  /** Whether that fresh login used the account's second factor: what the staff areas require. */
+  secondFactor: boolean;
 }
 interface PortalLogin {
   state: string;
@@ -46,7 +48,7 @@ interface PortalLogin {
   /** When the sign-in began (the database's clock, epoch ms). */
   startedAt: number;
 }
-const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { accountId: 'string', signedInAt: 'number', expiresAt: 'number', fresh: 'number' }));
+const session = jsonCookie('kid.portal', SESSION_HOURS * 3600 * 1000, (v): v is PortalSession => hasFields(v, { accountId: 'string', signedInAt: 'number', expiresAt: 'number', fresh: 'number', secondFactor: 'boolean' }));
 const pendingLogin = jsonCookie('kid.portal_login', 15 * 60 * 1000, (v): v is PortalLogin => hasFields(v, { state: 'string', verifier: 'string', next: 'string', startedAt: 'number' }));
 
 /**
@@ -104,8 +106,9 @@ export function portalSession(
     await audit({ type: 'portal.signed_in', citizenId: accountId, ip: ctx.ip, details: { area: login.next, roles: await staff.rolesOf(accountId) } });
     // Fresh: the person entered their password (and second factor) for this very sign-in; a code
     // sent to the phone alone does not make a staff area's or a guarded change's login.
-    const fresh = { password: 1, upstream: 2, none: 0 }[(await citizens.freshLogin(accountId, PORTAL_CLIENT_ID, login.startedAt)) ?? 'none'];
-    session.set(ctx, { accountId, signedInAt: Date.now(), expiresAt: Date.now() + SESSION_HOURS * 3600 * 1000, fresh });
+    const made = await citizens.freshLogin(accountId, PORTAL_CLIENT_ID, login.startedAt);
+    const fresh = { password: 1, upstream: 2, none: 0 }[made?.method ?? 'none'];
+    session.set(ctx, { accountId, signedInAt: Date.now(), expiresAt: Date.now() + SESSION_HOURS * 3600 * 1000, fresh, secondFactor: made?.secondFactor ?? false });
     seeOther(ctx, login.next);
   });
 
@@ -145,46 +148,59 @@ export function portalSession(
     await next();
   }
 
+  /** Where a sign-in asked for by this request comes back to: the page asked for, or, after a form post, its area's front page. */
+  const backAfterLogin = (ctx: Context) => (ctx.method === 'GET' ? ctx.url : `/${ctx.path.split('/')[1]}`);
+
   /**
    * As signedIn, and only with a login (password and second factor, or at a national identity
    * provider) made for this portal session in the last RECENT_LOGIN_MINUTES: for the changes that guard the account, so that a session
    * left open, or a stolen session cookie, is not enough (as Login.gov asks for a recent login).
+   * A change refused for want of one is audited.
    */
   async function recentLogin(ctx: Context, next: Next) {
     await signedIn(ctx, async () => {
       const current = session.get(ctx)!;
       if (current.fresh === 0 || Date.now() - current.signedInAt > RECENT_LOGIN_MINUTES * 60 * 1000) {
-        // After the login, back to the page asked for; a form post goes back to its area's front page.
-        const back = ctx.method === 'GET' ? ctx.url : `/${ctx.path.split('/')[1]}`;
-        return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(back)}`);
+        if (ctx.method !== 'GET') {
+          await audit({ type: 'portal.recent_login_required', citizenId: current.accountId, ip: ctx.ip, details: { method: ctx.method, path: ctx.path } });
+        }
+        return seeOther(ctx, `/masuk?ulang=1&lanjut=${encodeURIComponent(backAfterLogin(ctx))}`);
       }
       await next();
     });
   }
 
   /**
-   * As signedIn, and only for staff with this role. Administrators and counter officers, who see
-   * citizens' NIKs, must have a second factor (their fresh login then used it).
+   * As signedIn, and only for staff with this role, who must have a second factor: administrators
+   * and counter officers see citizens' data, and developers change where their services send
+   * citizens (redirect URIs), their keys and secrets. Without one, every page and form of the area
+   * answers the page that explains why and links to its setup (audited); with one, the session's
+   * login must have used it, else the person signs in again and is asked for it (step-up).
    */
   function requireRole(role: StaffRole) {
     return (ctx: Context, next: Next) =>
       signedIn(ctx, async () => {
         const t = translator(ctx.state.lang);
-        const fresh = session.get(ctx)?.fresh;
-        if (fresh === 2) {
+        const current = session.get(ctx)!;
+        if (current.fresh === 2) {
           // Just signed in at a national identity provider: a staff area wants our password and second factor.
           const link = { href: `/masuk?lanjut=${encodeURIComponent(ctx.path)}`, text: t('counter.password_login_link') };
           return render(ctx, 'error', { message: t('counter.password_login_required'), link }, 403);
         }
-        if (fresh !== 1) {
+        if (current.fresh !== 1) {
           // A staff area needs a fresh login, not a session carried over from earlier.
-          return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(ctx.path)}`);
+          return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(backAfterLogin(ctx))}`);
         }
         if (!(await staff.rolesOf(ctx.state.accountId)).includes(role)) {
           return render(ctx, 'error', { message: t('counter.role_required', { role }) }, 403);
         }
-        if (role !== 'developer' && !(await secondFactors.required(ctx.state.accountId))) {
-          return render(ctx, 'error', { message: t('counter.second_factor_required'), link: { href: '/akun#dua-langkah', text: t('counter.second_factor_link') } }, 403);
+        if (!(await secondFactors.required(ctx.state.accountId))) {
+          await audit({ type: 'staff.second_factor_missing', citizenId: current.accountId, ip: ctx.ip, details: { role, method: ctx.method, path: ctx.path } });
+          return render(ctx, 'second-factor-required', { role, area: `/${ctx.path.split('/')[1]}` }, 403);
+        }
+        if (!current.secondFactor) {
+          // Signed in before the second factor was set up: the login again asks for it.
+          return seeOther(ctx, `/masuk?lanjut=${encodeURIComponent(backAfterLogin(ctx))}`);
         }
         await next();
       });
