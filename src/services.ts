@@ -98,7 +98,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   // A reset code counts towards the account's lock as a password does (loginAttempts.phoneCode).
   const passwordReset = createPasswordReset({ ...accountDeps, sealer, loginAttempts });
   const signingKeys = createSigningKeys(db, sealer, audit, config.keyPromotionSeconds);
-  const keyRevocation = createKeyRevocation({ signingKeys, staff, outbox, audit, issuer: config.issuer });
+  const keyRevocation = createKeyRevocation({ db, signingKeys, staff, outbox, audit, issuer: config.issuer });
   const citizenAdmin = createCitizenAdmin(db, citizens, sessions, outbox, audit, throttle);
   const auditSearch = createAuditSearch(db);
   const logoutOutbox = createLogoutOutbox(db);

@@ -47,6 +47,7 @@ export const AUDIT_TYPES = [
   'csrf.rejected',
   'keys.rotated',
   'keys.revoked',
+  'keys.sessions_ended',
   'client_request.submitted',
   'client_request.approved',
   'client_request.rejected',

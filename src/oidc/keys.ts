@@ -20,7 +20,8 @@ const PURPOSE = 'signing-key';
 export const RETIRE_AFTER_SECONDS = 8 * 60 * 60 + 15 * 60;
 
 /** How old this process's copy of the schedule may get before it is read again. */
-const REFRESH_MS = 5000;
+/** Every process reads the schedule at least this often (at once, too, when it hears a change announced). */
+export const REFRESH_MS = 5000;
 
 /**
  * Announced when the schedule changes at once (a revocation): every serving process that hears it
