@@ -11,8 +11,11 @@ import { isUuid } from '../ids.js';
 export type CitizenStatus = 'active' | 'locked';
 
 export const REASON_MAX = 500;
-/** Sixteen digits, also written in groups: a NIK, which must not reach the audit log through a reason. */
-const NIK_LIKE = /(\d[\s.-]?){15}\d/;
+/**
+ * Sixteen digits, also written in groups with any separators ("3571 - 0101 / ..."): a NIK, which
+ * must not reach the audit log through a reason.
+ */
+const NIK_LIKE = /(\d[^\p{L}\d]{0,3}){15}\d/u;
 
 /** Why an admin locks or unlocks an account: required, and never a NIK. */
 function checkReason(reason: string): string {

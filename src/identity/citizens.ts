@@ -312,7 +312,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
     /** What an account's data export adds to the account itself. */
     async accountDates(id: string): Promise<Record<string, unknown> | undefined> {
       const { rows } = await db.query<Record<string, unknown>>(
-        'select verified_at, verification_method, created_at, password_changed_at from citizens where id = $1',
+        `select verified_at, verification_method, created_at, password_changed_at, last_active_at, unverified_notice_at,
+                inactivity_warned_at, disabled_inactive_at from citizens where id = $1`,
         [id],
       );
       return rows[0];

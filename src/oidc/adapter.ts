@@ -159,14 +159,16 @@ export function createAdapterFactory(db: Db, clients: ClientStore, graceSeconds:
     }
 
     /**
-     * This model's artifacts of the grant (the provider calls it for each kind of token). An
-     * interaction under way keeps its row: a logout that revokes the grant it started from (a login
-     * as another account in this browser ends the first account's session) resumes it afterwards.
+     * Every artifact of the grant, whichever model the provider calls it for: it calls it only for
+     * the kinds of token the client that revokes may hold, while the grant's tokens may be another
+     * client's. An interaction under way keeps its row: a logout that revokes the grant it started
+     * from (a login as another account in this browser ends the first account's session) resumes
+     * it afterwards.
      */
     async revokeByGrantId(grantId: string): Promise<void> {
       const request = thisRequest();
       request?.reads.clear();
-      await send(db, request, { sql: 'delete from oidc_payloads where model = $1 and grant_id = $2', params: [this.model, grantId] });
+      await send(db, request, { sql: "delete from oidc_payloads where grant_id = $1 and model <> 'Interaction'", params: [grantId] });
     }
 
     /** A write nothing in this request reads back: what was read stays good (see RequestState). */

@@ -75,6 +75,13 @@ export function dynamicRegistrationRoutes({ dynamicRegistration, provider, log }
   });
 
   router.get('/:clientId', async (ctx) => {
+    // A read rotates the registration access token: a HEAD (which the router answers here too)
+    // would rotate it and drop the new one with the body.
+    if (ctx.method !== 'GET') {
+      ctx.set('Allow', 'GET, PUT, DELETE');
+      ctx.status = 405;
+      return;
+    }
     ctx.body = await dynamicRegistration.read(ctx.params.clientId!, bearer(ctx), ctx.ip);
   });
 

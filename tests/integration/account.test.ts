@@ -78,6 +78,8 @@ describe('the account page (/akun)', () => {
     expect(res.headers.get('content-disposition')).toContain('attachment');
     const data = (await res.json()) as { account: Record<string, unknown>; activity: Array<{ type: string }> };
     expect(data.account).toMatchObject({ nik: SITI.nik, name: SITI.name, email: SITI.email, birthdate: SITI.birthdate });
+    // What the retention job keeps of the account is the citizen's data too.
+    for (const kept of ['last_active_at', 'unverified_notice_at', 'inactivity_warned_at', 'disabled_inactive_at']) expect(data.account).toHaveProperty(kept);
     expect(data.activity.map((a) => a.type)).toEqual(expect.arrayContaining(['citizen.created', 'login.succeeded']));
     const text = JSON.stringify(data);
     expect(text).not.toContain(BUDI.nik);

@@ -99,6 +99,7 @@ describe('citizens in the admin console', () => {
       [{ reveal_reason: 'Tiket\u0007 12' }, /tanpa karakter kendali/],
       [{ reveal_reason: 'Tiket \u202e21 TEKIT' }, /tanpa karakter kendali/],
       [{ reveal_reason: `kasus ${SITI.nik}` }, /tidak boleh memuat NIK/],
+      [{ reveal_reason: `kasus ${SITI.nik.replace(/(\d{4})(?=\d)/g, '$1 / ')}` }, /tidak boleh memuat NIK/],
     ];
     for (const [form, message] of cases) {
       const res = await admin.agent.post(`/admin/warga/${sitiId}/nik`, { _csrf: admin.csrf, ...form });

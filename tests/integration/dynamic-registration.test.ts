@@ -213,6 +213,9 @@ describe('RFC 7592 client management', () => {
     const racing = await Promise.all([call('GET', path(client), again.body.registration_access_token), call('GET', path(client), again.body.registration_access_token)]);
     expect(racing.map((r) => r.status).sort()).toEqual([200, 401]);
     client.registration_access_token = racing.find((r) => r.status === 200)!.body.registration_access_token;
+    // A HEAD (which would rotate the token and drop the new one with the body) is refused, and
+    // the token still works.
+    expect((await call('HEAD', path(client), client.registration_access_token)).status).toBe(405);
 
     const { rows } = await server.testDb.db.query("select actor, ip from audit_events where type = 'client.registration_token_rotated' and client_id = $1", [client.client_id]);
     expect(rows).toHaveLength(3);

@@ -13,6 +13,8 @@ describe('CSV for download', () => {
     for (const start of ['=', '+', '-', '@', '\t', '\r']) expect(csvCell(`${start}SUM(A1)`).replace(/^"/, '')).toMatch(/^'/);
     expect(csvCell('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
     expect(csvCell(-3)).toBe('-3');
+    // Split on semicolons (a spreadsheet set for Indonesia), the rest would begin a cell: quoted.
+    expect(csvCell('X;=HYPERLINK(1)')).toBe('"X;=HYPERLINK(1)"');
     expect(csvFile(['a', 'b'], [[1, 'x'], [2, '@y']])).toBe("a,b\r\n1,x\r\n2,'@y\r\n");
   });
 });
