@@ -94,15 +94,16 @@ export function createRetention({ db, citizens, notices, audit, metrics, policy,
 
   /**
    * Runs `batch` until it changes fewer than RETENTION_BATCH rows (MAX_BATCHES at most), holding
-   * the lease on between full batches; returns the total.
+   * the lease on before each batch (so a step that took too long, such as the first run's copy of
+   * the logins, stops the run when another process has taken the lease meanwhile); returns the total.
    */
   async function drain(batch: () => Promise<number>): Promise<number> {
     let total = 0;
     for (let i = 0; i < MAX_BATCHES; i++) {
+      await renew();
       const count = await batch();
       total += count;
       if (count < RETENTION_BATCH) break;
-      await renew();
     }
     return total;
   }

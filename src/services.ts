@@ -115,7 +115,7 @@ export async function createServices(config: Config, db: Db, log: Logger = creat
   const retention = createRetention({
     db, citizens, notices, audit, log, metrics: metrics.retention, policy: config.retention,
     sweeps: {
-      oidc_payloads: () => sweepExpired(db, audit),
+      oidc_payloads: (limit) => sweepExpired(db, audit, limit),
       throttle: (limit) => throttle.sweep(limit),
       account_tokens: (limit) => tokens.sweep(db, limit),
       phone_codes: (limit) => phoneCodes.sweep(limit),

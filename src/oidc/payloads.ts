@@ -49,19 +49,23 @@ async function endExpiredSessions(db: Db, audit: Audit): Promise<number> {
 }
 
 /**
- * Deletes expired rows; every process runs it now and then (idempotent, batched, cheap with the
- * expiry index). An expired sign-in session ends as the others do, with a back-channel logout to
- * its services (endExpiredSessions, batch after batch); then the other expired rows go in one
- * statement.
+ * Deletes expired rows (idempotent, batched, cheap with the expiry index). An expired sign-in
+ * session ends as the others do, with a back-channel logout to its services (endExpiredSessions,
+ * batch after batch); then the other expired rows go, `limit` of them at most when given (the
+ * retention job calls it again while it deletes that many).
  */
-export async function sweepExpired(db: Db, audit: Audit): Promise<number> {
+export async function sweepExpired(db: Db, audit: Audit, limit?: number): Promise<number> {
   let swept = 0;
   let ended: number;
   do {
     ended = await endExpiredSessions(db, audit);
     swept += ended;
   } while (ended === EXPIRED_SESSIONS_BATCH);
-  const result = await db.query("delete from oidc_payloads where expires_at < now() and model <> 'Session'");
+  const result = await db.query(
+    `delete from oidc_payloads where ctid = any(array(
+       select ctid from oidc_payloads where expires_at < now() and model <> 'Session' limit $1))`,
+    [limit ?? null],
+  );
   return swept + result.rowCount;
 }
 
