@@ -278,6 +278,12 @@ describe('the record of processing (/admin/privasi)', () => {
     expect(lines).toContain(`${sneaky.clientId},"'=HYPERLINK(""http://x.example""), ""kutip""",DPUPR,active,openid email,sub email email_verified,no,,0,0,`);
     expect(lines.at(-1)).toBe('');
 
+    // A service deleted since keeps its releases in the record, approved for nothing now.
+    await server.instance.db.transaction((tx) => server.instance.clients.delete(tx, pajak.clientId));
+    const after = (await (await admin.request('/admin/privasi/unduh')).text()).split('\r\n');
+    expect(after.find((line) => line.startsWith(`${pajak.clientId},`))).toMatch(new RegExp(`^${pajak.clientId},${pajak.clientId},,deleted,,sub,no,${month},4,1,`));
+    expect(await (await admin.request('/admin/privasi')).text()).toContain('dihapus');
+
     // A citizen without the admin role is refused both.
     const { agent: citizen } = await accountPage(SITI);
     expect((await citizen.request('/admin/privasi')).status).toBe(403);

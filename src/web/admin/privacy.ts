@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { clientLabels } from '../../clients/clients.js';
 import { claimsOfScopes, inClaimOrder } from '../../oidc/released-claims.js';
 import { csvFile } from '../csv.js';
 import { render } from '../render.js';
@@ -17,9 +18,18 @@ const CSV_HEADER = [
  * allows it) and its releases of personal data per month (audit/data-releases.ts), as a page and
  * as CSV.
  */
-export const privacyRoutes: AdminModule = (router, { clients, dataReleases }) => {
+export const privacyRoutes: AdminModule = (router, { db, clients, dataReleases }) => {
   async function record() {
-    const [services, months] = await Promise.all([clients.approvedScopes(), dataReleases.perMonth(MONTHS)]);
+    const [approved, months] = await Promise.all([clients.approvedScopes(), dataReleases.perMonth(MONTHS)]);
+    // A service no longer approved (rejected, or deleted) keeps its releases in the record,
+    // approved for nothing now.
+    const listed = new Set(approved.map((service) => service.clientId));
+    const others = [...new Set(months.map((m) => m.clientId))].filter((clientId) => !listed.has(clientId));
+    const labels = await clientLabels(db, others);
+    const services = [...approved, ...others.map((clientId) => {
+      const label = labels.get(clientId);
+      return { clientId, name: label?.name ?? clientId, unitName: label?.unitName ?? '', status: label?.status ?? 'deleted', scopes: [] as string[], allowNik: false };
+    })];
     return services.map((service) => ({
       ...service,
       claims: claimsOfScopes(['openid', ...service.scopes]),
