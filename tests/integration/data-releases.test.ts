@@ -6,55 +6,23 @@
  * reads the record of processing at /admin/privasi and as CSV.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { Agent, csrfTokenOf, signIn } from '../support/agent.js';
 import { SITI, createCitizen, createWebClient, grantStaff } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty, signInAndExchange } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import type { Db } from '../../src/db/db.js';
+import { logoutReceiver, type LogoutReceiver } from '../support/logout-receiver.js';
+import { statementsDuring } from '../support/statements.js';
 
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
 const ADMIN = { nik: '3571035506850002', name: 'Dewi Admin', birthdate: '1985-06-15', email: 'dewi@kedirikota.go.id', password: 'konsol-admin-diskominfo' };
 /** What SITI's profile and email scopes release (she has no phone number or address). */
 const PROFILE_AND_EMAIL = ['birthdate', 'email', 'email_verified', 'gender', 'name', 'sub', 'updated_at'];
 
-/** A relying party's back-channel logout endpoint: records each logout token. */
-async function receiver() {
-  const tokens: string[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      tokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { uri: `http://127.0.0.1:${port}/backchannel-logout`, tokens, close: () => new Promise((resolve) => server.close(resolve)) };
-}
-
-/** Every statement the server sends the database while `run` runs. */
-async function statementsDuring(db: Db, run: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const { query, exec, transaction } = db;
-  db.query = (sql, params) => (seen.push(sql), query(sql, params));
-  db.exec = (sql) => (seen.push(sql), exec(sql));
-  db.transaction = (fn) => (seen.push('begin'), transaction(fn));
-  try {
-    await run();
-  } finally {
-    Object.assign(db, { query, exec, transaction });
-  }
-  return seen;
-}
-
 let server: TestServer;
 let pajak: { rp: oidc.Configuration; clientId: string };
-let logouts: Awaited<ReturnType<typeof receiver>>;
+let logouts: LogoutReceiver;
 let sitiId: string;
 
 beforeAll(async () => {
@@ -63,7 +31,7 @@ beforeAll(async () => {
   sitiId = (await createCitizen(server.instance)).id;
   await createCitizen(server.instance, BUDI);
   await createCitizen(server.instance, ADMIN);
-  logouts = await receiver();
+  logouts = await logoutReceiver();
   const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Pajak Daerah', unit: 'bppkad', backchannelLogoutUri: logouts.uri });
   pajak = { rp: await relyingParty(server.url, clientId, clientSecret), clientId };
 });

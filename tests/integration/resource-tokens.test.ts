@@ -10,13 +10,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import type { Db } from '../../src/db/db.js';
 import { runOperatorCommand } from '../../src/operator.js';
 import { createServices, type Services } from '../../src/services.js';
 import { Agent, csrfTokenOf } from '../support/agent.js';
 import { createCitizen, createWebClient, SITI } from '../support/fixtures.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { statementsDuring } from '../support/statements.js';
 
 const API = 'https://api.bppkad.example.go.id/retribusi';
 const OTHER_API = 'https://api.dpupr.example.go.id/perizinan';
@@ -30,21 +30,6 @@ async function refusal(request: Promise<unknown>): Promise<string> {
     const refused = error as { error?: string; cause?: Array<{ parameters?: { error?: string } }> };
     return String(refused.error ?? refused.cause?.[0]?.parameters?.error);
   }
-}
-
-/** Every statement the server sends the database while `run` runs (both drivers: the one Db object the services hold). */
-async function statementsDuring(db: Db, run: () => Promise<void>): Promise<string[]> {
-  const seen: string[] = [];
-  const { query, exec, transaction } = db;
-  db.query = (sql, params) => (seen.push(sql), query(sql, params));
-  db.exec = (sql) => (seen.push(sql), exec(sql));
-  db.transaction = (fn) => (seen.push('begin'), transaction(fn));
-  try {
-    await run();
-  } finally {
-    Object.assign(db, { query, exec, transaction });
-  }
-  return seen;
 }
 
 /** A value that becomes what `wanted` accepts within two seconds (a change heard from another process). */
