@@ -263,7 +263,6 @@ export function createDynamicRegistration(
       });
     },
 
-    /** Every token, newest first, with its state (never the token itself). */
     /** Deletes at most `limit` initial access tokens that expired a month ago (the retention job); returns how many. */
     async sweep(limit: number): Promise<number> {
       const { rowCount } = await db.query(
@@ -274,6 +273,7 @@ export function createDynamicRegistration(
       return rowCount;
     },
 
+    /** Every token, newest first, with its state (never the token itself). */
     async listAccessTokens(): Promise<AccessToken[]> {
       const { rows } = await db.query<Omit<AccessToken, 'createdByName'> & { createdBy: string | null }>(
         `select t.id, t.unit_slug as unit, u.name as "unitName", t.uses_left as "usesLeft", t.expires_at as "expiresAt",

@@ -19,8 +19,7 @@ const PURPOSE = 'signing-key';
  */
 export const RETIRE_AFTER_SECONDS = 8 * 60 * 60 + 15 * 60;
 
-/** How old this process's copy of the schedule may get before it is read again. */
-/** Every process reads the schedule at least this often (at once, too, when it hears a change announced). */
+/** How old a process's copy of the schedule may get before it is read again (at once, too, when it hears a change announced). */
 export const REFRESH_MS = 5000;
 
 /**
@@ -301,7 +300,7 @@ export function createSigningKeys(db: Db, sealer: Sealer, audit: Audit, promotio
 
     /**
      * Revokes a key in an emergency (revokeIn), and runs `alongside` in the same transaction with
-     * what was revoked (ending sessions, notices, the audit entry). This process stops using the
+     * what was revoked (notices, the audit entry). This process stops using the
      * key before it returns; every process that follows the schedule, when it hears the
      * announcement (milliseconds), or at its next round when it was not listening.
      */

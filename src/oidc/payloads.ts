@@ -104,7 +104,7 @@ const SIGNED_IN_BY = `s.model = 'Session' and (s.expires_at is null or s.expires
   and (s.payload->>'loginTs')::double precision <= extract(epoch from $1::timestamptz)`;
 
 /** The clients that took part in every live session signed in at or before `by`, each with its account and sid. */
-export async function participantsOfSessionsSignedInBy(on: Queryable, by: Date) {
+async function participantsOfSessionsSignedInBy(on: Queryable, by: Date) {
   const { rows } = await on.query<{ accountId: string; clientId: string; sid: string }>(
     `select s.payload->>'accountId' as "accountId", a.key as "clientId", a.value->>'sid' as sid
      from oidc_payloads s

@@ -9,6 +9,21 @@ import { freePort, kediriId, processEnvironment, startServe, type Served } from 
 import { relyingParty, signInAndExchange } from '../support/rp.js';
 
 /** Two `kediri-id serve` processes on one PostgreSQL database, rotated by the CLI. */
+/** New ID tokens from one process or the other: one chain of refresh tokens, refreshed at the token endpoint of the process asked. */
+function refreshChain(clientId: string, clientSecret: string, first: string) {
+  let refreshToken = first;
+  return async (port: string): Promise<string> => {
+    const res = await fetch(`http://127.0.0.1:${port}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+    });
+    const body = (await res.json()) as { id_token: string; refresh_token: string };
+    refreshToken = body.refresh_token;
+    return body.id_token;
+  };
+}
+
 const describeOnPostgres = process.env.DATABASE_URL ? describe : describe.skip;
 
 describeOnPostgres('signing-key rotation across processes', () => {
@@ -38,18 +53,7 @@ describeOnPostgres('signing-key rotation across processes', () => {
       return createWebClient(services);
     });
     const rp = await relyingParty(setup.issuer, clientId, clientSecret);
-    let refreshToken = (await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' })).refresh_token!;
-    /** A new ID token from one process: a refresh at its token endpoint. */
-    async function idTokenFrom(port: string): Promise<string> {
-      const res = await fetch(`http://127.0.0.1:${port}/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-      });
-      const body = (await res.json()) as { id_token: string; refresh_token: string };
-      refreshToken = body.refresh_token;
-      return body.id_token;
-    }
+    const idTokenFrom = refreshChain(clientId, clientSecret, (await signInAndExchange(rp, SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' })).refresh_token!);
     const oldRs256 = kidOf(await idTokenFrom(ports[0]!));
 
     const run = await kediriId(['keys', 'rotate'], env);
@@ -95,17 +99,11 @@ describeOnPostgres('signing-key rotation across processes', () => {
     await expect(oidc.refreshTokenGrant(rp, before.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     // Each process signs with the replacement at once (a refresh at its own token endpoint).
     const after = await signInAndExchange(await relyingParty(setup.issuer, clientId, clientSecret), SITI.email, SITI.password, { scope: 'openid offline_access', prompt: 'consent' });
-    let refreshToken = after.refresh_token!;
+    const idTokenFrom = refreshChain(clientId, clientSecret, after.refresh_token!);
     for (const port of ports) {
-      const res = await fetch(`http://127.0.0.1:${port}/token`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}` },
-        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }),
-      });
-      const body = (await res.json()) as { id_token: string; refresh_token: string };
-      refreshToken = body.refresh_token;
-      expect(kidOf(body.id_token)).toBe(revoked.replacedBy);
-      for (const keySet of keySets) await expect(jwtVerify(body.id_token, keySet, { issuer: setup.issuer, audience: clientId })).resolves.toBeTruthy();
+      const idToken = await idTokenFrom(port);
+      expect(kidOf(idToken)).toBe(revoked.replacedBy);
+      for (const keySet of keySets) await expect(jwtVerify(idToken, keySet, { issuer: setup.issuer, audience: clientId })).resolves.toBeTruthy();
     }
   }, 120_000);
 });
