@@ -30,6 +30,7 @@ export const AUDIT_TYPES = [
   'portal.recent_login_required',
   'identity.verified',
   'identity.check_failed',
+  'identity.name_corrected',
   'factor.added',
   'factor.removed',
   'recovery_codes.renewed',

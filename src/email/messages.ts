@@ -137,6 +137,11 @@ export function phoneChangedEmail(to: string | null, name: string): Email {
   return render(to, 'phone-changed', { name });
 }
 
+/** An officer corrected the account's verified name at the counter; the email is addressed by the new name. */
+export function nameCorrectedEmail(to: string | null, name: string): Email {
+  return render(to, 'name-corrected', { name });
+}
+
 /** A signing key was revoked in an emergency: every unit developer is told what their service must do. */
 export function keyRevokedEmail(
   to: string | null,

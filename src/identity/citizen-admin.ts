@@ -17,12 +17,22 @@ export const REASON_MAX = 500;
  */
 const NIK_LIKE = /(\d[^\p{L}\d]{0,3}){15}\d/u;
 
-/** Why an admin locks or unlocks an account: required, and never a NIK. */
-function checkReason(reason: string): string {
+/**
+ * What is wrong with the reason for a change to an account (an admin's lock or unlock, a counter's
+ * name correction), if anything: it is required, and never a NIK, since it is kept in the audit log.
+ */
+export function reasonProblem(reason: string): InputError | undefined {
   const text = reason.trim();
-  if (!text) throw new InputError('reason_required', 'reason');
-  if (NIK_LIKE.test(text)) throw new InputError('reason_has_nik', 'reason');
-  return text;
+  if (!text) return new InputError('reason_required', 'reason');
+  if (NIK_LIKE.test(text)) return new InputError('reason_has_nik', 'reason');
+  return undefined;
+}
+
+/** Why an admin locks or unlocks an account (reasonProblem), trimmed. */
+function checkReason(reason: string): string {
+  const problem = reasonProblem(reason);
+  if (problem) throw problem;
+  return reason.trim();
 }
 
 /** A reveal's reason: the case or ticket it serves, kept in the reveal's audit entry. */

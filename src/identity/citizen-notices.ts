@@ -2,7 +2,8 @@ import type { Queryable } from '../db/db.js';
 import type { Email, Outbox } from '../email/outbox.js';
 import { UNVERIFIED_NOTICE_DAYS, type RetentionPolicy } from '../config.js';
 import {
-  accountDisabledEmail, accountInactiveEmail, accountLockedEmail, cibaRequestEmail, passwordChangedEmail, phoneChangedEmail, registrationExpiringEmail,
+  accountDisabledEmail, accountInactiveEmail, accountLockedEmail, cibaRequestEmail, nameCorrectedEmail, passwordChangedEmail, phoneChangedEmail,
+  registrationExpiringEmail,
 } from '../email/messages.js';
 import type { Lang } from '../i18n.js';
 import type { MessageOutbox } from '../messaging/outbox.js';
@@ -28,8 +29,8 @@ export interface NoticeOptions {
 }
 
 /**
- * Notices to citizens (password changed, account locked, phone changed, a counter's request to
- * confirm, what the retention job is about to do or did): by email
+ * Notices to citizens (password changed, account locked, phone changed, name corrected at the
+ * counter, a counter's request to confirm, what the retention job is about to do or did): by email
  * when the account has one, else by WhatsApp (SMS as the fallback) to its verified phone, so
  * that a phone-only citizen hears of them too (a registration never verified: to the number it
  * gave, which its codes went to). Written in the caller's transaction when given,
@@ -40,6 +41,7 @@ export function createCitizenNotices({ outbox, messages, lockoutMinutes, retenti
 }) {
   const emails: Record<NoticeKind, (to: string, name: string) => Email> = {
     phone_changed: phoneChangedEmail,
+    name_corrected: nameCorrectedEmail,
     password_changed: passwordChangedEmail,
     account_locked: (to, name) => accountLockedEmail(to, name, lockoutMinutes),
     ciba_request: cibaRequestEmail,

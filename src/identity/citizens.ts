@@ -374,6 +374,11 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       ]));
     },
 
+    /** Corrects the name of the account (the counter, from the KTP-el it checked); the rest of the profile stays. */
+    async correctName(tx: Queryable, id: string, name: string): Promise<void> {
+      changed(id, await tx.query('update citizens set name = $2, updated_at = now() where id = $1', [id, name]));
+    },
+
     /** Switches the account to a proven email address; false when another account holds it. */
     changeEmail(tx: Queryable, id: string, email: string): Promise<boolean> {
       return writeUnique(tx, 'select 1 from citizens where lower(email) = lower($2) and id <> $1',

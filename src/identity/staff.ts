@@ -6,8 +6,9 @@ import type { Outbox } from '../email/outbox.js';
 import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
+import { REASON_MAX, reasonProblem } from './citizen-admin.js';
 import type { CitizenNotices } from './citizen-notices.js';
-import type { CitizenStore, CounterView } from './citizens.js';
+import { isValidName, type CitizenStore, type CounterView } from './citizens.js';
 import type { PhoneCodes } from './phone-codes.js';
 
 export type StaffRole = 'officer' | 'admin' | 'developer';
@@ -28,6 +29,29 @@ export interface Invitation {
   role: StaffRole;
   unit: string | null;
   unitName: string | null;
+}
+
+/** A verified name as an officer corrects it at the counter, with the reason kept in the audit log. */
+export interface NameCorrection {
+  name: string;
+  reason: string;
+}
+
+/**
+ * Every problem with a counter's name correction, each an InputError naming its field (the form
+ * shows them all at once), or the correction tidied: the name as on the KTP-el (isValidName), the
+ * reason required, at most REASON_MAX characters and never a NIK (reasonProblem).
+ */
+export function checkNameCorrection(input: NameCorrection):
+  | { ok: true; correction: NameCorrection }
+  | { ok: false; problems: InputError[] } {
+  const name = input.name.trim().replace(/\s+/g, ' ');
+  const reason = input.reason.trim();
+  const problems: InputError[] = [];
+  if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
+  const badReason = reason.length > REASON_MAX ? new InputError('reason_too_long', 'reason') : reasonProblem(reason);
+  if (badReason) problems.push(badReason);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, correction: { name, reason } };
 }
 
 /**
@@ -234,6 +258,29 @@ export function createStaff(
         const formerPhone = before.phone_verified && before.phone !== phone ? before.phone : null;
         await notices.send({ ...before, phone, phone_verified: true }, 'phone_changed', tx, { formerPhone });
         await audit({ type: 'phone.verified', actor: officerId, citizenId, ip, details: { method: 'counter' } }, tx);
+      });
+    },
+
+    /**
+     * An officer corrects the name of a verified account from the KTP-el in front of them (a
+     * verified name cannot be changed on /akun). The old and new name and the reason are audited
+     * with the officer, and the citizen is told (by email, else on the verified phone). Throws the
+     * first problem of checkNameCorrection, InputError('name_not_verified') for an account whose
+     * identity is not verified (its citizen edits the name on /akun), and
+     * InputError('name_unchanged') when the name is already the account's.
+     */
+    async correctNameAtCounter(officerId: string, citizenId: string, input: NameCorrection, ip: string): Promise<void> {
+      const checked = checkNameCorrection(input);
+      if (!checked.ok) throw checked.problems[0]!;
+      const { name, reason } = checked.correction;
+      await db.transaction(async (tx) => {
+        const before = await citizens.lockById(tx, citizenId);
+        if (!before) throw new InputError('account_unknown');
+        if (before.assurance !== 'verified') throw new InputError('name_not_verified', 'name');
+        if (before.name === name) throw new InputError('name_unchanged', 'name');
+        await citizens.correctName(tx, citizenId, name);
+        await notices.send({ ...before, name }, 'name_corrected', tx);
+        await audit({ type: 'identity.name_corrected', actor: officerId, citizenId, ip, details: { method: 'counter', before: before.name, after: name, reason } }, tx);
       });
     },
   };

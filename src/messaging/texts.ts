@@ -8,7 +8,7 @@ import { translator, type Lang } from '../i18n.js';
  * the whole text (a notice).
  */
 export type CodePurpose = 'verify_phone' | 'sign_in' | 'reset_password' | 'change_phone' | 'link_upstream';
-export type NoticeKind = 'phone_changed' | 'password_changed' | 'account_locked' | 'ciba_request'
+export type NoticeKind = 'phone_changed' | 'name_corrected' | 'password_changed' | 'account_locked' | 'ciba_request'
   | 'registration_expiring' | 'account_inactive' | 'account_disabled';
 
 /** A one-time code's message; the lifetime it states is the one the caller enforces. */

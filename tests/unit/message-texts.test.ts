@@ -8,7 +8,7 @@ const GSM7 = new Set(
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
 );
 const PURPOSES: CodePurpose[] = ['verify_phone', 'sign_in', 'reset_password', 'change_phone'];
-const NOTICES: NoticeKind[] = ['phone_changed', 'password_changed', 'account_locked', 'ciba_request', 'registration_expiring', 'account_inactive', 'account_disabled'];
+const NOTICES: NoticeKind[] = ['phone_changed', 'name_corrected', 'password_changed', 'account_locked', 'ciba_request', 'registration_expiring', 'account_inactive', 'account_disabled'];
 
 const oneSms = (text: string) => {
   expect([...text].filter((c) => !GSM7.has(c))).toEqual([]);
