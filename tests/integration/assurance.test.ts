@@ -7,7 +7,8 @@ import { CALLBACK, SITI, createCitizen, createWebClient, grantStaff } from '../s
 import { startPopulationService, type PopulationService } from '../support/population-service.js';
 import { authorizationRequest, relyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { lastEmailTo } from '../support/mail.js';
+import { emailsTo, lastEmailTo } from '../support/mail.js';
+import { lastMessageTo } from '../support/messages.js';
 
 const VERIFIED = 'urn:kediri:acr:verified';
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
@@ -176,6 +177,12 @@ describe('the MPP counter (/loket)', () => {
     expect(unknown.status).toBe(404);
     const invalid = await agent.post('/loket/cari', { _csrf, nik: '12345' });
     expect(invalid.status).toBe(400);
+    // The counter's messages speak to the officer about the citizen's NIK, not to the citizen.
+    const badProvince = await agent.post('/loket/cari', { _csrf, nik: '9971010101900001' });
+    expect(badProvince.status).toBe(400);
+    const badProvinceHtml = await badProvince.text();
+    expect(badProvinceHtml).toContain('Periksa kembali NIK warga pada KTP-el-nya.');
+    expect(badProvinceHtml).not.toContain('NIK Anda');
 
     const unchecked = await agent.post('/loket/verifikasi', { _csrf, nik: BUDI.nik });
     expect(unchecked.status).toBe(400);
@@ -243,6 +250,137 @@ describe('the MPP counter (/loket)', () => {
     expect((await fetch(`${server.url}/loket`, { redirect: 'manual' })).status).toBe(303);
     const { page } = await staffAgent(SITI);
     expect(page.status).toBe(403);
+  });
+});
+
+describe('the MPP counter corrects a verified name (/loket/nama)', () => {
+  /** Verified at registration by the operator, with a typo in the name; an email. */
+  const RATNA = { nik: '3571014512920002', name: 'Ratna Sarii', birthdate: '1992-12-05', email: 'ratna@example.id', password: 'klenteng-tjoe-hwie-kiong' };
+  /** Verified, phone only (no email): told by a text to the verified number. */
+  const JOKO = { nik: '3571021108800001', name: 'Joko Susilo', birthdate: '1980-08-11', phone: '081277770001', password: 'stasiun-kediri-kereta-api' };
+  /** Not verified: the citizen edits the name on /akun. */
+  const WATI = { nik: '3571034309930002', name: 'Wati Ningsih', birthdate: '1993-09-03', email: 'wati@example.id', password: 'sungai-brantas-mengalir' };
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    const { citizens, db } = server.instance;
+    ids.ratna = (await citizens.create(RATNA, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' })).id;
+    ids.joko = (await citizens.create(JOKO, { actor: 'test', identityVerifiedBy: 'operator' })).id;
+    await db.transaction((tx) => citizens.setVerifiedPhone(tx, ids.joko!, '+6281277770001'));
+    ids.wati = (await citizens.create(WATI, { actor: 'test', emailVerified: true })).id;
+  });
+
+  const nameOf = async (id: string) => (await server.instance.citizens.findById(id))!.name;
+  const corrections = async (id: string) =>
+    (await server.instance.db.query<{ actor: string; details: Record<string, unknown> }>(
+      "select actor, details from audit_events where type = 'identity.name_corrected' and citizen_id = $1", [id],
+    )).rows;
+
+  test('the officer corrects the name with a reason: saved, audited with the old and new name and the officer, the citizen emailed', async () => {
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
+    const _csrf = csrfTokenOf(await page.text());
+    const found = await (await agent.post('/loket/cari', { _csrf, nik: RATNA.nik })).text();
+    expect(found).toContain('action="/loket/nama"');
+    expect(found).toContain('value="Ratna Sarii"');
+    const mails = await emailsTo(server.instance.db, RATNA.email);
+
+    const corrected = await agent.post('/loket/nama', { _csrf, nik: RATNA.nik, name: '  Ratna   Sari ', reason: 'Salah ketik saat mendaftar' });
+    expect(corrected.status).toBe(200);
+    const html = await corrected.text();
+    expect(html).toContain('Nama warga ini sudah diperbaiki.');
+    expect(html).toContain('<dd>Ratna Sari</dd>');
+    expect(await nameOf(ids.ratna!)).toBe('Ratna Sari');
+    // Still verified: the officer checked the KTP-el.
+    expect((await assuranceOf(RATNA.email)).assurance).toBe('verified');
+    const officerId = (await server.instance.citizens.findByEmail(OFFICER.email))!.id;
+    const audited = await corrections(ids.ratna!);
+    expect(audited).toEqual([{ actor: officerId, details: { method: 'counter', before: 'Ratna Sarii', after: 'Ratna Sari', reason: 'Salah ketik saat mendaftar' } }]);
+    expect(JSON.stringify(audited)).not.toContain(RATNA.nik);
+    expect(await emailsTo(server.instance.db, RATNA.email)).toBe(mails + 1);
+    const mail = await lastEmailTo(server.instance.db, RATNA.email);
+    expect(mail.subject).toBe('Nama pada akun Kediri ID Anda telah diperbaiki / The name on your Kediri ID account was corrected');
+    expect(mail.body).toContain('Halo Ratna Sari,');
+    expect(mail.body).toContain('Hello Ratna Sari,');
+    expect(mail.body).not.toContain(RATNA.nik);
+
+    // The same name again: refused, nothing more recorded.
+    const same = await agent.post('/loket/nama', { _csrf, nik: RATNA.nik, name: 'Ratna Sari', reason: 'Lagi' });
+    expect(same.status).toBe(409);
+    expect(await same.text()).toContain('Nama ini sudah nama akun warga.');
+    expect(await corrections(ids.ratna!)).toHaveLength(1);
+  });
+
+  test('a phone-only citizen is told by a text to the verified number', async () => {
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
+    const _csrf = csrfTokenOf(await page.text());
+    const corrected = await agent.post('/loket/nama', { _csrf, nik: JOKO.nik, name: 'Joko Susilo Wibowo', reason: 'Nama pada KTP-el lebih panjang' });
+    expect(corrected.status).toBe(200);
+    expect(await nameOf(ids.joko!)).toBe('Joko Susilo Wibowo');
+    expect(await lastMessageTo(server.instance.db, '+6281277770001')).toMatchObject({
+      kind: 'notice',
+      body: 'Kediri ID: petugas loket MPP memperbaiki nama pada akun Anda sesuai KTP-el. Jika Anda tidak memintanya, datang ke MPP Kota Kediri dengan membawa KTP.',
+    });
+  });
+
+  test('bad input is shown on the field, to the officer, and changes nothing', async () => {
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
+    const _csrf = csrfTokenOf(await page.text());
+    const before = await nameOf(ids.ratna!);
+    const cases: Array<[Record<string, string>, string, string]> = [
+      [{ name: 'Ratna Dewi', reason: '' }, 'reason', 'Tuliskan alasan perbaikan nama'],
+      [{ name: 'Ratna Dewi', reason: '   ' }, 'reason', 'Tuliskan alasan perbaikan nama'],
+      [{ name: 'Ratna Dewi', reason: `NIK ${RATNA.nik.replace(/(\d{4})/g, '$1 ')}salah` }, 'reason', 'Alasan tidak boleh memuat NIK'],
+      [{ name: 'Ratna Dewi', reason: 'x'.repeat(501) }, 'reason', 'Alasan paling banyak 500 karakter.'],
+      [{ name: 'R'.repeat(101), reason: 'Salah ketik' }, 'name', 'Nama warga harus 2 sampai 100 huruf'],
+      [{ name: 'Ratna 2', reason: 'Salah ketik' }, 'name', 'Nama warga harus 2 sampai 100 huruf'],
+      [{ name: '', reason: 'Salah ketik' }, 'name', 'Nama warga harus 2 sampai 100 huruf'],
+    ];
+    for (const [fields, field, message] of cases) {
+      const res = await agent.post('/loket/nama', { _csrf, nik: RATNA.nik, ...fields });
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(html).toContain(`href="#${field}"`);
+      expect(html).toContain(`id="${field}-error"`);
+      expect(html).toContain(message);
+      // What the officer typed stays in the form.
+      expect(html).toContain('action="/loket/nama"');
+    }
+    // Both wrong: both told at once.
+    const both = await (await agent.post('/loket/nama', { _csrf, nik: RATNA.nik, name: 'R', reason: '' })).text();
+    expect(both).toContain('href="#name"');
+    expect(both).toContain('href="#reason"');
+    // Far longer than any field: a clear 400, never a 500.
+    expect((await agent.post('/loket/nama', { _csrf, nik: RATNA.nik, name: 'R'.repeat(5000), reason: 'Salah ketik' })).status).toBe(400);
+    expect(await nameOf(ids.ratna!)).toBe(before);
+    expect(await corrections(ids.ratna!)).toHaveLength(1);
+  });
+
+  test('an unverified account is not corrected here (the citizen edits it on /akun), and no form is offered', async () => {
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
+    const _csrf = csrfTokenOf(await page.text());
+    expect(await (await agent.post('/loket/cari', { _csrf, nik: WATI.nik })).text()).not.toContain('action="/loket/nama"');
+    const refused = await agent.post('/loket/nama', { _csrf, nik: WATI.nik, name: 'Wati Ningsih Putri', reason: 'Salah ketik' });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain('Identitas warga ini belum terverifikasi');
+    expect(await nameOf(ids.wati!)).toBe(WATI.name);
+  });
+
+  test('a forged or missing CSRF token, a citizen without the officer role, and a signed-out browser change nothing', async () => {
+    const { agent } = await staffAgent(OFFICER, officerTotp);
+    const form = { nik: RATNA.nik, name: 'Ratna Palsu', reason: 'Dipalsukan' };
+    expect((await agent.post('/loket/nama', { _csrf: 'x'.repeat(43), ...form })).status).toBe(403);
+    expect((await agent.post('/loket/nama', form)).status).toBe(403);
+    expect((await agent.post('/loket/telepon', { _csrf: 'x'.repeat(43), nik: RATNA.nik, phone: '081277770099', phone_checked: 'ya' })).status).toBe(403);
+
+    const { agent: citizen, page } = await staffAgent(SITI);
+    expect(page.status).toBe(403);
+    const _csrf = csrfTokenOf(await (await citizen.request('/akun')).text());
+    expect((await citizen.post('/loket/nama', { _csrf, ...form })).status).toBe(403);
+    expect((await new Agent(server.url).post('/loket/nama', form)).status).toBe(303);
+
+    expect(await nameOf(ids.ratna!)).toBe('Ratna Sari');
+    expect((await server.instance.citizens.findById(ids.ratna!))!.phone).toBeNull();
+    expect(await corrections(ids.ratna!)).toHaveLength(1);
   });
 });
 

@@ -268,7 +268,7 @@ describe('the MPP counter records a verified phone (/loket/telepon)', () => {
     // A number that is not one, or without the officer's check: refused, nothing changes.
     const bad = await agent.post('/loket/telepon', { _csrf, nik: SRI.nik, phone: '12345', phone_checked: 'ya' });
     expect(bad.status).toBe(400);
-    expect(await bad.text()).toContain('Masukkan nomor HP Indonesia yang benar');
+    expect(await bad.text()).toContain('Masukkan nomor HP warga yang benar');
     const unchecked = await agent.post('/loket/telepon', { _csrf, nik: SRI.nik, phone: SRI.phone! });
     expect(unchecked.status).toBe(400);
     expect(await unchecked.text()).toContain('href="#phone_checked"');
