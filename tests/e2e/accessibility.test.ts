@@ -45,6 +45,8 @@ const ANI = { nik: '3571024506900001', name: 'Ani Rahayu', birthdate: '1990-06-0
 const WAHYU = { nik: '3571021508850008', name: 'Wahyu Hidayat', birthdate: '1985-08-15', email: 'wahyu@example.id', password: 'taman-sekartaji-pagi-hari' };
 /** At INApas as "Lestari Putri Wulandari", and with an unverified Kediri ID account as "Lestari Putri": the counter must sort it out. */
 const LESTARI = { nik: '3571035203910009', name: 'Lestari Putri', birthdate: '1991-03-12', email: 'lestari@example.id', password: 'goa-selomangleng-di-barat' };
+/** A verified identity: the counter offers to correct the name. */
+const HARTONO = { nik: '3571011506800005', name: 'Hartono', birthdate: '1980-06-15', email: 'hartono@example.id', password: 'pasar-bandar-kidul-pagi' };
 
 const PHONE: BrowserContextOptions = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } };
@@ -116,6 +118,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
     for (const person of [OFFICER, DEV, ADMIN, RINA, EKO]) await createCitizen(instance, person);
     for (const person of [WAHYU, LESTARI]) await instance.citizens.create(person, { actor: 'test', emailVerified: true });
     await instance.citizens.create(AGUS, { actor: 'test', emailVerified: false });
+    await instance.citizens.create(HARTONO, { actor: 'test', emailVerified: true, identityVerifiedBy: 'operator' });
     await enrolTotp(instance, RINA.email);
     const officer = await grantStaff(instance, OFFICER.email, 'officer');
     const admin = await grantStaff(instance, ADMIN.email, 'admin');
@@ -425,6 +428,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
         { name: 'counter: a citizen found', at: '/loket/cari', shows: 'form[action="/loket/verifikasi"]', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': SITI.nik }); } },
         { name: 'counter: a bad phone number', at: '/loket/telepon', shows: '.error-summary', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': SITI.nik }); await submit(page, '/loket/telepon', { '#phone': '12345' }); } },
         { name: 'counter: an invalid NIK', at: '/loket/cari', shows: '.error-summary', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': '1234' }); } },
+        { name: 'counter: a name correction without a reason', at: '/loket/nama', shows: '#reason-error', open: async (page) => { await page.goto(url('/loket')); await submit(page, '/loket/cari', { '#nik': HARTONO.nik }); await submit(page, '/loket/nama', { '#name': 'Hartono Wijaya' }); } },
       ],
     },
     {
