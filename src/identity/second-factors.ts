@@ -27,6 +27,28 @@ function newRecoveryCode(): string {
 /** The TOTP time step a valid code belongs to (otplib reports it for the TOTP strategy). */
 const timeStepOf = (result: object) => ('timeStep' in result ? Number(result.timeStep) : NaN);
 const normalise = (code: string) => code.toUpperCase().replace(/[^0-9A-Z]/g, '');
+/** A code as typed, without the spaces and dashes apps and printouts put in it ("123 456", "ABCDE-23456"). */
+const compact = (typed: string) => typed.replace(/[\s-]/g, '');
+const TOTP_CODE = /^\d{6}$/;
+const RECOVERY_CODE = /^[0-9A-Z]{10}$/i;
+
+/** A TOTP code as typed: its six digits, or undefined when it is not six digits (malformed, not wrong). */
+export function totpCodeOf(typed: string): string | undefined {
+  const code = compact(typed);
+  return TOTP_CODE.test(code) ? code : undefined;
+}
+
+/**
+ * A code typed at the second step of a login: a TOTP code (six digits) or a recovery code (ten
+ * letters and digits), without spaces and dashes; undefined when it is neither (malformed: it
+ * cannot be right, so it is no guess and does not count as a failed sign-in).
+ */
+export function secondFactorCodeOf(typed: string): { kind: 'totp' | 'recovery'; code: string } | undefined {
+  const code = compact(typed);
+  if (TOTP_CODE.test(code)) return { kind: 'totp', code };
+  if (RECOVERY_CODE.test(code)) return { kind: 'recovery', code };
+  return undefined;
+}
 
 /** The second factors an account has; recovery codes come with the first one and go with the last. */
 export interface FactorSummary {
@@ -137,9 +159,10 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
     /**
      * The secret being enrolled (kept for a while until confirmed, so that a reload shows the same
      * one; after that a new one, so that a secret seen on a shared screen goes stale), with its
-     * otpauth URI and that URI as an SVG QR code rendered here, by no outside service.
+     * otpauth URI (for a link that opens the app on the same phone) and that URI as an SVG QR code
+     * rendered here, by no outside service. The URI carries the secret: pages only, never logs.
      */
-    async enrolment(citizen: Citizen): Promise<{ secret: string; qrSvg: string } | undefined> {
+    async enrolment(citizen: Citizen): Promise<{ secret: string; uri: string; qrSvg: string } | undefined> {
       const existing = await db.query<{ secret_enc: string; confirmed: boolean; fresh: boolean }>(
         `select secret_enc, confirmed_at is not null as confirmed, created_at > now() - make_interval(mins => ${ENROLMENT_MINUTES}) as fresh
          from totp_factors where citizen_id = $1`,
@@ -157,11 +180,11 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
         );
       }
       const uri = generateURI({ issuer: 'Kediri ID', label: citizen.email ?? citizen.phone ?? citizen.name, secret });
-      return { secret, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
+      return { secret, uri, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 2 }) };
     },
 
     /**
-     * Confirms the enrolment with a first code: false when the code is wrong, else the new recovery
+     * Confirms the enrolment with a first code (totpCodeOf): false when the code is wrong, else the new recovery
      * codes to show once (none when the account already holds codes from another factor).
      */
     async confirm(citizen: Citizen, code: string, ip: string): Promise<false | { codes: string[] | undefined }> {
@@ -172,7 +195,7 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
         [citizenId],
       );
       const secretEnc = pending.rows[0]?.secret_enc;
-      if (!secretEnc || !/^\d{6}$/.test(code)) return false;
+      if (!secretEnc || !TOTP_CODE.test(code)) return false;
       const result = await (await otp()).verify({ secret: sealer.open(SECRET, secretEnc), token: code, epoch: epoch(), epochTolerance: DRIFT_SECONDS });
       if (!result.valid) return false;
       return db.transaction(async (tx) => {
@@ -185,14 +208,14 @@ export function createSecondFactors(db: Db, sealer: Sealer, citizens: CitizenSto
       });
     },
 
-    /** A TOTP code at login: valid, and of a later time step than any used before (no replay). */
+    /** A TOTP code at login (secondFactorCodeOf): valid, and of a later time step than any used before (no replay). */
     async verifyTotp(citizenId: string, code: string): Promise<boolean> {
       const { rows } = await db.query<{ secret_enc: string; last_time_step: string | number }>(
         'select secret_enc, last_time_step from totp_factors where citizen_id = $1 and confirmed_at is not null',
         [citizenId],
       );
       const factor = rows[0];
-      if (!factor || !/^\d{6}$/.test(code)) return false;
+      if (!factor || !TOTP_CODE.test(code)) return false;
       const result = await (await otp()).verify({
         secret: sealer.open(SECRET, factor.secret_enc),
         token: code,

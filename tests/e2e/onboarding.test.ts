@@ -58,7 +58,7 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await page.getByLabel('Kata sandi', { exact: true }).fill(who.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
     if (!totp) return;
-    await page.getByLabel('Kode OTP', { exact: true }).fill(await totpCode(totp));
+    await page.getByLabel('Kode dari aplikasi autentikator', { exact: true }).fill(await totpCode(totp));
     await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
   }
 
@@ -121,7 +121,7 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await setup.click();
     await developer.page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
     const devTotp = (await developer.page.locator('#secret').textContent())!.replace(/\s/g, '');
-    await developer.page.getByLabel('Kode dari aplikasi', { exact: true }).fill(await totpCode(devTotp));
+    await developer.page.getByLabel('Kode dari aplikasi autentikator', { exact: true }).fill(await totpCode(devTotp));
     await developer.page.getByLabel('Kata sandi Kediri ID Anda', { exact: true }).fill(DEV.password);
     await developer.page.getByRole('button', { name: 'Aktifkan', exact: true }).click();
     await developer.page.locator('ul.recovery-codes').waitFor();

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Locator, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
 import { SITI, createWebClient, totpCode } from '../support/fixtures.js';
 import { emailsTo } from '../support/mail.js';
@@ -24,6 +24,9 @@ const JOURNEY_TIMEOUT = 120_000;
 
 const SECOND_FACTOR_HINT =
   '6 angka dari aplikasi autentikator Anda. Tidak punya ponsel Anda? Masukkan salah satu kode pemulihan.';
+/** One label for the code at setup and at sign-in. */
+const CODE_LABEL = 'Kode dari aplikasi autentikator';
+const SECOND_FACTOR_HEADING = 'Masukkan kode dari aplikasi autentikator';
 const SECOND_FACTOR_INVALID =
   'Kode salah, sudah dipakai, atau sudah kedaluwarsa. Masukkan kode terbaru dari aplikasi autentikator, atau salah satu kode pemulihan.';
 
@@ -62,9 +65,9 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await Promise.all([server?.close(), rpPages?.close()]);
   });
 
-  /** A fresh browser (no cookies) whose console, errors and CSP violations are recorded. */
-  async function newBrowser(): Promise<{ page: Page; watcher: Watcher }> {
-    const { context, watcher } = await newWatchedContext(browser);
+  /** A fresh browser (no cookies) whose console, errors and CSP violations are recorded; `options`: e.g. a phone's screen. */
+  async function newBrowser(options: BrowserContextOptions = {}): Promise<{ page: Page; watcher: Watcher }> {
+    const { context, watcher } = await newWatchedContext(browser, options);
     contexts.push(context);
     return { page: await context.newPage(), watcher };
   }
@@ -88,9 +91,9 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
-    await page.getByRole('heading', { level: 1, name: 'Masukkan Kode OTP', exact: true }).waitFor();
-    expect(await page.title()).toBe('Kode OTP – Kediri ID');
-    const code = page.getByLabel('Kode OTP', { exact: true });
+    await page.getByRole('heading', { level: 1, name: SECOND_FACTOR_HEADING, exact: true }).waitFor();
+    expect(await page.title()).toBe('Verifikasi dua langkah – Kediri ID');
+    const code = page.getByLabel(CODE_LABEL, { exact: true });
     expect(await describedBy(code)).toBe(SECOND_FACTOR_HINT);
     expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
     return code;
@@ -107,8 +110,9 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     return tokens.claims()!;
   }
 
-  test('enrolment: /akun asks for the sign-in, "Pasang aplikasi autentikator" shows a QR code and the secret key, a code from the app turns it on and ten recovery codes are shown', async () => {
-    const { page, watcher } = await newBrowser();
+  test('enrolment on a phone (390x844): /akun asks for the sign-in, "Pasang aplikasi autentikator" shows a QR code, a link that opens the app and the secret key, and a way back; a code from the app turns it on and ten recovery codes are shown, to copy or print', async () => {
+    // The phone the app is on: it cannot scan its own screen. Copying needs the clipboard.
+    const { page, watcher } = await newBrowser({ viewport: { width: 390, height: 844 }, permissions: ['clipboard-read', 'clipboard-write'] });
 
     // The account page sends the browser through the Kediri ID sign-in.
     await page.goto(`${server.url}/akun`);
@@ -123,8 +127,22 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await expect(heading(page)).resolves.toBe(`Akun Kediri ID: ${SITI.name}`);
     expect(await page.getByText('Belum dipasang.', { exact: true }).isVisible()).toBe(true);
 
-    await page.getByRole('link', { name: 'Pasang aplikasi autentikator', exact: true }).click();
+    // The setup page has a way back to the account page; the way there again shows the same secret.
+    const setupLink = page.getByRole('link', { name: 'Pasang aplikasi autentikator', exact: true });
+    await setupLink.click();
     await page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
+    const firstSecret = (await page.locator('#secret').textContent())!;
+    await page.getByRole('link', { name: 'Kembali ke akun saya', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/akun');
+    await expect(heading(page)).resolves.toBe(`Akun Kediri ID: ${SITI.name}`);
+    const [setup] = await Promise.all([
+      page.waitForResponse((r) => r.request().isNavigationRequest() && new URL(r.url()).pathname === '/akun/dua-langkah'),
+      setupLink.click(),
+    ]);
+    // The page holds the secret (QR code, link, text): no copy of it is kept by the browser or a proxy.
+    expect(setup.headers()['cache-control']).toBe('no-store');
+    await page.waitForURL((url) => url.pathname === '/akun/dua-langkah');
+    expect(await page.locator('#secret').textContent()).toBe(firstSecret);
     expect(await page.title()).toBe('Verifikasi dua langkah – Kediri ID');
     await expect(heading(page)).resolves.toBe('Aktifkan verifikasi dua langkah');
 
@@ -143,8 +161,21 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     expect(secretText).toMatch(/^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$/);
     secret = secretText.replace(/\s/g, '');
 
+    // On the phone with the app: a link opens it with the account (the otpauth URI of the QR code).
+    // Not followed here: Chromium has no app for otpauth.
+    const openApp = page.getByRole('link', { name: 'Buka di aplikasi autentikator', exact: true });
+    const href = (await openApp.getAttribute('href'))!;
+    expect(href.startsWith('otpauth://totp/')).toBe(true);
+    const uri = new URL(href);
+    expect(uri.searchParams.get('issuer')).toBe('Kediri ID');
+    expect(uri.searchParams.get('secret')).toBe(secret);
+    const openBox = (await openApp.boundingBox())!;
+    expect(openBox.x >= 0 && openBox.x + openBox.width <= 390).toBe(true);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+
     // The code the app shows, typed in; the page answers with the recovery codes.
-    const codeField = page.getByLabel('Kode dari aplikasi', { exact: true });
+    // The same words as on the sign-in page (passwordStep).
+    const codeField = page.getByLabel(CODE_LABEL, { exact: true });
     expect(await codeField.getAttribute('autocomplete')).toBe('one-time-code');
     expect(await codeField.getAttribute('inputmode')).toBe('numeric');
     await codeField.fill(await authenticatorCode());
@@ -159,6 +190,12 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     expect(recoveryCodes).toHaveLength(10);
     expect(new Set(recoveryCodes).size).toBe(10);
     for (const code of recoveryCodes) expect(code).toMatch(/^[2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5}$/);
+
+    // Copy puts the codes on the clipboard, one a line, and says so; print is offered beside it.
+    await page.getByRole('button', { name: 'Salin kode', exact: true }).click();
+    await page.getByText('Disalin', { exact: true }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${recoveryCodes.join('\n')}\n`);
+    expect(await page.getByRole('button', { name: 'Cetak kode', exact: true }).isVisible()).toBe(true);
 
     // Back on the account page, two-step verification is on.
     await page.getByRole('link', { name: 'Kembali ke akun saya', exact: true }).click();
@@ -228,13 +265,13 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
       ]);
       expect(answer.status()).toBe(400);
       await page.getByRole('alert').waitFor();
-      await expect(heading(page)).resolves.toBe('Masukkan Kode OTP');
+      await expect(heading(page)).resolves.toBe(SECOND_FACTOR_HEADING);
 
       const summary = page.getByRole('alert');
       await expect(summary.getByRole('heading').textContent()).resolves.toBe('Ada masalah');
       expect(await summary.getByRole('link').allTextContents()).toEqual([SECOND_FACTOR_INVALID]);
       expect(await summary.getByRole('link', { name: SECOND_FACTOR_INVALID, exact: true }).getAttribute('href')).toBe('#code');
-      const field = page.getByLabel('Kode OTP', { exact: true });
+      const field = page.getByLabel(CODE_LABEL, { exact: true });
       expect(await describedBy(field)).toBe(`${SECOND_FACTOR_HINT} | Kesalahan: ${SECOND_FACTOR_INVALID}`);
       expect(await field.getAttribute('aria-invalid')).toBe('true');
       expect(await field.inputValue()).toBe('');

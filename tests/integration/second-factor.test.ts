@@ -28,6 +28,15 @@ afterAll(() => server.close());
 
 /** A fresh TOTP code of the enrolled app (tests/support/fixtures.ts totpCode: each time step once). */
 const freshCode = () => totpCode(secret);
+/** A code as authenticator apps show it: "123 456" (or with another separator). */
+const spaced = (code: string, separator = ' ') => `${code.slice(0, 3)}${separator}${code.slice(3)}`;
+
+/** The failures counted towards the lock of this account (the throttle's count). */
+const failuresOf = async (citizenId: string) =>
+  (await server.instance.db.query<{ count: number }>('select count from throttle where key = $1', [`account:${citizenId}`])).rows[0]?.count ?? 0;
+/** How many second steps of this account were audited as failed. */
+const secondFactorFailuresOf = async (citizenId: string) =>
+  (await server.instance.db.query("select 1 from audit_events where type = 'login.second_factor_failed' and citizen_id = $1", [citizenId])).rowCount;
 
 /** Password step of a login at a relying party; returns the browser, the page that follows and its URL. */
 async function passwordStep(who: { email: string; password: string }, params: Record<string, string> = {}) {
@@ -56,8 +65,15 @@ describe('two-step verification', () => {
     // Without the account's password no factor is added, even with a right code.
     const noPassword = await agent.post('/akun/dua-langkah', { _csrf, password: 'bukan-kata-sandinya', code: await shown() });
     expect(noPassword.status).toBe(400);
+    // A code that is not six digits is told so.
+    for (const code of ['12345', 'abcdef']) {
+      const malformed = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code });
+      expect(malformed.status).toBe(400);
+      expect(await malformed.text()).toContain('Kode harus 6 angka.');
+    }
     expect(await server.instance.secondFactors.summary((await server.instance.citizens.findByEmail(SITI.email))!.id)).toMatchObject({ totp: false });
-    const done = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code: await freshCode() });
+    // The code as the app shows it, with a space.
+    const done = await agent.post('/akun/dua-langkah', { _csrf, password: SITI.password, code: spaced(await freshCode()) });
     expect(done.status).toBe(200);
     const page = await done.text();
     recoveryCodes = [...page.matchAll(/<li><code>([A-Z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]!);
@@ -73,7 +89,7 @@ describe('two-step verification', () => {
     const { agent, posted, url, request } = await passwordStep(SITI, { acr_values: MFA });
     expect(posted.status).toBe(200);
     const html = await posted.text();
-    expect(html).toContain('Masukkan Kode OTP');
+    expect(html).toContain('Masukkan kode dari aplikasi autentikator');
     const _csrf = csrfTokenOf(html);
     expect((await agent.post(`${url}/otp`, { _csrf, code: '12345' })).status).toBe(400);
     lastAcceptedCode = await freshCode();
@@ -89,6 +105,37 @@ describe('two-step verification', () => {
     const replay = await second.agent.post(`${second.url}/otp`, { _csrf: csrfTokenOf(await second.posted.text()), code: lastAcceptedCode });
     expect(replay.status).toBe(400);
     expect(await replay.text()).toContain('sudah dipakai');
+  });
+
+  test('a code typed as the app shows it, "123 456", or as "123-456", signs in', async () => {
+    for (const separator of [' ', '-']) {
+      const { agent, posted, url } = await passwordStep(SITI);
+      const typed = await agent.post(`${url}/otp`, { _csrf: csrfTokenOf(await posted.text()), code: spaced(await freshCode(), separator) });
+      expect(typed.status).toBe(303);
+    }
+  });
+
+  test('a malformed code ("12345", "abcdef") is told what a code looks like and is no failed sign-in; a well-formed wrong code still is', async () => {
+    const id = (await server.instance.citizens.findByEmail(SITI.email))!.id;
+    const { agent, posted, url } = await passwordStep(SITI);
+    const _csrf = csrfTokenOf(await posted.text());
+    const [failures, audited] = [await failuresOf(id), await secondFactorFailuresOf(id)];
+    // More malformed codes than the wrong ones that lock the account (LOCKOUT_FAILURES, 10).
+    for (let i = 0; i < 12; i++) {
+      const malformed = await agent.post(`${url}/otp`, { _csrf, code: i % 2 === 0 ? '12345' : 'abcdef' });
+      expect(malformed.status).toBe(400);
+      expect(await malformed.text()).toContain('Kode harus 6 angka');
+    }
+    expect(await failuresOf(id)).toBe(failures);
+    expect(await secondFactorFailuresOf(id)).toBe(audited);
+    // A well-formed wrong code counts, once.
+    const wrong = await agent.post(`${url}/otp`, { _csrf, code: '000001' });
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toContain('Kode salah');
+    expect(await failuresOf(id)).toBe(failures + 1);
+    expect(await secondFactorFailuresOf(id)).toBe(audited + 1);
+    // Not locked: the right code still signs in.
+    expect((await agent.post(`${url}/otp`, { _csrf, code: await freshCode() })).status).toBe(303);
   });
 
   test('a recovery code works once, is audited and emailed; the second use fails', async () => {
@@ -121,8 +168,7 @@ describe('two-step verification', () => {
 
   test('wrong codes count towards the lockout even when the password is right each time', async () => {
     const id = (await server.instance.citizens.findByEmail(SITI.email))!.id;
-    const failures = async () =>
-      (await server.instance.db.query<{ count: number }>('select count from throttle where key = $1', [`account:${id}`])).rows[0]?.count ?? 0;
+    const failures = () => failuresOf(id);
     const before = await failures();
     for (let i = 0; i < 3; i++) {
       const { agent, posted, url } = await passwordStep(SITI);
@@ -130,8 +176,7 @@ describe('two-step verification', () => {
       expect(wrong.status).toBe(400);
     }
     expect(await failures()).toBe(before + 3);
-    const audited = await server.instance.db.query("select 1 from audit_events where type = 'login.second_factor_failed' and citizen_id = $1", [id]);
-    expect(audited.rowCount).toBeGreaterThanOrEqual(3);
+    expect(await secondFactorFailuresOf(id)).toBeGreaterThanOrEqual(3);
   });
 });
 

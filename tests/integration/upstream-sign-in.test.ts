@@ -274,7 +274,7 @@ describe('a NIK that has an account', () => {
     const linked = await agent.post(`${url}/sandi`, { _csrf: csrfTokenOf(await res!.text()), password: 'kereta-api-stasiun-kediri' });
     expect(linked.status).toBe(200);
     const html = await linked.text();
-    expect(html).toContain('Kode OTP');
+    expect(html).toContain('Kode dari aplikasi autentikator');
     expect(await server.instance.upstreamAccounts.links(wati.id)).toHaveLength(1);
     const wrong = await agent.post(`${url.replace(/\/hubungkan$/, '')}/otp`, { _csrf: csrfTokenOf(html), code: '000000' });
     expect(wrong.status).toBe(400);

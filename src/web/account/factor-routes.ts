@@ -3,7 +3,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
-import type { SecondFactors } from '../../identity/second-factors.js';
+import { totpCodeOf, type SecondFactors } from '../../identity/second-factors.js';
 import { CREDENTIAL_ID_MAX, PASSKEY_NAME_MAX, type Passkeys } from '../../identity/passkeys.js';
 import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { InputError } from '../../errors.js';
@@ -56,22 +56,29 @@ export function factorRoutes(
     seeOther(ctx, '/akun?faktor=1');
   }
 
-  // The TOTP app: the QR code or the secret as text, confirmed by a first code.
+  // The TOTP app: the QR code, a link that opens the app on this phone, or the secret as text,
+  // confirmed by a first code. The link carries the secret: it is in the page (not stored, as
+  // every page: Cache-Control no-store), never in a log.
   async function renderEnrolment(ctx: Context, errors: object[] = [], status = 200) {
     const enrolment = await secondFactors.enrolment(await current(ctx));
     if (!enrolment) return seeOther(ctx, '/akun');
-    render(ctx, 'account/totp', { secret: enrolment.secret.replace(/(.{4})/g, '$1 ').trim(), qrSvg: enrolment.qrSvg, errors }, status);
+    const secret = enrolment.secret.replace(/(.{4})/g, '$1 ').trim();
+    render(ctx, 'account/totp', { secret, uri: enrolment.uri, qrSvg: enrolment.qrSvg, errors }, status);
   }
 
   router.get('/dua-langkah', recentLogin, (ctx) => renderEnrolment(ctx));
 
   router.post('/dua-langkah', recentLogin, async (ctx) => {
     const form = parseForm(ctx, enrolForm);
+    const t = translator(ctx.state.lang);
+    // A code that is not six digits cannot be right: said before the password is tried.
+    const code = totpCodeOf(form.code);
+    if (!code) return renderEnrolment(ctx, [{ field: 'code', message: t('account.totp.code_malformed') }], 400);
     const citizen = await current(ctx);
     const problems = await passwordProblems(ctx, citizen, form.password);
     if (problems.length > 0) return renderEnrolment(ctx, problems, 400);
-    const confirmed = await secondFactors.confirm(citizen, form.code.replace(/\s/g, ''), ctx.ip);
-    if (!confirmed) return renderEnrolment(ctx, [{ field: 'code', message: translator(ctx.state.lang)('account.totp.code_invalid') }], 400);
+    const confirmed = await secondFactors.confirm(citizen, code, ctx.ip);
+    if (!confirmed) return renderEnrolment(ctx, [{ field: 'code', message: t('account.totp.code_invalid') }], 400);
     added(ctx, confirmed.codes);
   });
 

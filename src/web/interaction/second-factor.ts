@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
 import { isPhoneCodeMethod, type LoginAttempts, type PhoneCodeMethod, type SecondFactorMethod } from '../../identity/login-attempt.js';
 import type { Passkeys } from '../../identity/passkeys.js';
-import type { SecondFactors } from '../../identity/second-factors.js';
+import { secondFactorCodeOf, type SecondFactors } from '../../identity/second-factors.js';
 import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
 import { parseForm } from '../forms.js';
@@ -76,12 +76,18 @@ export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttem
 }): InteractionStep {
   return {
     actions(router, read) {
-      /** Tries what the browser sent (`check`) for the account waiting in this interaction. */
-      async function secondStep(ctx: Context, check: (citizen: Citizen) => Promise<SecondFactorMethod | undefined>) {
+      /** The interaction and the account waiting in it for its second factor. */
+      async function waiting(ctx: Context): Promise<{ interaction: Interaction; pending: PendingSecondFactor; citizen: Citizen }> {
         const interaction = await read(ctx, 'login');
         const pending = pendingSecondFactor.get(ctx);
         const citizen = pending?.uid === interaction.uid ? await citizens.findById(pending.citizenId) : undefined;
         if (!pending || !citizen) throw new InputError('second_factor_invalid');
+        return { interaction, pending, citizen };
+      }
+
+      /** Tries what the browser sent (`check`) for the account waiting in this interaction. */
+      async function secondStep(ctx: Context, check: (citizen: Citizen) => Promise<SecondFactorMethod | undefined>) {
+        const { interaction, pending, citizen } = await waiting(ctx);
         const t = translator(ctx.state.lang);
         const attempt = await loginAttempts.secondFactor(citizen, () => check(citizen), interaction.origin);
         switch (attempt.outcome) {
@@ -96,14 +102,24 @@ export function secondFactorStep({ citizens, secondFactors, passkeys, loginAttem
         }
       }
 
-      // A code from the TOTP app, or a recovery code.
-      router.post('/otp', (ctx) =>
-        secondStep(ctx, async (citizen) => {
-          const { code } = parseForm(ctx, codeForm);
-          const ok = /^\d{6}$/.test(code) ? await secondFactors.verifyTotp(citizen.id, code) : await secondFactors.useRecoveryCode(citizen, code, ctx.ip);
+      // A code from the TOTP app, or a recovery code, with or without spaces and dashes. One that
+      // is neither cannot be right: it is sent back with what a code looks like, and is no guess
+      // (not throttled, not counted towards the lock, not audited as a failed sign-in).
+      router.post('/otp', async (ctx) => {
+        const typed = secondFactorCodeOf(parseForm(ctx, codeForm).code);
+        if (!typed) {
+          const { interaction, citizen } = await waiting(ctx);
+          const totp = (await secondFactors.summary(citizen.id)).totp;
+          const message = translator(ctx.state.lang)(totp ? 'login.second_factor.code_malformed' : 'login.second_factor.recovery_malformed');
+          return page.show(ctx, interaction, citizen, [{ field: 'code', message }], 400);
+        }
+        return secondStep(ctx, async (citizen) => {
+          const ok = typed.kind === 'totp'
+            ? await secondFactors.verifyTotp(citizen.id, typed.code)
+            : await secondFactors.useRecoveryCode(citizen, typed.code, ctx.ip);
           return ok ? 'otp' : undefined;
-        }),
-      );
+        });
+      });
 
       // A passkey's answer to the challenge on the second-step page.
       router.post('/passkey', (ctx) =>
