@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, BrowserContextOptions, Page, Response } from 'playwright-core';
-import { keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
+import { horizontalOverflow, keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { closedAddress, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { SITI, createCitizen, createWebClient, grantStaff, totpCode, enrolTotp } from '../support/fixtures.js';
@@ -542,6 +542,10 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       if (htmlLang !== lang) findings.push(`${where} (${path}): <html lang="${htmlLang}">, expected "${lang}"`);
       for (const v of await seriousViolations(page)) {
         findings.push(`${where} (${path}): ${v.impact} ${v.rule} – ${v.help}: ${v.targets.join(' | ')}`);
+      }
+      if (size === 'phone') {
+        const overflow = await horizontalOverflow(page);
+        if (overflow.by > 0) findings.push(`${where} (${path}): ${overflow.by} px wider than the ${PHONE.viewport!.width} px screen: ${overflow.widest.join(' | ')}`);
       }
       // axe moves no focus: the walk starts at the top of the page, as a person's first Tab would.
       if (KEYBOARD_SIZE[lang] === size) {
