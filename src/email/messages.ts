@@ -1,5 +1,6 @@
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
+import { translator } from '../i18n.js';
 import type { Email } from './outbox.js';
 
 /**
@@ -115,8 +116,10 @@ export function requestDecisionEmail(to: string | null, name: string, clientName
   return render(to, 'request-decision', { name, clientName, what: DECISIONS[decision], reason, portalLink });
 }
 
+/** An invitation to a staff role, named in each language as the pages name it (admin.role.*). */
 export function staffInvitationEmail(to: string | null, role: string, unitName: string | undefined, link: string, validMinutes: number): Email {
-  return render(to, 'staff-invitation', { role, unitName, link, lifetime: lifetime(validMinutes) });
+  const roleName = { id: translator('id')(`admin.role.${role}`), en: translator('en')(`admin.role.${role}`) };
+  return render(to, 'staff-invitation', { role: roleName, unitName, link, lifetime: lifetime(validMinutes) });
 }
 
 export function citizenLockedEmail(to: string | null, name: string): Email {

@@ -54,6 +54,11 @@ export function checkNameCorrection(input: NameCorrection):
   return problems.length > 0 ? { ok: false, problems } : { ok: true, correction: { name, reason } };
 }
 
+/** An invitation as its link shows it: with the name of the admin who sent it. */
+export interface InvitationOffer extends Invitation {
+  invitedByName: string;
+}
+
 /**
  * Staff: roles (MPP counter officers, administrators, unit developers tied to units), invitations
  * by email, and what officers do at the counter.
@@ -190,18 +195,25 @@ export function createStaff(
       });
     },
 
-    /** A live invitation by its link's token, for the account that holds the invited email. */
-    async invitation(token: string, citizenId: string): Promise<Invitation | undefined> {
-      const citizen = await citizens.findById(citizenId);
-      if (!citizen) return undefined;
-      const { rows } = await db.query<Invitation>(
-        `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName" from staff_invitations i
+    /**
+     * A live invitation by its link's token, with the name of the admin who sent it: what the link
+     * shows before the person signs in. With `citizenId`, only for the account that holds the
+     * invited email.
+     */
+    async invitation(token: string, citizenId?: string): Promise<InvitationOffer | undefined> {
+      const email = citizenId === undefined ? undefined : (await citizens.findById(citizenId))?.email;
+      if (citizenId !== undefined && !email) return undefined;
+      const { rows } = await db.query<Invitation & { invitedBy: string }>(
+        `select i.id, i.email, i.role, i.unit_slug as unit, u.name as "unitName", i.invited_by as "invitedBy" from staff_invitations i
          left join units u on u.slug = i.unit_slug
-         where i.token_hash = $1 and i.email = lower($2) and i.accepted_at is null and i.expires_at > now()
+         where i.token_hash = $1 and ($2::text is null or i.email = lower($2)) and i.accepted_at is null and i.expires_at > now()
            and exists (select 1 from staff_roles r where r.citizen_id = i.invited_by and r.role = 'admin')`,
-        [hashInvitation(token), citizen.email],
+        [hashInvitation(token), email ?? null],
       );
-      return rows[0];
+      const found = rows[0];
+      if (!found) return undefined;
+      const { invitedBy, ...invitation } = found;
+      return { ...invitation, invitedByName: (await citizens.findById(invitedBy))?.name ?? '' };
     },
 
     /** Accepts an invitation for the signed-in account, which must hold the invited email. */

@@ -167,7 +167,7 @@ export function createApp(deps: AppDeps): Koa {
     accountRoutes(deps, portal),
     confirmationRoutes(deps.confirmations, portal.signedIn),
     factorRoutes(deps, portal),
-    invitationRoutes(deps.staff, portal.signedIn),
+    invitationRoutes(deps.staff, portal),
     adminRouter(deps, portal.requireRole('admin'), portal.recentLogin),
     developerRouter(deps, portal.requireRole('developer'), portal.recentLogin),
     dynamicRegistrationRoutes(deps),

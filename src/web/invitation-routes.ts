@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Staff } from '../identity/staff.js';
 import { InputError } from '../errors.js';
 import { seeOther } from './forms.js';
@@ -10,11 +10,14 @@ import { render } from './render.js';
 const pendingInvitation = jsonCookie('kid.invitation', 60 * 60 * 1000, (v): v is { token: string } => hasFields(v, { token: 'string' }));
 
 /**
- * Staff invitations (/undangan): the emailed link shows the role offered; the person signs in with
- * the Kediri ID account of the invited email and accepts it. The token leaves the URL at once,
- * for a signed cookie.
+ * Staff invitations (/undangan): the emailed link shows who offers which role (before any sign-in);
+ * the person signs in with the Kediri ID account of the invited email (or registers first) and
+ * accepts it. The token leaves the URL at once, for a signed cookie.
  */
-export function invitationRoutes(staff: Staff, signedIn: Middleware): Router {
+export function invitationRoutes(
+  staff: Staff,
+  { signedIn, currentAccount }: { signedIn: Middleware; currentAccount: (ctx: Context) => Promise<string | undefined> },
+): Router {
   const router = new Router({ prefix: '/undangan' });
 
   router.get('/', async (ctx) => {
@@ -26,11 +29,13 @@ export function invitationRoutes(staff: Staff, signedIn: Middleware): Router {
     throw new InputError('invitation_invalid');
   });
 
-  router.get('/terima', signedIn, async (ctx) => {
+  router.get('/terima', async (ctx) => {
     const token = pendingInvitation.get(ctx)?.token;
-    const invitation = token ? await staff.invitation(token, ctx.state.accountId) : undefined;
-    if (!invitation) throw new InputError('invitation_invalid');
-    render(ctx, 'invitation', { invitation });
+    const accountId = await currentAccount(ctx);
+    const invitation = token ? await staff.invitation(token, accountId) : undefined;
+    // Signed out, a link that is no longer valid says so and nothing of the invitation.
+    if (!invitation) throw new InputError(accountId ? 'invitation_invalid' : 'invitation_expired');
+    render(ctx, 'invitation', { invitation, signedIn: accountId !== undefined });
   });
 
   router.post('/terima', signedIn, async (ctx) => {

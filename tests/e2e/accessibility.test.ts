@@ -2,8 +2,9 @@
  * Accessibility and mobile check (WCAG 2.1 AA): every page a citizen, a
  * counter officer, a unit developer and an administrator can reach, in Bahasa Indonesia and in
  * English, on a phone and on a desktop, has no serious or critical axe-core violation and the
- * right <html lang>; at one of the two sizes per language, every interactive element is reached
- * with Tab, in order, with a visible focus indicator. A sign-in by keyboard alone; the weight of
+ * right <html lang>, and on the 360 px phone is no wider than its screen (a table's last column or
+ * a long select off to the right is out of sight); at one of the two sizes per language, every
+ * interactive element is reached with Tab, in order, with a visible focus indicator. A sign-in by keyboard alone; the weight of
  * the login page; and no request to any origin but the server's own, on any page.
  *
  * One browser; per role one signed-in context at each size (the phone context takes the desktop
@@ -14,7 +15,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, BrowserContextOptions, Page, Response } from 'playwright-core';
-import { keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
+import { horizontalOverflow, keyboardProblems, seriousViolations, withAxe } from '../support/accessibility.js';
 import { describeWithBrowser, landAtCallback, launchBrowser, newWatchedContext, type Watcher } from '../support/browser.js';
 import { closedAddress, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { SITI, createCitizen, createWebClient, grantStaff, totpCode, enrolTotp } from '../support/fixtures.js';
@@ -298,6 +299,7 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       pages: () => [
         { name: 'home', at: '/', open: go('/') },
         { name: 'privacy notice', at: '/privasi', open: go('/privasi') },
+        { name: 'invitation to a staff role, signed out', at: '/undangan/terima', shows: 'a[href="/masuk?lanjut=%2Fundangan%2Fterima"]', open: (page) => page.goto(ids.invitation) },
         { name: 'service catalogue', at: '/layanan', shows: 'a[href^="/layanan/masuk/"]', open: go('/layanan') },
         {
           name: 'service catalogue: a search (GET form)', at: '/layanan', shows: '[role="status"]',
@@ -546,6 +548,10 @@ describeWithBrowser('accessibility and mobile: every page, both languages, phone
       if (htmlLang !== lang) findings.push(`${where} (${path}): <html lang="${htmlLang}">, expected "${lang}"`);
       for (const v of await seriousViolations(page)) {
         findings.push(`${where} (${path}): ${v.impact} ${v.rule} – ${v.help}: ${v.targets.join(' | ')}`);
+      }
+      if (size === 'phone') {
+        const overflow = await horizontalOverflow(page);
+        if (overflow.by > 0) findings.push(`${where} (${path}): ${overflow.by} px wider than the ${PHONE.viewport!.width} px screen: ${overflow.widest.join(' | ')}`);
       }
       // axe moves no focus: the walk starts at the top of the page, as a person's first Tab would.
       if (KEYBOARD_SIZE[lang] === size) {

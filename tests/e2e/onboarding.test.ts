@@ -101,9 +101,16 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await admin.page.getByRole('button', { name: 'Kirim undangan', exact: true }).click();
     await admin.page.getByText('Undangan sudah dikirim melalui email.', { exact: true }).waitFor();
 
-    // The developer opens the emailed link, signs in and accepts.
+    // The developer opens the emailed link on a phone, signed out: it says who invites them to
+    // what before asking them to sign in (or to register first); then signs in and accepts.
     const { link } = await lastEmailTo(server.instance.db, DEV.email);
+    await developer.page.setViewportSize({ width: 390, height: 844 });
     await developer.page.goto(link!);
+    expect(new URL(developer.page.url()).pathname).toBe('/undangan/terima');
+    await developer.page.getByText('Dewi Admin (admin) mengundang Anda menjadi Pengembang unit di BPPKAD: Anda akan dapat mendaftarkan dan mengelola layanan unit itu.', { exact: true }).waitFor();
+    await developer.page.getByText(`Undangan ini untuk akun dengan email ${DEV.email}.`, { exact: true }).waitFor();
+    expect(await developer.page.getByRole('link', { name: 'Daftar', exact: true }).getAttribute('href')).toBe('/daftar');
+    await developer.page.getByRole('link', { name: 'Masuk untuk menerima', exact: true }).click();
     await signInHere(developer.page, DEV);
     await developer.page.getByRole('button', { name: 'Terima undangan', exact: true }).click();
     await developer.page.waitForURL((url) => url.pathname === '/developer');
@@ -149,6 +156,18 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
     await admin.page.getByRole('button', { name: 'Setujui permintaan', exact: true }).click();
     await admin.page.waitForURL((url) => url.pathname === '/admin/layanan');
 
+    // Both sign out from their area's menu: signed out, the area asks for a login again.
+    for (const [who, area] of [[admin, '/admin/layanan'], [developer, '/developer']] as const) {
+      await who.page.goto(`${server.url}${area}`);
+      await who.page.getByRole('navigation').getByRole('button', { name: 'Keluar', exact: true }).click();
+      await who.page.waitForURL((url) => url.pathname === '/');
+      await who.page.goto(`${server.url}${area}`);
+      expect(new URL(who.page.url()).pathname).toMatch(/^\/interaction\/[\w-]+$/);
+      await who.page.getByLabel('Kata sandi', { exact: true }).waitFor();
+      await signInHere(who.page, who === admin ? ADMIN : DEV, who === admin ? adminTotp : devTotp);
+      await who.page.waitForURL((url) => url.pathname === area);
+    }
+
     // The developer takes the secret, once.
     await developer.page.goto(`${server.url}/developer/permintaan/${second}`);
     await developer.page.getByRole('button', { name: 'Lihat rahasia klien (sekali saja)', exact: true }).click();
@@ -189,4 +208,13 @@ describeWithBrowser('a unit onboards a service, with Chromium', () => {
 
     for (const { watcher } of [admin, developer, citizen]) expect(watcher.problems()).toEqual([]);
   }, JOURNEY_TIMEOUT);
+
+  test('an invitation link that is not valid (any more) says so, signed out, and shows nothing of an invitation', async () => {
+    const { page, watcher } = await newBrowser();
+    const response = await page.goto(`${server.url}/undangan?token=${'x'.repeat(43)}`);
+    expect(response!.status()).toBe(400);
+    await page.getByText('Tautan undangan ini tidak berlaku lagi: sudah dipakai, kedaluwarsa, atau dibatalkan. Minta admin Kediri ID mengirim undangan baru.', { exact: true }).waitFor();
+    expect(await page.getByRole('link', { name: 'Masuk untuk menerima' }).count()).toBe(0);
+    expect(watcher.problems()).toEqual([]);
+  });
 });

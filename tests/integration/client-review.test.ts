@@ -182,14 +182,27 @@ describe('units and staff', () => {
     const { link } = await lastEmailTo(server.instance.db, NEW_DEV.email);
     expect(link).toMatch(/\/undangan\?token=/);
 
+    // Signed out, the link shows who invites to what, and a sign-in that comes back to it.
+    const signedOut = new Agent(server.url);
+    const offer = await signedOut.follow(link!);
+    expect(new URL(offer.url).pathname).toBe('/undangan/terima');
+    const offerPage = await offer.res!.text();
+    expect(offerPage).toContain('Dewi Admin (admin) mengundang Anda menjadi Pengembang unit di Dinas Kesehatan');
+    expect(offerPage).toContain('href="/masuk?lanjut=%2Fundangan%2Fterima"');
+    expect(offerPage).not.toContain('action="/undangan/terima"');
+    const viaSignIn = async (agent: Agent) => {
+      await agent.follow(link!);
+      return (await agent.follow('/masuk?lanjut=%2Fundangan%2Fterima')).url;
+    };
+
     // Someone else's account cannot use the link.
     const other = new Agent(server.url);
-    const otherLanded = await signIn(other, (await other.follow(link!)).url, SITI.email, SITI.password);
+    const otherLanded = await signIn(other, await viaSignIn(other), SITI.email, SITI.password);
     const otherPage = await other.follow(otherLanded);
     expect(otherPage.res!.status).toBe(400);
 
     const browser = new Agent(server.url);
-    const landed = await signIn(browser, (await browser.follow(link!)).url, NEW_DEV.email, NEW_DEV.password);
+    const landed = await signIn(browser, await viaSignIn(browser), NEW_DEV.email, NEW_DEV.password);
     const page = await browser.follow(landed);
     expect(new URL(page.url).pathname).toBe('/undangan/terima');
     const acceptCsrf = csrfTokenOf(await page.res!.text());

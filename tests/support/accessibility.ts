@@ -142,3 +142,40 @@ export async function keyboardProblems(page: Page): Promise<KeyboardProblem[]> {
   const missed = stops.filter((_, i) => !visited.has(i));
   return [...problems, ...missed.map((element) => ({ element, problem: 'not reached' as const }))];
 }
+
+/** How far a page is wider than its viewport, and the elements that make it so. */
+export interface Overflow {
+  /** CSS pixels past the viewport's right edge (0: the page fits). */
+  by: number;
+  /** The outermost elements whose right edge is past the viewport's, furthest first (at most 5). */
+  widest: string[];
+}
+
+/**
+ * How far the page is wider than the viewport (document.documentElement.scrollWidth against the
+ * viewport's width): on a phone, what is past the right edge is what a person does not see (a
+ * button of a table's last column, say). What a scroll container (overflow-x auto or scroll)
+ * holds does not widen the page, and is not listed.
+ */
+export async function horizontalOverflow(page: Page): Promise<Overflow> {
+  return page.evaluate(() => {
+    const viewport = document.documentElement.clientWidth;
+    const by = Math.max(0, document.documentElement.scrollWidth - viewport);
+    if (by === 0) return { by, widest: [] };
+    const inScrollContainer = (el: Element) => {
+      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+        if (/auto|scroll/.test(getComputedStyle(a).overflowX)) return true;
+      }
+      return false;
+    };
+    const sticking = [...document.body.querySelectorAll('*')]
+      .map((el) => ({ el, right: el.getBoundingClientRect().right + window.scrollX }))
+      .filter(({ el, right }) => right > viewport + 0.5 && !inScrollContainer(el));
+    const outermost = sticking.filter(({ el }) => !sticking.some((other) => other.el !== el && other.el.contains(el)));
+    const name = (el: Element) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${[...el.classList].map((c) => `.${c}`).join('')}`;
+    return {
+      by,
+      widest: outermost.sort((a, b) => b.right - a.right).slice(0, 5).map(({ el, right }) => `${name(el)} (right edge at ${Math.round(right)} px)`),
+    };
+  });
+}

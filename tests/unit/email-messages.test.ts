@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { accountLockedEmail, keyRevokedEmail, lifetime, passwordResetEmail, requestDecisionEmail } from '../../src/email/messages.js';
+import { accountLockedEmail, keyRevokedEmail, lifetime, passwordResetEmail, requestDecisionEmail, staffInvitationEmail } from '../../src/email/messages.js';
+import { translator } from '../../src/i18n.js';
 
 describe('email templates', () => {
   test('a lifetime reads in whole days from two days up, else whole hours, else minutes', () => {
@@ -28,6 +29,19 @@ describe('email templates', () => {
       body: expect.stringMatching(/^Halo O'Neil & Co,\n\n.*ditolak\.\nLihat rinciannya[\s\S]*\n\n--\nKediri ID · Satu Akun Kota Kediri\nPemerintah Kota Kediri$/),
     });
     expect(requestDecisionEmail('d@example.id', 'D', 'A', 'rejected', 'no PKCE', 'http://l/p').body).toContain('ditolak.\nAlasan: no PKCE\nLihat');
+  });
+
+  test('an invitation names the role as the pages do, in each language (not the role\'s code)', () => {
+    const { body } = staffInvitationEmail('rina@dinkes.example.id', 'developer', 'Dinas Kesehatan', 'http://localhost/undangan?token=t', 7 * 24 * 60);
+    expect(translator('id')('admin.role.developer')).toBe('Pengembang unit');
+    expect(body).toContain('Anda diundang sebagai Pengembang unit (Dinas Kesehatan) di Kediri ID.');
+    expect(body).toContain('You are invited as Unit developer (Dinas Kesehatan) at Kediri ID.');
+    expect(body).not.toMatch(/sebagai developer|as developer/);
+    for (const [role, id, en] of [['admin', 'Admin', 'Admin'], ['officer', 'Petugas loket', 'Counter officer']]) {
+      const text = staffInvitationEmail('x@example.id', role!, undefined, 'http://localhost/undangan?token=t', 60).body;
+      expect(text).toContain(`Anda diundang sebagai ${id} di Kediri ID.`);
+      expect(text).toContain(`You are invited as ${en} at Kediri ID.`);
+    }
   });
 
   test('a revoked key: the kid, its replacement, the JWKS to fetch again, and whether sessions ended, in both languages', () => {
