@@ -222,6 +222,40 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(watcher.problems()).toEqual([]);
   });
 
+  test('A service that asks to confirm again (offline_access, prompt=consent): the consent page lists what it receives and says it is a confirmation, in both languages', async () => {
+    const rp = await relyingParty('Layanan Akta Perkawinan');
+    const stayConnected = (lang?: string) =>
+      requestAuthorization(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile offline_access', prompt: 'consent', ...(lang && { ui_locales: lang }) });
+    const receives = (page: Page, first: string) => page.getByRole('list').filter({ hasText: first }).getByRole('listitem').locator('strong').allTextContents();
+
+    // The first time: everything is new.
+    const first = await newBrowserPage({ width: 390, height: 844 });
+    await signInAndAllow(first.page, first.watcher, (await stayConnected()).url);
+
+    // Signed out (a new browser), then signing in again: the list is not empty, and says why it is shown.
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    await page.goto((await stayConnected()).url);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
+    expect(await page.getByText('Layanan Akta Perkawinan meminta Anda memberikannya lagi untuk konfirmasi', { exact: false }).isVisible()).toBe(true);
+    await expect(page.getByRole('heading', { level: 2 }).first().textContent()).resolves.toBe('Jika Anda memberikan akses lagi, Layanan Akta Perkawinan tetap akan menerima:');
+    expect(await receives(page, 'Pengenal akun Anda')).toEqual(['Pengenal akun Anda', 'Nama lengkap, tanggal lahir, jenis kelamin', 'Tetap terhubung']);
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    await landAtCallback(page, watcher, rpPages.origin);
+
+    // And in English.
+    await page.goto((await stayConnected('en')).url);
+    await page.getByRole('button', { name: 'Allow access', exact: true }).waitFor();
+    expect(await page.getByText('Layanan Akta Perkawinan asks you to confirm it by allowing access again', { exact: false }).isVisible()).toBe(true);
+    expect(await receives(page, 'Your account identifier')).toEqual(['Your account identifier', 'Full name, date of birth, sex', 'Stay connected']);
+    await page.getByRole('button', { name: 'Allow access', exact: true }).click();
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    expect(watcher.problems()).toEqual([]);
+  });
+
   test('response_mode=form_post: the browser posts the code to the relying party (the CSP allows it)', async () => {
     const rp = await relyingParty('Layanan Akta Kelahiran');
     const request = await requestAuthorization(rp, {
