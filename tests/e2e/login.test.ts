@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
-import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient, enrolTotp, totpCode } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
@@ -290,6 +290,45 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(watcher.problems()).toEqual([]);
+  });
+
+  test('Kediri ID\'s own pages: the sign-in names "Akun Kediri ID" (no unit) and offers no cancel, on the login, phone-code and second-factor pages', async () => {
+    const budi = { nik: '3571010101850003', name: 'Budi Santoso', birthdate: '1985-01-01', email: 'budi@example.id', password: 'sepeda-ontel-di-jalan-dhoho' };
+    await createCitizen(server.instance, budi);
+    const secret = await enrolTotp(server.instance, budi.email);
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    const noCancel = async () => expect(await page.getByRole('button', { name: /^Batal/ }).count()).toBe(0);
+
+    await page.goto(`${server.url}/akun`);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Akun Kediri ID');
+    expect(await page.getByText('Diskominfo').count()).toBe(0);
+    await noCancel();
+
+    await page.getByRole('link', { name: 'Masuk dengan kode lewat WhatsApp/SMS', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Akun Kediri ID dengan kode');
+    await noCancel();
+    await page.goBack();
+
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(budi.email);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(budi.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    const code = page.getByLabel('Kode OTP', { exact: true });
+    await code.waitFor();
+    expect(await page.getByText('untuk masuk ke Akun Kediri ID.', { exact: false }).isVisible()).toBe(true);
+    await noCancel();
+    await code.fill(await totpCode(secret));
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
+    await page.waitForURL((url) => url.origin === server.url && url.pathname === '/akun');
+
+    // In English the portal is "your Kediri ID account".
+    const english = await newBrowserPage({ width: 390, height: 844 });
+    await english.page.goto(`${server.url}/akun?lang=en`);
+    await expect(english.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to your Kediri ID account');
+    expect(await english.page.getByRole('button', { name: /^Cancel/ }).count()).toBe(0);
+
+    expect(watcher.problems()).toEqual([]);
+    expect(english.watcher.problems()).toEqual([]);
   });
 
   test('Sign-out started by the relying party: the citizen confirms and lands on its signed-out page', async () => {

@@ -3,8 +3,8 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { ClientStore } from '../../clients/clients.js';
 import { InputError } from '../../errors.js';
-import { isLang } from '../../i18n.js';
-import { PORTAL_CLIENT_NAME, PORTAL_UNIT_NAME } from '../../oidc/portal-client.js';
+import { isLang, translator, type Lang } from '../../i18n.js';
+import { PORTAL_CLIENT_ID } from '../../oidc/portal-client.js';
 import type { AttemptOrigin } from '../../identity/login-attempt.js';
 import { allowFormActions } from '../security-headers.js';
 
@@ -14,9 +14,25 @@ export type PromptName = 'login' | 'consent';
 /** How the pages name the service being signed in to. */
 export interface ClientOnPage {
   name: string;
-  unitName: string;
+  /** The unit that runs the service (none for Kediri ID's own portal). */
+  unitName?: string;
   /** The unit's slug (none for Kediri ID's own portal). */
   unitSlug?: string;
+  /**
+   * Kediri ID's own pages (/akun, /loket, /admin): the person is on Kediri ID already, so the
+   * pages offer no "cancel and go back to" the service.
+   */
+  portal?: boolean;
+}
+
+/**
+ * How the pages name a client: a unit's service by its name and unit; Kediri ID's own portal as
+ * "Akun Kediri ID" in the page's language.
+ */
+export async function clientOnPage(clients: Pick<ClientStore, 'describe'>, clientId: string, lang: Lang): Promise<ClientOnPage> {
+  if (clientId === PORTAL_CLIENT_ID) return { name: translator(lang)('login.portal_name'), portal: true };
+  // A client deleted since the sign-in began is named by its id.
+  return (await clients.describe(clientId)) ?? { name: clientId };
 }
 
 /** The interaction a request belongs to, with what every step needs of it. */
@@ -57,8 +73,7 @@ export function interactionReader(provider: Provider, clients: ClientStore) {
       if (asked) ctx.state.lang = asked;
     }
     const clientId = String(details.params.client_id);
-    // Registered clients have a unit; the only other client is Kediri ID's own portal.
-    const client: ClientOnPage = (await clients.describe(clientId)) ?? { name: PORTAL_CLIENT_NAME, unitName: PORTAL_UNIT_NAME };
+    const client = await clientOnPage(clients, clientId, ctx.state.lang);
     return {
       uid,
       details,
