@@ -292,6 +292,39 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(watcher.problems()).toEqual([]);
   });
 
+  test('Back after a finished sign-in: the page says it is finished and links back to the service, or to /akun for Kediri ID\'s own pages', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    await signInAndAllow(page, watcher, (await authorizationRequest(rp)).url);
+
+    // Back to the consent page, then to the login page: both sign-ins are finished.
+    for (let i = 0; i < 2; i++) {
+      const shown = await page.goBack();
+      expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[\w-]+$/);
+      expect(shown?.status()).toBe(200);
+      await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Proses masuk ini sudah selesai');
+      expect(await page.getByText('Anda sudah selesai masuk ke Layanan Akta Kelahiran. Tidak perlu masuk lagi.', { exact: true }).isVisible()).toBe(true);
+      expect(await page.getByText('Waktu untuk masuk sudah habis', { exact: false }).count()).toBe(0);
+    }
+    await page.getByRole('link', { name: 'Kembali ke Layanan Akta Kelahiran', exact: true }).click();
+    await page.waitForURL(`${rpPages.origin}/`);
+
+    // Kediri ID's own pages: back to the account page.
+    const portal = await newBrowserPage({ width: 390, height: 844 });
+    await portal.page.goto(`${server.url}/akun`);
+    await portal.page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
+    await portal.page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await portal.page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await portal.page.waitForURL(`${server.url}/akun`);
+    await portal.page.goBack();
+    await expect(portal.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Proses masuk ini sudah selesai');
+    await portal.page.getByRole('link', { name: 'Kembali ke Akun Kediri ID', exact: true }).click();
+    await portal.page.waitForURL(`${server.url}/akun`);
+
+    expect(watcher.problems()).toEqual([]);
+    expect(portal.watcher.problems()).toEqual([]);
+  });
+
   test('Kediri ID\'s own pages: the sign-in names "Akun Kediri ID" (no unit) and offers no cancel, on the login, phone-code and second-factor pages', async () => {
     const budi = { nik: '3571010101850003', name: 'Budi Santoso', birthdate: '1985-01-01', email: 'budi@example.id', password: 'sepeda-ontel-di-jalan-dhoho' };
     await createCitizen(server.instance, budi);

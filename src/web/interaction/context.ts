@@ -7,6 +7,7 @@ import { isLang, translator, type Lang } from '../../i18n.js';
 import { PORTAL_CLIENT_ID } from '../../oidc/portal-client.js';
 import type { AttemptOrigin } from '../../identity/login-attempt.js';
 import { allowFormActions } from '../security-headers.js';
+import { rememberFinishedSignIn } from './finished.js';
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 export type PromptName = 'login' | 'consent';
@@ -48,7 +49,8 @@ export interface Interaction {
   /**
    * Records the interaction's result (merged with its last submission, unless it is an error) and
    * returns where the browser goes on to: what the provider's interactionResult does, without
-   * reading the interaction a second time.
+   * reading the interaction a second time. A sign-in that succeeds is remembered for its pages
+   * (finished.ts).
    */
   finish(result: InteractionResults): Promise<string>;
 }
@@ -84,6 +86,7 @@ export function interactionReader(provider: Provider, clients: ClientStore) {
       async finish(result) {
         details.result = 'error' in result ? result : { ...details.lastSubmission, ...result };
         await details.save(details.exp - Math.floor(Date.now() / 1000));
+        if (!('error' in result)) rememberFinishedSignIn(ctx, uid, clientId, details.params.redirect_uri);
         return details.returnTo;
       },
     };
