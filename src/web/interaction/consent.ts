@@ -11,6 +11,9 @@ import type { InteractionStep } from './step.js';
 /** The scopes the provider asks the citizen to consent to. */
 const missingScopes = (details: InteractionDetails): string[] => (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
 
+/** The claims (claims parameter) the provider asks the citizen to consent to. */
+const missingClaims = (details: InteractionDetails): string[] => (details.prompt.details.missingOIDCClaims as string[] | undefined) ?? [];
+
 /**
  * What the service already holds of what it asks for: the remembered grant's OIDC scopes, in the
  * order asked. Shown when the service asks to confirm again (prompt=consent, as a service asking
@@ -38,7 +41,7 @@ export function consentStep({ provider, citizens, audit, resourceServers }: { pr
         const citizen = await citizens.findById(String(interaction.details.session?.accountId));
         const missing = missingScopes(interaction.details);
         // Nothing new asked: the service asks to confirm again what it has (and will keep) receiving.
-        const again = missing.length === 0 && Object.keys(missingResourceScopes(interaction.details)).length === 0;
+        const again = missing.length === 0 && missingClaims(interaction.details).length === 0 && Object.keys(missingResourceScopes(interaction.details)).length === 0;
         const scopes = again ? await grantedScopes(provider, interaction.details) : missing;
         const apis = await Promise.all(Object.entries(missingResourceScopes(interaction.details)).map(async ([indicator, scopes]) => ({
           name: (await resourceServers.findByIndicator(indicator))?.name ?? indicator,
@@ -63,10 +66,9 @@ export function consentStep({ provider, citizens, audit, resourceServers }: { pr
         const accountId = String(details.session?.accountId);
         const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId });
         if (!grant) throw new InputError('grant_unknown');
-        const missing = details.prompt.details;
         const scopes = missingScopes(details);
         if (scopes.length) grant.addOIDCScope(scopes.join(' '));
-        const claims = (missing.missingOIDCClaims as string[] | undefined) ?? [];
+        const claims = missingClaims(details);
         if (claims.length) grant.addOIDCClaims(claims);
         const resources = missingResourceScopes(details);
         for (const [indicator, resourceScopes] of Object.entries(resources)) grant.addResourceScope(indicator, resourceScopes.join(' '));
