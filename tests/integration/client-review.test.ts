@@ -140,6 +140,16 @@ describe('reviewing requests', () => {
     expect(page).toContain('<p class="lead">Pajak Daerah Online dari BPPKAD sedang tidak dapat dipakai lewat Kediri ID. Ini bukan masalah pada akun Anda, dan mencoba lagi tidak akan membantu. Hubungi BPPKAD untuk keterangan lebih lanjut.</p>');
     expect(page).toContain('<code>invalid_client: client is invalid</code>');
     expect(page).not.toContain('datanya tidak sah');
+    // A client_id no one registered says the service is not registered; one that could be none is a 400 too, never a 500.
+    const asking = async (clientIdAsked: string) => {
+      const url = new URL((await authorizationRequest(rp)).url);
+      url.searchParams.set('client_id', clientIdAsked);
+      return new Agent(server.url).request(url.toString());
+    };
+    const unknown = await asking('tidak-ada');
+    expect(unknown.status).toBe(400);
+    expect(await unknown.text()).toContain('Layanan yang membawa Anda ke sini tidak terdaftar di Kediri ID');
+    for (const odd of ['nul\u0000', 'x'.repeat(600)]) expect((await asking(odd)).status).toBe(400);
     // ... nor does the token endpoint.
     const token = await fetch(`${server.url}/token`, {
       method: 'POST',
