@@ -6,6 +6,5 @@
 export const PORTAL_CLIENT_ID = 'kediri-id-portal';
 export const portalRedirectUri = (issuer: string) => `${issuer}/masuk`;
 
-/** How the login pages name the portal: Kediri ID, run by the city's Diskominfo. */
+/** The portal client's registered name (the login pages call it "Akun Kediri ID": login.portal_name). */
 export const PORTAL_CLIENT_NAME = 'Kediri ID';
-export const PORTAL_UNIT_NAME = 'Diskominfo';

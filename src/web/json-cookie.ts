@@ -6,9 +6,10 @@ import type { Context } from 'koa';
  */
 export function jsonCookie<T>(name: string, maxAgeMs: number, isValid: (value: unknown) => value is T) {
   return {
-    set(ctx: Context, value: T): void {
+    /** Sets the cookie for the whole site, or for the pages under `path` only. */
+    set(ctx: Context, value: T, path = '/'): void {
       const encoded = Buffer.from(JSON.stringify(value)).toString('base64url');
-      ctx.cookies.set(name, encoded, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: maxAgeMs });
+      ctx.cookies.set(name, encoded, { signed: true, httpOnly: true, sameSite: 'lax', secure: ctx.secure, maxAge: maxAgeMs, path });
     },
     get(ctx: Context): T | undefined {
       const encoded = ctx.cookies.get(name, { signed: true });

@@ -1,4 +1,6 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { DeviceCodeProblem, ProviderPages } from '../oidc/provider.js';
+import { isStorableId } from '../oidc/adapter.js';
 import type { ClientStore } from '../clients/clients.js';
 import { isDatabaseUnavailable } from '../db/db.js';
 import { LANGS, translator } from '../i18n.js';
@@ -8,6 +10,12 @@ import { allowFrames } from './security-headers.js';
 /** The problems of the user-code page that are the person's input (a 400), not a cancellation. */
 const BAD_CODE: ReadonlySet<DeviceCodeProblem> = new Set(['missing', 'not_found', 'expired', 'used']);
 
+/** The client_id a request to the provider names (its parameters, else the query string), if it could be one. */
+function requestedClientId(ctx: KoaContextWithOIDC): string | undefined {
+  const named = ctx.oidc?.params?.client_id ?? ctx.query.client_id;
+  return isStorableId(named) ? named : undefined;
+}
+
 /**
  * The pages oidc-provider shows a person, in our layout and the person's language (wired in
  * instance.ts); the kiosk's pages name the kiosk and its unit (clients.describe).
@@ -16,11 +24,19 @@ export const createProviderPages = (clients: Pick<ClientStore, 'describe'>): Pro
   // Protocol errors shown to a person: a plain message in their language, and the OAuth error
   // (code and description, never a stack) for whoever has to report it. The database out of
   // reach: 503 and "try again shortly", as our own pages say.
-  renderError(ctx, out, error) {
+  // A service that is not (or no longer) served, such as a suspended one: that it cannot be used
+  // through Kediri ID now and whom to ask, not "invalid data, try again".
+  async renderError(ctx, out, error) {
     const t = translator(ctx.state.lang);
     if (isDatabaseUnavailable(error)) return render(ctx, 'error', { message: t('common.error.unavailable') }, 503);
     const status = ctx.status >= 400 ? ctx.status : 400;
     const detail = [out.error, out.error_description].filter(Boolean).join(': ');
+    if (out.error === 'invalid_client') {
+      const clientId = requestedClientId(ctx);
+      const client = clientId ? await clients.describe(clientId) : undefined;
+      const message = client ? t('login.client_unavailable.message', { client: client.name, unit: client.unitName }) : t('login.client_unknown');
+      return render(ctx, 'error', { heading: t('login.client_unavailable.heading'), message, detail }, status);
+    }
     render(ctx, 'error', { message: t(status >= 500 ? 'common.error.server' : 'common.error.bad_request'), detail }, status);
   },
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { describeWithBrowser, launchBrowser, newWatchedContext, type Watcher, describedBy, landAtCallback } from '../support/browser.js';
-import { SITI, createCitizen, createWebClient } from '../support/fixtures.js';
+import { SITI, createCitizen, createWebClient, enrolTotp, totpCode } from '../support/fixtures.js';
 import { authorizationRequest as requestAuthorization, relyingParty as discoverRelyingParty } from '../support/rp.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startRelyingPartyPages } from '../support/rp-pages.js';
@@ -222,6 +222,40 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(watcher.problems()).toEqual([]);
   });
 
+  test('A service that asks to confirm again (offline_access, prompt=consent): the consent page lists what it receives and says it is a confirmation, in both languages', async () => {
+    const rp = await relyingParty('Layanan Akta Perkawinan');
+    const stayConnected = (lang?: string) =>
+      requestAuthorization(rp, { redirect_uri: `${rpPages.origin}/callback`, scope: 'openid profile offline_access', prompt: 'consent', ...(lang && { ui_locales: lang }) });
+    const receives = (page: Page, first: string) => page.getByRole('list').filter({ hasText: first }).getByRole('listitem').locator('strong').allTextContents();
+
+    // The first time: everything is new.
+    const first = await newBrowserPage({ width: 390, height: 844 });
+    await signInAndAllow(first.page, first.watcher, (await stayConnected()).url);
+
+    // Signed out (a new browser), then signing in again: the list is not empty, and says why it is shown.
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    await page.goto((await stayConnected()).url);
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.nik);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).waitFor();
+    expect(await page.getByText('Layanan Akta Perkawinan meminta Anda memberikannya lagi untuk konfirmasi', { exact: false }).isVisible()).toBe(true);
+    await expect(page.getByRole('heading', { level: 2 }).first().textContent()).resolves.toBe('Jika Anda memberikan akses lagi, Layanan Akta Perkawinan tetap akan menerima:');
+    expect(await receives(page, 'Pengenal akun Anda')).toEqual(['Pengenal akun Anda', 'Nama lengkap, tanggal lahir, jenis kelamin', 'Tetap terhubung']);
+    await page.getByRole('button', { name: 'Berikan akses', exact: true }).click();
+    await landAtCallback(page, watcher, rpPages.origin);
+
+    // And in English.
+    await page.goto((await stayConnected('en')).url);
+    await page.getByRole('button', { name: 'Allow access', exact: true }).waitFor();
+    expect(await page.getByText('Layanan Akta Perkawinan asks you to confirm it by allowing access again', { exact: false }).isVisible()).toBe(true);
+    expect(await receives(page, 'Your account identifier')).toEqual(['Your account identifier', 'Full name, date of birth, sex', 'Stay connected']);
+    await page.getByRole('button', { name: 'Allow access', exact: true }).click();
+    const callback = await landAtCallback(page, watcher, rpPages.origin);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    expect(watcher.problems()).toEqual([]);
+  });
+
   test('response_mode=form_post: the browser posts the code to the relying party (the CSP allows it)', async () => {
     const rp = await relyingParty('Layanan Akta Kelahiran');
     const request = await requestAuthorization(rp, {
@@ -256,6 +290,78 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     expect(callback.searchParams.get('error')).toBe('access_denied');
     expect(callback.searchParams.get('state')).toBe(request.checks.expectedState);
     expect(watcher.problems()).toEqual([]);
+  });
+
+  test('Back after a finished sign-in: the page says it is finished and links back to the service, or to /akun for Kediri ID\'s own pages', async () => {
+    const rp = await relyingParty('Layanan Akta Kelahiran');
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    await signInAndAllow(page, watcher, (await authorizationRequest(rp)).url);
+
+    // Back to the consent page, then to the login page: both sign-ins are finished.
+    for (let i = 0; i < 2; i++) {
+      const shown = await page.goBack();
+      expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[\w-]+$/);
+      expect(shown?.status()).toBe(200);
+      await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Proses masuk ini sudah selesai');
+      expect(await page.getByText('Anda sudah selesai masuk ke Layanan Akta Kelahiran. Tidak perlu masuk lagi.', { exact: true }).isVisible()).toBe(true);
+      expect(await page.getByText('Waktu untuk masuk sudah habis', { exact: false }).count()).toBe(0);
+    }
+    await page.getByRole('link', { name: 'Kembali ke Layanan Akta Kelahiran', exact: true }).click();
+    await page.waitForURL(`${rpPages.origin}/`);
+
+    // Kediri ID's own pages: back to the account page.
+    const portal = await newBrowserPage({ width: 390, height: 844 });
+    await portal.page.goto(`${server.url}/akun`);
+    await portal.page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
+    await portal.page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
+    await portal.page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    await portal.page.waitForURL(`${server.url}/akun`);
+    await portal.page.goBack();
+    await expect(portal.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Proses masuk ini sudah selesai');
+    await portal.page.getByRole('link', { name: 'Kembali ke Akun Kediri ID', exact: true }).click();
+    await portal.page.waitForURL(`${server.url}/akun`);
+
+    expect(watcher.problems()).toEqual([]);
+    expect(portal.watcher.problems()).toEqual([]);
+  });
+
+  test('Kediri ID\'s own pages: the sign-in names "Akun Kediri ID" (no unit) and offers no cancel, on the login, phone-code and second-factor pages', async () => {
+    const budi = { nik: '3571010101850003', name: 'Budi Santoso', birthdate: '1985-01-01', email: 'budi@example.id', password: 'sepeda-ontel-di-jalan-dhoho' };
+    await createCitizen(server.instance, budi);
+    const secret = await enrolTotp(server.instance, budi.email);
+    const { page, watcher } = await newBrowserPage({ width: 390, height: 844 });
+    const noCancel = async () => expect(await page.getByRole('button', { name: /^Batal/ }).count()).toBe(0);
+
+    await page.goto(`${server.url}/akun`);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Akun Kediri ID');
+    expect(await page.getByText('Diskominfo').count()).toBe(0);
+    await noCancel();
+
+    await page.getByRole('link', { name: 'Masuk dengan kode lewat WhatsApp/SMS', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Masuk ke Akun Kediri ID dengan kode');
+    await noCancel();
+    await page.goBack();
+
+    await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(budi.email);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(budi.password);
+    await page.getByRole('button', { name: 'Masuk', exact: true }).click();
+    const code = page.getByLabel('Kode OTP', { exact: true });
+    await code.waitFor();
+    expect(await page.getByText('untuk masuk ke Akun Kediri ID.', { exact: false }).isVisible()).toBe(true);
+    await noCancel();
+    await code.fill(await totpCode(secret));
+    await page.getByRole('button', { name: 'Lanjutkan', exact: true }).click();
+    await page.waitForURL((url) => url.origin === server.url && url.pathname === '/akun');
+
+    // In English the portal is "your Kediri ID account".
+    const english = await newBrowserPage({ width: 390, height: 844 });
+    await english.page.goto(`${server.url}/akun?lang=en`);
+    await expect(english.page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Sign in to your Kediri ID account');
+    expect(await english.page.getByRole('button', { name: /^Cancel/ }).count()).toBe(0);
+
+    expect(watcher.problems()).toEqual([]);
+    expect(english.watcher.problems()).toEqual([]);
   });
 
   test('Sign-out started by the relying party: the citizen confirms and lands on its signed-out page', async () => {

@@ -118,7 +118,7 @@ describeWithBrowser('a citizen turns on two-step verification and signs in with 
     await page.goto(`${server.url}/akun`);
     await page.getByRole('button', { name: 'Masuk', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/interaction\/[A-Za-z0-9_-]+$/);
-    await expect(heading(page)).resolves.toBe('Masuk ke Kediri ID');
+    await expect(heading(page)).resolves.toBe('Masuk ke Akun Kediri ID');
     await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(SITI.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(SITI.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();

@@ -130,8 +130,26 @@ describe('reviewing requests', () => {
 
     expect((await admin.post(`/admin/layanan/${clientId}/status`, { _csrf, status: 'suspended' })).status).toBe(303);
     expect((await lastEmailTo(server.instance.db, DEV.email)).subject).toContain('dihentikan sementara');
-    // The authorization endpoint no longer knows it (and sends nobody back to its redirect URI)...
-    expect((await new Agent(server.url).request((await authorizationRequest(rp)).url)).status).toBe(400);
+    // The authorization endpoint no longer knows it (and sends nobody back to its redirect URI): the
+    // citizen reads that the service cannot be used through Kediri ID now and whom to ask, not
+    // "invalid data, try again"; the OAuth error is only the technical detail line...
+    const refused = await new Agent(server.url).request((await authorizationRequest(rp)).url);
+    expect(refused.status).toBe(400);
+    const page = await refused.text();
+    expect(page).toContain('<h1 class="heading-l">Layanan ini sedang tidak tersedia</h1>');
+    expect(page).toContain('<p class="lead">Pajak Daerah Online dari BPPKAD sedang tidak dapat dipakai lewat Kediri ID. Ini bukan masalah pada akun Anda, dan mencoba lagi tidak akan membantu. Hubungi BPPKAD untuk keterangan lebih lanjut.</p>');
+    expect(page).toContain('<code>invalid_client: client is invalid</code>');
+    expect(page).not.toContain('datanya tidak sah');
+    // A client_id no one registered says the service is not registered; one that could be none is a 400 too, never a 500.
+    const asking = async (clientIdAsked: string) => {
+      const url = new URL((await authorizationRequest(rp)).url);
+      url.searchParams.set('client_id', clientIdAsked);
+      return new Agent(server.url).request(url.toString());
+    };
+    const unknown = await asking('tidak-ada');
+    expect(unknown.status).toBe(400);
+    expect(await unknown.text()).toContain('Layanan yang membawa Anda ke sini tidak terdaftar di Kediri ID');
+    for (const odd of ['nul\u0000', 'x'.repeat(600)]) expect((await asking(odd)).status).toBe(400);
     // ... nor does the token endpoint.
     const token = await fetch(`${server.url}/token`, {
       method: 'POST',

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A relying party's browser-facing side: /callback and /signed-out answer a small HTML page; the
+ * A relying party's browser-facing side: /, /callback and /signed-out answer a small HTML page; the
  * bodies posted to /callback (response_mode=form_post) are kept in `posted`.
  */
 export async function startRelyingPartyPages(): Promise<{ origin: string; posted: string[]; close(): Promise<void> }> {
@@ -14,7 +14,7 @@ export async function startRelyingPartyPages(): Promise<{ origin: string; posted
       for await (const chunk of req) body += chunk;
       posted.push(body);
     }
-    if (path === '/callback' || path === '/signed-out') {
+    if (path === '/' || path === '/callback' || path === '/signed-out') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end('<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Layanan</title></head><body><p>Kembali di layanan.</p></body></html>');
       return;

@@ -11,12 +11,27 @@ import type { InteractionStep } from './step.js';
 /** The scopes the provider asks the citizen to consent to. */
 const missingScopes = (details: InteractionDetails): string[] => (details.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
 
+/** The claims (claims parameter) the provider asks the citizen to consent to. */
+const missingClaims = (details: InteractionDetails): string[] => (details.prompt.details.missingOIDCClaims as string[] | undefined) ?? [];
+
+/**
+ * What the service already holds of what it asks for: the remembered grant's OIDC scopes, in the
+ * order asked. Shown when the service asks to confirm again (prompt=consent, as a service asking
+ * for offline_access does) and nothing new is missing.
+ */
+async function grantedScopes(provider: Provider, details: InteractionDetails): Promise<string[]> {
+  const grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  const held = new Set((grant?.getOIDCScope() ?? '').split(' '));
+  return [...new Set(String(details.params.scope ?? '').split(' '))].filter((scope) => scope && held.has(scope));
+}
+
 /** The scopes of units' APIs (resource indicators) the provider asks the citizen to consent to, by indicator. */
 const missingResourceScopes = (details: InteractionDetails) => (details.prompt.details.missingResourceScopes ?? {}) as Record<string, string[]>;
 
 /**
  * The consent page: what the service asks to see, and which units' APIs it asks to use on the
- * citizen's behalf with which scopes; granted once per service and remembered.
+ * citizen's behalf with which scopes; granted once per service and remembered. A service may ask
+ * to confirm again what it was granted: then the page says so, and lists what it receives.
  */
 export function consentStep({ provider, citizens, audit, resourceServers }: { provider: Provider; citizens: CitizenStore; audit: Audit; resourceServers: ResourceServers }): InteractionStep {
   return {
@@ -24,6 +39,10 @@ export function consentStep({ provider, citizens, audit, resourceServers }: { pr
       prompt: 'consent',
       async show(ctx, interaction) {
         const citizen = await citizens.findById(String(interaction.details.session?.accountId));
+        const missing = missingScopes(interaction.details);
+        // Nothing new asked: the service asks to confirm again what it has (and will keep) receiving.
+        const again = missing.length === 0 && missingClaims(interaction.details).length === 0 && Object.keys(missingResourceScopes(interaction.details)).length === 0;
+        const scopes = again ? await grantedScopes(provider, interaction.details) : missing;
         const apis = await Promise.all(Object.entries(missingResourceScopes(interaction.details)).map(async ([indicator, scopes]) => ({
           name: (await resourceServers.findByIndicator(indicator))?.name ?? indicator,
           scopes: scopes.join(', '),
@@ -33,8 +52,9 @@ export function consentStep({ provider, citizens, audit, resourceServers }: { pr
           abortAction: interaction.action('abort'),
           client: interaction.client,
           citizenName: citizen?.name ?? '',
-          scopes: missingScopes(interaction.details).map((scope) => ({ scope })),
+          scopes: scopes.map((scope) => ({ scope })),
           apis,
+          again,
         });
       },
     },
@@ -46,10 +66,9 @@ export function consentStep({ provider, citizens, audit, resourceServers }: { pr
         const accountId = String(details.session?.accountId);
         const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId });
         if (!grant) throw new InputError('grant_unknown');
-        const missing = details.prompt.details;
         const scopes = missingScopes(details);
         if (scopes.length) grant.addOIDCScope(scopes.join(' '));
-        const claims = (missing.missingOIDCClaims as string[] | undefined) ?? [];
+        const claims = missingClaims(details);
         if (claims.length) grant.addOIDCClaims(claims);
         const resources = missingResourceScopes(details);
         for (const [indicator, resourceScopes] of Object.entries(resources)) grant.addResourceScope(indicator, resourceScopes.join(' '));

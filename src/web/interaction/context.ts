@@ -3,10 +3,11 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { ClientStore } from '../../clients/clients.js';
 import { InputError } from '../../errors.js';
-import { isLang } from '../../i18n.js';
-import { PORTAL_CLIENT_NAME, PORTAL_UNIT_NAME } from '../../oidc/portal-client.js';
+import { isLang, translator, type Lang } from '../../i18n.js';
+import { PORTAL_CLIENT_ID } from '../../oidc/portal-client.js';
 import type { AttemptOrigin } from '../../identity/login-attempt.js';
 import { allowFormActions } from '../security-headers.js';
+import { rememberFinishedSignIn } from './finished.js';
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 export type PromptName = 'login' | 'consent';
@@ -14,9 +15,25 @@ export type PromptName = 'login' | 'consent';
 /** How the pages name the service being signed in to. */
 export interface ClientOnPage {
   name: string;
-  unitName: string;
+  /** The unit that runs the service (none for Kediri ID's own portal). */
+  unitName?: string;
   /** The unit's slug (none for Kediri ID's own portal). */
   unitSlug?: string;
+  /**
+   * Kediri ID's own pages (/akun, /loket, /admin): the person is on Kediri ID already, so the
+   * pages offer no "cancel and go back to" the service.
+   */
+  portal?: boolean;
+}
+
+/**
+ * How the pages name a client: a unit's service by its name and unit; Kediri ID's own portal as
+ * "Akun Kediri ID" in the page's language.
+ */
+export async function clientOnPage(clients: Pick<ClientStore, 'describe'>, clientId: string, lang: Lang): Promise<ClientOnPage> {
+  if (clientId === PORTAL_CLIENT_ID) return { name: translator(lang)('login.portal_name'), portal: true };
+  // A client deleted since the sign-in began is named by its id.
+  return (await clients.describe(clientId)) ?? { name: clientId };
 }
 
 /** The interaction a request belongs to, with what every step needs of it. */
@@ -32,7 +49,8 @@ export interface Interaction {
   /**
    * Records the interaction's result (merged with its last submission, unless it is an error) and
    * returns where the browser goes on to: what the provider's interactionResult does, without
-   * reading the interaction a second time.
+   * reading the interaction a second time. A sign-in that succeeds is remembered for its pages
+   * (finished.ts).
    */
   finish(result: InteractionResults): Promise<string>;
 }
@@ -57,8 +75,7 @@ export function interactionReader(provider: Provider, clients: ClientStore) {
       if (asked) ctx.state.lang = asked;
     }
     const clientId = String(details.params.client_id);
-    // Registered clients have a unit; the only other client is Kediri ID's own portal.
-    const client: ClientOnPage = (await clients.describe(clientId)) ?? { name: PORTAL_CLIENT_NAME, unitName: PORTAL_UNIT_NAME };
+    const client = await clientOnPage(clients, clientId, ctx.state.lang);
     return {
       uid,
       details,
@@ -69,6 +86,7 @@ export function interactionReader(provider: Provider, clients: ClientStore) {
       async finish(result) {
         details.result = 'error' in result ? result : { ...details.lastSubmission, ...result };
         await details.save(details.exp - Math.floor(Date.now() / 1000));
+        if (!('error' in result)) rememberFinishedSignIn(ctx, uid, clientId, details.params.redirect_uri);
         return details.returnTo;
       },
     };

@@ -14,7 +14,8 @@ import { InputError } from '../../errors.js';
 import { abortStep } from './abort.js';
 import { assurancePage, assuranceStep } from './assurance.js';
 import { consentStep } from './consent.js';
-import { interactionReader, type Interaction } from './context.js';
+import { clientOnPage, interactionReader, type Interaction } from './context.js';
+import { finishedSignInPage } from './finished.js';
 import { loginFinisher } from './finish-login.js';
 import { loginStep } from './login.js';
 import { phoneCodeStep } from './phone-code.js';
@@ -72,6 +73,7 @@ export function interactionRoutes(deps: Deps): Router {
 
   const read = interactionReader(deps.provider, deps.clients);
   const router = new Router({ prefix: '/interaction/:uid' });
+  router.use(finishedSignInPage((ctx, clientId) => clientOnPage(deps.clients, clientId, ctx.state.lang)));
   router.get('/', async (ctx) => {
     const interaction = await read(ctx);
     const page = steps.find((step) => step.page?.prompt === interaction.details.prompt.name)?.page;
