@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
-import { parseNik } from '../../identity/nik.js';
+import { compactNik, parseNik } from '../../identity/nik.js';
 import { normalizePhone } from '../../identity/phone.js';
 import type { Staff } from '../../identity/staff.js';
 import { field, fieldErrors, parseForm } from '../forms.js';
@@ -25,7 +25,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
   router.get('/', (ctx) => render(ctx, 'counter/search', { nik: '', errors: [] }));
 
   async function showCitizen(ctx: Parameters<Middleware>[0], nik: string, extra: object = {}, status = 200) {
-    const parsed = parseNik(nik.trim());
+    const parsed = parseNik(compactNik(nik));
     if (!parsed.ok) return render(ctx, 'counter/search', { nik, errors: fieldErrors(ctx, [new InputError(parsed.code, 'nik')]) }, 400);
     const citizen = await staff.findByNik(nik);
     if (!citizen) return render(ctx, 'counter/search', { nik, notFound: true, errors: [] }, 404);
