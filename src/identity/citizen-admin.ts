@@ -7,6 +7,7 @@ import type { Throttle } from './throttle.js';
 import type { CitizenRecord, CitizenStore } from './citizens.js';
 import { endAllSessions, type AccountSessions } from './sessions.js';
 import { isUuid } from '../ids.js';
+import { compactNik } from './nik.js';
 
 export type CitizenStatus = 'active' | 'locked';
 
@@ -80,13 +81,14 @@ export function createCitizenAdmin(db: Db, citizens: CitizenStore, sessions: Acc
 
   return {
     /**
-     * The account with this NIK (16 digits) or, otherwise, this email (case-insensitive); both
+     * The account with this NIK (16 digits, also typed in groups) or, otherwise, this email (case-insensitive); both
      * exact. Each search is audited (how it searched and what it found, never the NIK or email).
      */
     async search(query: string, actor: string, ip: string): Promise<CitizenRecord[]> {
       const value = query.trim();
-      const byNik = /^\d{16}$/.test(value);
-      const found = await citizens.records(byNik ? { nik: value } : { email: value });
+      const nik = compactNik(value);
+      const byNik = /^\d{16}$/.test(nik);
+      const found = await citizens.records(byNik ? { nik } : { email: value });
       await audit({ type: 'citizen.searched', actor, citizenId: found[0]?.id, ip, details: { by: byNik ? 'nik' : 'email', found: found.length } });
       return found;
     },

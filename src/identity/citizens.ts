@@ -3,7 +3,7 @@ import { isUniqueViolation, type Db, type Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
-import { checkNik, maskNik } from './nik.js';
+import { checkNik, compactNik, maskNik } from './nik.js';
 import { normalizePhone } from './phone.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
@@ -138,13 +138,13 @@ export function checkNewCitizen(input: NewCitizen, foreignPrefixes: readonly str
   | { ok: true; citizen: Omit<NewCitizen, 'password' | 'phone' | 'email'> & { gender: 'male' | 'female'; email: string | null; phone: string | null } }
   | { ok: false; problems: InputError[] } {
   const problems: InputError[] = [];
-  const nik = input.nik.trim();
+  const nik = compactNik(input.nik);
   const checkedNik = checkNik(nik, input.birthdate);
   if (!checkedNik.ok) problems.push(new InputError(checkedNik.code, checkedNik.code === 'birthdate_invalid' ? 'birthdate' : 'nik'));
   const name = input.name.trim().replace(/\s+/g, ' ');
   if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
   const email = input.email?.trim().toLowerCase() || null;
-  if (email !== null && (!EMAIL.test(email) || email.length > 254)) problems.push(new InputError('email_invalid', 'email'));
+  if (email !== null && (email.length > 254 || !EMAIL.test(email))) problems.push(new InputError('email_invalid', 'email'));
   const typedPhone = input.phone?.trim() || null;
   const phone = typedPhone === null ? null : normalizePhone(typedPhone, foreignPrefixes) ?? null;
   if (typedPhone !== null && phone === null) problems.push(new InputError('phone_invalid', 'phone'));
@@ -222,15 +222,26 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
   }
 
   /**
+   * What a login identifier names: a NIK (16 digits, also typed in groups: compactNik), else a
+   * phone number (in any form normalizePhone reads), else an email.
+   */
+  function readIdentifier(identifier: string): { nik: string } | { phone: string } | { email: string } {
+    const login = identifier.trim();
+    const nik = compactNik(login);
+    if (/^\d{16}$/.test(nik)) return { nik };
+    const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
+    return phone ? { phone } : { email: login };
+  }
+
+  /**
    * The account a login identifier names, with its password hash and whether it needs a second
-   * step: a 16-digit NIK, an email, or a verified phone number (in any form normalizePhone reads).
+   * step: a NIK, an email, or a verified phone number (readIdentifier).
    */
   async function findByLogin(identifier: string): Promise<LoginRow | undefined> {
-    const login = identifier.trim();
-    const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
-    const [where, param] = /^\d{16}$/.test(login) ? ['nik_hash = $1', nikHash(login)]
-      : phone ? ['phone = $1 and phone_verified', phone]
-      : ['lower(email) = lower($1)', login];
+    const login = readIdentifier(identifier);
+    const [where, param] = 'nik' in login ? ['nik_hash = $1', nikHash(login.nik)]
+      : 'phone' in login ? ['phone = $1 and phone_verified', login.phone]
+      : ['lower(email) = lower($1)', login.email];
     const { rows } = await db.query<LoginRow>(
       `select ${COLUMNS}, password_hash, ${SECOND_FACTOR_REQUIRED('citizens.id')} as second_factor,
          disabled_inactive_at is not null as disabled
@@ -298,13 +309,13 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       return rows;
     },
 
-    /** The account holding this NIK, as the counter sees it (found by the NIK's keyed hash). */
+    /** The account holding this NIK (as typed: compactNik), as the counter sees it (found by the NIK's keyed hash). */
     async counterView(nik: string): Promise<CounterView | undefined> {
       const { rows } = await db.query<CounterView>(
         `select id, name, to_char(birthdate, 'YYYY-MM-DD') as birthdate, gender, email, phone, phone_verified, assurance,
            verified_at, verification_method
          from citizens where nik_hash = $1`,
-        [nikHash(nik.trim())],
+        [nikHash(compactNik(nik))],
       );
       return rows[0];
     },
@@ -587,10 +598,10 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
       if (found) current.keep(found.id, accountOf(found), mark);
       const authenticate = (password: string) => passwordHolder(found, password);
       if (!found) {
-        // An unknown phone number locks alike in every form it is typed in (08..., +628...).
-        const login = identifier.trim().toLowerCase();
-        const phone = login.includes('@') || /^\d{16}$/.test(login) ? undefined : normalizePhone(login, foreignPrefixes);
-        return { key: sealer.keyedHash('login-identifier', phone ?? login), authenticate };
+        // An unknown NIK or phone number locks alike in every form it is typed in (08..., +628...).
+        const login = readIdentifier(identifier);
+        const key = 'nik' in login ? login.nik : 'phone' in login ? login.phone : login.email.toLowerCase();
+        return { key: sealer.keyedHash('login-identifier', key), authenticate };
       }
       return { key: found.id, citizen: accountOf(found), secondFactorRequired: found.second_factor, disabled: found.disabled, authenticate };
     },

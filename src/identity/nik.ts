@@ -81,6 +81,16 @@ function daysInMonth(month: number, leapYear: boolean): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+/**
+ * A NIK as a person types it, maybe in the groups printed on the KTP-el ("3571 0123 0588 0001",
+ * or with dots or dashes): its digits when spaces, dots and dashes stand only between digits;
+ * otherwise the text trimmed, for parseNik to refuse. Phone numbers are normalised alike (phone.ts).
+ */
+export function compactNik(typed: string): string {
+  const text = typed.trim();
+  return /^\d+(?:[\s.-]+\d+)*$/.test(text) ? text.replace(/[\s.-]/g, '') : text;
+}
+
 /** Structural checks only (no birth date from the person). Surrounding whitespace is ignored. */
 export function parseNik(nik: string): NikParseResult {
   const digits = typeof nik === 'string' ? nik.trim() : '';

@@ -117,7 +117,7 @@ export function checkNewPhone(citizen: Citizen, raw: string, foreignPrefixes: re
 /** The new email of an email change, normalised; an InputError for the field `email` otherwise. */
 export function checkNewEmail(citizen: Citizen, raw: string): string {
   const email = raw.trim().toLowerCase();
-  if (!EMAIL.test(email) || email.length > 254) throw new InputError('email_invalid', 'email');
+  if (email.length > 254 || !EMAIL.test(email)) throw new InputError('email_invalid', 'email');
   if (email === citizen.email?.toLowerCase()) throw new InputError('email_unchanged', 'email');
   return email;
 }

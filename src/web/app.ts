@@ -56,6 +56,7 @@ const WEBAUTHN_BROWSER = new URL('../dist/bundle/index.umd.min.js', `file://${cr
 const STATIC: Record<string, { type: string; body: Buffer }> = {
   'app.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('../../static/app.css', import.meta.url)) },
   'passkey.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('../../static/passkey.js', import.meta.url)) },
+  'keep-typed.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('../../static/keep-typed.js', import.meta.url)) },
   'recovery-codes.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('../../static/recovery-codes.js', import.meta.url)) },
   'webauthn.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(WEBAUTHN_BROWSER) },
 };

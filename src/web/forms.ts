@@ -3,8 +3,19 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { inputErrorMessage, translator } from '../i18n.js';
 
-/** A text field of a posted form: a single string (a repeated field is bad input), trimmed of nothing. */
+/**
+ * A value the page itself puts in a form (a hidden field, a choice, a button): a single string (a
+ * repeated field is bad input) of at most `max` characters, trimmed of nothing. Another value is
+ * a broken or forged form (400). What a person types is `typed`.
+ */
 export const field = (max: number) => z.string().max(max).default('');
+
+/**
+ * A text a person types: a single string of any length the body holds (the form check reads at
+ * most 16 kB: csrf.ts), trimmed of nothing. Its length is the form's own check's to judge, which
+ * says what is wrong next to the field and gives the form back with the other values.
+ */
+export const typed = z.string().default('');
 
 const hasNul = (value: unknown): boolean => (typeof value === 'string' ? value.includes('\u0000') : Array.isArray(value) && value.some(hasNul));
 

@@ -134,7 +134,7 @@ describeWithBrowser('a citizen with a phone and no email, in Chromium', () => {
     await page.getByRole('group', { name: 'Kirim kode lewat' }).getByLabel('WhatsApp', { exact: true }).check();
     await page.getByLabel('Kata sandi', { exact: true }).fill(PASSWORD);
     await page.getByLabel('Ulangi kata sandi', { exact: true }).fill(PASSWORD);
-    await page.getByRole('checkbox', { name: 'Saya sudah membaca dan menyetujui pemberitahuan privasi', exact: true }).check();
+    await page.getByRole('checkbox', { name: 'Saya sudah membaca dan menyetujui pemberitahuan privasi (membuka tab baru)', exact: true }).check();
     await page.getByRole('button', { name: 'Daftar', exact: true }).click();
     await page.waitForURL((url) => url.pathname === '/verifikasi');
     await expect(heading(page)).resolves.toBe('Periksa pesan di HP Anda');

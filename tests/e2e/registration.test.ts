@@ -142,7 +142,7 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     const phone = page.getByLabel('Nomor HP', { exact: true });
     const password = page.getByLabel('Kata sandi', { exact: true });
     const passwordConfirm = page.getByLabel('Ulangi kata sandi', { exact: true });
-    const privacy = page.getByRole('checkbox', { name: 'Saya sudah membaca dan menyetujui pemberitahuan privasi', exact: true });
+    const privacy = page.getByRole('checkbox', { name: 'Saya sudah membaca dan menyetujui pemberitahuan privasi (membuka tab baru)', exact: true });
     const register = page.getByRole('button', { name: 'Daftar', exact: true });
 
     await nik.fill(DEWI_NIK_TYPO);
@@ -344,5 +344,60 @@ describeWithBrowser('a new citizen registers, and a citizen resets a forgotten p
     expect(await mail.getByRole('link', { name: 'Minta tautan baru', exact: true }).getAttribute('href')).toBe('/lupa-sandi');
 
     expect(watcher.problems()).toEqual([]);
+  }, JOURNEY_TIMEOUT);
+
+  test('on a phone, what was typed survives the language link (the passwords do not) and the privacy notice, which opens in a new tab; over-long values get their fields\' messages with the rest kept', async () => {
+    const { context, watcher } = await newWatchedContext(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${server.url}/daftar`);
+    const GROUPED_NIK = '3571 0257 0892 0004';
+    await page.getByLabel('NIK', { exact: true }).fill(GROUPED_NIK);
+    await page.getByLabel('Nama lengkap', { exact: true }).fill(DEWI.name);
+    await page.getByLabel('Email', { exact: true }).fill(DEWI.email);
+    await page.getByLabel('Kata sandi', { exact: true }).fill(DEWI.password);
+
+    // The privacy notice opens beside the form, which stays as it was.
+    const privacyLink = page.getByRole('link', { name: 'pemberitahuan privasi (membuka tab baru)', exact: true });
+    const [notice] = await Promise.all([context.waitForEvent('page'), privacyLink.click()]);
+    await notice.waitForLoadState();
+    expect(new URL(notice.url()).pathname).toBe('/privasi');
+    await notice.close();
+    expect(await page.getByLabel('Nama lengkap', { exact: true }).inputValue()).toBe(DEWI.name);
+    await page.getByRole('checkbox').check();
+
+    // The other language: the same values, the password empty.
+    await page.getByRole('link', { name: 'English', exact: true }).click();
+    await page.waitForURL((url) => url.searchParams.get('lang') === 'en');
+    await expect(heading(page)).resolves.not.toBe('Daftar akun Kediri ID');
+    expect(await page.getByLabel('NIK', { exact: true }).inputValue()).toBe(GROUPED_NIK);
+    expect(await page.getByLabel('Full name', { exact: true }).inputValue()).toBe(DEWI.name);
+    expect(await page.getByLabel('Email', { exact: true }).inputValue()).toBe(DEWI.email);
+    expect(await page.getByLabel('Password', { exact: true }).inputValue()).toBe('');
+    expect(await page.getByRole('checkbox').isChecked()).toBe(true);
+    // Once: a reload shows the page as the server sends it.
+    await page.reload();
+    expect(await page.getByLabel('Full name', { exact: true }).inputValue()).toBe('');
+
+    // A pasted name far too long: its own message, the other values back.
+    await page.getByLabel('NIK', { exact: true }).fill(GROUPED_NIK);
+    await page.getByLabel('Full name', { exact: true }).fill('Dewi '.repeat(1000));
+    await page.getByLabel('Email', { exact: true }).fill(DEWI.email);
+    await page.getByRole('button', { name: 'Register', exact: true }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').getByRole('link').allTextContents()).toContain(
+      "Full name must be 2 to 100 letters, as on the KTP-el (spaces and the marks . , ' - are allowed, no digits).",
+    );
+    expect(await page.getByLabel('NIK', { exact: true }).inputValue()).toBe(GROUPED_NIK);
+    expect(await page.getByLabel('Email', { exact: true }).inputValue()).toBe(DEWI.email);
+
+    expect(watcher.problems()).toEqual([]);
+
+    // A browser set up in English gets English on its first visit.
+    const english = await newWatchedContext(browser, { locale: 'en-US', viewport: { width: 390, height: 844 } });
+    contexts.push(english.context);
+    const first = await english.context.newPage();
+    await first.goto(`${server.url}/daftar`);
+    await expect(heading(first)).resolves.toBe('Create a Kediri ID account');
   }, JOURNEY_TIMEOUT);
 });

@@ -173,6 +173,13 @@ describe('the MPP counter (/loket)', () => {
     const found = await agent.post('/loket/cari', { _csrf, nik: BUDI.nik });
     expect(found.status).toBe(200);
     expect(await found.text()).toContain(BUDI.name);
+    // As printed on the KTP-el: in groups, with spaces or dots.
+    for (const grouped of ['3571 0205 1288 0003', '3571.0205.1288.0003']) {
+      const res = await agent.post('/loket/cari', { _csrf, nik: grouped });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain(BUDI.name);
+    }
+    expect((await agent.post('/loket/cari', { _csrf, nik: '3571/0205/1288/0003' })).status).toBe(400);
     const unknown = await agent.post('/loket/cari', { _csrf, nik: '3571010101900009' });
     expect(unknown.status).toBe(404);
     const invalid = await agent.post('/loket/cari', { _csrf, nik: '12345' });

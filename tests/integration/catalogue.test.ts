@@ -65,6 +65,8 @@ describe('administrators manage the catalogue', () => {
       [{ name: '' }, 'Tulis nama layanan.'],
       [{ acr: 'urn:kediri:acr:gold' }, 'Pilih tingkat akun yang diperlukan.'],
       [{ description_en: 'x'.repeat(201) }, 'paling banyak 200 karakter'],
+      // Pasted far past the limit: still the field's own message, not the page for a broken form.
+      [{ description_en: 'x'.repeat(5000) }, 'paling banyak 200 karakter'],
       [{ unit: 'no-such-unit' }, 'Pilih unit yang terdaftar.'],
     ] as const) {
       const res = await admin.post('/admin/katalog/baru', { _csrf, ...entry(fields) });

@@ -31,6 +31,13 @@ async function authorize(scope = 'openid profile email offline_access') {
 }
 
 describe('authorization code flow as a relying party', () => {
+  test.each(['3571 0141 0190 0001', '3571.0141.0190.0001', '3571-0141-0190-0001'])('the NIK typed as printed on the KTP-el (%s) signs in', async (nik) => {
+    const request = await authorizationRequest(rp, { scope: 'openid' });
+    const callback = await signIn(new Agent(server.url), request.url, nik, SITI.password);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callback), request.checks);
+    expect(tokens.claims()!.sub).toBe(sub);
+  });
+
   test('discovery reports the flows and the strict settings', () => {
     const meta = rp.serverMetadata();
     expect(meta.issuer).toBe(server.url);

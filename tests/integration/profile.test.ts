@@ -156,10 +156,17 @@ describe('the profile page (/akun/profil)', () => {
     expect(await citizen(SITI.email)).toEqual(before);
   });
 
-  test('a form that does not fit at all is a 400 error page, not a 500', async () => {
-    const { agent, html } = await open(SITI);
-    const res = await agent.post('/akun/profil', { _csrf: csrfTokenOf(html), street: 'x'.repeat(5000) });
+  test('an over-long street gets its own message, with the other values kept; only a body past the limit is refused whole', async () => {
+    const { agent } = await open(SITI);
+    const before = await citizen(SITI.email);
+    const res = await saveProfile(agent, { ...ADDRESS, street: 'Jl. Dhoho '.repeat(60) });
     expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain('Masukkan nama jalan dan nomor rumah, 3 sampai 120 karakter.');
+    expect(html).toContain('value="Setonopande"');
+    expect(html).toContain('value="64121"');
+    expect((await saveProfile(agent, { ...ADDRESS, street: 'x'.repeat(20_000) })).status).toBe(413);
+    expect(await citizen(SITI.email)).toEqual(before);
   });
 
   test('a forged or missing CSRF token is refused', async () => {

@@ -75,6 +75,30 @@ describe('registration (/daftar)', () => {
     expect(await citizenCount()).toBe(before);
   });
 
+  test('over-long values get their own fields\' messages, with the other values kept; only a body past the limit is refused whole', async () => {
+    const before = await citizenCount();
+    const res = await submit(new Agent(server.url), { ...BUDI, name: 'Budi '.repeat(1000), nik: '3'.repeat(10_000) });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(fieldError(html, 'name')).toContain('Nama lengkap');
+    expect(fieldError(html, 'nik')).toContain('tepat 16 angka');
+    expect(html).toContain(`value="${BUDI.email}"`);
+    expect(html).toContain('name="birth_year" type="text" value="1988"');
+    expect(html).not.toContain(BUDI.password);
+    expect((await submit(new Agent(server.url), { ...BUDI, name: 'x'.repeat(20_000) })).status).toBe(413);
+    expect(await citizenCount()).toBe(before);
+  });
+
+  test('a NIK typed as printed on the KTP-el, in groups with spaces, dots or dashes, registers as its 16 digits; other signs are refused', async () => {
+    const nik = '3571020512880017';
+    const refused = await submit(new Agent(server.url), { ...BUDI, nik: '3571/0205/1288/0017', email: 'budi.grup@example.id' });
+    expect(refused.status).toBe(400);
+    expect(fieldError(await refused.text(), 'nik')).toContain('tepat 16 angka');
+    const res = await submit(new Agent(server.url), { ...BUDI, nik: ' 3571 0205.1288-0017 ', email: 'budi.grup@example.id' });
+    expect(res.status).toBe(303);
+    expect((await server.instance.citizens.findByNik(nik))?.email).toBe('budi.grup@example.id');
+  });
+
   test('a valid registration creates an unverified account and emails a link and a code; the code verifies it', async () => {
     const agent = new Agent(server.url);
     // With a phone number too: its code goes to the phone, and the emailed code verifies as well.

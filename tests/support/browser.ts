@@ -83,13 +83,14 @@ const CSP_TEXT = /Content Security Policy|Refused to /i;
 /**
  * A new context (its own cookies) whose pages are watched. The securitypolicyviolation listener is
  * installed through the DevTools protocol, so the page's own CSP does not block it; it also sees
- * form-action violations on the redirect that follows a form post.
+ * form-action violations on the redirect that follows a form post. The browser is set up in
+ * Indonesian (id-ID: its Accept-Language picks the pages' language) unless `options` say otherwise.
  */
 export async function newWatchedContext(
   browser: Browser,
   options: BrowserContextOptions = {},
 ): Promise<{ context: BrowserContext; watcher: Watcher }> {
-  const context = await browser.newContext(options);
+  const context = await browser.newContext({ locale: 'id-ID', ...options });
   const messages: Watcher['messages'] = [];
   const errors: PageProblem[] = [];
   const violations: PageProblem[] = [];

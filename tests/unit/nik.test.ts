@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
-import { NIK_ERROR_CODES, checkNik, parseNik } from '../../src/identity/nik.js';
+import { NIK_ERROR_CODES, checkNik, compactNik, parseNik } from '../../src/identity/nik.js';
 
 /**
  * Builds a made-up NIK from its parts, written exactly as they appear in the NIK:
@@ -293,5 +293,16 @@ describe('messages', () => {
     for (const code of NIK_ERROR_CODES) expect(id[code]).not.toEqual(en[code]);
     expect(id.hint).toBe('16 angka pada KTP-el Anda');
     expect(en.hint).toBe('The 16 digits on your KTP-el');
+  });
+});
+
+describe('compactNik: a NIK as typed', () => {
+  test.each(['3571 0117 0890 0001', '3571.0117.0890.0001', '3571-0117-0890-0001', ' 3571  01 17 08 90 0001 ', '3571011708900001'])('%s is its 16 digits', (typed) => {
+    expect(compactNik(typed)).toBe(KEDIRI);
+    expect(parseNik(compactNik(typed)).ok).toBe(true);
+  });
+
+  test.each(['3571/0117/0890/0001', '3571 0117 0890 000l', '.3571011708900001', '3571011708900001-', '+3571011708900001', '3571_0117_0890_0001'])('%s keeps its other signs, and parseNik refuses it', (typed) => {
+    expect(parseNik(compactNik(typed))).toEqual({ ok: false, code: 'nik_format' });
   });
 });

@@ -3,23 +3,22 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import type { CodeSent } from '../../identity/phone-codes.js';
 import { checkNewPhone, type Profile } from '../../identity/profile.js';
 import type { Throttle } from '../../identity/throttle.js';
 import type { Channel } from '../../messaging/outbox.js';
 import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import { chosenChannel, codeFormData } from '../phone-code-forms.js';
 
-const phoneForm = z.object({ phone: field(160), channel: field(10), password: field(PASSWORD_MAX * 4) });
-const codeForm = z.object({ code: field(20) });
+const phoneForm = z.object({ phone: typed, channel: field(10), password: typed });
+const codeForm = z.object({ code: typed });
 const resendForm = z.object({ channel: field(10) });
-const removeForm = z.object({ password: field(PASSWORD_MAX * 4) });
+const removeForm = z.object({ password: typed });
 
 /** The phone change this browser started: the account, the number (E.164), the code its form checks and how it was sent. */
 interface PendingPhone {

@@ -3,29 +3,27 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Account } from '../../identity/account.js';
 import type { Citizen, CitizenStore } from '../../identity/citizens.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { addressParts, checkNewEmail, type Profile } from '../../identity/profile.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { InputError } from '../../errors.js';
 import { maskNik } from '../../identity/nik.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 
-// Generous caps: a value past a field's own limit gets its message on the form, not a bare 400.
 const profileForm = z.object({
-  name: field(400),
-  street: field(480),
-  rt: field(40),
-  rw: field(40),
-  kelurahan: field(240),
-  kecamatan: field(240),
-  city: field(240),
-  province: field(240),
-  postal_code: field(40),
+  name: typed,
+  street: typed,
+  rt: typed,
+  rw: typed,
+  kelurahan: typed,
+  kecamatan: typed,
+  city: typed,
+  province: typed,
+  postal_code: typed,
 });
-const emailForm = z.object({ email: field(1000), password: field(PASSWORD_MAX * 4) });
-const codeForm = z.object({ code: field(20) });
+const emailForm = z.object({ email: typed, password: typed });
+const codeForm = z.object({ code: typed });
 const linkForm = z.object({ token: field(200) });
 
 /**

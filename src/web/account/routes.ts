@@ -5,10 +5,9 @@ import type { Account } from '../../identity/account.js';
 import type { CitizenStore } from '../../identity/citizens.js';
 import { InputError } from '../../errors.js';
 import { maskNik } from '../../identity/nik.js';
-import { field, fieldErrors, message, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, message, parseForm, seeOther, typed } from '../forms.js';
 import type { Upstreams } from '../../federation/upstreams.js';
 import type { UpstreamAccounts } from '../../federation/upstream-accounts.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { render } from '../render.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { Passkeys } from '../../identity/passkeys.js';
@@ -19,8 +18,8 @@ import type { Db } from '../../db/db.js';
 
 const revokeForm = z.object({ grant: field(100) });
 const sessionForm = z.object({ session: field(100) });
-const passwordForm = z.object({ current: field(PASSWORD_MAX * 4), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
-const deleteForm = z.object({ password: field(PASSWORD_MAX * 4), confirm: field(8) });
+const passwordForm = z.object({ current: typed, password: typed, password_confirm: typed });
+const deleteForm = z.object({ password: typed, confirm: field(8) });
 const unlinkForm = z.object({ upstream: field(40) });
 
 

@@ -2,19 +2,18 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { ACR_VALUES } from '../../identity/assurance.js';
-import { CATALOGUE_KINDS, DESCRIPTION_MAX, NAME_MAX, type RawEntry } from '../../clients/catalogue-entry.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { CATALOGUE_KINDS, type RawEntry } from '../../clients/catalogue-entry.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
 
-/** What a form field takes: a little more than the entry allows, so that the length check speaks. */
 const rejectForm = z.object({ reason: field(1000) });
 
 const entryForm = z.object({
   unit: field(64),
-  name: field(NAME_MAX * 2),
-  description_id: field(DESCRIPTION_MAX * 2),
-  description_en: field(DESCRIPTION_MAX * 2),
+  name: typed,
+  description_id: typed,
+  description_en: typed,
   kind: field(20),
   client_id: field(200),
   acr: field(100),

@@ -2,18 +2,16 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
-import { parseNik } from '../../identity/nik.js';
+import { compactNik, parseNik } from '../../identity/nik.js';
 import { normalizePhone } from '../../identity/phone.js';
-import { REASON_MAX } from '../../identity/citizen-admin.js';
 import { checkNameCorrection, type Staff } from '../../identity/staff.js';
-import { field, fieldErrors, message, parseForm } from '../forms.js';
+import { field, fieldErrors, message, parseForm, typed } from '../forms.js';
 import { render } from '../render.js';
 
-const searchForm = z.object({ nik: field(64) });
+const searchForm = z.object({ nik: typed });
 const verifyForm = z.object({ nik: field(64), name: field(400), ktp_checked: field(8) });
-const phoneForm = z.object({ nik: field(64), phone: field(160), phone_checked: field(8) });
-/** Longer than a reason may be, so that a long one gets the field's message, not a bare 400. */
-const nameForm = z.object({ nik: field(64), name: field(400), reason: field(REASON_MAX * 4) });
+const phoneForm = z.object({ nik: field(64), phone: typed, phone_checked: field(8) });
+const nameForm = z.object({ nik: field(64), name: typed, reason: typed });
 
 /**
  * Field errors as the officer reads them, about the citizen in front of them ("the citizen's
@@ -41,7 +39,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
   router.get('/', (ctx) => render(ctx, 'counter/search', { nik: '', errors: [] }));
 
   async function showCitizen(ctx: Parameters<Middleware>[0], nik: string, extra: object = {}, status = 200) {
-    const parsed = parseNik(nik.trim());
+    const parsed = parseNik(compactNik(nik));
     if (!parsed.ok) return render(ctx, 'counter/search', { nik, errors: officerErrors(ctx, [new InputError(parsed.code, 'nik')]) }, 400);
     const citizen = await staff.findByNik(nik);
     if (!citizen) return render(ctx, 'counter/search', { nik, notFound: true, errors: [] }, 404);
@@ -91,16 +89,16 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
 
   router.post('/nama', async (ctx) => {
     const form = parseForm(ctx, nameForm);
-    const typed = { nameValue: form.name, reasonValue: form.reason };
+    const kept = { nameValue: form.name, reasonValue: form.reason };
     const checked = checkNameCorrection(form);
-    if (!checked.ok) return showCitizen(ctx, form.nik, { ...typed, errors: officerErrors(ctx, checked.problems) }, 400);
+    if (!checked.ok) return showCitizen(ctx, form.nik, { ...kept, errors: officerErrors(ctx, checked.problems) }, 400);
     const citizen = await staff.findByNik(form.nik);
     if (!citizen) return showCitizen(ctx, form.nik);
     try {
       await staff.correctNameAtCounter(ctx.state.accountId, citizen.id, checked.correction, ctx.ip);
     } catch (error) {
       if (!(error instanceof InputError) || !['name_unchanged', 'name_not_verified'].includes(error.code)) throw error;
-      return showCitizen(ctx, form.nik, { ...typed, errors: officerErrors(ctx, [error]) }, 409);
+      return showCitizen(ctx, form.nik, { ...kept, errors: officerErrors(ctx, [error]) }, 409);
     }
     await showCitizen(ctx, form.nik, { nameDone: true });
   });

@@ -2,17 +2,16 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ACR_VALUES } from '../../identity/assurance.js';
-import { DESCRIPTION_MAX, NAME_MAX } from '../../clients/catalogue-entry.js';
 import type { AppDeps } from '../app.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import type { DeveloperAccess } from './access.js';
 
 const proposalForm = z.object({
   entry_id: field(40),
-  name: field(NAME_MAX * 2),
-  description_id: field(DESCRIPTION_MAX * 2),
-  description_en: field(DESCRIPTION_MAX * 2),
+  name: typed,
+  description_id: typed,
+  description_en: typed,
   acr: field(100),
 });
 

@@ -3,9 +3,8 @@ import { z } from 'zod';
 import type { Registration } from '../../identity/registration.js';
 import type { LoginAttempts } from '../../identity/login-attempt.js';
 import type { Channel } from '../../messaging/outbox.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { translator } from '../../i18n.js';
-import { parseForm, seeOther } from '../forms.js';
+import { parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import { codeNoticeQuery } from '../phone-code-forms.js';
 import { rememberVerification } from '../register/verify-cookie.js';
@@ -16,8 +15,8 @@ import type { SecondFactorPage } from './second-factor.js';
 import type { InteractionStep, LoginAlternative } from './step.js';
 
 const loginForm = z.object({
-  identifier: z.string().trim().max(254),
-  password: z.string().max(PASSWORD_MAX * 4),
+  identifier: typed.transform((value) => value.trim()),
+  password: typed,
 });
 
 /** The other ways to sign in that this interaction may use (the steps' `alternative`). */

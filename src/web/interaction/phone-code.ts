@@ -8,7 +8,7 @@ import type { LoginAttempts } from '../../identity/login-attempt.js';
 import { normalizePhone } from '../../identity/phone.js';
 import type { CodeSent, PhoneCodes } from '../../identity/phone-codes.js';
 import { isChannel, type Channel } from '../../messaging/outbox.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { refusalMessage } from '../throttling.js';
@@ -33,8 +33,8 @@ const pendingCode = jsonCookie('kid.phone-code', 15 * 60 * 1000, (v): v is Pendi
   hasFields(v, { uid: 'string', phone: 'string', codeId: 'string', channel: 'string' }) && isChannel((v as PendingCode).channel),
 );
 
-const numberForm = z.object({ phone: field(40), channel: field(10) });
-const codeForm = z.object({ code: field(20) });
+const numberForm = z.object({ phone: typed, channel: field(10) });
+const codeForm = z.object({ code: typed });
 const resendForm = z.object({ channel: field(10) });
 
 /**

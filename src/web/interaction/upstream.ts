@@ -17,7 +17,7 @@ import { chosenChannel, codeFormData, codeNotice, codeNoticeQuery } from '../pho
 import { maskEmail } from '../../email/sender.js';
 import { TOKEN_TTL_MINUTES } from '../../identity/account-tokens.js';
 import { translator } from '../../i18n.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import { refusalMessage, withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
@@ -28,10 +28,10 @@ import type { SecondFactorPage } from './second-factor.js';
 import type { SecondFactors } from '../../identity/second-factors.js';
 import type { InteractionStep } from './step.js';
 
-const newAccountForm = z.object({ email: field(254), phone: field(40) });
-const passwordForm = z.object({ password: field(1000) });
+const newAccountForm = z.object({ email: typed, phone: typed });
+const passwordForm = z.object({ password: typed });
 const sendCodeForm = z.object({ to: field(10), channel: field(10) });
-const codeForm = z.object({ code: field(20) });
+const codeForm = z.object({ code: typed });
 
 /** An identity an upstream vouched for in this browser and interaction, with what to do with it. */
 interface Vouched {
@@ -236,7 +236,7 @@ export function upstreamStep({ citizens, upstreams, upstreamClient, upstreamAcco
         // null: no number given; undefined: one that is not a mobile number.
         const phone = form.phone.trim() ? normalizePhone(form.phone, foreignPrefixes) : null;
         const problems = [
-          ...(email !== null && (!EMAIL.test(email) || email.length > 254) ? [new InputError('email_invalid', 'email')] : []),
+          ...(email !== null && (email.length > 254 || !EMAIL.test(email)) ? [new InputError('email_invalid', 'email')] : []),
           ...(phone === undefined ? [new InputError('phone_invalid', 'phone')] : []),
         ];
         if (problems.length === 0) {

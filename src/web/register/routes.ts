@@ -6,8 +6,7 @@ import { checkNewCitizen } from '../../identity/citizens.js';
 import { PHONE_CODE_MINUTES, type CodeSent } from '../../identity/phone-codes.js';
 import type { Registration } from '../../identity/registration.js';
 import type { Channel } from '../../messaging/outbox.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
@@ -15,21 +14,21 @@ import { continuePath, pendingVerification, rememberVerification } from './verif
 import { chosenChannel, codeNotice, codeNoticeQuery } from '../phone-code-forms.js';
 
 const registrationForm = z.object({
-  nik: field(64),
-  name: field(200),
-  birth_day: field(4),
-  birth_month: field(4),
-  birth_year: field(6),
-  email: field(320),
-  phone: field(40),
+  nik: typed,
+  name: typed,
+  birth_day: typed,
+  birth_month: typed,
+  birth_year: typed,
+  email: typed,
+  phone: typed,
   channel: field(10),
-  password: field(PASSWORD_MAX * 4),
-  password_confirm: field(PASSWORD_MAX * 4),
+  password: typed,
+  password_confirm: typed,
   privacy: field(8),
   lanjut: field(100),
 });
 
-const verifyForm = z.object({ token: field(200), code: field(20) });
+const verifyForm = z.object({ token: field(200), code: typed });
 const resendForm = z.object({ channel: field(10) });
 
 /** YYYY-MM-DD from the three date inputs, or '' when they do not make one. */

@@ -4,12 +4,11 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { translator } from '../../i18n.js';
 import type { PasswordReset } from '../../identity/password-reset.js';
-import { PASSWORD_MAX } from '../../identity/password-policy.js';
 import { looksLikePhone, normalizePhone } from '../../identity/phone.js';
 import type { CodeSent } from '../../identity/phone-codes.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { isChannel, type Channel } from '../../messaging/outbox.js';
-import { field, fieldErrors, parseForm, seeOther } from '../forms.js';
+import { field, fieldErrors, parseForm, seeOther, typed } from '../forms.js';
 import { hasFields, jsonCookie } from '../json-cookie.js';
 import { render } from '../render.js';
 import { refusalMessage, withinIpLimit } from '../throttling.js';
@@ -17,11 +16,11 @@ import { chosenChannel, codeFormData, codeNoticeQuery } from '../phone-code-form
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** One field for the email or the phone number, and how a code is to reach the phone. */
-const requestForm = z.object({ contact: field(320), channel: field(10) });
-const codeForm = z.object({ code: field(20) });
+const requestForm = z.object({ contact: typed, channel: field(10) });
+const codeForm = z.object({ code: typed });
 const resendForm = z.object({ channel: field(10) });
 /** `token`: the emailed link's token, or the sealed proof a right phone code gave (never in a URL). */
-const newPasswordForm = z.object({ token: field(400), password: field(PASSWORD_MAX * 4), password_confirm: field(PASSWORD_MAX * 4) });
+const newPasswordForm = z.object({ token: field(400), password: typed, password_confirm: typed });
 
 /**
  * The reset code this browser asked for: the number typed (E.164) and the code the form checks
@@ -80,7 +79,7 @@ export function resetRoutes(reset: PasswordReset, throttle: Throttle, channels: 
       return seeOther(ctx, codeFormAfter(sent));
     }
 
-    if (!EMAIL.test(contact)) {
+    if (contact.length > 254 || !EMAIL.test(contact)) {
       const code = contact.includes('@') ? 'email_invalid' : 'contact_invalid';
       return showRequest(ctx, values, [{ field: 'contact', message: t(`reset.request.contact.${code}`) }], 400);
     }
