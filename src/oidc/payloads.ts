@@ -239,6 +239,16 @@ export async function accountGrants(db: Db, accountId: string) {
   return rows;
 }
 
+/** The client a sign-in under way (a live interaction) is for; undefined once it has ended or expired. */
+export async function liveInteractionClient(on: Queryable, uid: string): Promise<string | undefined> {
+  const { rows } = await on.query<{ client_id: string | null }>(
+    `select payload->'params'->>'client_id' as client_id from oidc_payloads
+     where model = 'Interaction' and id = $1 and (expires_at is null or expires_at > now())`,
+    [uid],
+  );
+  return rows[0]?.client_id ?? undefined;
+}
+
 /**
  * The account's live sign-in sessions, newest first, with the device and address of each login:
  * from the account's login entry in the audit log nearest to the session's login time (loginTs is
