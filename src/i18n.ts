@@ -69,3 +69,36 @@ export function knownInputErrorMessage(error: InputError, lang: Lang): string | 
 export function inputErrorMessage(error: InputError, lang: Lang): string {
   return knownInputErrorMessage(error, lang) ?? error.message;
 }
+
+/** Kediri's time zone, WIB (UTC+7 all year round): every time a page or an email shows is in it. */
+export const TIME_ZONE = 'Asia/Jakarta';
+
+/** The regional forms of the languages: days and months in Indonesian, and British day-month order. */
+const LOCALES: Record<Lang, string> = { id: 'id-ID', en: 'en-GB' };
+const FORMATS = new Map(LANGS.map((lang) => [lang, {
+  day: new Intl.DateTimeFormat(LOCALES[lang], { timeZone: TIME_ZONE, day: 'numeric', month: 'long', year: 'numeric' }),
+  calendarDay: new Intl.DateTimeFormat(LOCALES[lang], { timeZone: 'UTC', day: 'numeric', month: 'long', year: 'numeric' }),
+  time: new Intl.DateTimeFormat(LOCALES[lang], { timeZone: TIME_ZONE, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+  timeWithSeconds: new Intl.DateTimeFormat(LOCALES[lang], { timeZone: TIME_ZONE, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
+}]));
+
+/**
+ * A day as people write it: "23 Mei 1988" / "23 May 1988". A moment (Date) is read in WIB; a
+ * calendar date as stored (YYYY-MM-DD: a birth date, a day of the admin's charts) has no time and
+ * so never shifts. Anything else shows as it came.
+ */
+export function formatDay(value: Date | string, lang: Lang): string {
+  const formats = FORMATS.get(lang)!;
+  if (value instanceof Date) return formats.day.format(value);
+  const calendar = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  return calendar ? formats.calendarDay.format(Date.UTC(Number(calendar[1]), Number(calendar[2]) - 1, Number(calendar[3]))) : value;
+}
+
+/**
+ * A moment with its time and zone: "23 Mei 1988 14.05 WIB" / "23 May 1988 14:05 WIB"; with
+ * `seconds` (the audit log) "14.05.09 WIB".
+ */
+export function formatWhen(value: Date, lang: Lang, { seconds = false } = {}): string {
+  const formats = FORMATS.get(lang)!;
+  return `${formatDay(value, lang)} ${(seconds ? formats.timeWithSeconds : formats.time).format(value)} WIB`;
+}

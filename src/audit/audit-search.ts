@@ -3,7 +3,7 @@ import type { AuditType } from './audit.js';
 
 /** What the audit log can be filtered by; every field already validated. */
 export interface AuditFilter {
-  /** UTC days, YYYY-MM-DD, both included. */
+  /** Days in Kediri (WIB), YYYY-MM-DD, both included. */
   from?: string;
   to?: string;
   type?: AuditType;
@@ -36,8 +36,9 @@ export function createAuditSearch(db: Queryable) {
       params.push(value);
       conditions.push(sql(`$${params.length}`));
     };
-    if (filter.from) where((p) => `at >= ${p}::date::timestamp at time zone 'UTC'`, filter.from);
-    if (filter.to) where((p) => `at < (${p}::date + 1)::timestamp at time zone 'UTC'`, filter.to);
+    // The days are Kediri's (WIB), as the log shows its times.
+    if (filter.from) where((p) => `at >= ${p}::date::timestamp at time zone 'Asia/Jakarta'`, filter.from);
+    if (filter.to) where((p) => `at < (${p}::date + 1)::timestamp at time zone 'Asia/Jakarta'`, filter.to);
     if (filter.type) where((p) => `type = ${p}`, filter.type);
     if (filter.actor) where((p) => `actor = ${p}`, filter.actor);
     if (filter.clientId) where((p) => `client_id = ${p}`, filter.clientId);

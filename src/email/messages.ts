@@ -1,6 +1,6 @@
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
-import { translator } from '../i18n.js';
+import { formatWhen, translator } from '../i18n.js';
 import type { Email } from './outbox.js';
 
 /**
@@ -151,5 +151,5 @@ export function keyRevokedEmail(
   name: string,
   revoked: { kid: string; alg: string; at: Date; replacedBy: string | null; sessionsEnded: boolean; jwksUri: string },
 ): Email {
-  return render(to, 'key-revoked', { name, ...revoked, at: `${revoked.at.toISOString().slice(0, 16).replace('T', ' ')} UTC` });
+  return render(to, 'key-revoked', { name, ...revoked, at: { id: formatWhen(revoked.at, 'id'), en: formatWhen(revoked.at, 'en') } });
 }

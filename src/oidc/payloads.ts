@@ -239,7 +239,22 @@ export async function accountGrants(db: Db, accountId: string) {
   return rows;
 }
 
-/** The account's live sign-in sessions, newest first, with the device and address of each login (from its audit entry). */
+/** The client a sign-in under way (a live interaction) is for; undefined once it has ended or expired. */
+export async function liveInteractionClient(on: Queryable, uid: string): Promise<string | undefined> {
+  const { rows } = await on.query<{ client_id: string | null }>(
+    `select payload->'params'->>'client_id' as client_id from oidc_payloads
+     where model = 'Interaction' and id = $1 and (expires_at is null or expires_at > now())`,
+    [uid],
+  );
+  return rows[0]?.client_id ?? undefined;
+}
+
+/**
+ * The account's live sign-in sessions, newest first, with the device and address of each login:
+ * from the account's login entry in the audit log nearest to the session's login time (loginTs is
+ * whole seconds, rounded down: nearest to the middle of its second), so that two logins a second
+ * or more apart are told apart.
+ */
 export async function accountSessions(db: Db, accountId: string) {
   const { rows } = await db.query<{ id: string; login_ts: number; authorizations: Record<string, unknown> | null; user_agent: string | null; ip: string | null }>(
     `select s.id, (s.payload->>'loginTs')::bigint as login_ts, s.payload->'authorizations' as authorizations,
@@ -250,7 +265,7 @@ export async function accountSessions(db: Db, accountId: string) {
        where a.citizen_id = $2 and a.type = 'login.succeeded'
          and a.at between to_timestamp((s.payload->>'loginTs')::bigint) - interval '10 seconds'
                       and to_timestamp((s.payload->>'loginTs')::bigint) + interval '10 seconds'
-       order by a.at desc limit 1) l on true
+       order by abs(extract(epoch from a.at) - (s.payload->>'loginTs')::bigint - 0.5) limit 1) l on true
      where s.model = 'Session' and s.payload->>'accountId' = $1 and (s.expires_at is null or s.expires_at > now())
      order by login_ts desc`,
     [accountId, accountId],

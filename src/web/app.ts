@@ -158,7 +158,7 @@ export function createApp(deps: AppDeps): Koa {
       foreignPrefixes: config.phone.foreignPrefixes,
     }),
     upstreamRoutes({ ...deps, issuer: config.issuer }),
-    registerRoutes(deps.registration, deps.throttle, channels, config.phone.foreignPrefixes),
+    registerRoutes(deps.registration, deps.throttle, channels, config.phone.foreignPrefixes, db),
     resetRoutes(deps.passwordReset, deps.throttle, channels, config.phone.foreignPrefixes),
     ...(config.devMail ? [devMailRoutes(deps.outbox), devPesanRoutes(deps.messages)] : []),
     portal.routes,

@@ -17,7 +17,8 @@ export function errorPages(log: Logger, audit: Audit) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
         const t = translator(ctx.state.lang);
-        render(ctx, 'error', { heading: t('common.error.title'), message: t('common.error.not_found') }, 404);
+        // A page that is not there: the ways on are the citizen's account and the home page.
+        render(ctx, 'error', { heading: t('common.error.title'), message: t('common.error.not_found'), wayOn: true }, 404);
       }
     } catch (error) {
       const t = translator(ctx.state.lang ?? 'id');
@@ -30,7 +31,7 @@ export function errorPages(log: Logger, audit: Audit) {
       ctx.state.csrf = undefined;
       // Bad input with a message of its own says what was wrong; anything else, what kind of failure.
       const message = (error instanceof InputError && knownInputErrorMessage(error, ctx.state.lang ?? 'id')) || t(`common.error.${key}`);
-      render(ctx, 'error', { heading: t('common.error.title'), message }, status);
+      render(ctx, 'error', { heading: t('common.error.title'), message, wayOn: status === 404 }, status);
     }
   };
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { Eta } from 'eta';
 import { fileURLToPath } from 'node:url';
-import { LANGS, translator, type Lang } from '../i18n.js';
+import { LANGS, formatDay, formatWhen, translator, type Lang } from '../i18n.js';
 
 const eta = new Eta({
   views: fileURLToPath(new URL('../../views/', import.meta.url)),
@@ -13,6 +13,10 @@ const eta = new Eta({
 export interface PageBase {
   t: ReturnType<typeof translator>;
   lang: Lang;
+  /** A day in the page's language, in WIB: "23 Mei 1988" (formatDay). */
+  day: (value: Date | string) => string;
+  /** A moment in the page's language with its time in WIB: "23 Mei 1988 14.05 WIB" (formatWhen). */
+  when: (value: Date, options?: { seconds?: boolean }) => string;
   /** The other language and a link to this page in it. */
   switchLang: { lang: Lang; href: string };
   /** The CSRF token for the hidden `_csrf` field of every POST form. */
@@ -27,6 +31,8 @@ export function pageBase(ctx: Context): PageBase {
   return {
     t: translator(lang),
     lang,
+    day: (value) => formatDay(value, lang),
+    when: (value, options) => formatWhen(value, lang, options),
     // A page re-rendered after a POST links to its GET address (ctx.state.pagePath). Leading
     // slashes fold into one, so that a path like //evil.example never becomes another site's link.
     switchLang: { lang: other, href: `/${String(ctx.state.pagePath ?? ctx.path).replace(/^[/\\]+/, '')}?${query}` },

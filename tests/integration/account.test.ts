@@ -6,18 +6,34 @@ import { authorizationRequest, relyingParty, signInAndExchange } from '../suppor
 import { startTestServer, type TestServer } from '../support/server.js';
 
 const BUDI = { nik: '3571020512880003', name: 'Budi Santoso', birthdate: '1988-12-05', email: 'budi@example.id', password: 'sepeda-biru-di-jalan-dhoho' };
+const DEWI = { nik: '3571026305880004', name: 'Dewi Lestari', birthdate: '1988-05-23', email: 'dewi@example.id', password: 'perahu-kertas-di-sungai-brantas' };
+const PHONE_CHROME = 'Mozilla/5.0 (Linux; Android 14; SM-A546E) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36';
+const DESKTOP_FIREFOX = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0';
+
+/** A browser that sends its own user agent, as a phone or a desktop does. */
+class BrowserAgent extends Agent {
+  constructor(origin: string, private readonly userAgent: string) {
+    super(origin);
+  }
+
+  override request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('user-agent', this.userAgent);
+    return super.request(url, { ...init, headers });
+  }
+}
 
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer();
   await createCitizen(server.instance);
   await createCitizen(server.instance, BUDI);
+  await createCitizen(server.instance, DEWI);
 });
 afterAll(() => server.close());
 
 /** Signs in to /akun through Kediri ID (the portal client); returns the browser and the page. */
-async function accountPage(who: { email: string; password: string }) {
-  const agent = new Agent(server.url);
+async function accountPage(who: { email: string; password: string }, agent = new Agent(server.url)) {
   const start = await agent.request('/akun');
   expect(start.status).toBe(303);
   const landed = await signIn(agent, start.headers.get('location')!, who.email, who.password);
@@ -91,6 +107,41 @@ describe('the account page (/akun)', () => {
     const { html } = await accountPage(BUDI);
     expect(html).toContain('Berhasil masuk');
     expect(html).toContain('Akun dibuat');
+  });
+
+  test('the sessions say which browser and where from, and mark this one; no raw user agent or address', async () => {
+    // Signed in on a desktop at a service, then on the phone to the account page.
+    const { clientId, clientSecret } = await createWebClient(server.instance, { name: 'Layanan Perpustakaan', unit: 'diskominfo' });
+    const rp = await relyingParty(server.url, clientId, clientSecret);
+    await signIn(new BrowserAgent(server.url, DESKTOP_FIREFOX), (await authorizationRequest(rp, { prompt: 'consent' })).url, DEWI.email, DEWI.password);
+    // A session's login time is in whole seconds: logins a second apart are told apart.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const { html } = await accountPage(DEWI, new BrowserAgent(server.url, PHONE_CHROME));
+
+    const sessions = html.slice(html.indexOf('Sesi masuk aktif'), html.indexOf('id="masuk-dengan"')).split('<section class="service">').slice(1);
+    expect(sessions).toHaveLength(2);
+    // This browser's session first, and only it marked.
+    expect(sessions[0]).toContain('<strong>Chrome di Android</strong> <span class="tag">sesi ini</span>');
+    expect(sessions[1]).toContain('<strong>Firefox di Windows</strong>');
+    expect(sessions[1]).toContain('Layanan: Layanan Perpustakaan');
+    expect(html.match(/sesi ini<\/span>/g)).toHaveLength(1);
+    // The test server is on the loopback address: the local network, in the sessions and the activity.
+    for (const session of sessions) expect(session).toMatch(/Masuk pada \d{1,2} \S+ \d{4} \d{2}\.\d{2} WIB · jaringan lokal/);
+    expect(html).toMatch(/<li>[^<]* WIB · Berhasil masuk · jaringan lokal<\/li>/);
+    for (const raw of ['Mozilla/5.0', 'Gecko', '127.0.0.1', '::1']) expect(html).not.toContain(raw);
+  });
+
+  test('times show in WIB with the zone named, and the birth date as a day that never shifts', async () => {
+    // The account was made at 18:00 UTC on 22 May: in Kediri it was already 23 May.
+    const id = (await server.instance.citizens.findByEmail(DEWI.email))!.id;
+    await server.instance.db.query("update audit_events set at = '2026-05-22T18:00:00Z' where citizen_id = $1 and type = 'citizen.created'", [id]);
+    const { agent, html } = await accountPage(DEWI);
+    expect(html).toContain('<li>23 Mei 2026 01.00 WIB · Akun dibuat</li>');
+    expect(html).toContain('<dd>23 Mei 1988</dd>');
+    expect(html).not.toContain('UTC');
+    const english = await (await agent.request('/akun?lang=en')).text();
+    expect(english).toContain('<li>23 May 2026 01:00 WIB · Account created</li>');
+    expect(english).toContain('<dd>23 May 1988</dd>');
   });
 
   test('ending a sign-in session ends it at the provider and revokes the refresh tokens made in it', async () => {

@@ -101,7 +101,7 @@ describe('the home page', () => {
       .map(([, clientId, name, line]) => ({ clientId, name, line }));
     expect(listed.map((s) => s.clientId)).toEqual([pajak.clientId, akta.clientId]);
     expect(listed[0]!.name).toBe('Pajak Daerah Online');
-    expect(listed[0]!.line).toMatch(/^BPPKAD · terakhir masuk \d{1,2} \S+ \d{4}, \d{2}\.\d{2} WIB$/);
+    expect(listed[0]!.line).toMatch(/^BPPKAD · terakhir masuk \d{1,2} \S+ \d{4} \d{2}\.\d{2} WIB$/);
     expect(listed[1]!.line).toMatch(/^Dispendukcapil · terakhir masuk /);
     // Kediri ID's own portal is not a service of the list.
     expect(html).not.toContain('kediri-id-portal');

@@ -175,7 +175,11 @@ describe('password reset (/lupa-sandi)', () => {
     const mails = await emailsTo(server.instance.db, SITI.email);
     const done = await submitNewPassword(link, NEW_PASSWORD);
     expect(done.status).toBe(200);
-    expect(await done.text()).toContain('Kata sandi Anda sudah diubah');
+    const donePage = await done.text();
+    expect(donePage).toContain('Kata sandi Anda sudah diubah');
+    // The reset began at no service it knows of: the way on is the account, or the home page.
+    expect(donePage).toContain('<a class="button" href="/akun" role="button" draggable="false">Buka Akun saya</a>');
+    expect(donePage).toContain('<a class="link" href="/">Ke beranda Kediri ID</a>');
 
     expect(await passwordWorks(SITI.email, SITI.password)).toBe(false);
     expect(await passwordWorks(SITI.nik, SITI.password)).toBe(false);
@@ -193,6 +197,10 @@ describe('password reset (/lupa-sandi)', () => {
     // The old password fails at the login form; the new one signs in.
     await expect(signInAndExchange(rp, SITI.nik, SITI.password, { scope: 'openid' })).rejects.toThrow(/login answered 400/);
     const fresh = await signInAndExchange(rp, SITI.nik, NEW_PASSWORD, { scope: 'openid' });
+    // "Buka Akun saya" signs in with the new password, and there it is.
+    const account = new Agent(server.url);
+    const landed = await signIn(account, (await account.request('/akun')).headers.get('location')!, SITI.email, NEW_PASSWORD);
+    expect(new URL(landed).pathname).toBe('/akun');
     expect(fresh.claims()!.sub).toBe(pairwiseSubject(server.instance.sealer, 'dispendukcapil', citizenId));
 
     // The "password changed" notice is queued.

@@ -253,7 +253,11 @@ describe('login form', () => {
     }
     const missing = await fetch(`${server.url}/tidak-ada`);
     expect(missing.status).toBe(404);
-    expect(await missing.text()).toContain('Halaman tidak ditemukan');
+    const missingPage = await missing.text();
+    expect(missingPage).toContain('Halaman tidak ditemukan');
+    // Not a dead end: the account and the home page.
+    expect(missingPage).toContain('<a class="button" href="/akun" role="button" draggable="false">Buka Akun saya</a>');
+    expect(missingPage).toContain('<a class="link" href="/">Ke beranda Kediri ID</a>');
     // The language link of a page at //evil.example/... stays on this site.
     const sneaky = await fetch(`${server.url}//evil.example/login`);
     expect(sneaky.status).toBe(404);

@@ -264,6 +264,65 @@ describe('registration (/daftar)', () => {
     expect((await agent.post('/verifikasi', { _csrf, code: code! })).status).toBe(200);
   });
 
+  describe('once verified, the page leads on', () => {
+    /** Registers from the login page of a sign-in under way (or from /daftar alone) and enters the emailed code. */
+    async function registerAndVerify(agent: Agent, serial: string, from?: string) {
+      const person = { ...BUDI, nik: `357102051288${serial}`, email: `budi${serial}@example.id` };
+      expect((await submit(agent, { ...person, lanjut: from ?? '' })).status).toBe(303);
+      const { code } = await lastEmailTo(server.instance.db, person.email);
+      return { verify: async () => {
+        const _csrf = csrfTokenOf(await (await agent.request('/verifikasi')).text());
+        const verified = await agent.post('/verifikasi', { _csrf, code: code! });
+        expect(verified.status).toBe(200);
+        return verified.text();
+      } };
+    }
+
+    /** A sign-in under way at a service in this browser: its login page's path (/interaction/UID). */
+    async function signInUnderWay(agent: Agent, name: string) {
+      const { clientId, clientSecret } = await createWebClient(server.instance, { name });
+      const rp = await relyingParty(server.url, clientId, clientSecret);
+      const { url } = await agent.follow((await authorizationRequest(rp)).url);
+      return { clientId, path: new URL(url).pathname };
+    }
+
+    test('back into the sign-in it began in, while that is under way', async () => {
+      const agent = new Agent(server.url);
+      const { path } = await signInUnderWay(agent, 'Layanan Perizinan Online');
+      const { verify } = await registerAndVerify(agent, '0011', path);
+      const html = await verify();
+      expect(html).toContain('Lanjutkan masuk ke Layanan Perizinan Online.');
+      expect(html).toContain(`<a class="button" href="${path}"`);
+      const { res, url } = await agent.follow(path);
+      expect(new URL(url).pathname).toBe(path);
+      expect(await res!.text()).toContain('name="password"');
+    });
+
+    test('to the service\'s own sign-in once that sign-in has expired', async () => {
+      const agent = new Agent(server.url);
+      const { clientId, path } = await signInUnderWay(agent, 'Layanan Beasiswa');
+      const { verify } = await registerAndVerify(agent, '0012', path);
+      await server.instance.db.query("update oidc_payloads set expires_at = now() - interval '1 second' where model = 'Interaction' and id = $1", [path.split('/')[2]]);
+      const html = await verify();
+      expect(html).toContain(`<a class="button" href="/layanan/masuk/${clientId}" role="button" draggable="false">Kembali ke Layanan Beasiswa</a>`);
+      expect(html).not.toContain(path);
+      // The service has no initiate_login_uri: its home, the origin of its redirect URI.
+      expect((await agent.follow(`/layanan/masuk/${clientId}`)).url).toBe('http://127.0.0.1:9/');
+    });
+
+    test('to the account and the home page when it began at no service', async () => {
+      const agent = new Agent(server.url);
+      const { verify } = await registerAndVerify(agent, '0013');
+      const html = await verify();
+      expect(html).toContain('<a class="button" href="/akun" role="button" draggable="false">Buka Akun saya</a>');
+      expect(html).toContain('<a class="link" href="/">Ke beranda Kediri ID</a>');
+      // "Akun saya" asks the new account to sign in.
+      const { res, url } = await agent.follow('/akun');
+      expect(url).toMatch(/\/interaction\//);
+      expect(await res!.text()).toContain('name="password"');
+    });
+  });
+
   test('forms refuse a POST without the CSRF token', async () => {
     const agent = new Agent(server.url);
     await agent.request('/daftar');

@@ -48,7 +48,7 @@ describe('email templates', () => {
     const revoked = { kid: 'kid-lama', alg: 'RS256', at: new Date('2026-12-07T13:05:00Z'), replacedBy: 'kid-baru', jwksUri: 'https://id.kedirikota.go.id/jwks' };
     const ended = keyRevokedEmail('dev@example.id', 'Budi', { ...revoked, sessionsEnded: true });
     expect(ended.subject).toBe('Kunci penandatanganan Kediri ID dicabut: perbarui cache JWKS / A Kediri ID signing key was revoked: refresh your JWKS cache');
-    for (const text of ['kid kid-lama pada 2026-12-07 13:05 UTC', 'dengan kid kid-baru', 'ambil lagi https://id.kedirikota.go.id/jwks', 'sudah diakhiri', 'kid kid-lama at 2026-12-07 13:05 UTC', 'have been ended']) {
+    for (const text of ['kid kid-lama pada 7 Desember 2026 20.05 WIB', 'dengan kid kid-baru', 'ambil lagi https://id.kedirikota.go.id/jwks', 'sudah diakhiri', 'kid kid-lama at 7 December 2026 20:05 WIB', 'have been ended']) {
       expect(ended.body).toContain(text);
     }
     const kept = keyRevokedEmail('dev@example.id', 'Budi', { ...revoked, replacedBy: null, sessionsEnded: false });

@@ -15,6 +15,7 @@ import type { CibaConfirmations } from '../../oidc/ciba.js';
 import { clientLabels } from '../../clients/clients.js';
 import { inClaimOrder } from '../../oidc/released-claims.js';
 import type { Db } from '../../db/db.js';
+import { describeAddress, describeUserAgent } from './devices.js';
 
 const revokeForm = z.object({ grant: field(100) });
 const sessionForm = z.object({ session: field(100) });
@@ -35,7 +36,9 @@ export function accountRoutes(
     db: Db; account: Account; citizens: CitizenStore; secondFactors: SecondFactors; passkeys: Passkeys; confirmations: CibaConfirmations;
     upstreams: Upstreams; upstreamAccounts: UpstreamAccounts;
   },
-  { signedIn, recentLogin }: { signedIn: Middleware; recentLogin: Middleware },
+  { signedIn, recentLogin, currentSignInSession }: {
+    signedIn: Middleware; recentLogin: Middleware; currentSignInSession: (ctx: Context, accountId: string) => Promise<string | undefined>;
+  },
 ): Router {
   const router = new Router({ prefix: '/akun' });
   router.use(signedIn);
@@ -46,6 +49,18 @@ export function accountRoutes(
    */
   const passwordOrRecentLogin: Middleware = async (ctx, next) =>
     (await citizens.hasPassword(ctx.state.accountId)) ? next() : recentLogin(ctx, next);
+
+  /**
+   * The account's sign-in sessions as the citizen recognises them: the browser and system, the
+   * place (the local network, or the address partly hidden), and this browser's session first.
+   */
+  async function sessionsOf(ctx: Context, accountId: string) {
+    const current = await currentSignInSession(ctx, accountId);
+    const sessions = (await account.sessions(accountId)).map(({ userAgent, ip, ...session }) => ({
+      ...session, device: describeUserAgent(userAgent), place: describeAddress(ip), current: session.id === current,
+    }));
+    return [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];
+  }
 
   router.get('/', async (ctx) => {
     const id: string = ctx.state.accountId;
@@ -66,10 +81,10 @@ export function accountRoutes(
       nik: maskNik((await citizens.nikOf(id))!),
       services,
       shared,
-      activity: await account.activity(id, 20),
+      activity: (await account.activity(id, 20)).map((a) => ({ ...a, place: describeAddress(a.ip) })),
       factors: await secondFactors.summary(id),
       passkeys: await passkeys.list(id),
-      sessions: await account.sessions(id),
+      sessions: await sessionsOf(ctx, id),
       confirmations: await confirmations.pending(id),
       notice: ['dicabut', 'sesi', 'sandi', 'faktor', 'disetujui', 'ditolak', 'tautan'].find((key) => ctx.query[key] === '1'),
     });

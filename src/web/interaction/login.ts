@@ -76,7 +76,7 @@ export function loginStep({ loginAttempts, registration, secondFactorPage, finis
             const channel = channels[0]!;
             const phoneCode = await registration.sendPhoneCode(citizen.id, { channel, lang: ctx.state.lang, ip: ctx.ip });
             const tokenId = phoneCode ? undefined : await registration.resendVerification(citizen.id);
-            rememberVerification(ctx, citizen, { tokenId, phoneCode, channel }, `/interaction/${interaction.uid}`);
+            rememberVerification(ctx, citizen, { tokenId, phoneCode, channel }, `/interaction/${interaction.uid}`, interaction.clientId);
             return seeOther(ctx, `/verifikasi?${phoneCode ? codeNoticeQuery(phoneCode) : 'dikirim=1'}`);
           }
           case 'second_factor':

@@ -206,5 +206,11 @@ export function portalSession(
       });
   }
 
-  return { routes: router, currentAccount, signedIn, recentLogin, requireRole };
+  /** The id of this browser's Kediri ID sign-in session (the provider's), when it has one of this account. */
+  async function currentSignInSession(ctx: Context, accountId: string): Promise<string | undefined> {
+    const provided = await provider.Session.get(ctx);
+    return provided.accountId === accountId ? provided.jti : undefined;
+  }
+
+  return { routes: router, currentAccount, currentSignInSession, signedIn, recentLogin, requireRole };
 }

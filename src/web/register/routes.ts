@@ -11,6 +11,8 @@ import { render } from '../render.js';
 import { withinIpLimit } from '../throttling.js';
 import type { Throttle } from '../../identity/throttle.js';
 import { continuePath, pendingVerification, rememberVerification } from './verify-cookie.js';
+import { clientOfSignIn, nextStepAfterVerifying } from './next-step.js';
+import type { Db } from '../../db/db.js';
 import { chosenChannel, codeNotice, codeNoticeQuery } from '../phone-code-forms.js';
 
 const registrationForm = z.object({
@@ -40,9 +42,12 @@ function birthdateOf(day: string, month: string, year: string): string {
 
 /**
  * Registration (/daftar) and the verification of its email or phone (/verifikasi). `channels`
- * are the ways a code can reach a phone here, the first the default.
+ * are the ways a code can reach a phone here, the first the default. Verified, the citizen goes
+ * on to the sign-in or the service they came from, or to their account (next-step.ts).
  */
-export function registerRoutes(registration: Registration, throttle: Throttle, channels: readonly Channel[], foreignPrefixes: readonly string[]): Router {
+export function registerRoutes(
+  registration: Registration, throttle: Throttle, channels: readonly Channel[], foreignPrefixes: readonly string[], db: Db,
+): Router {
   const router = new Router();
   const channelOf = (value: string) => chosenChannel(value, channels);
 
@@ -74,7 +79,7 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
     let sent: CodeSent | undefined;
     try {
       const { citizen, tokenId, phoneCode } = await registration.register(input, { channel: values.channel, lang: ctx.state.lang, ip: ctx.ip });
-      rememberVerification(ctx, citizen, { tokenId, phoneCode, channel: values.channel }, values.lanjut);
+      rememberVerification(ctx, citizen, { tokenId, phoneCode, channel: values.channel }, values.lanjut, await clientOfSignIn(db, values.lanjut));
       sent = phoneCode;
     } catch (error) {
       if (!(error instanceof InputError) || error.code !== 'already_registered') throw error;
@@ -123,9 +128,10 @@ export function registerRoutes(registration: Registration, throttle: Throttle, c
       }
       if (!verified) return renderCode(ctx, fieldErrors(ctx, [new InputError('verify_code_invalid', 'code')]), 400);
     }
-    const continueHref = pending && pending.citizenId === verified ? pending.continueTo || undefined : undefined;
+    // The sign-in this browser registered in, when the account verified is the one it registered.
+    const from = pending && pending.citizenId === verified ? { continueTo: pending.continueTo, clientId: pending.clientId ?? '' } : { continueTo: '', clientId: '' };
     pendingVerification.clear(ctx);
-    render(ctx, 'register/verified', { continueHref, byPhone });
+    render(ctx, 'register/verified', { next: await nextStepAfterVerifying(db, from), byPhone });
   });
 
   router.post('/verifikasi/kirim-ulang', async (ctx) => {

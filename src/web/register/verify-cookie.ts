@@ -26,6 +26,8 @@ export interface PendingVerification {
   channel: string;
   /** Where to continue after verifying: an interaction page, or ''. */
   continueTo: string;
+  /** The client of that sign-in, for the way back to it once the sign-in has expired ('' or absent: none). */
+  clientId?: string;
 }
 
 /** A day long: the lifetime of the emailed code (a phone code lives minutes, and can be sent again). */
@@ -40,13 +42,15 @@ export function continuePath(value: unknown): string {
 
 /**
  * Remembers, for the code form, the codes just sent to verify the account: to the phone (or held
- * back by a limit), to the email, or both. The form speaks of the phone when there is one.
+ * back by a limit), to the email, or both. The form speaks of the phone when there is one. After
+ * verifying, the citizen continues to `continueTo`, the sign-in under way, or to its client's.
  */
 export function rememberVerification(
   ctx: Context,
   citizen: Pick<Citizen, 'id' | 'email' | 'phone'>,
   sent: { tokenId?: string; phoneCode?: CodeSent; channel: Channel },
   continueTo: string,
+  clientId = '',
 ): void {
   const byPhone = sent.phoneCode !== undefined && citizen.phone !== null;
   pendingVerification.set(ctx, {
@@ -57,5 +61,6 @@ export function rememberVerification(
     maskedPhone: byPhone ? maskPhone(citizen.phone!) : '',
     channel: byPhone ? sent.channel : '',
     continueTo,
+    clientId,
   });
 }
