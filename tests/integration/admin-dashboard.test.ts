@@ -42,7 +42,7 @@ describe('the admin home', () => {
     const section = html.slice(html.indexOf(`aria-label="${title}"`));
     const table = section.slice(section.indexOf('<table'), section.indexOf('</table>'));
     const heads = [...table.matchAll(/<th scope="col">([^<]*)<\/th>/g)].map((m) => m[1]);
-    const rows = [...table.matchAll(/<tr><th scope="row">\d{1,2} \S+ \d{4}<\/th>((?:<td>\d+<\/td>)+)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td>(\d+)<\/td>/g)].map((d) => Number(d[1])));
+    const rows = [...table.matchAll(/<tr><th scope="row">\d{1,2} \S+ \d{4}<\/th>((?:<td[^>]*>\d+<\/td>)+)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td[^>]*>(\d+)<\/td>/g)].map((d) => Number(d[1])));
     return { heads, rows, svg: section.slice(0, section.indexOf('</svg>')) };
   }
 
