@@ -54,6 +54,14 @@ export function checkNameCorrection(input: NameCorrection):
   return problems.length > 0 ? { ok: false, problems } : { ok: true, correction: { name, reason } };
 }
 
+/**
+ * What an officer records at the counter vouches for a citizen in front of them, so never for the
+ * officer's own account: another officer serves them (InputError('counter_own_account')).
+ */
+function refuseOwnAccount(officerId: string, citizenId: string): void {
+  if (officerId === citizenId) throw new InputError('counter_own_account');
+}
+
 /** An invitation as its link shows it: with the name of the admin who sent it. */
 export interface InvitationOffer extends Invitation {
   invitedByName: string;
@@ -243,6 +251,7 @@ export function createStaff(
      * time, under the name the officer compared with the card (`seenName`).
      */
     async verifyAtCounter(officerId: string, citizenId: string, seenName: string, ip: string): Promise<void> {
+      refuseOwnAccount(officerId, citizenId);
       await db.transaction(async (tx) => {
         const citizen = await citizens.lockById(tx, citizenId);
         if (citizen?.assurance === 'verified') throw new InputError('already_verified');
@@ -260,6 +269,7 @@ export function createStaff(
      * InputError('phone_unchanged') when it is already this account's.
      */
     async recordPhoneAtCounter(officerId: string, citizenId: string, phone: string, ip: string): Promise<void> {
+      refuseOwnAccount(officerId, citizenId);
       await db.transaction(async (tx) => {
         const before = await citizens.lockById(tx, citizenId);
         if (!before) throw new InputError('account_unknown');
@@ -282,6 +292,7 @@ export function createStaff(
      * InputError('name_unchanged') when the name is already the account's.
      */
     async correctNameAtCounter(officerId: string, citizenId: string, input: NameCorrection, ip: string): Promise<void> {
+      refuseOwnAccount(officerId, citizenId);
       const checked = checkNameCorrection(input);
       if (!checked.ok) throw checked.problems[0]!;
       const { name, reason } = checked.correction;

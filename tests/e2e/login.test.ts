@@ -346,7 +346,7 @@ describeWithBrowser('a citizen signs in to a city service with Chromium', () => 
     await page.getByLabel('NIK, email atau nomor HP', { exact: true }).fill(budi.email);
     await page.getByLabel('Kata sandi', { exact: true }).fill(budi.password);
     await page.getByRole('button', { name: 'Masuk', exact: true }).click();
-    const code = page.getByLabel('Kode OTP', { exact: true });
+    const code = page.getByLabel('Kode dari aplikasi autentikator', { exact: true });
     await code.waitFor();
     expect(await page.getByText('untuk masuk ke Akun Kediri ID.', { exact: false }).isVisible()).toBe(true);
     await noCancel();

@@ -214,6 +214,28 @@ describe('the MPP counter (/loket)', () => {
     expect(tokens.claims()!.acr).toBe(VERIFIED);
   });
 
+  test('an officer cannot vouch for their own account: verifying, a phone and a name are refused, nothing changes', async () => {
+    const { agent, page } = await staffAgent(OFFICER, officerTotp);
+    const _csrf = csrfTokenOf(await page.text());
+    const officer = (await server.instance.citizens.findByEmail(OFFICER.email))!;
+    const before = await assuranceOf(OFFICER.email);
+    const audited = async () => (await server.instance.db.query<{ n: number }>('select count(*)::int as n from audit_events where citizen_id = $1', [officer.id])).rows[0]!.n;
+    const entries = await audited();
+    for (const [path, form] of [
+      ['/loket/verifikasi', { name: officer.name, ktp_checked: 'ya' }],
+      ['/loket/telepon', { phone: '081299990001', phone_checked: 'ya' }],
+      ['/loket/nama', { name: 'Dewi Petugas Baru', reason: 'Salah ketik' }],
+    ] as const) {
+      const res = await agent.post(path, { _csrf, nik: OFFICER.nik, ...form });
+      expect(res.status).toBe(409);
+      expect(await res.text()).toContain('Minta petugas lain melayani Anda.');
+    }
+    const after = (await server.instance.citizens.findByEmail(OFFICER.email))!;
+    expect([after.name, after.phone]).toEqual([officer.name, officer.phone]);
+    expect(await assuranceOf(OFFICER.email)).toEqual(before);
+    expect(await audited()).toBe(entries);
+  });
+
   test('a password reset ends the staff session too', async () => {
     const { agent, page } = await staffAgent(OFFICER, officerTotp);
     expect(page.status).toBe(200);

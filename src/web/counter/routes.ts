@@ -62,7 +62,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       // The citizen changed their name since the page was shown: the officer checks again.
-      if (error.code === 'citizen_changed') return showCitizen(ctx, form.nik, { errors: officerErrors(ctx, [error]) }, 409);
+      if (error.code === 'citizen_changed' || error.code === 'counter_own_account') return showCitizen(ctx, form.nik, { errors: officerErrors(ctx, [error]) }, 409);
       if (error.code !== 'already_verified') throw error;
     }
     await showCitizen(ctx, form.nik, { done: true });
@@ -81,7 +81,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
     try {
       await staff.recordPhoneAtCounter(ctx.state.accountId, citizen.id, phone!, ctx.ip);
     } catch (error) {
-      if (!(error instanceof InputError) || !['counter_phone_taken', 'phone_unchanged'].includes(error.code)) throw error;
+      if (!(error instanceof InputError) || !['counter_phone_taken', 'phone_unchanged', 'counter_own_account'].includes(error.code)) throw error;
       return showCitizen(ctx, form.nik, { phoneValue: form.phone, errors: officerErrors(ctx, [error]) }, 409);
     }
     await showCitizen(ctx, form.nik, { phoneDone: true });
@@ -97,7 +97,7 @@ export function counterRoutes(staff: Staff, officerOnly: Middleware, foreignPref
     try {
       await staff.correctNameAtCounter(ctx.state.accountId, citizen.id, checked.correction, ctx.ip);
     } catch (error) {
-      if (!(error instanceof InputError) || !['name_unchanged', 'name_not_verified'].includes(error.code)) throw error;
+      if (!(error instanceof InputError) || !['name_unchanged', 'name_not_verified', 'counter_own_account'].includes(error.code)) throw error;
       return showCitizen(ctx, form.nik, { ...kept, errors: officerErrors(ctx, [error]) }, 409);
     }
     await showCitizen(ctx, form.nik, { nameDone: true });
