@@ -17,7 +17,10 @@ export function normalizePhone(input: string, foreignPrefixes: readonly string[]
   return undefined;
 }
 
-/** Whether what someone typed as a login identifier looks like a phone number (not a NIK, not an email). */
-export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !/^\d{16}$/.test(identifier.trim());
+/**
+ * Whether what someone typed as a login identifier looks like a phone number: not an email, and not
+ * a NIK (16 digits, also typed in the KTP-el's groups).
+ */
+export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !/^\d{16}$/.test(identifier.replace(/[\s.-]/g, ''));
 
 export { maskPhone } from '../messaging/mask.js';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { maskPhone, normalizePhone } from '../../src/identity/phone.js';
+import { looksLikePhone, maskPhone, normalizePhone } from '../../src/identity/phone.js';
 
 describe('phone numbers', () => {
   test.each([
@@ -31,6 +31,11 @@ describe('phone numbers', () => {
     expect(normalizePhone('+60 12-345 6789')).toBeUndefined();
     expect(normalizePhone('+60 12-345 6789', ['+60'])).toBe('+60123456789');
     expect(normalizePhone('+65 9123 4567', ['+60'])).toBeUndefined();
+  });
+
+  test('a NIK, also in the groups printed on the KTP-el, does not look like a phone number; a number does', () => {
+    for (const nik of ['3571012305880001', '3571 0123 0588 0001', '3571.0123.0588.0001']) expect(looksLikePhone(nik)).toBe(false);
+    for (const phone of ['0812 3456 7890', '+62 812-3456-7890']) expect(looksLikePhone(phone)).toBe(true);
   });
 
   test('a masked number keeps its start and its last three digits', () => {
