@@ -58,7 +58,7 @@ const auditRows = async (type: string, citizenId: string) =>
   )).rows;
 
 /** The type column of each row of the audit page. */
-const typesOn = (html: string) => [...html.matchAll(/<tr>\s*<td>[^<]*<\/td>\s*<td>([^<]*)<\/td>/g)].map((m) => m[1]);
+const typesOn = (html: string) => [...html.matchAll(/<tr>\s*<td[^>]*>[^<]*<\/td>\s*<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
 
 describe('citizens in the admin console', () => {
   test('a search by NIK or by email finds the citizen, the NIK masked and not in the page', async () => {

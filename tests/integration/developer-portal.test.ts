@@ -282,7 +282,7 @@ describe('an approved client', () => {
     expect(changed.status).toBe(303);
     const page = await get(developer, changed.location!);
     expect(page.html).toContain('Perubahan yang diminta dibandingkan dengan layanan yang berlaku');
-    expect(page.html).toMatch(/Nama layanan <span class="tag">diubah<\/span><\/th>\s*<td class="table__value">Layanan BPHTB<\/td>\s*<td class="table__value">Layanan BPHTB Daring<\/td>/);
+    expect(page.html).toMatch(/Nama layanan <span class="tag">diubah<\/span><\/th>\s*<td class="table__value"[^>]*>Layanan BPHTB<\/td>\s*<td class="table__value"[^>]*>Layanan BPHTB Daring<\/td>/);
     expect(page.html).toMatch(/Cakupan <span class="tag">diubah<\/span>/);
     expect(page.html).not.toMatch(/Email kontak <span class="tag">/);
 
