@@ -7,7 +7,7 @@ import type { Throttle } from './throttle.js';
 import type { CitizenRecord, CitizenStore } from './citizens.js';
 import { endAllSessions, type AccountSessions } from './sessions.js';
 import { isUuid } from '../ids.js';
-import { compactNik } from './nik.js';
+import { typedNik } from './nik.js';
 
 export type CitizenStatus = 'active' | 'locked';
 
@@ -20,11 +20,13 @@ const NIK_LIKE = /(\d[^\p{L}\d]{0,3}){15}\d/u;
 
 /**
  * What is wrong with the reason for a change to an account (an admin's lock or unlock, a counter's
- * name correction), if anything: it is required, and never a NIK, since it is kept in the audit log.
+ * name correction), if anything: it is required, at most REASON_MAX characters, and never a NIK,
+ * since it is kept in the audit log.
  */
 export function reasonProblem(reason: string): InputError | undefined {
   const text = reason.trim();
   if (!text) return new InputError('reason_required', 'reason');
+  if (text.length > REASON_MAX) return new InputError('reason_too_long', 'reason');
   if (NIK_LIKE.test(text)) return new InputError('reason_has_nik', 'reason');
   return undefined;
 }
@@ -86,10 +88,9 @@ export function createCitizenAdmin(db: Db, citizens: CitizenStore, sessions: Acc
      */
     async search(query: string, actor: string, ip: string): Promise<CitizenRecord[]> {
       const value = query.trim();
-      const nik = compactNik(value);
-      const byNik = /^\d{16}$/.test(nik);
-      const found = await citizens.records(byNik ? { nik } : { email: value });
-      await audit({ type: 'citizen.searched', actor, citizenId: found[0]?.id, ip, details: { by: byNik ? 'nik' : 'email', found: found.length } });
+      const nik = typedNik(value);
+      const found = await citizens.records(nik ? { nik } : { email: value });
+      await audit({ type: 'citizen.searched', actor, citizenId: found[0]?.id, ip, details: { by: nik ? 'nik' : 'email', found: found.length } });
       return found;
     },
 

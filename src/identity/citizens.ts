@@ -3,7 +3,7 @@ import { isUniqueViolation, type Db, type Queryable } from '../db/db.js';
 import type { Audit } from '../audit/audit.js';
 import { InputError } from '../errors.js';
 import type { Sealer } from '../secrets.js';
-import { checkNik, compactNik, maskNik } from './nik.js';
+import { checkNik, compactNik, maskNik, typedNik } from './nik.js';
 import { normalizePhone } from './phone.js';
 import { passwordProblem } from './password-policy.js';
 import type { Passwords } from './passwords.js';
@@ -227,8 +227,8 @@ export function createCitizenStore(db: Db, sealer: Sealer, passwords: Passwords,
    */
   function readIdentifier(identifier: string): { nik: string } | { phone: string } | { email: string } {
     const login = identifier.trim();
-    const nik = compactNik(login);
-    if (/^\d{16}$/.test(nik)) return { nik };
+    const nik = typedNik(login);
+    if (nik) return { nik };
     const phone = login.includes('@') ? undefined : normalizePhone(login, foreignPrefixes);
     return phone ? { phone } : { email: login };
   }

@@ -91,6 +91,12 @@ export function compactNik(typed: string): string {
   return /^\d+(?:[\s.-]+\d+)*$/.test(text) ? text.replace(/[\s.-]/g, '') : text;
 }
 
+/** The NIK a person typed (compactNik) when it has a NIK's shape, 16 digits; undefined for anything else (an email, a phone number). */
+export function typedNik(typed: string): string | undefined {
+  const nik = compactNik(typed);
+  return /^\d{16}$/.test(nik) ? nik : undefined;
+}
+
 /** Structural checks only (no birth date from the person). Surrounding whitespace is ignored. */
 export function parseNik(nik: string): NikParseResult {
   const digits = typeof nik === 'string' ? nik.trim() : '';

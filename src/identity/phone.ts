@@ -1,3 +1,5 @@
+import { typedNik } from './nik.js';
+
 /**
  * Phone numbers. A citizen types an Indonesian mobile number as 08..., 628... or +628..., with
  * spaces, dashes, dots or brackets; it is stored in E.164 (+628...). Indonesian mobile numbers
@@ -21,6 +23,6 @@ export function normalizePhone(input: string, foreignPrefixes: readonly string[]
  * Whether what someone typed as a login identifier looks like a phone number: not an email, and not
  * a NIK (16 digits, also typed in the KTP-el's groups).
  */
-export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !/^\d{16}$/.test(identifier.replace(/[\s.-]/g, ''));
+export const looksLikePhone = (identifier: string) => /^\+?[\d\s\-.()]{8,20}$/.test(identifier.trim()) && !typedNik(identifier);
 
 export { maskPhone } from '../messaging/mask.js';

@@ -6,7 +6,7 @@ import type { Outbox } from '../email/outbox.js';
 import { staffInvitationEmail } from '../email/messages.js';
 import type { Sealer } from '../secrets.js';
 import { isUuid } from '../ids.js';
-import { REASON_MAX, reasonProblem } from './citizen-admin.js';
+import { reasonProblem } from './citizen-admin.js';
 import type { CitizenNotices } from './citizen-notices.js';
 import { isValidName, type CitizenStore, type CounterView } from './citizens.js';
 import type { PhoneCodes } from './phone-codes.js';
@@ -40,7 +40,7 @@ export interface NameCorrection {
 /**
  * Every problem with a counter's name correction, each an InputError naming its field (the form
  * shows them all at once), or the correction tidied: the name as on the KTP-el (isValidName), the
- * reason required, at most REASON_MAX characters and never a NIK (reasonProblem).
+ * reason as reasonProblem wants it.
  */
 export function checkNameCorrection(input: NameCorrection):
   | { ok: true; correction: NameCorrection }
@@ -49,7 +49,7 @@ export function checkNameCorrection(input: NameCorrection):
   const reason = input.reason.trim();
   const problems: InputError[] = [];
   if (!isValidName(name)) problems.push(new InputError('name_invalid', 'name'));
-  const badReason = reason.length > REASON_MAX ? new InputError('reason_too_long', 'reason') : reasonProblem(reason);
+  const badReason = reasonProblem(reason);
   if (badReason) problems.push(badReason);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, correction: { name, reason } };
 }

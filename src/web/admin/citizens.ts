@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { EMAIL } from '../../identity/citizens.js';
 import { REASON_MAX, REVEAL_REASON } from '../../identity/citizen-admin.js';
-import { compactNik } from '../../identity/nik.js';
+import { typedNik } from '../../identity/nik.js';
 import { field, message, parseForm, seeOther } from '../forms.js';
 import { render } from '../render.js';
 import type { AdminModule } from './router.js';
@@ -29,7 +29,7 @@ export const citizenRoutes: AdminModule = (router, { citizenAdmin }, recentLogin
     ctx.state.pagePath = '/admin/warga';
     const query = parseForm(ctx, searchForm).q.trim();
     // The query is never shown again: it may be a NIK.
-    if (!/^\d{16}$/.test(compactNik(query)) && !EMAIL.test(query)) {
+    if (!typedNik(query) && !EMAIL.test(query)) {
       return render(ctx, 'admin/citizens', { errors: [problem(ctx, new InputError('query_invalid', 'q'))] }, 400);
     }
     render(ctx, 'admin/citizens', { results: await citizenAdmin.search(query, ctx.state.accountId, ctx.ip), errors: [] });
